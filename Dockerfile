@@ -1,0 +1,34 @@
+# One image for the API and both workers; docker-compose.yml picks the command.
+# syntax=docker/dockerfile:1
+
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim AS check
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run typecheck
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production DATA_DIR=/data
+WORKDIR /app
+RUN groupadd --system farm && useradd --system --gid farm --home /app farm && mkdir -p /data && chown farm:farm /data
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY common ./common
+COPY storage ./storage
+COPY workflows ./workflows
+COPY activities ./activities
+COPY worker ./worker
+COPY api ./api
+COPY web ./web
+COPY temporal-config ./temporal-config
+# Fails the build if the type check stage did not pass.
+COPY --from=check /app/package.json /tmp/checked
+USER farm
+EXPOSE 3000
+CMD ["npm", "run", "api"]

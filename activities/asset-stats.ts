@@ -1,0 +1,46 @@
+import { ImageUtils, Primitive, type Document } from '@gltf-transform/core';
+import type { AssetStats } from '../common/jobs.js';
+
+/** Counts what an artist cares about in a glTF document. */
+export function readAssetStats(doc: Document, fileBytes: number): AssetStats {
+  const root = doc.getRoot();
+  let primitives = 0;
+  let vertices = 0;
+  let triangles = 0;
+  for (const mesh of root.listMeshes()) {
+    for (const prim of mesh.listPrimitives()) {
+      primitives++;
+      const count = prim.getAttribute('POSITION')?.getCount() ?? 0;
+      vertices += count;
+      const elements = prim.getIndices()?.getCount() ?? count;
+      const mode = prim.getMode();
+      if (mode === Primitive.Mode.TRIANGLES) triangles += Math.floor(elements / 3);
+      else if (mode === Primitive.Mode.TRIANGLE_STRIP || mode === Primitive.Mode.TRIANGLE_FAN) triangles += Math.max(0, elements - 2);
+    }
+  }
+  const textures = root.listTextures().map((texture, i) => {
+    const image = texture.getImage();
+    const mimeType = texture.getMimeType();
+    const size = image ? ImageUtils.getSize(image, mimeType) : null;
+    return {
+      name: texture.getName() || texture.getURI() || `texture ${i}`,
+      mimeType,
+      width: size?.[0] ?? null,
+      height: size?.[1] ?? null,
+      bytes: image?.byteLength ?? 0,
+    };
+  });
+  return {
+    fileBytes,
+    meshes: root.listMeshes().length,
+    primitives,
+    vertices,
+    triangles,
+    materials: root.listMaterials().length,
+    textures,
+    extensionsUsed: root
+      .listExtensionsUsed()
+      .map((e) => e.extensionName)
+      .sort(),
+  };
+}

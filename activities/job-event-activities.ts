@@ -1,0 +1,29 @@
+import { log } from '@temporalio/activity';
+import type { JobLog } from '../common/job-log.js';
+import { JobEventFields } from '../common/progress.js';
+
+/**
+ * Light activities run by the orchestrator worker. Workflows cannot do I/O, so they publish their
+ * state changes (started, retrying, cancelled, completed...) through this one.
+ */
+export function createJobEventActivities(deps: { jobLog: JobLog; onDrop?: (err: unknown) => void }) {
+  return {
+    /**
+     * Publishes a workflow-level event to the job's channel; resolves to its sequence number, or null
+     * when Redis is unreachable. A Redis outage must not hold up the job, and the API reconciles
+     * terminal states from the workflow's own status, so a lost event is logged, not retried.
+     */
+    async publishJobEvent(fields: JobEventFields): Promise<number | null> {
+      const event = JobEventFields.parse(fields);
+      try {
+        return await deps.jobLog.publishEvent(event);
+      } catch (err) {
+        deps.onDrop?.(err);
+        log.warn('Job event not mirrored to Redis', { jobId: event.jobId, event: event.event, error: String(err) });
+        return null;
+      }
+    },
+  };
+}
+
+export type JobEventActivities = ReturnType<typeof createJobEventActivities>;

@@ -1,0 +1,184 @@
+import type { JobLog } from '../common/job-log.js';
+import type { ProgressFields } from '../common/progress.js';
+
+/** Heartbeat details every compute activity records: its progress, and a checkpoint to resume from. */
+export interface HeartbeatDetails<C> {
+  progress: Pick<ProgressFields, 'stage' | 'done' | 'total' | 'unit' | 'message'>;
+  checkpoint?: C;
+}
+
+export interface ProgressReporterOptions<C> {
+  jobId: string;
+  owner: string;
+  /** Names of all stages of the job, in order; a stage's position gives the whole-job percent. */
+  stages: readonly string[];
+  attempt: number;
+  jobLog: JobLog;
+  /** Records a heartbeat with Temporal (Context.current().heartbeat in an activity). */
+  heartbeat: (details: HeartbeatDetails<C>) => void;
+  /** Most updates mirrored to Redis per second; the first, stage changes and the last always go. */
+  maxRate: number;
+  now?: () => number;
+  /** Called when an update could not be mirrored (Redis down or slow). */
+  onDrop?: (err: unknown) => void;
+  onPublished?: (seq: number, producedAt: number) => void;
+}
+
+/** Mirror calls allowed in flight before further updates are dropped instead of queued. */
+const MAX_IN_FLIGHT = 8;
+
+/**
+ * The one progress reporter every activity uses. Each update heartbeats to Temporal (which throttles
+ * on its own) and is mirrored to Redis, coalesced to at most `maxRate` per second with a trailing send
+ * so the latest value always arrives. Redis trouble never fails or slows the activity: the update is
+ * counted as dropped and the next one restores the snapshot.
+ */
+export class ProgressReporter<C = unknown> {
+  private stage = '';
+  private stageIndex = 0;
+  private total = 0;
+  private unit = '';
+  private done = 0;
+  private message = '';
+  private stageStartedAt = 0;
+  private lastSentAt = Number.NEGATIVE_INFINITY;
+  private pending: ProgressFields | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight = 0;
+  private checkpoint: C | undefined;
+  /** Updates that could not be mirrored to Redis. */
+  dropped = 0;
+  /** Updates mirrored to Redis. */
+  published = 0;
+  private readonly now: () => number;
+  private readonly minIntervalMs: number;
+
+  constructor(private readonly options: ProgressReporterOptions<C>) {
+    this.now = options.now ?? Date.now;
+    this.minIntervalMs = 1000 / options.maxRate;
+  }
+
+  /** Starts a stage: always mirrored at once. */
+  startStage(stage: string, total: number, unit: string, message = `Starting ${stage}`): void {
+    const index = this.options.stages.indexOf(stage);
+    if (index < 0) throw new Error(`Unknown stage "${stage}"; expected one of ${this.options.stages.join(', ')}`);
+    this.stage = stage;
+    this.stageIndex = index;
+    this.total = total;
+    this.unit = unit;
+    this.done = 0;
+    this.message = message;
+    this.stageStartedAt = this.now();
+    this.emit(true);
+  }
+
+  /** Reports progress within the current stage; mirrored at most maxRate times a second. */
+  update(done: number, message?: string, checkpoint?: C): void {
+    this.done = Math.min(done, this.total);
+    if (message !== undefined) this.message = message;
+    if (checkpoint !== undefined) this.checkpoint = checkpoint;
+    this.emit(false);
+  }
+
+  /** Ends the current stage at 100 %: always mirrored at once. */
+  finishStage(message = `Finished ${this.stage}`): void {
+    this.done = this.total;
+    this.message = message;
+    this.emit(true);
+  }
+
+  /** Sends any coalesced update now and waits for mirrors in flight; call before the activity returns. */
+  async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    if (this.pending) this.send(this.pending);
+    const deadline = this.now() + 2000;
+    while (this.inFlight > 0 && this.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /** Stops the trailing timer without sending: for an activity that is being cancelled. */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending = null;
+  }
+
+  private snapshot(): ProgressFields {
+    const now = this.now();
+    const fraction = this.total > 0 ? this.done / this.total : 0;
+    const elapsed = now - this.stageStartedAt;
+    const etaMs =
+      this.done > 0 && this.done < this.total
+        ? Math.round((elapsed / this.done) * (this.total - this.done))
+        : this.done >= this.total && this.total > 0
+          ? 0
+          : null;
+    const percent = Math.min(100, ((this.stageIndex + fraction) / this.options.stages.length) * 100);
+    return {
+      jobId: this.options.jobId,
+      owner: this.options.owner,
+      stage: this.stage,
+      stageIndex: this.stageIndex,
+      stageCount: this.options.stages.length,
+      done: this.done,
+      total: this.total,
+      unit: this.unit,
+      percent: Math.round(percent * 100) / 100,
+      message: this.message,
+      etaMs,
+      attempt: this.options.attempt,
+      ts: now,
+    };
+  }
+
+  private emit(always: boolean): void {
+    const fields = this.snapshot();
+    this.options.heartbeat({
+      progress: { stage: fields.stage, done: fields.done, total: fields.total, unit: fields.unit, message: fields.message },
+      ...(this.checkpoint !== undefined ? { checkpoint: this.checkpoint } : {}),
+    });
+    const sinceLast = fields.ts - this.lastSentAt;
+    if (always || sinceLast >= this.minIntervalMs) {
+      // A stage change supersedes anything still waiting from the previous stage.
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.pending = null;
+      this.send(fields);
+      return;
+    }
+    this.pending = fields;
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (this.pending) this.send({ ...this.pending, ts: this.now() });
+      }, this.minIntervalMs - sinceLast);
+      this.timer.unref();
+    }
+  }
+
+  private send(fields: ProgressFields): void {
+    this.pending = null;
+    this.lastSentAt = fields.ts;
+    if (this.inFlight >= MAX_IN_FLIGHT) {
+      this.dropped++;
+      this.options.onDrop?.(new Error('Redis mirror backlog full'));
+      return;
+    }
+    this.inFlight++;
+    this.options.jobLog
+      .publishProgress(fields)
+      .then((seq) => {
+        this.published++;
+        this.options.onPublished?.(seq, fields.ts);
+      })
+      .catch((err: unknown) => {
+        this.dropped++;
+        this.options.onDrop?.(err);
+      })
+      .finally(() => {
+        this.inFlight--;
+      });
+  }
+}

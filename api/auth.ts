@@ -1,0 +1,118 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
+import jwt from 'jsonwebtoken';
+import { z } from 'zod';
+import type { ApiConfig } from '../common/config.js';
+import { OwnerId } from '../common/progress.js';
+
+/** Who a request or socket acts for: the JWT subject. */
+export interface JobOwner {
+  id: OwnerId;
+}
+
+/** Why a token was refused; each maps to an HTTP status and a WebSocket close code (docs/PROTOCOL.md). */
+export class AuthError extends Error {
+  constructor(
+    readonly code: 'AUTH_MISSING' | 'AUTH_INVALID' | 'AUTH_EXPIRED',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AuthError';
+  }
+}
+
+const Claims = z.object({ sub: OwnerId });
+
+/** Verifies JWTs with the one algorithm configured; `alg: none` and algorithm switching are refused by pinning it. */
+export class TokenVerifier {
+  private readonly key: string;
+  private readonly algorithm: jwt.Algorithm;
+
+  constructor(private readonly config: Pick<ApiConfig, 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWT_ALGORITHM' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>) {
+    this.algorithm = config.JWT_ALGORITHM;
+    const key = this.algorithm === 'HS256' ? config.JWT_SECRET : config.JWT_PUBLIC_KEY;
+    if (!key) throw new Error(`No verification key configured for ${this.algorithm}`);
+    this.key = key;
+  }
+
+  verify(token: string): JobOwner {
+    let payload: unknown;
+    try {
+      payload = jwt.verify(token, this.key, {
+        algorithms: [this.algorithm],
+        ...(this.config.JWT_ISSUER ? { issuer: this.config.JWT_ISSUER } : {}),
+        ...(this.config.JWT_AUDIENCE ? { audience: this.config.JWT_AUDIENCE } : {}),
+      });
+    } catch (err) {
+      if (err instanceof jwt.TokenExpiredError) throw new AuthError('AUTH_EXPIRED', 'Your session has expired; sign in again.');
+      throw new AuthError('AUTH_INVALID', 'The access token is not valid; sign in again.');
+    }
+    const claims = Claims.safeParse(payload);
+    if (!claims.success) throw new AuthError('AUTH_INVALID', 'The access token has no usable subject; sign in again.');
+    return { id: claims.data.sub };
+  }
+}
+
+/** Issues tokens for the dev login (HS256 with the configured secret). Never enabled in production. */
+export function issueDevToken(
+  config: Pick<ApiConfig, 'JWT_SECRET' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
+  user: OwnerId,
+  ttlSeconds = 12 * 3600,
+): string {
+  if (!config.JWT_SECRET) throw new Error('Dev login needs JWT_SECRET');
+  return jwt.sign({ sub: user }, config.JWT_SECRET, {
+    algorithm: 'HS256',
+    expiresIn: ttlSeconds,
+    ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
+    ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
+  });
+}
+
+/** WebSocket subprotocol the server speaks; the token rides as a second entry `bearer.<jwt>`. */
+export const SOCKET_PROTOCOL = 'asset-farm.v1';
+const BEARER_PROTOCOL_PREFIX = 'bearer.';
+
+/**
+ * The bearer token of a request: the Authorization header, or for browsers' WebSockets (which cannot
+ * set headers) a `bearer.<jwt>` entry in Sec-WebSocket-Protocol. Never the query string, which ends up in logs.
+ */
+export function bearerToken(headers: IncomingHttpHeaders): string | null {
+  const auth = headers.authorization;
+  if (auth) {
+    const match = /^Bearer\s+(\S+)$/i.exec(auth);
+    return match ? match[1]! : null;
+  }
+  const protocols = headers['sec-websocket-protocol'];
+  if (protocols) {
+    for (const entry of protocols.split(',')) {
+      const trimmed = entry.trim();
+      if (trimmed.startsWith(BEARER_PROTOCOL_PREFIX)) return trimmed.slice(BEARER_PROTOCOL_PREFIX.length);
+    }
+  }
+  return null;
+}
+
+/** Express middleware: sets res.locals.owner or answers 401 with a JSON error. */
+export function requireOwner(verifier: TokenVerifier) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const token = bearerToken(req.headers);
+    if (!token) {
+      res
+        .status(401)
+        .json({ error: { code: 'AUTH_MISSING', message: 'Sign in first: this request needs an Authorization: Bearer token.' } });
+      return;
+    }
+    try {
+      res.locals.owner = verifier.verify(token);
+      next();
+    } catch (err) {
+      const e = err instanceof AuthError ? err : new AuthError('AUTH_INVALID', 'The access token is not valid; sign in again.');
+      res.status(401).json({ error: { code: e.code, message: e.message } });
+    }
+  };
+}
+
+/** The owner set by requireOwner. */
+export function ownerOf(res: Response): JobOwner {
+  return res.locals.owner as JobOwner;
+}

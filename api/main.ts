@@ -1,0 +1,37 @@
+import { Client, Connection } from '@temporalio/client';
+import { apiSchema, loadConfigOrExit } from '../common/config.js';
+import { createLogger } from '../common/logger.js';
+import { createRedis } from '../common/redis.js';
+import { LocalStorage } from '../storage/local-storage.js';
+import { createApiServer } from './app.js';
+
+const config = loadConfigOrExit(apiSchema, 'api');
+const log = createLogger('api', config.LOG_LEVEL);
+if (config.DEV_LOGIN) log.warn('DEV_LOGIN is on: anyone can get a token. Use it only on a local stack.');
+
+const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS }).catch((err: Error) => {
+  log.fatal(`Could not reach Temporal at ${config.TEMPORAL_ADDRESS}: ${err.message}. Start it (npm run temporal) or fix TEMPORAL_ADDRESS.`);
+  process.exit(1);
+});
+const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+const redis = createRedis(config.REDIS_URL, 'reader', log);
+const subscriber = createRedis(config.REDIS_URL, 'subscriber', log);
+const api = createApiServer({ config, temporal, redis, subscriber, storage: new LocalStorage(config.DATA_DIR), log });
+
+api.server.listen(config.API_PORT, config.API_HOST, () => {
+  log.info({ port: config.API_PORT, host: config.API_HOST }, `API listening on http://localhost:${config.API_PORT}`);
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'API shutting down');
+  await api.close();
+  redis.disconnect();
+  subscriber.disconnect();
+  await connection.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,142 @@
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/** Repository root, resolved from this file so scripts work from any working directory. */
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Thrown when the environment does not describe a runnable process; the message names each bad variable. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const temporalEnv = {
+  TEMPORAL_ADDRESS: z.string().min(1).default('localhost:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('asset-farm'),
+};
+
+const redisEnv = {
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
+    .default('redis://127.0.0.1:6379'),
+};
+
+const storageEnv = {
+  DATA_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, 'data')),
+};
+
+const progressEnv = {
+  /** Most progress messages mirrored to Redis per job per second; first, last and stage changes always go. */
+  PROGRESS_MAX_RATE: positiveInt.default(10),
+  /** How long a job's latest snapshot and replay log live in Redis after its last update. */
+  PROGRESS_SNAPSHOT_TTL_SECONDS: positiveInt.default(7 * 24 * 3600),
+};
+
+const logEnv = {
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+export const apiSchema = z
+  .object({
+    ...temporalEnv,
+    ...redisEnv,
+    ...storageEnv,
+    ...progressEnv,
+    ...logEnv,
+    API_PORT: port.default(3000),
+    API_HOST: z.string().default('0.0.0.0'),
+    /** HS256 secret shared with the identity provider (or the dev login). At least 32 characters. */
+    JWT_SECRET: z.string().min(32, 'must be at least 32 characters (openssl rand -hex 32)').optional(),
+    /** PEM public key when the studio's identity provider signs with RS256/ES256 instead. */
+    JWT_PUBLIC_KEY: z.string().optional(),
+    JWT_ALGORITHM: z.enum(['HS256', 'RS256', 'ES256']).default('HS256'),
+    JWT_ISSUER: z.string().optional(),
+    JWT_AUDIENCE: z.string().optional(),
+    /** Enables POST /api/auth/dev-login, which issues tokens to anyone. Local stacks only. */
+    DEV_LOGIN: bool.default(false),
+    /** Largest single upload in bytes. */
+    UPLOAD_MAX_BYTES: positiveInt.default(2 * 1024 ** 3),
+  })
+  .superRefine((env, ctx) => {
+    const asymmetric = env.JWT_ALGORITHM !== 'HS256';
+    if (asymmetric && !env.JWT_PUBLIC_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}` });
+    }
+    if (!asymmetric && !env.JWT_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (at least 32 characters) when JWT_ALGORITHM=HS256' });
+    }
+    if (asymmetric && env.DEV_LOGIN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DEV_LOGIN'],
+        message: 'needs JWT_ALGORITHM=HS256: the dev login signs tokens with JWT_SECRET',
+      });
+    }
+  });
+export type ApiConfig = z.infer<typeof apiSchema>;
+
+export const hpcWorkerSchema = z.object({
+  ...temporalEnv,
+  ...redisEnv,
+  ...storageEnv,
+  ...progressEnv,
+  ...logEnv,
+  /** Parallel compute activities on this machine; defaults to its core count. */
+  HPC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(os.availableParallelism()),
+  /** Task queue to poll: `hpc` by default, or a per-host queue to pin jobs to one machine. */
+  HPC_TASK_QUEUE: z.string().min(1).default('hpc'),
+  /** Port for this worker's Prometheus metrics; 0 disables them. */
+  METRICS_PORT: port.default(0),
+});
+export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
+
+export const orchestratorWorkerSchema = z.object({
+  ...temporalEnv,
+  ...redisEnv,
+  ...storageEnv,
+  ...progressEnv,
+  ...logEnv,
+  METRICS_PORT: port.default(0),
+});
+export type OrchestratorWorkerConfig = z.infer<typeof orchestratorWorkerSchema>;
+
+/**
+ * Parses the environment with a component's schema. On failure throws a ConfigError listing every
+ * bad variable with what it expects, so a misconfigured deployment says exactly what to fix.
+ */
+export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  // Treat empty strings as unset, as docker-compose and .env files produce them for blank values.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const name = issue.path.join('.') || '(environment)';
+    const value = env[String(issue.path[0])];
+    const shown = value === undefined ? 'unset' : name.includes('SECRET') || name.includes('KEY') ? 'set (hidden)' : JSON.stringify(value);
+    return `  ${name} (${shown}): ${issue.message}`;
+  });
+  throw new ConfigError(`Invalid configuration; fix these environment variables (see .env.example):\n${lines.join('\n')}`);
+}
+
+/** loadConfig for process entry points: prints the problem and exits 78 (EX_CONFIG) instead of a stack trace. */
+export function loadConfigOrExit<S extends z.ZodType>(schema: S, component: string): z.infer<S> {
+  try {
+    return loadConfig(schema);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`[${component}] ${err.message}`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,73 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestRedis } from '../test/helpers/redis.js';
+import { JobLog, jobKeys } from './job-log.js';
+import { JobMessage, progressChannel, type ProgressFields } from './progress.js';
+
+function progress(jobId: string, done: number): ProgressFields {
+  return {
+    jobId,
+    owner: 'alice',
+    stage: 'inspect',
+    stageIndex: 0,
+    stageCount: 1,
+    done,
+    total: 10,
+    unit: 'steps',
+    percent: done * 10,
+    message: `step ${done}`,
+    etaMs: null,
+    attempt: 1,
+    ts: Date.now(),
+  };
+}
+
+describe('JobLog on a real Redis', () => {
+  let redis: Awaited<ReturnType<typeof startTestRedis>>;
+  let client: Redis;
+  let subscriber: Redis;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    client = new Redis(redis.url);
+    subscriber = new Redis(redis.url);
+  });
+  afterAll(async () => {
+    client?.disconnect();
+    subscriber?.disconnect();
+    await redis?.stop();
+  });
+
+  it('assigns increasing sequence numbers and publishes exactly what it stores', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60 });
+    const received: string[] = [];
+    await subscriber.subscribe(progressChannel('alice', 'job-a'));
+    subscriber.on('message', (_channel, message: string) => received.push(message));
+    const seqs = [];
+    for (let i = 1; i <= 5; i++) seqs.push(await log.publishProgress(progress('job-a', i)));
+    seqs.push(await log.publishEvent({ jobId: 'job-a', owner: 'alice', event: 'completed', message: 'done', ts: Date.now() }));
+    expect(seqs).toEqual([1, 2, 3, 4, 5, 6]);
+    await expect.poll(() => received.length).toBe(6);
+    const parsed = received.map((r) => JobMessage.parse(JSON.parse(r)));
+    expect(parsed.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(parsed[2]).toMatchObject({ type: 'progress', done: 3, message: 'step 3' });
+
+    const snapshot = await log.readSnapshot('job-a');
+    expect(snapshot).toMatchObject({ seq: 6, progress: { seq: 5, done: 5 }, event: { seq: 6, event: 'completed' } });
+    expect(await client.ttl(jobKeys('job-a').state)).toBeGreaterThan(50);
+  });
+
+  it('replays only what came after lastSeq, and says when the log no longer reaches back', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60, logMax: 4 });
+    for (let i = 1; i <= 6; i++) await log.publishProgress(progress('job-b', i));
+    expect((await log.readSince('job-b', 4))?.map((m) => m.seq)).toEqual([5, 6]);
+    expect(await log.readSince('job-b', 6)).toEqual([]);
+    // Only seq 3..6 are kept: a client at seq 1 has to start again from the snapshot.
+    expect(await log.readSince('job-b', 1)).toBeNull();
+    expect((await log.readSince('job-b', 2))?.map((m) => m.seq)).toEqual([3, 4, 5, 6]);
+  });
+
+  it('knows nothing of a job that never published', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60 });
+    expect(await log.readSnapshot('job-none')).toBeNull();
+  });
+});

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { JobId, OwnerId } from './progress.js';
+
+/** One uploaded file of an asset, by the name the artist gave it and the digest of its stored bytes. */
+export const AssetFileSchema = z.object({
+  name: z
+    .string()
+    .min(1)
+    .max(255)
+    .regex(/^[^/\\\0]+$/, 'must be a plain file name')
+    .refine((n) => n !== '.' && n !== '..', 'must be a plain file name'),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  size: z.number().int().nonnegative(),
+});
+
+export const PRESETS = ['game-ready', 'mobile', 'archive'] as const;
+export const Preset = z.enum(PRESETS);
+export type Preset = z.infer<typeof Preset>;
+
+export const JobOptions = z.object({ preset: Preset.default('game-ready') });
+export type JobOptions = z.infer<typeof JobOptions>;
+
+/** Input of the processAsset workflow. The workflow id is the job id. */
+export const ProcessAssetInput = z.object({
+  owner: OwnerId,
+  assetName: z.string().min(1).max(255),
+  files: z.array(AssetFileSchema).min(1).max(256),
+  options: JobOptions,
+});
+export type ProcessAssetInput = z.infer<typeof ProcessAssetInput>;
+
+/** Counts read from an asset. */
+export interface AssetStats {
+  fileBytes: number;
+  meshes: number;
+  primitives: number;
+  vertices: number;
+  triangles: number;
+  materials: number;
+  textures: { name: string; mimeType: string; width: number | null; height: number | null; bytes: number }[];
+  extensionsUsed: string[];
+}
+
+/** What a finished job returns and the artist sees. */
+export interface AssetReport {
+  jobId: string;
+  assetName: string;
+  input: AssetStats;
+}
+
+/** Builds a job id that says what it is: `asset-<owner>-<uuid>`. */
+export function newJobId(owner: string, uuid: string): string {
+  return `asset-${JobId.parse(owner)}-${uuid}`;
+}

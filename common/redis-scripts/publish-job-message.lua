@@ -1,0 +1,27 @@
+--[[
+  Publishes one job message atomically: assigns the job's next sequence number, stores the message
+  as the job's latest snapshot of its type, appends it to the job's capped replay log and PUBLISHes it.
+  Doing all of it in one script means a subscriber that reads the snapshot and then the stream can
+  never see a gap or a reordering between them.
+
+  KEYS[1] job:{id}:seq    counter
+  KEYS[2] job:{id}:state  hash: progress -> last progress message, event -> last event message
+  KEYS[3] job:{id}:log    list of messages, oldest first, capped at ARGV[5]
+  ARGV[1] channel         progress:{owner}:{jobId}
+  ARGV[2] type            "progress" | "event"
+  ARGV[3] payload         JSON object of the message fields, without type and seq
+  ARGV[4] ttl seconds
+  ARGV[5] log length cap
+  Returns the assigned sequence number.
+]]
+local seq = redis.call('INCR', KEYS[1])
+local message = '{"type":"' .. ARGV[2] .. '","seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
+redis.call('HSET', KEYS[2], ARGV[2], message)
+redis.call('RPUSH', KEYS[3], message)
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[5]), -1)
+local ttl = tonumber(ARGV[4])
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('EXPIRE', KEYS[3], ttl)
+redis.call('PUBLISH', ARGV[1], message)
+return seq

@@ -1,0 +1,12 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/**
+ * Custom search attributes every asset job carries. The dev server registers them at start from
+ * temporal-config/search-attributes.json; a production cluster registers them once with
+ * `temporal operator search-attribute create` (see README). Keep both in step with this file.
+ */
+export const ASSET_OWNER = defineSearchAttributeKey('AssetOwner', SearchAttributeType.KEYWORD);
+export const ASSET_NAME = defineSearchAttributeKey('AssetName', SearchAttributeType.KEYWORD);
+export const ASSET_PRESET = defineSearchAttributeKey('AssetPreset', SearchAttributeType.KEYWORD);
+export const ASSET_STAGE = defineSearchAttributeKey('AssetStage', SearchAttributeType.KEYWORD);
+export const ASSET_OUTCOME = defineSearchAttributeKey('AssetOutcome', SearchAttributeType.KEYWORD);

@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import { JobId, type JobEventMessage, type ProgressMessage } from './progress.js';
+
+/** Messages a client sends on /ws (docs/PROTOCOL.md). */
+export const ClientMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('subscribe'), jobId: JobId, lastSeq: z.number().int().nonnegative().optional() }),
+  z.object({ type: z.literal('unsubscribe'), jobId: JobId }),
+  z.object({ type: z.literal('subscribeAll') }),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+/** Sent on subscribe when the client has no lastSeq, or asked for one the replay log no longer reaches. */
+export interface SnapshotMessage {
+  type: 'snapshot';
+  jobId: string;
+  seq: number;
+  progress: ProgressMessage | null;
+  event: JobEventMessage | null;
+}
+
+export interface SubscribedMessage {
+  type: 'subscribed';
+  jobId?: string;
+  all?: true;
+}
+
+export type ErrorCode = 'BAD_MESSAGE' | 'JOB_NOT_FOUND' | 'UNAVAILABLE';
+export interface ErrorMessage {
+  type: 'error';
+  code: ErrorCode;
+  message: string;
+  jobId?: string;
+}
+
+/** WebSocket close codes the server uses (4000-4999 are the application's own). */
+export const CLOSE_CODES = {
+  AUTH_MISSING: 4401,
+  AUTH_INVALID: 4403,
+  AUTH_EXPIRED: 4419,
+  TOO_MANY_BAD_MESSAGES: 4400,
+  SHUTTING_DOWN: 1012,
+} as const;

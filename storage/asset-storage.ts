@@ -1,0 +1,38 @@
+import type { Readable } from 'node:stream';
+
+/** A stored upload: content-addressed, so the same bytes uploaded twice are kept once. */
+export interface StoredBlob {
+  sha256: string;
+  size: number;
+}
+
+/** One file of an asset as the artist named it, pointing at its stored bytes. */
+export interface AssetFile extends StoredBlob {
+  name: string;
+}
+
+/**
+ * Where uploads and job outputs live. The local-filesystem implementation serves a single HPC
+ * machine sharing a disk with the API; an S3-compatible store can implement the same interface.
+ */
+export interface AssetStorage {
+  /** Streams an upload into the store. Rejects, leaving nothing behind, when the stream errors or exceeds maxBytes. */
+  putUpload(stream: Readable, maxBytes: number): Promise<StoredBlob>;
+  /** Lays out a job's input files under their own names in a fresh folder and returns its path. */
+  materializeInputs(jobId: string, files: readonly AssetFile[]): Promise<string>;
+  /** Folder where a job writes its outputs. */
+  outputDir(jobId: string): Promise<string>;
+  /** Absolute path of one output, or null when it does not exist or the name escapes the job's folder. */
+  outputPath(jobId: string, name: string): Promise<string | null>;
+  /** Removes a job's working and output folders. */
+  removeJob(jobId: string): Promise<void>;
+}
+
+/** Thrown when an upload goes over the configured size limit. */
+export class UploadTooLargeError extends Error {
+  readonly code = 'UPLOAD_TOO_LARGE';
+  constructor(readonly limit: number) {
+    super(`Upload is larger than the ${limit}-byte limit; reduce the asset or ask an engineer to raise UPLOAD_MAX_BYTES.`);
+    this.name = 'UploadTooLargeError';
+  }
+}

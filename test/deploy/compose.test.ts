@@ -1,0 +1,105 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { apiSchema, hpcWorkerSchema, orchestratorWorkerSchema, PROJECT_ROOT } from '../../common/config.js';
+import { readTemporalConfig } from '../../scripts/lib/temporal-server.js';
+
+/**
+ * No Docker engine runs here, so docker-compose.yml and the Dockerfile are kept honest by reading them
+ * against the code: what they start, mount and set must exist and be what the code reads.
+ */
+interface ComposeService {
+  image?: string;
+  build?: string;
+  command?: string[];
+  entrypoint?: string[];
+  environment?: Record<string, string>;
+  depends_on?: Record<string, unknown> | string[];
+  volumes?: string[];
+  ports?: string[];
+}
+
+const compose = parse(readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, ComposeService>;
+  volumes: Record<string, unknown>;
+};
+const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+const dockerfile = readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8');
+const services = compose.services;
+
+describe('docker-compose.yml', () => {
+  it('defines every service it depends on and every named volume it mounts', () => {
+    for (const [name, service] of Object.entries(services)) {
+      const deps = Array.isArray(service.depends_on) ? service.depends_on : Object.keys(service.depends_on ?? {});
+      for (const dep of deps) expect(services, `${name} depends on ${dep}`).toHaveProperty(dep);
+      for (const volume of service.volumes ?? []) {
+        const source = volume.split(':')[0]!;
+        if (source.startsWith('./')) expect(existsSync(path.join(PROJECT_ROOT, source)), `${name} mounts ${source}`).toBe(true);
+        else expect(compose.volumes, `${name} mounts volume ${source}`).toHaveProperty(source);
+      }
+    }
+  });
+
+  it('runs the full production-like stack: Temporal on PostgreSQL, UI, Redis, API and both workers', () => {
+    expect(services.temporal?.environment?.DB).toBe('postgres12');
+    expect(services.temporal?.environment?.POSTGRES_SEEDS).toBe('postgresql');
+    expect(services.postgresql?.image).toMatch(/^postgres:/);
+    expect(services['temporal-ui']?.ports).toContain('8233:8080');
+    expect(services.redis?.image).toMatch(/^redis:/);
+    for (const name of ['api', 'worker-orchestrator', 'worker-hpc']) expect(services[name]?.build).toBe('.');
+  });
+
+  it('starts each app service with an npm script that exists', () => {
+    for (const name of ['api', 'worker-orchestrator', 'worker-hpc']) {
+      const [npm, run, script] = services[name]!.command!;
+      expect([npm, run]).toEqual(['npm', 'run']);
+      expect(pkg.scripts, `${name} runs npm run ${script}`).toHaveProperty(script!);
+    }
+    const cmd = /^CMD \["npm", "run", "([^"]+)"\]/m.exec(dockerfile);
+    expect(pkg.scripts).toHaveProperty(cmd![1]!);
+    expect(dockerfile).toMatch(/RUN npm run typecheck/);
+    expect(pkg.scripts).toHaveProperty('typecheck');
+  });
+
+  it('copies into the image every folder the entry points import', () => {
+    for (const folder of ['common', 'storage', 'workflows', 'activities', 'worker', 'api', 'web', 'temporal-config']) {
+      expect(dockerfile).toContain(`COPY ${folder} ./${folder}`);
+      expect(existsSync(path.join(PROJECT_ROOT, folder))).toBe(true);
+    }
+  });
+
+  it('sets only variables the code reads, and every one each component requires', () => {
+    const schemas = { api: apiSchema, 'worker-orchestrator': orchestratorWorkerSchema, 'worker-hpc': hpcWorkerSchema };
+    for (const [name, schema] of Object.entries(schemas)) {
+      const env = services[name]!.environment!;
+      const shape = 'shape' in schema ? schema.shape : (schema as unknown as { in: { shape: object } }).in.shape;
+      for (const key of Object.keys(env)) expect(Object.keys(shape), `${name} sets ${key}`).toContain(key);
+      // With placeholders filled in, the component's own validation accepts the environment.
+      const filled = Object.fromEntries(
+        Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[^}]+\}/g, k === 'JWT_SECRET' ? 'x'.repeat(40) : '1')]),
+      );
+      expect(() => schema.parse(filled), name).not.toThrow();
+    }
+  });
+
+  it('publishes the ports the code listens on and points the apps at the compose services', () => {
+    expect(services.api?.ports).toContain(`3000:${services.api?.environment?.API_PORT}`);
+    expect(services.temporal?.ports).toContain('7233:7233');
+    for (const name of ['api', 'worker-orchestrator', 'worker-hpc']) {
+      const env = services[name]!.environment!;
+      expect(env.TEMPORAL_ADDRESS).toBe('temporal:7233');
+      expect(env.REDIS_URL).toBe('redis://redis:6379');
+      expect(env.TEMPORAL_NAMESPACE).toBe(readTemporalConfig().namespace);
+    }
+  });
+
+  it('registers the namespace and every search attribute the code uses', () => {
+    const script = readFileSync(path.join(PROJECT_ROOT, 'temporal-config/setup-namespace.sh'), 'utf8');
+    expect(script).toContain('search-attributes.json');
+    expect(services['temporal-setup']?.entrypoint).toEqual(['/bin/sh', '/temporal-config/setup-namespace.sh']);
+    const source = readFileSync(path.join(PROJECT_ROOT, 'common/search-attributes.ts'), 'utf8');
+    const used = [...source.matchAll(/defineSearchAttributeKey\('(\w+)'/g)].map((m) => m[1]);
+    expect(Object.keys(readTemporalConfig().searchAttributes).sort()).toEqual(used.sort());
+  });
+});

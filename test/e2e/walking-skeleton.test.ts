@@ -1,0 +1,87 @@
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../scripts/lib/wait.js';
+import { startStack, type TestStack } from '../helpers/stack.js';
+import { TestSocket } from '../helpers/socket-client.js';
+import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
+
+describe('walking skeleton: upload → workflow → HPC activity → Redis → socket', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('streams a TwoCubes.glb job to its owner and records it in Temporal', async () => {
+    const token = stack.tokenFor('alice');
+    const socket = TestSocket.connect(stack.wsUrl, token);
+    await socket.opened;
+    socket.send({ type: 'subscribeAll' });
+    await socket.waitFor((m) => m.type === 'subscribed' && m.all === true);
+
+    const res = await uploadAsset(stack.apiUrl, token, [path.join(SHARED_ASSETS, 'TwoCubes.glb')]);
+    expect(res.status).toBe(202);
+    const { jobId } = (await res.json()) as { jobId: string };
+    expect(jobId).toMatch(/^asset-alice-/);
+
+    const done = await socket.waitFor(
+      (m) => m.jobId === jobId && m.type === 'event' && m.event === 'completed',
+      60_000,
+      'the completed event',
+    );
+    expect(done.result).toMatchObject({ meshes: 2, vertices: 48, triangles: 24, textures: 0 });
+
+    const jobMessages = socket.messages.filter((m) => m.jobId === jobId);
+    const progress = jobMessages.filter((m) => m.type === 'progress');
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    expect(progress.at(-1)).toMatchObject({ stage: 'inspect', percent: 100, owner: 'alice' });
+    const seqs = jobMessages.map((m) => m.seq as number);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(new Set(seqs).size).toBe(seqs.length);
+    socket.close();
+
+    // The REST view agrees once the workflow has closed (the completed event goes out just before), and
+    // the report carries the file's real counts.
+    const job = await waitFor(
+      async () => {
+        const body = (await (
+          await fetch(`${stack.apiUrl}/api/jobs/${jobId}`, { headers: { authorization: `Bearer ${token}` } })
+        ).json()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- response JSON, checked field by field below
+        return body.status === 'COMPLETED' && body;
+      },
+      { timeoutMs: 30_000, what: 'the job to be COMPLETED' },
+    );
+    expect(job.result.input).toMatchObject({ meshes: 2, primitives: 2, vertices: 48, triangles: 24, materials: 2, fileBytes: 2608 });
+
+    // Another user learns nothing about it.
+    const other = await fetch(`${stack.apiUrl}/api/jobs/${jobId}`, { headers: { authorization: `Bearer ${stack.tokenFor('bob')}` } });
+    expect(other.status).toBe(404);
+
+    // The workflow's history on the server shows the compute step ran on the HPC queue.
+    const connection = await Connection.connect({ address: stack.temporalAddress });
+    try {
+      const client = new Client({ connection, namespace: stack.namespace });
+      const history = await client.workflow.getHandle(jobId).fetchHistory();
+      const scheduled = (history.events ?? []).flatMap((e) =>
+        e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : [],
+      );
+      const inspect = scheduled.find((a) => a.activityType?.name === 'inspectAsset');
+      expect(inspect?.taskQueue?.name).toBe('hpc');
+      expect((history.events ?? []).some((e) => e.workflowExecutionCompletedEventAttributes)).toBe(true);
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('refuses sockets without a valid token, with a close code that says why', async () => {
+    const missing = TestSocket.connect(stack.wsUrl, null);
+    expect(await missing.closed).toBe(4401);
+    const forged = TestSocket.connect(stack.wsUrl, stack.tokenFor('alice').slice(0, -4) + 'AAAA');
+    expect(await forged.closed).toBe(4403);
+    const expired = TestSocket.connect(stack.wsUrl, stack.tokenFor('alice', { expiresIn: -10 }));
+    expect(await expired.closed).toBe(4419);
+  });
+});

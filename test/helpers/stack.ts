@@ -1,0 +1,127 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { inject } from 'vitest';
+import { PROJECT_ROOT } from '../../common/config.js';
+import { startRedisServer, type RunningRedis } from '../../scripts/lib/redis-server.js';
+import { ServiceProcess } from '../../scripts/lib/service-process.js';
+import { startDevServer, waitForPoller, type RunningDevServer } from '../../scripts/lib/temporal-server.js';
+import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
+import { freePort, waitFor } from '../../scripts/lib/wait.js';
+
+export interface TestStack {
+  apiUrl: string;
+  wsUrl: string;
+  redisUrl: string;
+  temporalAddress: string;
+  namespace: string;
+  dataDir: string;
+  secret: string;
+  redis: RunningRedis;
+  temporal: RunningDevServer;
+  processes: Map<string, ServiceProcess>;
+  env: NodeJS.ProcessEnv;
+  /** A signed token for user, as the studio's identity provider would issue it. */
+  tokenFor(user: string, options?: jwt.SignOptions): string;
+  /** Starts (or restarts) one of the node components with the stack's environment. */
+  startComponent(name: ComponentName): Promise<ServiceProcess>;
+  stop(): Promise<void>;
+}
+
+export type ComponentName = 'worker:orchestrator' | 'worker:hpc' | 'api';
+const SCRIPTS: Record<ComponentName, string> = {
+  'worker:orchestrator': 'worker/orchestrator.ts',
+  'worker:hpc': 'worker/hpc.ts',
+  api: 'api/main.ts',
+};
+
+/**
+ * The real stack for end-to-end tests: redis-server, the Temporal dev server, both workers and the API,
+ * each its own process on free loopback ports, with data in a temporary folder removed by stop().
+ */
+export async function startStack(options: { components?: ComponentName[]; env?: NodeJS.ProcessEnv } = {}): Promise<TestStack> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-test-'));
+  const cliPath = inject('temporalCliPath');
+  if (cliPath) process.env.TEMPORAL_CLI_PATH = cliPath;
+  const [redis, temporal] = await Promise.all([
+    freePort().then((port) => startRedisServer({ port, dir: path.join(dataDir, 'redis') })),
+    freePort().then((port) => startDevServer({ port, uiPort: null, dbFile: null })),
+  ]);
+  const apiPort = await freePort();
+  const secret = randomBytes(32).toString('hex');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    REDIS_URL: redis.url,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_NAMESPACE: temporal.namespace,
+    DATA_DIR: dataDir,
+    API_PORT: String(apiPort),
+    API_HOST: '127.0.0.1',
+    JWT_SECRET: secret,
+    DEV_LOGIN: 'true',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...options.env,
+  };
+  const processes = new Map<string, ServiceProcess>();
+  const verbose = Boolean(process.env.TEST_VERBOSE);
+
+  async function startComponent(name: ComponentName): Promise<ServiceProcess> {
+    await processes.get(name)?.stop();
+    const proc = new ServiceProcess(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, SCRIPTS[name])], {
+      env,
+      cwd: PROJECT_ROOT,
+      onLine: verbose ? (line) => console.log(`[${name}] ${line}`) : undefined,
+    });
+    processes.set(name, proc);
+    if (name === 'api') {
+      await waitFor(
+        async () => {
+          if (proc.child.exitCode !== null) throw new Error(`api exited:\n${proc.tail.join('\n')}`);
+          return (await fetch(`http://127.0.0.1:${apiPort}/readyz`)).ok;
+        },
+        { timeoutMs: 60_000, what: 'the API' },
+      );
+    } else {
+      await waitForPoller({
+        address: temporal.address,
+        namespace: temporal.namespace,
+        taskQueue: name === 'worker:hpc' ? String(env.HPC_TASK_QUEUE ?? HPC_TASK_QUEUE) : ORCHESTRATOR_TASK_QUEUE,
+        kind: name === 'worker:hpc' ? 'activity' : 'workflow',
+        pid: proc.child.pid!,
+        timeoutMs: 120_000,
+        isAlive: () => proc.child.exitCode === null,
+      });
+    }
+    return proc;
+  }
+
+  const stack: TestStack = {
+    apiUrl: `http://127.0.0.1:${apiPort}`,
+    wsUrl: `ws://127.0.0.1:${apiPort}/ws`,
+    redisUrl: redis.url,
+    temporalAddress: temporal.address,
+    namespace: temporal.namespace,
+    dataDir,
+    secret,
+    redis,
+    temporal,
+    processes,
+    env,
+    tokenFor: (user, signOptions = {}) => jwt.sign({ sub: user }, secret, { algorithm: 'HS256', expiresIn: 3600, ...signOptions }),
+    startComponent,
+    async stop() {
+      await Promise.all([...processes.values()].map((p) => p.stop(5000)));
+      await Promise.all([temporal.stop(), redis.stop()]);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await Promise.all((options.components ?? ['worker:orchestrator', 'worker:hpc', 'api']).map((c) => startComponent(c)));
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  return stack;
+}

@@ -1,0 +1,15 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['{common,activities,workflows,worker,api,storage,scripts,cli,test}/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
+    setupFiles: ['test/setup-runtime.ts'],
+    // Real servers start inside tests; these bound a hang, they are not performance assertions.
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    reporters: ['default', './test/summary-reporter.ts'],
+    pool: 'forks',
+    maxWorkers: 2,
+  },
+});

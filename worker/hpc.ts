@@ -1,0 +1,49 @@
+import { Worker } from '@temporalio/worker';
+import { createHpcActivities } from '../activities/index.js';
+import { hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
+import { JobLog } from '../common/job-log.js';
+import { createLogger } from '../common/logger.js';
+import { createRedis } from '../common/redis.js';
+import { LocalStorage } from '../storage/local-storage.js';
+import { connectToTemporal } from './connection.js';
+import { installTemporalRuntime } from './runtime.js';
+
+/**
+ * The HPC machine's worker: polls only the compute queue and runs the heavy activities, at most
+ * HPC_MAX_CONCURRENT_ACTIVITIES at a time. Ctrl-C / SIGTERM lets running activities finish their
+ * grace period; anything cut short is retried from its heartbeat checkpoint by another worker.
+ */
+const config = loadConfigOrExit(hpcWorkerSchema, 'worker:hpc');
+const log = createLogger('worker-hpc', config.LOG_LEVEL);
+const redis = createRedis(config.REDIS_URL, 'publisher', log);
+const jobLog = new JobLog(redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
+let dropped = 0;
+
+installTemporalRuntime(log);
+const connection = await connectToTemporal(config.TEMPORAL_ADDRESS, log);
+const worker = await Worker.create({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  taskQueue: config.HPC_TASK_QUEUE,
+  activities: createHpcActivities({
+    jobLog,
+    storage: new LocalStorage(config.DATA_DIR),
+    progressMaxRate: config.PROGRESS_MAX_RATE,
+    onDrop: () => {
+      dropped++;
+    },
+  }),
+  maxConcurrentActivityTaskExecutions: config.HPC_MAX_CONCURRENT_ACTIVITIES,
+  shutdownGraceTime: '10 seconds',
+});
+log.info(
+  { taskQueue: config.HPC_TASK_QUEUE, maxConcurrentActivities: config.HPC_MAX_CONCURRENT_ACTIVITIES, namespace: config.TEMPORAL_NAMESPACE },
+  'HPC worker ready',
+);
+try {
+  await worker.run();
+} finally {
+  log.info({ droppedProgressUpdates: dropped }, 'HPC worker stopped');
+  await connection.close();
+  redis.disconnect();
+}

@@ -1,0 +1,33 @@
+import { fileURLToPath } from 'node:url';
+import { Worker } from '@temporalio/worker';
+import { createJobEventActivities } from '../activities/index.js';
+import { loadConfigOrExit, orchestratorWorkerSchema } from '../common/config.js';
+import { JobLog } from '../common/job-log.js';
+import { createLogger } from '../common/logger.js';
+import { createRedis } from '../common/redis.js';
+import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
+import { connectToTemporal } from './connection.js';
+import { installTemporalRuntime } from './runtime.js';
+
+/** Runs the workflows and the light activities they need (event publishing) on the orchestrator queue. */
+const config = loadConfigOrExit(orchestratorWorkerSchema, 'worker:orchestrator');
+const log = createLogger('worker-orchestrator', config.LOG_LEVEL);
+const redis = createRedis(config.REDIS_URL, 'publisher', log);
+const jobLog = new JobLog(redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
+
+installTemporalRuntime(log);
+const connection = await connectToTemporal(config.TEMPORAL_ADDRESS, log);
+const worker = await Worker.create({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  taskQueue: ORCHESTRATOR_TASK_QUEUE,
+  workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+  activities: createJobEventActivities({ jobLog }),
+});
+log.info({ taskQueue: ORCHESTRATOR_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'Orchestrator worker ready');
+try {
+  await worker.run();
+} finally {
+  await connection.close();
+  redis.disconnect();
+}

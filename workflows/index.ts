@@ -1,0 +1,1 @@
+export { processAsset } from './process-asset.js';
