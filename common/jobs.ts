@@ -17,7 +17,17 @@ export const PRESETS = ['game-ready', 'mobile', 'archive'] as const;
 export const Preset = z.enum(PRESETS);
 export type Preset = z.infer<typeof Preset>;
 
-export const JobOptions = z.object({ preset: Preset.default('game-ready') });
+/** Options an artist may set; anything unset comes from the preset (see common/pipeline.ts). */
+export const JobOptions = z.object({
+  preset: Preset.default('game-ready'),
+  lodRatios: z.array(z.number().gt(0).lt(1)).max(6).optional(),
+  maxTextureSize: z.number().int().min(16).max(16384).optional(),
+  textureFormat: z.enum(['webp', 'ktx2', 'keep']).optional(),
+  textureQuality: z.number().int().min(1).max(100).optional(),
+  geometryCompression: z.enum(['meshopt', 'draco', 'none']).optional(),
+  quantize: z.boolean().optional(),
+  retentionDays: z.number().positive().max(365).optional(),
+});
 export type JobOptions = z.infer<typeof JobOptions>;
 
 /** Input of the processAsset workflow. The workflow id is the job id. */
