@@ -128,8 +128,17 @@ try {
     JWT_SECRET: env.JWT_SECRET ?? localJwtSecret(),
     DEV_LOGIN: env.DEV_LOGIN ?? 'true',
   };
-  const orchestrator = startNodeService('worker:orchestrator', 'worker/orchestrator.ts', serviceEnv);
-  const hpc = startNodeService('worker:hpc', 'worker/hpc.ts', serviceEnv);
+  // Prometheus endpoints of the workers (the API serves its own at /metrics); 0 turns one off.
+  const metricsPorts = { orchestrator: Number(env.ORCHESTRATOR_METRICS_PORT ?? 9465), hpc: Number(env.HPC_METRICS_PORT ?? 9464) };
+  for (const [name, port] of Object.entries(metricsPorts)) {
+    if (port && (await isPortOpen(port)))
+      throw new Error(`Port ${port} (${name} worker metrics) is in use; set ${name.toUpperCase()}_METRICS_PORT to another port or 0.`);
+  }
+  const orchestrator = startNodeService('worker:orchestrator', 'worker/orchestrator.ts', {
+    ...serviceEnv,
+    METRICS_PORT: String(metricsPorts.orchestrator),
+  });
+  const hpc = startNodeService('worker:hpc', 'worker/hpc.ts', { ...serviceEnv, METRICS_PORT: String(metricsPorts.hpc) });
   startNodeService('api', 'api/main.ts', serviceEnv);
 
   const namespace = env.TEMPORAL_NAMESPACE ?? 'asset-farm';
@@ -152,6 +161,8 @@ try {
   say('start', `App:          http://localhost:${apiPort}`);
   if (uiUrl) say('start', `Temporal UI:  ${uiUrl}/namespaces/${namespace}/workflows`);
   say('start', `Health:       http://localhost:${apiPort}/healthz`);
+  if (metricsPorts.hpc || metricsPorts.orchestrator)
+    say('start', `Metrics:      HPC worker :${metricsPorts.hpc}/metrics, orchestrator worker :${metricsPorts.orchestrator}/metrics`);
   say('start', 'asset-farm is ready. Press Ctrl-C to stop everything.');
 } catch (err) {
   say('start', `Could not start asset-farm: ${(err as Error).message}`);

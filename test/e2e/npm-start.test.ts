@@ -34,6 +34,8 @@ describe('npm start', () => {
       TEMPORAL_PORT: String(temporalPort),
       TEMPORAL_UI_PORT: String(uiPort),
       REDIS_PORT: String(redisPort),
+      HPC_METRICS_PORT: '0',
+      ORCHESTRATOR_METRICS_PORT: '0',
       LOG_LEVEL: 'warn',
       NO_COLOR: '1',
     };

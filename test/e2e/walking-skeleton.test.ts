@@ -1,15 +1,18 @@
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../../scripts/lib/wait.js';
+import { freePort, waitFor } from '../../scripts/lib/wait.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { TestSocket } from '../helpers/socket-client.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
+import { sampleValue } from '../helpers/prometheus.js';
 
 describe('walking skeleton: upload → workflow → HPC activity → Redis → socket', () => {
   let stack: TestStack;
+  let hpcMetricsPort: number;
   beforeAll(async () => {
-    stack = await startStack();
+    hpcMetricsPort = await freePort();
+    stack = await startStack({ componentEnv: { 'worker:hpc': { METRICS_PORT: String(hpcMetricsPort) } } });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -83,5 +86,22 @@ describe('walking skeleton: upload → workflow → HPC activity → Redis → s
     expect(await forged.closed).toBe(4403);
     const expired = TestSocket.connect(stack.wsUrl, stack.tokenFor('alice', { expiresIn: -10 }));
     expect(await expired.closed).toBe(4419);
+  });
+
+  it('exposes the HPC worker metrics, its own and the Temporal SDK ones, on one endpoint', async () => {
+    // The first test ran a job through this worker.
+    const body = await (await fetch(`http://127.0.0.1:${hpcMetricsPort}/metrics`)).text();
+    expect(
+      sampleValue(body, 'asset_farm_activity_duration_seconds_count', {
+        activity: 'inspectAsset',
+        outcome: 'completed',
+        component: 'worker-hpc',
+      }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(body, 'asset_farm_activity_queue_wait_seconds_count', { activity: 'inspectAsset' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(body, 'asset_farm_progress_mirror_drops_total')).toBe(0);
+    expect(sampleValue(body, 'temporal_worker_task_slots_available', { task_queue: 'hpc', worker_type: 'ActivityWorker' })).toBeGreaterThan(
+      0,
+    );
   });
 });

@@ -41,7 +41,9 @@ const SCRIPTS: Record<ComponentName, string> = {
  * The real stack for end-to-end tests: redis-server, the Temporal dev server, both workers and the API,
  * each its own process on free loopback ports, with data in a temporary folder removed by stop().
  */
-export async function startStack(options: { components?: ComponentName[]; env?: NodeJS.ProcessEnv } = {}): Promise<TestStack> {
+export async function startStack(
+  options: { components?: ComponentName[]; env?: NodeJS.ProcessEnv; componentEnv?: Partial<Record<ComponentName, NodeJS.ProcessEnv>> } = {},
+): Promise<TestStack> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-test-'));
   const cliPath = inject('temporalCliPath');
   if (cliPath) process.env.TEMPORAL_CLI_PATH = cliPath;
@@ -70,7 +72,7 @@ export async function startStack(options: { components?: ComponentName[]; env?: 
   async function startComponent(name: ComponentName): Promise<ServiceProcess> {
     await processes.get(name)?.stop();
     const proc = new ServiceProcess(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, SCRIPTS[name])], {
-      env,
+      env: { ...env, ...options.componentEnv?.[name] },
       cwd: PROJECT_ROOT,
       onLine: verbose ? (line) => console.log(`[${name}] ${line}`) : undefined,
     });
