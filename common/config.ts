@@ -97,6 +97,11 @@ export const hpcWorkerSchema = z.object({
   HPC_TASK_QUEUE: z.string().min(1).default('hpc'),
   /** Port for this worker's Prometheus metrics; 0 disables them. */
   METRICS_PORT: port.default(0),
+  /**
+   * On SIGTERM/Ctrl-C the worker stops taking work and lets running activities finish for this long;
+   * whatever is still running then is retried elsewhere from its last heartbeat checkpoint.
+   */
+  HPC_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(30),
 });
 export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
 

@@ -49,7 +49,7 @@ const worker = await Worker.create({
     },
   }),
   maxConcurrentActivityTaskExecutions: config.HPC_MAX_CONCURRENT_ACTIVITIES,
-  shutdownGraceTime: '10 seconds',
+  shutdownGraceTime: config.HPC_SHUTDOWN_GRACE_SECONDS * 1000,
 });
 log.info(
   { taskQueue: config.HPC_TASK_QUEUE, maxConcurrentActivities: config.HPC_MAX_CONCURRENT_ACTIVITIES, namespace: config.TEMPORAL_NAMESPACE },
