@@ -44,6 +44,7 @@ export class ProgressReporter<C = unknown> {
   private done = 0;
   private message = '';
   private stageStartedAt = 0;
+  private stageFinished = false;
   private lastSentAt = Number.NEGATIVE_INFINITY;
   private pending: ProgressFields | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -74,6 +75,7 @@ export class ProgressReporter<C = unknown> {
     this.unit = unit;
     this.done = 0;
     this.message = message;
+    this.stageFinished = false;
     this.stageStartedAt = this.now();
     if (this.options.attempt > 1 && !this.announcedRetry && !this.closed) {
       // Activity retries happen inside Temporal, invisible to the workflow: the new attempt says so itself.
@@ -104,6 +106,7 @@ export class ProgressReporter<C = unknown> {
   finishStage(message = `Finished ${this.stage}`): void {
     this.done = this.total;
     this.message = message;
+    this.stageFinished = true;
     this.emit(true);
   }
 
@@ -137,10 +140,11 @@ export class ProgressReporter<C = unknown> {
 
   private fields(): ProgressFields {
     const now = this.now();
-    const fraction = this.total > 0 ? this.done / this.total : 0;
+    // A finished stage counts in full even when it had nothing to count (total 0).
+    const fraction = this.stageFinished ? 1 : this.total > 0 ? this.done / this.total : 0;
     const elapsed = now - this.stageStartedAt;
     const etaMs =
-      this.total > 0 && this.done >= this.total
+      this.stageFinished || (this.total > 0 && this.done >= this.total)
         ? 0
         : this.done > 0 && elapsed > 0
           ? Math.round((elapsed / this.done) * (this.total - this.done))
