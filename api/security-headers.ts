@@ -44,6 +44,8 @@ export function securityHeaders(pages: readonly string[]) {
         workerSrc: ["'self'", 'blob:'],
         objectSrc: ["'none'"],
         frameAncestors: ["'none'"],
+        // A plain-http deployment on a LAN address must keep working; TLS is the proxy's decision.
+        upgradeInsecureRequests: null,
       },
     },
   });
