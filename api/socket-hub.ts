@@ -199,8 +199,8 @@ export class SocketHub {
     client.jobs.add(jobId);
     // Hold live messages from here on, and subscribe before reading, so nothing published during the
     // catch-up is lost: whatever is both read and received is dropped by seq.
-    const stream = client.beginCatchUp(jobId);
-    if (lastSeq === undefined) stream.received = 0;
+    // The client's own view decides where this socket's stream restarts, whatever it had before.
+    client.beginCatchUp(jobId).received = lastSeq ?? 0;
     await this.addClient(this.channels, progressChannel(owner, jobId), client, 'subscribe');
     client.send({ type: 'subscribed', jobId });
     await this.catchUp(client, jobId, lastSeq, true);
