@@ -191,4 +191,38 @@ describe('ProgressReporter with Redis stopped and restarted', () => {
       reader.disconnect();
     }
   });
+
+  it('with Redis stalled, updates neither wait nor pile up: past a small backlog they are dropped at once', async () => {
+    const publisher = createRedis(redis.url, 'publisher');
+    const admin = createRedis(redis.url, 'reader');
+    let clock = 0;
+    const reporter = new ProgressReporter({
+      jobId: 'asset-alice-stalled',
+      owner: 'alice',
+      stages: STAGES,
+      attempt: 1,
+      jobLog: new JobLog(publisher, { ttlSeconds: 60 }),
+      heartbeat: () => {},
+      maxRate: 10,
+      now: () => (clock += 200), // every update is due: none is coalesced away
+    });
+    try {
+      await expect.poll(() => publisher.status, { timeout: 10_000 }).toBe('ready');
+      // Redis accepts the connection but runs no write (scripts included) for 1.5 s: a stalled server.
+      await admin.call('CLIENT', 'PAUSE', '1500', 'WRITE');
+      reporter.startStage('inspect', 100, 'steps');
+      for (let i = 1; i <= 19; i++) reporter.update(i);
+      // 20 sends, at most 8 in flight: the other 12 were dropped synchronously, nothing queued behind them.
+      expect(reporter.dropped).toBe(12);
+      await reporter.flush();
+      reporter.update(50, 'after the stall');
+      await reporter.flush();
+      const snapshot = await new JobLog(admin, { ttlSeconds: 60 }).readSnapshot('asset-alice-stalled');
+      expect(snapshot?.progress).toMatchObject({ done: 50, message: 'after the stall' });
+    } finally {
+      reporter.close();
+      publisher.disconnect();
+      admin.disconnect();
+    }
+  });
 });
