@@ -587,4 +587,25 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     expect(seqsOf(jobMessages(c, jobId))).toEqual([2, 3]);
     await temporal.workflow.getHandle(jobId).terminate('test done');
   });
+
+  it('an API process killed mid-job: its client reconnects to the other one with lastSeq and misses nothing', async () => {
+    const jobId = await parkedJob('alice');
+    const socket = connect('alice', api2Ws);
+    await socket.opened;
+    socket.send({ type: 'subscribe', jobId });
+    await socket.waitFor((m) => m.type === 'snapshot' && m.jobId === jobId);
+    await publishRange(jobId, 'alice', 1, 10);
+    await socket.waitFor((m) => m.jobId === jobId && m.seq === 10);
+    api2.child.kill('SIGKILL');
+    expect(await socket.closed).toBe(1006);
+    await publishRange(jobId, 'alice', 11, 15);
+    const lastSeq = Math.max(...seqsOf(jobMessages(socket, jobId)));
+    const again = connect('alice');
+    await again.opened;
+    again.send({ type: 'subscribe', jobId, lastSeq });
+    await publishRange(jobId, 'alice', 16, 20);
+    await again.waitFor((m) => m.jobId === jobId && m.seq === 20);
+    expect([...seqsOf(jobMessages(socket, jobId)), ...seqsOf(jobMessages(again, jobId))]).toEqual(range(1, 20));
+    await temporal.workflow.getHandle(jobId).terminate('test done');
+  });
 });
