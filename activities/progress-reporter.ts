@@ -13,7 +13,7 @@ export interface ProgressReporterOptions<C> {
   /** Names of all stages of the job, in order; a stage's position gives the whole-job percent. */
   stages: readonly string[];
   attempt: number;
-  jobLog: JobLog;
+  jobLog: Pick<JobLog, 'publishProgress' | 'publishEvent'>;
   /** Records a heartbeat with Temporal (Context.current().heartbeat in an activity). */
   heartbeat: (details: HeartbeatDetails<C>) => void;
   /** Most updates mirrored to Redis per second; the first, stage changes and the last always go. */
@@ -26,12 +26,15 @@ export interface ProgressReporterOptions<C> {
 
 /** Mirror calls allowed in flight before further updates are dropped instead of queued. */
 const MAX_IN_FLIGHT = 8;
+/** Longest flush() waits for mirrors in flight: an activity must never wait on Redis for long. */
+const FLUSH_WAIT_MS = 2000;
 
 /**
  * The one progress reporter every activity uses. Each update heartbeats to Temporal (which throttles
  * on its own) and is mirrored to Redis, coalesced to at most `maxRate` per second with a trailing send
- * so the latest value always arrives. Redis trouble never fails or slows the activity: the update is
- * counted as dropped and the next one restores the snapshot.
+ * so the latest value always arrives. The first update, every stage start and finish, and flush() are
+ * sent at once. Redis trouble never fails or slows the activity: the update is counted as dropped and
+ * the next one, a full snapshot, restores the job's state in Redis.
  */
 export class ProgressReporter<C = unknown> {
   private stage = '';
@@ -41,11 +44,14 @@ export class ProgressReporter<C = unknown> {
   private done = 0;
   private message = '';
   private stageStartedAt = 0;
+  private stageFinished = false;
   private lastSentAt = Number.NEGATIVE_INFINITY;
   private pending: ProgressFields | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private inFlight = 0;
+  private readonly inFlight = new Set<Promise<void>>();
   private checkpoint: C | undefined;
+  private closed = false;
+  private announcedRetry = false;
   /** Updates that could not be mirrored to Redis. */
   dropped = 0;
   /** Updates mirrored to Redis. */
@@ -54,27 +60,43 @@ export class ProgressReporter<C = unknown> {
   private readonly minIntervalMs: number;
 
   constructor(private readonly options: ProgressReporterOptions<C>) {
+    if (!(options.maxRate > 0)) throw new Error(`maxRate must be a positive number of updates per second (got ${options.maxRate})`);
     this.now = options.now ?? Date.now;
     this.minIntervalMs = 1000 / options.maxRate;
   }
 
-  /** Starts a stage: always mirrored at once. */
+  /** Starts a stage: always mirrored at once. On a retried attempt, the first stage also announces the retry. */
   startStage(stage: string, total: number, unit: string, message = `Starting ${stage}`): void {
     const index = this.options.stages.indexOf(stage);
     if (index < 0) throw new Error(`Unknown stage "${stage}"; expected one of ${this.options.stages.join(', ')}`);
     this.stage = stage;
     this.stageIndex = index;
-    this.total = total;
+    this.total = Math.max(0, total);
     this.unit = unit;
     this.done = 0;
     this.message = message;
+    this.stageFinished = false;
     this.stageStartedAt = this.now();
+    if (this.options.attempt > 1 && !this.announcedRetry && !this.closed) {
+      // Activity retries happen inside Temporal, invisible to the workflow: the new attempt says so itself.
+      this.announcedRetry = true;
+      this.track(
+        this.options.jobLog.publishEvent({
+          jobId: this.options.jobId,
+          owner: this.options.owner,
+          event: 'retrying',
+          stage,
+          message: `Retrying ${stage} (attempt ${this.options.attempt})`,
+          ts: this.stageStartedAt,
+        }),
+      );
+    }
     this.emit(true);
   }
 
   /** Reports progress within the current stage; mirrored at most maxRate times a second. */
   update(done: number, message?: string, checkpoint?: C): void {
-    this.done = Math.min(done, this.total);
+    this.done = Math.max(0, Math.min(done, this.total));
     if (message !== undefined) this.message = message;
     if (checkpoint !== undefined) this.checkpoint = checkpoint;
     this.emit(false);
@@ -84,36 +106,48 @@ export class ProgressReporter<C = unknown> {
   finishStage(message = `Finished ${this.stage}`): void {
     this.done = this.total;
     this.message = message;
+    this.stageFinished = true;
     this.emit(true);
   }
 
-  /** Sends any coalesced update now and waits for mirrors in flight; call before the activity returns. */
+  /** Sends any coalesced update now and waits (briefly) for mirrors in flight; call before the activity returns. */
   async flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
-    if (this.pending) this.send(this.pending);
-    const deadline = this.now() + 2000;
-    while (this.inFlight > 0 && this.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    this.clearTimer();
+    if (this.pending && !this.closed) this.send({ ...this.pending, ts: this.now() });
+    if (this.inFlight.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, FLUSH_WAIT_MS);
+        timer.unref();
+      }),
+    ]);
+    clearTimeout(timer);
   }
 
-  /** Stops the trailing timer without sending: for an activity that is being cancelled. */
+  /** Stops mirroring: nothing is sent after this (for an activity that is being cancelled or has ended). */
   close(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
+    this.closed = true;
+    this.clearTimer();
     this.pending = null;
   }
 
-  private snapshot(): ProgressFields {
+  private clearTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private fields(): ProgressFields {
     const now = this.now();
-    const fraction = this.total > 0 ? this.done / this.total : 0;
+    // A finished stage counts in full even when it had nothing to count (total 0).
+    const fraction = this.stageFinished ? 1 : this.total > 0 ? this.done / this.total : 0;
     const elapsed = now - this.stageStartedAt;
     const etaMs =
-      this.done > 0 && this.done < this.total
-        ? Math.round((elapsed / this.done) * (this.total - this.done))
-        : this.done >= this.total && this.total > 0
-          ? 0
+      this.stageFinished || (this.total > 0 && this.done >= this.total)
+        ? 0
+        : this.done > 0 && elapsed > 0
+          ? Math.round((elapsed / this.done) * (this.total - this.done))
           : null;
     const percent = Math.min(100, ((this.stageIndex + fraction) / this.options.stages.length) * 100);
     return {
@@ -134,17 +168,16 @@ export class ProgressReporter<C = unknown> {
   }
 
   private emit(always: boolean): void {
-    const fields = this.snapshot();
+    const fields = this.fields();
     this.options.heartbeat({
       progress: { stage: fields.stage, done: fields.done, total: fields.total, unit: fields.unit, message: fields.message },
       ...(this.checkpoint !== undefined ? { checkpoint: this.checkpoint } : {}),
     });
+    if (this.closed) return;
     const sinceLast = fields.ts - this.lastSentAt;
     if (always || sinceLast >= this.minIntervalMs) {
-      // A stage change supersedes anything still waiting from the previous stage.
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
-      this.pending = null;
+      // An immediate send supersedes anything still waiting: it carries newer state.
+      this.clearTimer();
       this.send(fields);
       return;
     }
@@ -152,7 +185,8 @@ export class ProgressReporter<C = unknown> {
     if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = null;
-        if (this.pending) this.send({ ...this.pending, ts: this.now() });
+        // Recompute at send time so the trailing message carries a fresh timestamp and ETA.
+        if (this.pending && !this.closed) this.send(this.fields());
       }, this.minIntervalMs - sinceLast);
       this.timer.unref();
     }
@@ -161,24 +195,29 @@ export class ProgressReporter<C = unknown> {
   private send(fields: ProgressFields): void {
     this.pending = null;
     this.lastSentAt = fields.ts;
-    if (this.inFlight >= MAX_IN_FLIGHT) {
+    if (this.inFlight.size >= MAX_IN_FLIGHT) {
+      // Redis is slow: queueing more would only grow memory and deliver stale states late.
       this.dropped++;
       this.options.onDrop?.(new Error('Redis mirror backlog full'));
       return;
     }
-    this.inFlight++;
-    this.options.jobLog
-      .publishProgress(fields)
-      .then((seq) => {
+    this.track(
+      this.options.jobLog.publishProgress(fields).then((seq) => {
         this.published++;
         this.options.onPublished?.(seq, fields.ts);
-      })
-      .catch((err: unknown) => {
+      }),
+    );
+  }
+
+  private track(publish: Promise<unknown>): void {
+    const settled: Promise<void> = publish.then(
+      () => undefined,
+      (err: unknown) => {
         this.dropped++;
         this.options.onDrop?.(err);
-      })
-      .finally(() => {
-        this.inFlight--;
-      });
+      },
+    );
+    this.inFlight.add(settled);
+    void settled.finally(() => this.inFlight.delete(settled));
   }
 }

@@ -11,9 +11,12 @@ import { JobLog } from '../common/job-log.js';
 import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
+import { JobReconciler } from './job-reconciler.js';
 import { JobService } from './job-service.js';
 import { jobsRouter } from './jobs-router.js';
-import { SocketHub } from './socket-hub.js';
+import { securityHeaders } from './security-headers.js';
+import { SocketHub, type SocketHubOptions } from './socket-hub.js';
+import { SubmitRateLimiter } from './submit-rate-limiter.js';
 import { UploadError } from './upload.js';
 
 export interface ApiDeps {
@@ -25,7 +28,12 @@ export interface ApiDeps {
   subscriber: Redis;
   storage: AssetStorage;
   log: Logger;
+  /** Socket timings, for tests; production uses the defaults and API_RECONCILE_INTERVAL_MS. */
+  socketOptions?: SocketHubOptions;
 }
+
+const WEB_DIST = path.join(PROJECT_ROOT, 'web', 'dist');
+const WEB_PUBLIC = path.join(PROJECT_ROOT, 'web', 'public');
 
 export interface ApiServer {
   server: http.Server;
@@ -39,9 +47,13 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const verifier = new TokenVerifier(config);
   const jobs = new JobService(deps.temporal);
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
+  const reconciler = new JobReconciler({ jobLog, log });
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
   app.use(pinoHttp({ logger: log, autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' } }));
+  // Every JSON body the API accepts is small; uploads are multipart and streamed (api/upload.ts).
+  app.use('/api', express.json({ limit: '16kb' }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -55,7 +67,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
 
   if (config.DEV_LOGIN) {
     const DevLogin = z.object({ user: OwnerId });
-    app.post('/api/auth/dev-login', express.json({ limit: '4kb' }), (req, res) => {
+    app.post('/api/auth/dev-login', (req, res) => {
       const body = DevLogin.safeParse(req.body);
       if (!body.success) {
         res.status(400).json({ error: { code: 'BAD_USER', message: 'Send {"user":"name"} with letters, digits and . _ @ - only.' } });
@@ -68,10 +80,17 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   app.use(
     '/api/jobs',
     requireOwner(verifier),
-    jobsRouter({ jobs, jobLog, storage: deps.storage, uploadMaxBytes: config.UPLOAD_MAX_BYTES }),
+    jobsRouter({
+      jobs,
+      jobLog,
+      reconciler,
+      storage: deps.storage,
+      uploadMaxBytes: config.UPLOAD_MAX_BYTES,
+      submitLimiter: new SubmitRateLimiter(config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
+    }),
   );
-  app.use(express.static(path.join(PROJECT_ROOT, 'web', 'dist'), { index: 'index.html' }));
-  app.use(express.static(path.join(PROJECT_ROOT, 'web', 'public'), { index: 'index.html' }));
+  app.use(express.static(WEB_DIST, { index: 'index.html' }));
+  app.use(express.static(WEB_PUBLIC, { index: 'index.html' }));
 
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such route.' } });
@@ -79,6 +98,18 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof UploadError) {
       res.status(err.status).json({ error: { code: err.code, message: err.message } });
+      return;
+    }
+    // body-parser's own errors (too large, not JSON) carry a 4xx status and a type.
+    const status = (err as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      const tooLarge = status === 413;
+      res.status(status).json({
+        error: {
+          code: tooLarge ? 'BODY_TOO_LARGE' : 'BAD_REQUEST',
+          message: tooLarge ? 'The request body is too large; JSON bodies are limited to 16 KiB.' : 'The request body is not valid JSON.',
+        },
+      });
       return;
     }
     req.log.error({ err }, 'request failed');
@@ -89,7 +120,16 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   });
 
   const server = http.createServer(app);
-  const hub = new SocketHub({ server, verifier, subscriber: deps.subscriber, jobLog, jobs, log });
+  const hub = new SocketHub({
+    server,
+    verifier,
+    subscriber: deps.subscriber,
+    jobLog,
+    jobs,
+    reconciler,
+    log,
+    options: { reconcileIntervalMs: config.API_RECONCILE_INTERVAL_MS, ...deps.socketOptions },
+  });
   return {
     server,
     hub,

@@ -8,6 +8,8 @@ import { OwnerId } from '../common/progress.js';
 /** Who a request or socket acts for: the JWT subject. */
 export interface JobOwner {
   id: OwnerId;
+  /** When the token stops being valid (ms since epoch), if it says; open sockets are closed then. */
+  expiresAt?: number;
 }
 
 /** Why a token was refused; each maps to an HTTP status and a WebSocket close code (docs/PROTOCOL.md). */
@@ -21,7 +23,7 @@ export class AuthError extends Error {
   }
 }
 
-const Claims = z.object({ sub: OwnerId });
+const Claims = z.object({ sub: OwnerId, exp: z.number().optional() });
 
 /** Verifies JWTs with the one algorithm configured; `alg: none` and algorithm switching are refused by pinning it. */
 export class TokenVerifier {
@@ -49,7 +51,7 @@ export class TokenVerifier {
     }
     const claims = Claims.safeParse(payload);
     if (!claims.success) throw new AuthError('AUTH_INVALID', 'The access token has no usable subject; sign in again.');
-    return { id: claims.data.sub };
+    return { id: claims.data.sub, ...(claims.data.exp !== undefined ? { expiresAt: claims.data.exp * 1000 } : {}) };
   }
 }
 

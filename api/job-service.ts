@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
-import { newJobId, type AssetReport, type ProcessAssetInput } from '../common/jobs.js';
+import { newJobId, ProcessAssetInput, type AssetReport } from '../common/jobs.js';
 import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_STAGE } from '../common/search-attributes.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 
@@ -15,6 +15,36 @@ export interface JobSummary {
   outcome: string | null;
   startTime: string;
   closeTime: string | null;
+}
+
+/** Where a page of the job list ends: the last job's start time, and its id to order jobs started in the same millisecond. */
+export interface JobCursor {
+  startTime: Date;
+  jobId: string;
+}
+
+function cursorOf(job: JobSummary): JobCursor {
+  return { startTime: new Date(job.startTime), jobId: job.jobId };
+}
+
+/** True when job sorts after the cursor in newest-first order. */
+function isBefore(job: JobSummary, cursor: JobCursor): boolean {
+  const t = new Date(job.startTime).getTime();
+  const c = cursor.startTime.getTime();
+  return t < c || (t === c && job.jobId < cursor.jobId);
+}
+
+/** The opaque `nextBefore` string clients pass back as `before`. */
+export function encodeCursor(cursor: JobCursor): string {
+  return Buffer.from(`${cursor.startTime.toISOString()}|${cursor.jobId}`).toString('base64url');
+}
+
+/** Parses a `before` cursor; null when it is not one this API issued. */
+export function decodeCursor(text: string): JobCursor | null {
+  const [time, jobId, ...rest] = Buffer.from(text, 'base64url').toString('utf8').split('|');
+  if (!time || !jobId || rest.length > 0 || !/^[A-Za-z0-9._@-]+$/.test(jobId)) return null;
+  const startTime = new Date(time);
+  return Number.isNaN(startTime.getTime()) ? null : { startTime, jobId };
 }
 
 function summarize(
@@ -59,16 +89,34 @@ export class JobService {
   }
 
   /** The job if it exists and belongs to owner, else null. */
-  async describeOwned(owner: string, jobId: string): Promise<(JobSummary & { description: WorkflowExecutionDescription }) | null> {
+  async describeOwned(
+    owner: string,
+    jobId: string,
+  ): Promise<(JobSummary & { owner: string | null; description: WorkflowExecutionDescription }) | null> {
     if (!jobId.startsWith(`asset-${owner}-`)) return null;
+    const job = await this.describe(jobId);
+    return job && job.owner === owner ? job : null;
+  }
+
+  /** The job whoever owns it, or null when there is no such workflow: for the API's own bookkeeping only. */
+  async describe(jobId: string): Promise<(JobSummary & { owner: string | null; description: WorkflowExecutionDescription }) | null> {
     try {
       const description = await this.client.workflow.getHandle(jobId).describe();
-      if (description.typedSearchAttributes.get(ASSET_OWNER) !== owner) return null;
-      return { ...summarize(description), description };
+      return { ...summarize(description), owner: description.typedSearchAttributes.get(ASSET_OWNER) ?? null, description };
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return null;
       throw err;
     }
+  }
+
+  /** The input a job was started with, read back from its history (for a retry with the same upload). */
+  async inputOf(jobId: string): Promise<ProcessAssetInput> {
+    const history = await this.client.workflow.getHandle(jobId).fetchHistory();
+    const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+    const payload = started?.input?.payloads?.[0];
+    if (!payload) throw new Error(`Job ${jobId} has no start input in its history`);
+    // No payload codec is configured, so the history payload is the converter's plain encoding.
+    return ProcessAssetInput.parse(this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload));
   }
 
   /** The workflow's result once it completed. */
@@ -77,22 +125,32 @@ export class JobService {
   }
 
   /**
-   * The owner's jobs, newest first, from Temporal visibility. Paged by start time: pass the last
-   * job's startTime as `before` for the next page.
+   * The owner's jobs, newest first, from Temporal visibility, `limit` at a time. `before` is the
+   * previous page's `nextBefore` cursor (the last job's start time and id, so jobs started in the same
+   * millisecond are neither skipped nor repeated).
+   *
+   * SQL visibility (the dev server, PostgreSQL) supports no ORDER BY and lists running jobs first, so
+   * the page is cut from the owner's jobs started before the cursor, sorted here. That reads every such
+   * job's visibility row: fine for an artist's hundreds of jobs; with Elasticsearch visibility an
+   * `ORDER BY StartTime DESC` query would make it one page read.
    */
   async list(
     owner: string,
-    { limit, before }: { limit: number; before?: Date },
+    { limit, before }: { limit: number; before?: JobCursor },
   ): Promise<{ jobs: JobSummary[]; nextBefore: string | null }> {
-    // owner is restricted to [A-Za-z0-9._@-] and before is a parsed Date, so nothing can break out of the quotes.
-    const query = `AssetOwner = "${owner}"` + (before ? ` AND StartTime < "${before.toISOString()}"` : '');
-    const jobs: JobSummary[] = [];
-    for await (const info of this.client.workflow.list({ query, pageSize: limit })) {
-      jobs.push(summarize(info));
-      if (jobs.length >= limit) break;
+    // owner is restricted to [A-Za-z0-9._@-] and the cursor time is a parsed Date, so nothing can break out of the quotes.
+    const upTo = before ? new Date(before.startTime.getTime() + 1).toISOString() : null;
+    const query = `AssetOwner = "${owner}"` + (upTo ? ` AND StartTime < "${upTo}"` : '');
+    const all: JobSummary[] = [];
+    for await (const info of this.client.workflow.list({ query, pageSize: 1000 })) {
+      const job = summarize(info);
+      if (before && !isBefore(job, before)) continue;
+      all.push(job);
     }
-    jobs.sort((a, b) => b.startTime.localeCompare(a.startTime));
-    return { jobs, nextBefore: jobs.length >= limit ? jobs[jobs.length - 1]!.startTime : null };
+    all.sort((a, b) => (isBefore(a, cursorOf(b)) ? 1 : -1));
+    const jobs = all.slice(0, limit);
+    const last = jobs.at(-1);
+    return { jobs, nextBefore: all.length > limit && last ? encodeCursor(cursorOf(last)) : null };
   }
 
   /** Requests cancellation; the workflow runs its cleanup and ends as cancelled. */

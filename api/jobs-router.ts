@@ -1,29 +1,62 @@
-import { Router, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { JobOptions, Preset, ProcessAssetInput } from '../common/jobs.js';
 import type { JobLog } from '../common/job-log.js';
 import { JobId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { ownerOf } from './auth.js';
-import type { JobService } from './job-service.js';
+import { listOutputs, resolveOutput, sendOutput, sendOutputsZip } from './job-outputs.js';
+import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
+import { decodeCursor, type JobService } from './job-service.js';
+import type { SubmitRateLimiter } from './submit-rate-limiter.js';
 import { receiveUpload, UploadError } from './upload.js';
 
 const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(25),
-  before: z.iso.datetime().optional(),
+  before: z.string().max(512).optional(),
 });
+
+/** Statuses a job can be retried from: it ended without a result. */
+const RETRYABLE = new Set(['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
 
 function notFound(res: Response): void {
   // The same answer whether the job does not exist or belongs to someone else.
   res.status(404).json({ error: { code: 'JOB_NOT_FOUND', message: 'No such job.' } });
 }
 
+export interface JobsRouterDeps {
+  jobs: JobService;
+  jobLog: JobLog;
+  reconciler: JobReconciler;
+  storage: AssetStorage;
+  uploadMaxBytes: number;
+  submitLimiter: SubmitRateLimiter;
+}
+
 /** REST routes for jobs. Every route acts for the token's owner and only on that owner's jobs. */
-export function jobsRouter(deps: { jobs: JobService; jobLog: JobLog; storage: AssetStorage; uploadMaxBytes: number }): Router {
+export function jobsRouter(deps: JobsRouterDeps): Router {
   const router = Router();
+
+  /** The caller's job named in the URL, or null after answering 404 (also for another user's job). */
+  async function ownedJob(req: Request, res: Response) {
+    const id = JobId.safeParse(req.params.id);
+    const job = id.success ? await deps.jobs.describeOwned(ownerOf(res).id, id.data) : null;
+    if (!job) notFound(res);
+    return job;
+  }
 
   router.post('/', async (req, res) => {
     const owner = ownerOf(res).id;
+    // Checked before reading the body, so a refused upload costs no disk.
+    const waitMs = deps.submitLimiter.take(owner);
+    if (waitMs > 0) {
+      res.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
+      res.status(429).json({
+        error: { code: 'TOO_MANY_JOBS', message: `Too many uploads in a short time; try again in ${Math.ceil(waitMs / 1000)} s.` },
+      });
+      req.resume();
+      return;
+    }
     const upload = await receiveUpload(req, deps.storage, deps.uploadMaxBytes);
     let options: JobOptions;
     try {
@@ -51,29 +84,100 @@ export function jobsRouter(deps: { jobs: JobService; jobLog: JobLog; storage: As
       return;
     }
     const { limit, before } = query.data;
-    res.json(await deps.jobs.list(ownerOf(res).id, { limit, ...(before ? { before: new Date(before) } : {}) }));
+    const cursor = before !== undefined ? decodeCursor(before) : undefined;
+    if (cursor === null) {
+      res.status(400).json({ error: { code: 'BAD_QUERY', message: 'before must be the nextBefore value of a previous page.' } });
+      return;
+    }
+    res.json(await deps.jobs.list(ownerOf(res).id, { limit, ...(cursor ? { before: cursor } : {}) }));
   });
 
   router.get('/:id', async (req, res) => {
-    const id = JobId.safeParse(req.params.id);
-    const job = id.success ? await deps.jobs.describeOwned(ownerOf(res).id, id.data) : null;
-    if (!job) return notFound(res);
-    const { description: _description, ...summary } = job;
-    const snapshot = await deps.jobLog.readSnapshot(job.jobId).catch(() => null);
+    const job = await ownedJob(req, res);
+    if (!job) return;
+    const { description: _description, owner, ...summary } = job;
+    if (isClosedStatus(job.status) && owner) {
+      await deps.reconciler
+        .reconcile({ jobId: job.jobId, owner, assetName: job.assetName, status: job.status })
+        .catch((err: unknown) => req.log.warn({ err, jobId: job.jobId }, 'could not reconcile the job in Redis'));
+    }
+    const snapshot = await deps.jobLog.readSnapshot(job.jobId).catch((err: unknown) => {
+      req.log.warn({ err, jobId: job.jobId }, 'job snapshot unavailable');
+      return null;
+    });
     const result = summary.status === 'COMPLETED' ? await deps.jobs.result(job.jobId) : null;
     res.json({ ...summary, snapshot, result });
   });
 
   router.post('/:id/cancel', async (req, res) => {
-    const id = JobId.safeParse(req.params.id);
-    const job = id.success ? await deps.jobs.describeOwned(ownerOf(res).id, id.data) : null;
-    if (!job) return notFound(res);
+    const job = await ownedJob(req, res);
+    if (!job) return;
     if (job.status !== 'RUNNING') {
       res.status(409).json({ error: { code: 'JOB_NOT_RUNNING', message: `The job is already ${job.status.toLowerCase()}.` } });
       return;
     }
     await deps.jobs.cancel(job.jobId);
+    // The workflow announces `cancelled` once its cleanup is done; until then the artist sees this.
+    await deps.jobLog
+      .publishEvent({
+        jobId: job.jobId,
+        owner: ownerOf(res).id,
+        event: 'cancelling',
+        message: `Cancelling ${job.assetName}`,
+        ts: Date.now(),
+      })
+      .catch((err: unknown) => req.log.warn({ err, jobId: job.jobId }, 'cancelling event not published'));
     res.status(202).json({ jobId: job.jobId, status: 'cancelling' });
+  });
+
+  router.post('/:id/retry', async (req, res) => {
+    const job = await ownedJob(req, res);
+    if (!job) return;
+    if (!RETRYABLE.has(job.status)) {
+      res.status(409).json({
+        error: {
+          code: 'JOB_NOT_RETRYABLE',
+          message: `Only a failed, cancelled or stopped job can be retried; this one is ${job.status.toLowerCase()}.`,
+        },
+      });
+      return;
+    }
+    const input = await deps.jobs.inputOf(job.jobId);
+    if (input.owner !== ownerOf(res).id) return notFound(res);
+    const jobId = await deps.jobs.start(input);
+    req.log.info({ jobId, retryOf: job.jobId, owner: input.owner }, 'job retried');
+    res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, retryOf: job.jobId, assetName: input.assetName });
+  });
+
+  router.get('/:id/outputs', async (req, res) => {
+    const job = await ownedJob(req, res);
+    if (!job) return;
+    res.json({ jobId: job.jobId, outputs: await listOutputs(await deps.storage.outputDir(job.jobId)) });
+  });
+
+  router.get('/:id/outputs.zip', async (req, res) => {
+    const job = await ownedJob(req, res);
+    if (!job) return;
+    const dir = await deps.storage.outputDir(job.jobId);
+    const outputs = await listOutputs(dir);
+    if (outputs.length === 0) {
+      res.status(404).json({ error: { code: 'NO_OUTPUTS', message: 'This job has no outputs yet.' } });
+      return;
+    }
+    await sendOutputsZip(res, dir, outputs, `${job.jobId}.zip`);
+  });
+
+  router.get('/:id/outputs/*name', async (req, res) => {
+    const job = await ownedJob(req, res);
+    if (!job) return;
+    const raw = (req.params as { name?: string | string[] }).name;
+    const name = Array.isArray(raw) ? raw.join('/') : (raw ?? '');
+    const file = await resolveOutput(await deps.storage.outputDir(job.jobId), name);
+    if (!file) {
+      res.status(404).json({ error: { code: 'OUTPUT_NOT_FOUND', message: 'This job has no such output; list them at its /outputs.' } });
+      return;
+    }
+    await sendOutput(res, file, name);
   });
 
   return router;

@@ -2,85 +2,58 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import type { JobLog } from '../common/job-log.js';
-import { ownerPattern, progressChannel } from '../common/progress.js';
+import { ownerPattern, progressChannel, TERMINAL_EVENTS, type JobEventKind } from '../common/progress.js';
 import { ClientMessage, CLOSE_CODES, type ErrorMessage } from '../common/socket-protocol.js';
 import { AuthError, bearerToken, SOCKET_PROTOCOL, type JobOwner, type TokenVerifier } from './auth.js';
+import { ClientConnection, SLOW_SOCKET_BYTES } from './client-connection.js';
+import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
 import type { JobService } from './job-service.js';
 
-/** Above this many bytes queued on a socket, progress for it is coalesced to the latest per job. */
-const SLOW_SOCKET_BYTES = 256 * 1024;
-const PING_INTERVAL_MS = 30_000;
 const MAX_FRAME_BYTES = 16 * 1024;
 const MAX_BAD_MESSAGES = 20;
+/** Longest a timer can be set for in Node (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Workflow descriptions fetched at once when checking watched jobs. */
+const RECONCILE_CONCURRENCY = 8;
 
-/** Reads the seq and type from a message the Lua script built (`{"type":"…","seq":N,…`), without parsing it all. */
-const HEAD = /^\{"type":"(progress|event)","seq":(\d+),/;
+/** Reads the event kind from a message the Lua script built, without parsing it all. */
+const EVENT_KIND = /"event":"([a-z-]+)"/;
 
-/** One authenticated socket and what it follows. */
-class ClientConnection {
-  /** Highest seq sent per job: later duplicates (job + all-jobs subscriptions, replay overlap) are skipped. */
-  readonly sentSeq = new Map<string, number>();
-  /** Jobs being synced (snapshot/replay in progress): live messages wait here to be sent after it. */
-  readonly syncing = new Map<string, string[]>();
-  /** Latest progress per job held back while the socket is slow. */
-  readonly heldProgress = new Map<string, string>();
-  readonly jobs = new Set<string>();
-  all = false;
-  alive = true;
-  badMessages = 0;
+export interface SocketHubOptions {
+  /** How often sockets are pinged; one missed pong closes the socket. */
+  pingIntervalMs?: number;
+  /** How often the status of watched, running jobs is checked against Temporal (0 disables). */
+  reconcileIntervalMs?: number;
+  /** Bytes queued on a socket above which its progress is coalesced. */
+  slowSocketBytes?: number;
+}
 
-  constructor(
-    readonly ws: WebSocket,
-    readonly owner: JobOwner,
-  ) {}
-
-  /** Sends a pre-serialised job message unless it is old, holding progress back while the socket is slow. */
-  deliver(jobId: string, raw: string): void {
-    const head = HEAD.exec(raw);
-    if (!head) return;
-    const buffered = this.syncing.get(jobId);
-    if (buffered) {
-      buffered.push(raw);
-      return;
-    }
-    const seq = Number(head[2]);
-    if (seq <= (this.sentSeq.get(jobId) ?? 0)) return;
-    if (head[1] === 'progress' && this.ws.bufferedAmount > SLOW_SOCKET_BYTES) {
-      this.heldProgress.set(jobId, raw);
-      return;
-    }
-    this.heldProgress.delete(jobId);
-    this.sentSeq.set(jobId, seq);
-    this.ws.send(raw);
-  }
-
-  /** Sends progress held back while the socket was slow, once it has drained. */
-  flushHeld(): void {
-    if (this.heldProgress.size === 0 || this.ws.bufferedAmount > SLOW_SOCKET_BYTES) return;
-    const held = [...this.heldProgress];
-    this.heldProgress.clear();
-    for (const [jobId, raw] of held) this.deliver(jobId, raw);
-  }
-
-  sendJson(message: object): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
-  }
+/** A Redis subscription shared by the sockets that need it; `ready` settles when Redis has confirmed it. */
+interface SharedSubscription {
+  clients: Set<ClientConnection>;
+  ready: Promise<unknown>;
 }
 
 /**
  * The /ws endpoint: authenticates at upgrade, checks job ownership on subscribe and relays each job's
  * Redis channel to the sockets that follow it. One Redis subscriber connection serves every socket of
- * this process; channels are reference-counted so Redis sends only what some socket needs.
+ * this process; channels and patterns are reference-counted so Redis sends only what some socket
+ * needs. Any gap in what Redis delivered (a Redis restart, a reconnect) is filled from the job's
+ * replay log, and workflows that closed without their terminal event are reconciled from Temporal.
  */
 export class SocketHub {
   private readonly wss: WebSocketServer;
-  private readonly channelClients = new Map<string, Set<ClientConnection>>();
-  private readonly patternClients = new Map<string, Set<ClientConnection>>();
+  private readonly channels = new Map<string, SharedSubscription>();
+  private readonly patterns = new Map<string, SharedSubscription>();
   private readonly clients = new Set<ClientConnection>();
-  private readonly pingTimer: NodeJS.Timeout;
-  private readonly flushTimer: NodeJS.Timeout;
+  /** Jobs known to be over (a terminal event was seen): not polled any more. */
+  private readonly finishedJobs = new Set<string>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private subscriberLost = false;
+  private reconciling = false;
+  private readonly slowBytes: number;
 
   constructor(
     private readonly deps: {
@@ -89,9 +62,13 @@ export class SocketHub {
       subscriber: Redis;
       jobLog: JobLog;
       jobs: JobService;
+      reconciler: JobReconciler;
       log: Logger;
+      options?: SocketHubOptions;
     },
   ) {
+    const options = deps.options ?? {};
+    this.slowBytes = options.slowSocketBytes ?? SLOW_SOCKET_BYTES;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
@@ -99,24 +76,33 @@ export class SocketHub {
       handleProtocols: (protocols) => (protocols.has(SOCKET_PROTOCOL) ? SOCKET_PROTOCOL : false),
     });
     deps.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
-    deps.subscriber.on('message', (channel: string, message: string) => this.route(this.channelClients.get(channel), channel, message));
+    deps.subscriber.on('message', (channel: string, message: string) => this.route(this.channels.get(channel), channel, message));
     deps.subscriber.on('pmessage', (pattern: string, channel: string, message: string) =>
-      this.route(this.patternClients.get(pattern), channel, message),
+      this.route(this.patterns.get(pattern), channel, message),
     );
-    this.pingTimer = setInterval(() => this.pingAll(), PING_INTERVAL_MS).unref();
-    this.flushTimer = setInterval(() => {
-      for (const client of this.clients) client.flushHeld();
-    }, 100).unref();
+    deps.subscriber.on('close', () => {
+      this.subscriberLost = true;
+    });
+    deps.subscriber.on('ready', () => {
+      if (this.subscriberLost) void this.resyncAll();
+      this.subscriberLost = false;
+    });
+    this.timers.push(setInterval(() => this.pingAll(), options.pingIntervalMs ?? 30_000));
+    this.timers.push(
+      setInterval(() => {
+        for (const client of this.clients) if (client.holdsProgress) client.flushHeld();
+      }, 100),
+    );
+    const reconcileMs = options.reconcileIntervalMs ?? 5000;
+    if (reconcileMs > 0) this.timers.push(setInterval(() => void this.reconcileWatched(), reconcileMs));
+    for (const timer of this.timers) timer.unref();
   }
 
-  /** Open sockets, for metrics and tests. */
-  get socketCount(): number {
-    return this.clients.size;
-  }
-
-  /** Redis channels and patterns this process is subscribed to. */
-  get subscriptionCount(): number {
-    return this.channelClients.size + this.patternClients.size;
+  /** Open sockets, Redis subscriptions of this process, and the most bytes queued on one socket: for metrics and tests. */
+  stats(): { sockets: number; channels: number; patterns: number; maxBufferedBytes: number } {
+    let maxBufferedBytes = 0;
+    for (const client of this.clients) maxBufferedBytes = Math.max(maxBufferedBytes, client.ws.bufferedAmount);
+    return { sockets: this.clients.size, channels: this.channels.size, patterns: this.patterns.size, maxBufferedBytes };
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -140,7 +126,8 @@ export class SocketHub {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (!owner) {
         // Accept, then close with a specific code: browsers cannot read an HTTP status from a failed upgrade.
-        ws.close(CLOSE_CODES[failure!.code], failure!.message);
+        const refused = failure ?? new AuthError('AUTH_INVALID', 'The access token is not valid.');
+        ws.close(CLOSE_CODES[refused.code], refused.message);
         return;
       }
       this.accept(ws, owner);
@@ -148,8 +135,15 @@ export class SocketHub {
   }
 
   private accept(ws: WebSocket, owner: JobOwner): void {
-    const client = new ClientConnection(ws, owner);
+    const client = new ClientConnection(ws, owner, (c, jobId, afterSeq) => void this.catchUp(c, jobId, afterSeq), this.slowBytes);
     this.clients.add(client);
+    if (owner.expiresAt !== undefined) {
+      client.expiryTimer = setTimeout(
+        () => ws.close(CLOSE_CODES.AUTH_EXPIRED, 'Your session has expired; sign in again.'),
+        Math.min(MAX_TIMER_MS, Math.max(0, owner.expiresAt - Date.now())),
+      );
+      client.expiryTimer.unref();
+    }
     ws.on('pong', () => {
       client.alive = true;
     });
@@ -197,100 +191,178 @@ export class SocketHub {
       this.sendError(client, { type: 'error', code: 'JOB_NOT_FOUND', jobId, message: 'No such job.' });
       return;
     }
-    if (client.jobs.has(jobId)) return;
+    if (isClosedStatus(job.status)) {
+      // Closed without its terminal event (terminated from the Temporal UI, or the event was lost):
+      // publish it first so the catch-up below, and every other socket, gets it with a seq.
+      await this.deps.reconciler.reconcile({ jobId, owner, assetName: job.assetName, status: job.status });
+    }
     client.jobs.add(jobId);
-    // Register for live messages first and hold them, so nothing published during the catch-up is lost.
-    client.syncing.set(jobId, []);
-    await this.addClient(this.channelClients, progressChannel(owner, jobId), client, 'subscribe');
+    // Hold live messages from here on, and subscribe before reading, so nothing published during the
+    // catch-up is lost: whatever is both read and received is dropped by seq.
+    // The client's own view decides where this socket's stream restarts, whatever it had before.
+    client.beginCatchUp(jobId).received = lastSeq ?? 0;
+    await this.addClient(this.channels, progressChannel(owner, jobId), client, 'subscribe');
+    client.send({ type: 'subscribed', jobId });
+    await this.catchUp(client, jobId, lastSeq, true);
+  }
+
+  /**
+   * Reads what a socket is missing of a job (after `afterSeq`, or the snapshot when undefined) and
+   * sends it before the live messages held meanwhile. Failures are logged; the next live message
+   * (which then shows a gap) or the Redis reconnect tries again.
+   */
+  private async catchUp(client: ClientConnection, jobId: string, afterSeq: number | undefined, rethrow = false): Promise<void> {
+    client.beginCatchUp(jobId);
     try {
-      const replay = lastSeq !== undefined ? await this.deps.jobLog.readSince(jobId, lastSeq) : null;
-      client.sendJson({ type: 'subscribed', jobId });
-      if (replay) {
-        client.sentSeq.set(jobId, lastSeq!);
-        for (const message of replay) {
-          client.ws.send(JSON.stringify(message));
-          client.sentSeq.set(jobId, message.seq);
-        }
-      } else {
-        const snapshot = await this.deps.jobLog.readSnapshot(jobId);
-        client.sendJson({
-          type: 'snapshot',
-          jobId,
-          seq: snapshot?.seq ?? 0,
-          progress: snapshot?.progress ?? null,
-          event: snapshot?.event ?? null,
-        });
-        client.sentSeq.set(jobId, snapshot?.seq ?? 0);
-      }
-    } finally {
-      const held = client.syncing.get(jobId) ?? [];
-      client.syncing.delete(jobId);
-      for (const raw of held) client.deliver(jobId, raw);
+      const result =
+        afterSeq === undefined
+          ? {
+              kind: 'snapshot' as const,
+              snapshot: (await this.deps.jobLog.readSnapshot(jobId)) ?? { seq: 0, progress: null, event: null },
+              reset: false,
+            }
+          : await this.deps.jobLog.catchUp(jobId, afterSeq);
+      if (result.kind === 'snapshot' && result.snapshot.event) this.noteEvent(jobId, result.snapshot.event.event);
+      client.finishCatchUp(jobId, result);
+    } catch (err) {
+      client.finishCatchUp(jobId, null);
+      this.deps.log.warn({ err, jobId, owner: client.owner.id }, 'could not read a job from Redis; will retry on the next message');
+      if (rethrow) throw err;
     }
   }
 
   private async unsubscribe(client: ClientConnection, jobId: string): Promise<void> {
     if (!client.jobs.delete(jobId)) return;
-    await this.removeClient(this.channelClients, progressChannel(client.owner.id, jobId), client, 'unsubscribe');
+    if (!client.all) client.forget(jobId);
+    await this.removeClient(this.channels, progressChannel(client.owner.id, jobId), client, 'unsubscribe');
   }
 
   private async subscribeAll(client: ClientConnection): Promise<void> {
     if (!client.all) {
       client.all = true;
-      await this.addClient(this.patternClients, ownerPattern(client.owner.id), client, 'psubscribe');
+      await this.addClient(this.patterns, ownerPattern(client.owner.id), client, 'psubscribe');
     }
-    client.sendJson({ type: 'subscribed', all: true });
+    client.send({ type: 'subscribed', all: true });
   }
 
   private async addClient(
-    map: Map<string, Set<ClientConnection>>,
+    map: Map<string, SharedSubscription>,
     key: string,
     client: ClientConnection,
     command: 'subscribe' | 'psubscribe',
   ): Promise<void> {
-    let set = map.get(key);
-    if (!set) {
-      set = new Set();
-      map.set(key, set);
-      set.add(client);
-      await this.deps.subscriber[command](key);
-      return;
+    let shared = map.get(key);
+    if (!shared) {
+      shared = { clients: new Set(), ready: this.deps.subscriber[command](key) };
+      map.set(key, shared);
     }
-    set.add(client);
+    shared.clients.add(client);
+    // A socket joining a subscription another socket started must wait for Redis to confirm it too,
+    // or its catch-up could read before the channel is live and miss a message in between.
+    try {
+      await shared.ready;
+    } catch (err) {
+      if (map.get(key) === shared && shared.clients.size === 1) map.delete(key);
+      shared.clients.delete(client);
+      throw err;
+    }
   }
 
   private async removeClient(
-    map: Map<string, Set<ClientConnection>>,
+    map: Map<string, SharedSubscription>,
     key: string,
     client: ClientConnection,
     command: 'unsubscribe' | 'punsubscribe',
   ): Promise<void> {
-    const set = map.get(key);
-    if (!set) return;
-    set.delete(client);
-    if (set.size === 0) {
+    const shared = map.get(key);
+    if (!shared) return;
+    shared.clients.delete(client);
+    if (shared.clients.size === 0) {
       map.delete(key);
       await this.deps.subscriber[command](key);
     }
   }
 
-  private route(clients: Set<ClientConnection> | undefined, channel: string, message: string): void {
-    if (!clients) return;
+  private route(shared: SharedSubscription | undefined, channel: string, message: string): void {
+    if (!shared) return;
+    // progress:{owner}:{jobId}; neither part may contain ':'.
     const jobId = channel.slice(channel.indexOf(':', channel.indexOf(':') + 1) + 1);
-    for (const client of clients) if (client.ws.readyState === WebSocket.OPEN) client.deliver(jobId, message);
+    const kind = message.startsWith('{"type":"event"') ? EVENT_KIND.exec(message)?.[1] : undefined;
+    if (kind) this.noteEvent(jobId, kind as JobEventKind);
+    for (const client of shared.clients) if (client.open) client.deliver(jobId, message);
+  }
+
+  private noteEvent(jobId: string, kind: JobEventKind): void {
+    // A reset in the Temporal UI brings a finished job back: any non-terminal event means it runs again.
+    if (TERMINAL_EVENTS.has(kind)) this.finishedJobs.add(jobId);
+    else this.finishedJobs.delete(jobId);
+  }
+
+  /** After the subscriber reconnects (Redis restarted), fills every socket's gap from the replay logs. */
+  private async resyncAll(): Promise<void> {
+    try {
+      // ioredis re-sent SUBSCRIBE/PSUBSCRIBE before 'ready'; a PING behind them on the same connection
+      // returns once they are in force, so the reads below cannot miss a message published in between.
+      await this.deps.subscriber.ping();
+    } catch (err) {
+      this.deps.log.warn({ err }, 'Redis subscriber not ready for resync; gaps will be filled on the next message');
+      return;
+    }
+    this.deps.log.info({ sockets: this.clients.size }, 'Redis subscriber reconnected; resyncing sockets from the replay logs');
+    const work: Promise<void>[] = [];
+    for (const client of this.clients) {
+      for (const [jobId, stream] of client.streams) if (!stream.buffer) work.push(this.catchUp(client, jobId, stream.received));
+    }
+    await Promise.all(work);
+  }
+
+  /**
+   * Notices workflows that closed with no code to say so (terminate, timeout, reset, or an event lost to
+   * a Redis outage) while their sockets are open: every few seconds, describes each job a socket here
+   * follows that has not finished. Describe is per job but strongly consistent and bounded by the jobs
+   * this process's sockets watch; a visibility query would lag and need advanced visibility for IN.
+   */
+  private async reconcileWatched(): Promise<void> {
+    if (this.reconciling) return;
+    this.reconciling = true;
+    try {
+      const watched = new Map<string, string>();
+      for (const client of this.clients)
+        for (const jobId of client.streams.keys()) if (!this.finishedJobs.has(jobId)) watched.set(jobId, client.owner.id);
+      const referenced = new Set<string>();
+      for (const client of this.clients) for (const jobId of client.streams.keys()) referenced.add(jobId);
+      for (const jobId of this.finishedJobs) if (!referenced.has(jobId)) this.finishedJobs.delete(jobId);
+      const queue = [...watched];
+      const worker = async () => {
+        for (let next = queue.shift(); next; next = queue.shift()) {
+          const [jobId, owner] = next;
+          try {
+            const job = await this.deps.jobs.describe(jobId);
+            if (!job || job.owner !== owner) continue;
+            if (await this.deps.reconciler.reconcile({ jobId, owner, assetName: job.assetName, status: job.status }))
+              this.finishedJobs.add(jobId);
+          } catch (err) {
+            this.deps.log.warn({ err, jobId, owner }, 'could not check a watched job against Temporal');
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: RECONCILE_CONCURRENCY }, worker));
+    } finally {
+      this.reconciling = false;
+    }
   }
 
   private sendError(client: ClientConnection, error: ErrorMessage): void {
-    client.sendJson(error);
+    client.send(error);
   }
 
   private drop(client: ClientConnection): void {
     if (!this.clients.delete(client)) return;
+    if (client.expiryTimer) clearTimeout(client.expiryTimer);
     const owner = client.owner.id;
     const pending: Promise<void>[] = [];
-    for (const jobId of client.jobs)
-      pending.push(this.removeClient(this.channelClients, progressChannel(owner, jobId), client, 'unsubscribe'));
-    if (client.all) pending.push(this.removeClient(this.patternClients, ownerPattern(owner), client, 'punsubscribe'));
+    for (const jobId of client.jobs) pending.push(this.removeClient(this.channels, progressChannel(owner, jobId), client, 'unsubscribe'));
+    if (client.all) pending.push(this.removeClient(this.patterns, ownerPattern(owner), client, 'punsubscribe'));
     Promise.all(pending).catch((err: unknown) => this.deps.log.warn({ err, owner }, 'Redis unsubscribe failed'));
   }
 
@@ -307,8 +379,7 @@ export class SocketHub {
 
   /** Closes every socket with "service restart" so clients reconnect to another API process. */
   async close(): Promise<void> {
-    clearInterval(this.pingTimer);
-    clearInterval(this.flushTimer);
+    for (const timer of this.timers) clearInterval(timer);
     for (const client of this.clients) client.ws.close(CLOSE_CODES.SHUTTING_DOWN, 'Server restarting; reconnect');
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }

@@ -66,6 +66,12 @@ export const apiSchema = z
     DEV_LOGIN: bool.default(false),
     /** Largest single upload in bytes. */
     UPLOAD_MAX_BYTES: positiveInt.default(2 * 1024 ** 3),
+    /** Uploads (POST /api/jobs) one user may send at once before being rate limited... */
+    API_SUBMIT_BURST: positiveInt.default(10),
+    /** ...and how many more per minute after that. */
+    API_SUBMIT_PER_MINUTE: positiveInt.default(30),
+    /** How often the API checks the Temporal status of running jobs that open sockets follow; 0 disables. */
+    API_RECONCILE_INTERVAL_MS: z.coerce.number().int().nonnegative().default(5000),
   })
   .superRefine((env, ctx) => {
     const asymmetric = env.JWT_ALGORITHM !== 'HS256';

@@ -66,6 +66,38 @@ describe('JobLog on a real Redis', () => {
     expect((await log.readSince('job-b', 2))?.map((m) => m.seq)).toEqual([3, 4, 5, 6]);
   });
 
+  it('catches a client up by replay, by snapshot when the log is trimmed, and by a reset snapshot when Redis is behind', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60, logMax: 4 });
+    for (let i = 1; i <= 6; i++) await log.publishProgress(progress('job-c', i));
+    expect(await log.catchUp('job-c', 4)).toEqual({
+      kind: 'replay',
+      messages: [expect.objectContaining({ seq: 5 }), expect.objectContaining({ seq: 6 })],
+    });
+    expect(await log.catchUp('job-c', 6)).toEqual({ kind: 'replay', messages: [] });
+    expect(await log.catchUp('job-c', 1)).toMatchObject({ kind: 'snapshot', reset: false, snapshot: { seq: 6, progress: { done: 6 } } });
+    // The client saw seq 9, but Redis only has 6 (data lost): it must start over from the snapshot.
+    expect(await log.catchUp('job-c', 9)).toMatchObject({ kind: 'snapshot', reset: true, snapshot: { seq: 6 } });
+    expect(await log.catchUp('job-none', 3)).toMatchObject({ kind: 'snapshot', reset: true, snapshot: { seq: 0, progress: null } });
+  });
+
+  it('publishes a reconciled terminal event once, however many API processes ask', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60 });
+    await log.publishProgress(progress('job-d', 1));
+    const terminated = { jobId: 'job-d', owner: 'alice', event: 'terminated' as const, message: 'stopped', ts: Date.now() };
+    const results = await Promise.all([1, 2, 3].map(() => log.publishTerminalIfMissing(terminated)));
+    expect(results.filter((r) => r !== null)).toEqual([2]);
+    // A reset in the Temporal UI starts a new run: after its non-terminal event, a later closure is reconciled again.
+    await log.publishEvent({ jobId: 'job-d', owner: 'alice', event: 'started', message: 'again', ts: Date.now() });
+    expect(await log.publishTerminalIfMissing(terminated)).toBe(4);
+    await expect(log.publishTerminalIfMissing({ ...terminated, event: 'started' })).rejects.toThrow(/not a terminal event/);
+  });
+
+  it('refuses a message that does not match the shared schema, before it reaches Redis', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60 });
+    await expect(log.publishProgress({ ...progress('job-e', 1), percent: 250 })).rejects.toThrow();
+    expect(await log.readSnapshot('job-e')).toBeNull();
+  });
+
   it('knows nothing of a job that never published', async () => {
     const log = new JobLog(client, { ttlSeconds: 60 });
     expect(await log.readSnapshot('job-none')).toBeNull();

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
 import {
+  JobEventFields,
   JobMessage,
+  ProgressFields,
   progressChannel,
-  type JobEventFields,
+  TERMINAL_EVENTS,
   type JobEventMessage,
-  type ProgressFields,
   type ProgressMessage,
 } from './progress.js';
 
@@ -27,6 +28,8 @@ declare module 'ioredis' {
       payload: string,
       ttlSeconds: number,
       logMax: number,
+      onlyIfNotTerminal: '0' | '1',
+      terminalKinds: string,
     ): Result<number, Context>;
   }
 }
@@ -42,6 +45,15 @@ export interface JobSnapshot {
   progress: ProgressMessage | null;
   event: JobEventMessage | null;
 }
+
+/**
+ * How a client that has seen up to some seq catches up: the messages after it, or, when the replay log
+ * no longer reaches back that far, the snapshot. `reset` is true when Redis holds less than the client
+ * has already seen (its data was lost or expired): the client must drop what it has for the job.
+ */
+export type JobCatchUp = { kind: 'replay'; messages: JobMessage[] } | { kind: 'snapshot'; snapshot: JobSnapshot; reset: boolean };
+
+const TERMINAL_KINDS = [...TERMINAL_EVENTS].join(',');
 
 export interface JobLogOptions {
   ttlSeconds: number;
@@ -66,17 +78,31 @@ export class JobLog {
     }
   }
 
-  /** Publishes a progress update; resolves to its sequence number. */
-  publishProgress(fields: ProgressFields): Promise<number> {
-    return this.publish('progress', fields.owner, fields.jobId, fields);
+  /** Publishes a progress update (validated against the shared schema); resolves to its sequence number. */
+  async publishProgress(fields: ProgressFields): Promise<number> {
+    const valid = ProgressFields.parse(fields);
+    return this.publish('progress', valid.owner, valid.jobId, valid, false);
   }
 
-  /** Publishes a workflow-level event; resolves to its sequence number. */
-  publishEvent(fields: JobEventFields): Promise<number> {
-    return this.publish('event', fields.owner, fields.jobId, fields);
+  /** Publishes a workflow-level event (validated against the shared schema); resolves to its sequence number. */
+  async publishEvent(fields: JobEventFields): Promise<number> {
+    const valid = JobEventFields.parse(fields);
+    return this.publish('event', valid.owner, valid.jobId, valid, false);
   }
 
-  private publish(type: 'progress' | 'event', owner: string, jobId: string, fields: object): Promise<number> {
+  /**
+   * Publishes a terminal event unless the job's latest event already is one; resolves to its sequence
+   * number, or null when it was not needed. Atomic, so API processes racing to reconcile the same
+   * closed workflow publish it once.
+   */
+  async publishTerminalIfMissing(fields: JobEventFields): Promise<number | null> {
+    const valid = JobEventFields.parse(fields);
+    if (!TERMINAL_EVENTS.has(valid.event)) throw new Error(`${valid.event} is not a terminal event`);
+    const seq = await this.publish('event', valid.owner, valid.jobId, valid, true);
+    return seq === 0 ? null : seq;
+  }
+
+  private publish(type: 'progress' | 'event', owner: string, jobId: string, fields: object, onlyIfNotTerminal: boolean): Promise<number> {
     const keys = jobKeys(jobId);
     return this.redis.publishJobMessage(
       keys.seq,
@@ -87,6 +113,8 @@ export class JobLog {
       JSON.stringify(fields),
       this.options.ttlSeconds,
       this.logMax,
+      onlyIfNotTerminal ? '1' : '0',
+      TERMINAL_KINDS,
     );
   }
 
@@ -94,14 +122,27 @@ export class JobLog {
   async readSnapshot(jobId: string): Promise<JobSnapshot | null> {
     const keys = jobKeys(jobId);
     const [seqRaw, state] = await Promise.all([this.redis.get(keys.seq), this.redis.hgetall(keys.state)]);
-    if (seqRaw === null) return null;
-    const progress = state.progress ? JobMessage.parse(JSON.parse(state.progress)) : null;
-    const event = state.event ? JobMessage.parse(JSON.parse(state.event)) : null;
-    return {
-      seq: Number(seqRaw),
-      progress: progress?.type === 'progress' ? progress : null,
-      event: event?.type === 'event' ? event : null,
-    };
+    return toSnapshot(seqRaw, state);
+  }
+
+  /**
+   * Everything a client at `afterSeq` needs, read in one MULTI so the seq, log and snapshot agree:
+   * the messages after it when the log reaches back that far, else the snapshot (flagged `reset` when
+   * Redis is behind the client).
+   */
+  async catchUp(jobId: string, afterSeq: number): Promise<JobCatchUp> {
+    const keys = jobKeys(jobId);
+    const replies = await this.redis.multi().get(keys.seq).hgetall(keys.state).lrange(keys.log, 0, -1).exec();
+    if (!replies) throw new Error(`Reading job ${jobId} from Redis was aborted`);
+    for (const [err] of replies) if (err) throw err;
+    const seqRaw = replies[0]![1] as string | null;
+    const state = replies[1]![1] as Record<string, string>;
+    const log = (replies[2]![1] as string[]).map((line) => JobMessage.parse(JSON.parse(line)));
+    const snapshot = toSnapshot(seqRaw, state) ?? { seq: 0, progress: null, event: null };
+    if (snapshot.seq < afterSeq) return { kind: 'snapshot', snapshot, reset: true };
+    const first = log[0];
+    if (snapshot.seq > afterSeq && (!first || first.seq > afterSeq + 1)) return { kind: 'snapshot', snapshot, reset: false };
+    return { kind: 'replay', messages: log.filter((m) => m.seq > afterSeq) };
   }
 
   /**
@@ -115,4 +156,15 @@ export class JobLog {
     if (first && first.seq > afterSeq + 1) return null;
     return messages.filter((m) => m.seq > afterSeq);
   }
+}
+
+function toSnapshot(seqRaw: string | null, state: Record<string, string>): JobSnapshot | null {
+  if (seqRaw === null) return null;
+  const progress = state.progress ? JobMessage.parse(JSON.parse(state.progress)) : null;
+  const event = state.event ? JobMessage.parse(JSON.parse(state.event)) : null;
+  return {
+    seq: Number(seqRaw),
+    progress: progress?.type === 'progress' ? progress : null,
+    event: event?.type === 'event' ? event : null,
+  };
 }

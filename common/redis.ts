@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
  */
 export function createRedis(url: string, role: 'publisher' | 'subscriber' | 'reader', log?: Logger): Redis {
   const options: RedisOptions = {
-    connectionName: `asset-farm:${role}`,
+    // The pid tells this process's connections apart in CLIENT LIST (one subscriber per API process).
+    connectionName: `asset-farm:${role}:${process.pid}`,
     // Reconnect forever with capped backoff: Redis coming back must heal every process on its own.
     retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
     ...(role === 'publisher'

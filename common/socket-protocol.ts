@@ -9,13 +9,21 @@ export const ClientMessage = z.discriminatedUnion('type', [
 ]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 
-/** Sent on subscribe when the client has no lastSeq, or asked for one the replay log no longer reaches. */
+/**
+ * Sent on subscribe when the client has no lastSeq or asked for one the replay log no longer reaches,
+ * and before the first live message of a job first seen through subscribeAll.
+ */
 export interface SnapshotMessage {
   type: 'snapshot';
   jobId: string;
   seq: number;
   progress: ProgressMessage | null;
   event: JobEventMessage | null;
+  /**
+   * Present when the server holds less than the client's lastSeq (Redis lost or expired the job's
+   * data): the client drops what it has for the job and continues from this snapshot's seq.
+   */
+  reset?: true;
 }
 
 export interface SubscribedMessage {
@@ -31,6 +39,9 @@ export interface ErrorMessage {
   message: string;
   jobId?: string;
 }
+
+/** Everything the server sends on /ws. */
+export type ServerMessage = SubscribedMessage | SnapshotMessage | ProgressMessage | JobEventMessage | ErrorMessage;
 
 /** WebSocket close codes the server uses (4000-4999 are the application's own). */
 export const CLOSE_CODES = {

@@ -12,8 +12,20 @@
   ARGV[3] payload         JSON object of the message fields, without type and seq
   ARGV[4] ttl seconds
   ARGV[5] log length cap
-  Returns the assigned sequence number.
+  ARGV[6] "1" to publish only when the job's latest event is not terminal (the API's reconciliation:
+          several API processes may notice the same closed workflow, and only one event must go out)
+  ARGV[7] terminal event kinds, comma-separated (from TERMINAL_EVENTS in common/progress.ts)
+  Returns the assigned sequence number, or 0 when ARGV[6] is "1" and a terminal event is already stored.
 ]]
+if ARGV[6] == '1' then
+  local last = redis.call('HGET', KEYS[2], 'event')
+  if last then
+    local kind = cjson.decode(last)['event']
+    for terminal in string.gmatch(ARGV[7], '[^,]+') do
+      if kind == terminal then return 0 end
+    end
+  end
+end
 local seq = redis.call('INCR', KEYS[1])
 local message = '{"type":"' .. ARGV[2] .. '","seq":' .. seq .. ',' .. string.sub(ARGV[3], 2)
 redis.call('HSET', KEYS[2], ARGV[2], message)

@@ -1,0 +1,94 @@
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Response } from 'express';
+import { ZipArchive } from 'archiver';
+
+/** One file a job produced, by its path relative to the job's output folder (always with `/`). */
+export interface JobOutput {
+  name: string;
+  size: number;
+  modifiedAt: string;
+}
+
+/**
+ * Every regular file under a job's output folder. Symlinks are skipped, never followed: a download
+ * can only ever read files that really sit inside the folder.
+ */
+export async function listOutputs(dir: string): Promise<JobOutput[]> {
+  const outputs: JobOutput[] = [];
+  async function walk(sub: string): Promise<void> {
+    const entries = await fs.readdir(path.join(dir, sub), { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    for (const entry of entries) {
+      const rel = sub ? `${sub}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(rel);
+      else if (entry.isFile()) {
+        const stat = await fs.stat(path.join(dir, rel));
+        outputs.push({ name: rel, size: stat.size, modifiedAt: stat.mtime.toISOString() });
+      }
+    }
+  }
+  await walk('');
+  return outputs.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * The absolute path of output `name` (a relative path with `/` separators) inside `dir`, or null when
+ * there is no such regular file or the name would leave the folder (`..`, absolute paths, symlinks).
+ */
+export async function resolveOutput(dir: string, name: string): Promise<string | null> {
+  if (!name || name.includes('\0') || name.includes('\\') || path.isAbsolute(name)) return null;
+  const parts = name.split('/');
+  if (parts.some((p) => p === '' || p === '.' || p === '..')) return null;
+  const full = path.join(dir, ...parts);
+  try {
+    // Every component must be a real directory or file: a symlink anywhere could point outside.
+    const realDir = await fs.realpath(dir);
+    const real = await fs.realpath(full);
+    if (real !== path.join(realDir, ...parts)) return null;
+    const stat = await fs.lstat(full);
+    return stat.isFile() ? full : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Streams one file as a download. */
+export async function sendOutput(res: Response, file: string, name: string): Promise<void> {
+  const stat = await fs.stat(file);
+  res.status(200);
+  res.setHeader('content-type', 'application/octet-stream');
+  res.setHeader('content-length', String(stat.size));
+  res.attachment(path.posix.basename(name));
+  await pipeStream(createReadStream(file), res);
+}
+
+/** Streams every output of a job as one zip, built while it is sent (nothing is held in memory or on disk). */
+export async function sendOutputsZip(res: Response, dir: string, outputs: readonly JobOutput[], zipName: string): Promise<void> {
+  const zip = new ZipArchive({ zlib: { level: 6 } });
+  res.status(200);
+  res.setHeader('content-type', 'application/zip');
+  res.attachment(zipName);
+  const sent = pipeStream(zip, res);
+  for (const output of outputs) zip.file(path.join(dir, ...output.name.split('/')), { name: output.name });
+  await zip.finalize();
+  await sent;
+}
+
+function pipeStream(source: NodeJS.ReadableStream & { destroy(err?: Error): void }, res: Response): Promise<void> {
+  return new Promise((resolve, reject) => {
+    source.on('error', (err: Error) => {
+      res.destroy(err);
+      reject(err);
+    });
+    res.on('close', () => {
+      // A client that went away stops the read instead of leaving it running.
+      source.destroy();
+      resolve();
+    });
+    source.pipe(res);
+  });
+}
