@@ -15,6 +15,13 @@ export default defineConfig({
     sourcemap: true,
     // three.js (with its Draco/Basis decoders, which it emits as local files: no CDN) loads only with the 3D view.
     chunkSizeWarningLimit: 800,
+    rollupOptions: {
+      onwarn(warning, warn) {
+        // zod ships comments Rollup cannot place; harmless, and noise in every test run.
+        if (warning.code === 'INVALID_ANNOTATION' && warning.id?.includes('node_modules/zod/')) return;
+        warn(warning);
+      },
+    },
   },
   server: {
     // `npx vite --config web/vite.config.ts` during development, with the API on API_PORT (default 3000).

@@ -108,19 +108,25 @@ export function applyMessage(job: JobView, message: ProgressMessage | JobEventMe
   return next;
 }
 
-/** Applies a snapshot: the job's latest progress and event, in the order they were published. */
+/**
+ * Applies a snapshot: the job's latest progress and event replace what the page had. Unlike a live
+ * message, the snapshot's progress is kept even for a finished job, so its stage list shows where it got to.
+ */
 export function applySnapshot(
   job: JobView,
   snapshot: { seq: number; progress: ProgressMessage | null; event: JobEventMessage | null },
   now: number,
 ): JobView {
   if (snapshot.seq < job.lastSeq) return job;
-  const parts = [snapshot.progress, snapshot.event].filter((m): m is ProgressMessage | JobEventMessage => m !== null);
-  parts.sort((a, b) => a.seq - b.seq);
-  // Apply from a clean slate: the snapshot replaces whatever earlier state the page had.
-  let next: JobView = { ...job, lastSeq: 0 };
-  for (const part of parts) next = applyMessage(next, part, now);
-  return { ...next, lastSeq: snapshot.seq, lastHeardAt: now };
+  let next: JobView = { ...job, lastSeq: 0, lastHeardAt: now };
+  if (snapshot.event) next = applyMessage(next, snapshot.event, now);
+  if (snapshot.progress) {
+    const p = snapshot.progress;
+    next.progress = p;
+    next.attempt = p.attempt;
+    if (next.phase === 'queued') next.phase = 'running';
+  }
+  return { ...next, lastSeq: snapshot.seq };
 }
 
 /** The artist pressed cancel: shown as "cancelling…" until the server confirms. */
