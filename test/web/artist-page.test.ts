@@ -45,13 +45,14 @@ describe('web page for artists: Chromium against the real stack', () => {
   });
 
   /** A fresh browser profile (its own localStorage) on a laptop-sized screen, signed in through the page. */
-  async function signIn(user: string): Promise<Page> {
+  async function signIn(user: string, screenshot?: string): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1366, height: 820 }, acceptDownloads: true });
     contexts.push(context);
     const page = await context.newPage();
     page.on('pageerror', (err) => console.error(`[page ${user}] ${err.message}`));
     await page.goto(stack.apiUrl);
     await page.getByLabel('User name').fill(user);
+    if (screenshot) await shot(page, screenshot);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByText(`Signed in as ${user}`).waitFor();
     await page.locator('#connection[data-state="online"]').waitFor();
@@ -117,7 +118,7 @@ describe('web page for artists: Chromium against the real stack', () => {
   const recorded = (page: Page) => page.evaluate(() => (window as unknown as { cardHistory: Record<string, CardHistory> }).cardHistory);
 
   it('signs in, uploads TwoCubes and DamagedHelmet in one pick, and shows both jobs move to completed', async () => {
-    const page = await signIn('alice');
+    const page = await signIn('alice', '00-sign-in');
     await page.getByText('No jobs yet').waitFor();
     await shot(page, '01-signed-in');
 
@@ -286,6 +287,14 @@ describe('web page for artists: Chromium against the real stack', () => {
     await alice.reload();
     await alice.locator('article.job').first().waitFor();
     expect(await alice.locator('article.job').count()).toBe(aliceJobsBefore);
+
+    // Signing out forgets the token: a reload shows the sign-in form, not Alice's jobs.
+    await alice.getByRole('button', { name: 'Sign out' }).click();
+    await alice.getByLabel('User name').waitFor();
+    await alice.reload();
+    await alice.getByLabel('User name').waitFor();
+    expect(await alice.locator('article.job').count()).toBe(0);
+    expect(await alice.evaluate(() => localStorage.length)).toBe(0);
   });
 
   // The tests below need routes and stages other branches add (retry, outputs, the full pipeline). Each

@@ -50,7 +50,7 @@ export function explainJobFailure(error: { type: string; message: string; detail
   if (error?.type === FAILURE_TYPES.INVALID_ASSET) {
     return {
       title: "This asset can't be processed",
-      advice: `${error.message} Fix the model in your 3D tool, export it again and upload the new file.`,
+      advice: `${sentence(error.message)} Fix the model in your 3D tool, export it again and upload the new file.`,
       details,
     };
   }
@@ -63,9 +63,15 @@ export function explainJobFailure(error: { type: string; message: string; detail
   }
   return {
     title: 'The job failed',
-    advice: `${error?.message ?? 'No reason was given.'} Retry the job; if it fails again, tell an engineer and give them the job id.`,
+    advice: `${sentence(error?.message ?? 'No reason was given')} Retry the job; if it fails again, tell an engineer and give them the job id.`,
     details,
   };
+}
+
+/** Ends a server message with a full stop so the advice after it reads as its own sentence. */
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
 }
 
 function capitalise(text: string): string {

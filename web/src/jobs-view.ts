@@ -157,9 +157,11 @@ export class JobsView {
     const message =
       job.phase === 'queued' || (!job.progress && job.phase === 'running')
         ? 'Waiting for the HPC machine to pick the job up.'
-        : TERMINAL_PHASES.has(job.phase) || job.phase === 'cancelling'
-          ? (job.lastEvent?.message ?? '')
-          : (job.progress?.message ?? '');
+        : job.phase === 'failed'
+          ? `Stopped during ${shown?.name ?? 'the first stage'}.`
+          : TERMINAL_PHASES.has(job.phase) || job.phase === 'cancelling'
+            ? (job.lastEvent?.message ?? '')
+            : (job.progress?.message ?? '');
     setText(card.stageMessage, message);
 
     card.stages.replaceChildren(
