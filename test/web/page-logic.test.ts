@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { JobEventMessage, ProgressMessage } from '../../common/progress.js';
 import { explainJobFailure } from '../../web/src/artist-messages.js';
 import { groupAssets, type PickedFile } from '../../web/src/asset-grouping.js';
+import { OutputListBody } from '../../web/src/server-frames.js';
 import {
   applyMessage,
   applySnapshot,
@@ -147,5 +148,23 @@ describe('artist messages', () => {
       'A file the model refers to is missing or could not be opened; upload the .gltf together with its .bin and textures. Validator: Resource not found (Box0.bin). (at /buffers/0)',
     ]);
     expect(explainJobFailure({ type: 'StorageError', message: 'disk full' }).advice).toMatch(/not a problem with your asset/);
+  });
+});
+
+describe('REST bodies the page reads', () => {
+  it('reads an outputs list as OutputFiles or as a plain listing, taking the LOD level from the name', () => {
+    const listing = OutputListBody.parse({
+      jobId: 'asset-alice-1',
+      outputs: [
+        { name: 'Helmet-lod1.glb', size: 1200, modifiedAt: '2026-01-01T00:00:00Z' },
+        { name: 'report.json', size: 300 },
+      ],
+    });
+    expect(listing).toEqual([
+      { name: 'Helmet-lod1.glb', bytes: 1200, kind: 'glb', level: 1 },
+      { name: 'report.json', bytes: 300, kind: 'report', level: undefined },
+    ]);
+    const files = OutputListBody.parse([{ name: 'x.glb', bytes: 5, sha256: 'a'.repeat(64), kind: 'glb', level: 0 }]);
+    expect(files[0]).toMatchObject({ name: 'x.glb', bytes: 5, kind: 'glb', level: 0 });
   });
 });

@@ -38,6 +38,10 @@ export class JobBoard {
   private readonly connection = byId('connection');
   private readonly problem = byId('jobs-problem');
   private stopped = false;
+  /** Start time of the oldest job listed, when the API has older ones (GET /api/jobs?before=). */
+  private olderBefore: string | null = null;
+  private readonly olderButton = byId<HTMLButtonElement>('older-jobs');
+  private readonly onOlder = () => void this.loadList(this.olderBefore ?? undefined);
 
   constructor(
     private readonly session: Session,
@@ -72,6 +76,7 @@ export class JobBoard {
   }
 
   start(): void {
+    this.olderButton.addEventListener('click', this.onOlder);
     void this.loadList();
     this.socket.start();
   }
@@ -79,6 +84,8 @@ export class JobBoard {
   stop(): void {
     this.stopped = true;
     clearInterval(this.ticker);
+    this.olderButton.removeEventListener('click', this.onOlder);
+    this.olderButton.hidden = true;
     this.socket.stop();
     this.connection.hidden = true;
   }
@@ -98,14 +105,20 @@ export class JobBoard {
     this.onSignedOut(message);
   }
 
-  private async loadList(): Promise<void> {
+  /** Loads the newest page of jobs, or with `before` the page of older ones, and follows any new to the page. */
+  private async loadList(before?: string): Promise<void> {
     try {
-      const body = await this.api.json(`/api/jobs?limit=${LIST_LIMIT}`, JobListBody);
+      const query = `limit=${LIST_LIMIT}${before ? `&before=${encodeURIComponent(before)}` : ''}`;
+      const body = await this.api.json(`/api/jobs?${query}`, JobListBody);
       const now = Date.now();
       for (const summary of body.jobs) {
         const known = this.jobs.get(summary.jobId);
         this.jobs.set(summary.jobId, known ? mergeSummary(known, summary) : jobFromSummary(summary, now));
+        if (before && !known) this.socket.send({ type: 'subscribe', jobId: summary.jobId });
       }
+      // The newest page says whether older ones exist only the first time; later pages move the cursor.
+      if (before || this.olderBefore === null) this.olderBefore = body.nextBefore;
+      this.olderButton.hidden = this.olderBefore === null;
       this.problem.hidden = true;
       this.render();
     } catch (err) {

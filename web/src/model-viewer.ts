@@ -27,6 +27,8 @@ class ModelPane {
     sun.position.set(3, 5, 4);
     this.scene.add(sun);
     this.controls = new OrbitControls(this.camera, canvas);
+    // Arrow keys pan the focused canvas, for artists who do not use a mouse.
+    this.controls.listenToKeyEvents(canvas);
     this.loader = new GLTFLoader()
       .setMeshoptDecoder(MeshoptDecoder)
       // Without a path set, both decoders load from files the build emits next to the page.

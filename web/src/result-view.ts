@@ -206,7 +206,7 @@ export class ResultView {
     button.addEventListener('click', () => {
       button.disabled = true;
       this.api()
-        .blob(`/api/jobs/${encodeURIComponent(jobId)}/${name === 'outputs.zip' ? 'outputs.zip' : `outputs/${encodeURIComponent(name)}`}`)
+        .blob(`/api/jobs/${encodeURIComponent(jobId)}/${name === 'outputs.zip' ? 'outputs.zip' : `outputs/${outputPath(name)}`}`)
         .then((blob) => saveBlob(blob, saveAs))
         .catch((err: unknown) => alertInDialog(this.body, err instanceof ApiError ? err.message : 'The download failed; try again.'))
         .finally(() => (button.disabled = false));
@@ -246,9 +246,7 @@ export class ResultView {
       );
     } else notes.push('The original is shown only in the browser tab it was uploaded from.');
     const showLod = async (name: string) => {
-      const bytes = await (
-        await this.api().blob(`/api/jobs/${encodeURIComponent(jobId)}/outputs/${encodeURIComponent(name)}`)
-      ).arrayBuffer();
+      const bytes = await (await this.api().blob(`/api/jobs/${encodeURIComponent(jobId)}/outputs/${outputPath(name)}`)).arrayBuffer();
       await viewer.showOptimised({ kind: 'glb', bytes });
     };
     if (glbs[0]) loads.push(showLod(glbs[0].name).catch(() => void notes.push('The optimised model could not be loaded.')));
@@ -261,6 +259,11 @@ export class ResultView {
     originalCanvas.dataset.ready = optimisedCanvas.dataset.ready = 'true';
     setText(status, notes.length ? notes.join(' ') : 'Drag to orbit, scroll to zoom; both views move together.');
   }
+}
+
+/** An output's name may be a relative path (lods/x.glb): each segment is encoded, the slashes kept. */
+function outputPath(name: string): string {
+  return name.split('/').map(encodeURIComponent).join('/');
 }
 
 function alertInDialog(body: HTMLElement, text: string): void {

@@ -67,14 +67,29 @@ const AssetStatsBody = z.object({
 export type AssetStatsBody = z.infer<typeof AssetStatsBody>;
 
 const ImageSide = z.object({ width: z.number(), height: z.number(), bytes: z.number(), mimeType: z.string() });
-export const OutputFileBody = z.object({
-  name: z.string(),
-  bytes: z.number(),
-  sha256: z.string(),
-  kind: z.enum(['glb', 'report']),
-  level: z.number().int().optional(),
-});
-export type OutputFileBody = z.infer<typeof OutputFileBody>;
+/**
+ * One downloadable output. The pipeline's OutputFile (common/pipeline.ts) carries bytes, kind and level;
+ * a plain directory listing ({name, size}) is accepted too, with kind and level read from the file name.
+ */
+export const OutputFileBody = z
+  .object({
+    name: z.string().min(1),
+    bytes: z.number().optional(),
+    size: z.number().optional(),
+    sha256: z.string().optional(),
+    kind: z.enum(['glb', 'report']).optional(),
+    level: z.number().int().optional(),
+  })
+  .transform((o) => {
+    const lod = /lod(\d+)\.glb$/i.exec(o.name);
+    return {
+      name: o.name,
+      bytes: o.bytes ?? o.size ?? 0,
+      kind: o.kind ?? (/\.glb$/i.test(o.name) ? ('glb' as const) : ('report' as const)),
+      level: o.level ?? (lod ? Number(lod[1]) : undefined),
+    };
+  });
+export type OutputFileBody = z.output<typeof OutputFileBody>;
 
 /**
  * The completed job's report. Every part past `input` is optional so the page also shows a report from a
@@ -106,7 +121,7 @@ export const JobReportBody = z.object({
   expiresAt: z.string().optional(),
 });
 export type JobReportBody = z.infer<typeof JobReportBody>;
-const _reportMatches: Accepts<JobReportBody, PipelineReport> = true;
+const _reportMatches: Accepts<z.input<typeof JobReportBody>, PipelineReport> = true;
 
 export const JobDetailBody = JobSummaryBody.extend({
   snapshot: z.object({ seq: z.number(), progress: ProgressMessage.nullable(), event: JobEventMessage.nullable() }).nullable().optional(),
