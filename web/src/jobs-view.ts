@@ -164,16 +164,20 @@ export class JobsView {
             : (job.progress?.message ?? '');
     setText(card.stageMessage, message);
 
-    card.stages.replaceChildren(
-      ...stages.map((s) =>
-        el(
-          'li',
-          { 'data-state': s.state },
-          `${s.state === 'done' ? '✓ ' : s.state === 'active' ? '▶ ' : ''}${s.name}`,
-          el('span', { class: 'visually-hidden' }, ` (${s.state})`),
+    const stagesKey = stages.map((s) => `${s.name}:${s.state}`).join(',');
+    if (card.stages.dataset.key !== stagesKey) {
+      card.stages.dataset.key = stagesKey;
+      card.stages.replaceChildren(
+        ...stages.map((s) =>
+          el(
+            'li',
+            { 'data-state': s.state },
+            `${s.state === 'done' ? '✓ ' : s.state === 'active' ? '▶ ' : ''}${s.name}`,
+            el('span', { class: 'visually-hidden' }, ` (${s.state})`),
+          ),
         ),
-      ),
-    );
+      );
+    }
 
     setText(card.elapsed, formatDuration(elapsedMs(job, now)));
     const etaMs = job.progress?.etaMs;
