@@ -180,7 +180,7 @@ describe('web page for artists: Chromium against the real stack', () => {
 
   it('shows why a broken asset failed, in words an artist understands', async () => {
     const page = await signIn('carol');
-    const broken = path.join(SCREENSHOTS, 'NotAModel.glb');
+    const broken = path.join(stack.dataDir, 'NotAModel.glb');
     writeFileSync(broken, 'this is a text file, not a model');
     await uploadThroughPage(page, [broken]);
     const job = card(page, 'NotAModel.glb');
