@@ -12,6 +12,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run typecheck
+# The web page (web/dist), bundled with everything it loads: no CDN at run time.
+RUN npm run build:web
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production DATA_DIR=/data
@@ -26,6 +28,7 @@ COPY activities ./activities
 COPY worker ./worker
 COPY api ./api
 COPY web ./web
+COPY --from=check /app/web/dist ./web/dist
 COPY temporal-config ./temporal-config
 # Fails the build if the type check stage did not pass.
 COPY --from=check /app/package.json /tmp/checked

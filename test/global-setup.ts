@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { buildWebIfStale } from '../scripts/build-web.js';
 import { resolveTemporalCli, resolveTestServer } from '../scripts/provision.js';
 
 declare module 'vitest' {
@@ -8,11 +9,13 @@ declare module 'vitest' {
   }
 }
 
-/** Resolves (and if need be installs) the Temporal binaries once for the whole run. */
-export default function setup(project: TestProject): void {
+/** Resolves (and if need be installs) the Temporal binaries once for the whole run, and builds the web page if stale. */
+export default async function setup(project: TestProject): Promise<void> {
   const cli = resolveTemporalCli();
   const testServer = resolveTestServer();
   console.log(`[test] ${cli.describe}\n[test] ${testServer.describe}`);
   project.provide('temporalCliPath', cli.path);
   project.provide('testServerPath', testServer.path);
+  // The API serves web/dist; the browser tests need the current page.
+  await buildWebIfStale((line) => console.log(`[test] ${line}`));
 }

@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'vitest';
+import type { JobEventMessage, ProgressMessage } from '../../common/progress.js';
+import { explainJobFailure } from '../../web/src/artist-messages.js';
+import { groupAssets, type PickedFile } from '../../web/src/asset-grouping.js';
+import { OutputListBody } from '../../web/src/server-frames.js';
+import {
+  applyMessage,
+  applySnapshot,
+  isStalled,
+  jobFromSummary,
+  markCancelling,
+  stageRows,
+  type JobView,
+} from '../../web/src/job-model.js';
+
+const T0 = 1_700_000_000_000;
+const job = (): JobView =>
+  jobFromSummary(
+    {
+      jobId: 'asset-alice-1',
+      assetName: 'Helmet.glb',
+      preset: 'game-ready',
+      status: 'RUNNING',
+      stage: null,
+      outcome: null,
+      startTime: new Date(T0).toISOString(),
+      closeTime: null,
+    },
+    T0,
+  );
+const progress = (seq: number, stageIndex: number, done: number, extra: Partial<ProgressMessage> = {}): ProgressMessage => ({
+  type: 'progress',
+  seq,
+  jobId: 'asset-alice-1',
+  owner: 'alice',
+  stage: ['inspect', 'validate', 'optimize', 'lods', 'textures', 'package'][stageIndex]!,
+  stageIndex,
+  stageCount: 6,
+  done,
+  total: 10,
+  unit: 'steps',
+  percent: ((stageIndex + done / 10) / 6) * 100,
+  message: `step ${done}`,
+  etaMs: 1000,
+  attempt: 1,
+  ts: T0 + seq,
+  ...extra,
+});
+const event = (seq: number, kind: JobEventMessage['event'], extra: Partial<JobEventMessage> = {}): JobEventMessage => ({
+  type: 'event',
+  seq,
+  jobId: 'asset-alice-1',
+  owner: 'alice',
+  event: kind,
+  message: kind,
+  ts: T0 + seq,
+  ...extra,
+});
+
+describe('job model: what a card shows from the socket messages', () => {
+  it('shows stages done, active and pending from the latest progress, and ignores repeated or older messages', () => {
+    let j = applyMessage(job(), event(1, 'started'), T0);
+    j = applyMessage(j, progress(2, 2, 4), T0);
+    const again = applyMessage(j, progress(2, 2, 9), T0);
+    const older = applyMessage(j, progress(1, 0, 1), T0);
+    expect(again).toBe(j);
+    expect(older).toBe(j);
+    expect(stageRows(j).map((r) => r.state)).toEqual(['done', 'done', 'active', 'pending', 'pending', 'pending']);
+    expect(stageRows(j)[2]!.fraction).toBeCloseTo(0.4);
+    expect(j.lastSeq).toBe(2);
+  });
+
+  it('marks every stage done on completed and keeps "cancelling…" until the cancel is confirmed', () => {
+    let j = applyMessage(job(), progress(3, 5, 10), T0);
+    expect(stageRows(applyMessage(j, event(4, 'completed'), T0)).every((r) => r.state === 'done')).toBe(true);
+    j = markCancelling(applyMessage(job(), progress(3, 1, 2), T0));
+    j = applyMessage(j, progress(4, 1, 3), T0);
+    expect(j.phase).toBe('cancelling');
+    j = applyMessage(j, event(5, 'cancelled'), T0);
+    expect(j.phase).toBe('cancelled');
+    expect(stageRows(j)[1]!.state).toBe('cancelled');
+  });
+
+  it('shows the attempt number when a stage is retried, and marks a silent running job as stalled', () => {
+    const j = applyMessage(job(), progress(2, 1, 1, { attempt: 2 }), T0);
+    expect(j.attempt).toBe(2);
+    expect(isStalled(j, T0 + 10_000, 30_000)).toBe(false);
+    expect(isStalled(j, T0 + 31_000, 30_000)).toBe(true);
+    expect(isStalled(applyMessage(j, event(3, 'failed'), T0), T0 + 60_000, 30_000)).toBe(false);
+  });
+
+  it('takes a snapshot of a finished job with its progress, so the stage list shows where it got to', () => {
+    const finished = jobFromSummary(
+      { ...job(), preset: null, status: 'FAILED', stage: null, outcome: null, startTime: new Date(T0).toISOString(), closeTime: null },
+      T0,
+    );
+    const j = applySnapshot(finished, { seq: 9, progress: progress(8, 2, 5), event: event(9, 'failed') }, T0);
+    expect(j.phase).toBe('failed');
+    expect(j.lastSeq).toBe(9);
+    expect(stageRows(j).map((r) => r.state)).toEqual(['done', 'done', 'failed', 'pending', 'pending', 'pending']);
+  });
+});
+
+describe('asset grouping: what one upload job gets', () => {
+  const file = (name: string, size = 10) => ({ name, size });
+  const gltf = (uris: string[]) =>
+    JSON.stringify({ asset: { version: '2.0' }, buffers: [{ uri: uris[0] }], images: uris.slice(1).map((uri) => ({ uri })) });
+
+  it('sends a .gltf with the .bin and images it names as one asset, and each .glb as its own', async () => {
+    const texts = new Map([['Box.gltf', gltf(['Box0.bin', 'Box%20Color.png'])]]);
+    const picked: PickedFile<{ name: string; size: number }>[] = [
+      { file: file('Box.gltf'), dir: 'BoxTextured' },
+      { file: file('Box0.bin'), dir: 'BoxTextured' },
+      { file: file('Box Color.png'), dir: 'BoxTextured' },
+      { file: file('notes.txt'), dir: 'BoxTextured' },
+      { file: file('Helmet.glb', 3000), dir: '' },
+      { file: file('Cubes.glb'), dir: 'more' },
+    ];
+    const { assets, unused } = await groupAssets(picked, async (f) => texts.get(f.name)!, 1000);
+    expect(assets.map((a) => [a.name, a.files.map((f) => f.file.name)])).toEqual([
+      ['Box.gltf', ['Box.gltf', 'Box0.bin', 'Box Color.png']],
+      ['Helmet.glb', ['Helmet.glb']],
+      ['Cubes.glb', ['Cubes.glb']],
+    ]);
+    expect(assets[0]!.problems).toEqual([]);
+    expect(assets[1]!.problems.join()).toMatch(/larger than the upload limit/);
+    expect(unused.map((u) => u.file.name)).toEqual(['notes.txt']);
+  });
+
+  it('says which file a .gltf is missing', async () => {
+    const { assets } = await groupAssets([{ file: file('Box.gltf'), dir: '' }], async () => gltf(['Box0.bin']), 1000);
+    expect(assets[0]!.problems).toEqual(['Box.gltf needs Box0.bin, which was not picked. Add it (drop the whole folder).']);
+  });
+});
+
+describe('artist messages', () => {
+  it('turns validator findings of a bad asset into plain advice, keeping the original for an engineer', () => {
+    const message = explainJobFailure({
+      type: 'InvalidAsset',
+      message: 'Box.gltf failed validation.',
+      details: [
+        { code: 'IO_ERROR', message: 'Resource not found (Box0.bin).', severity: 'error', pointer: '/buffers/0' },
+        'not a validator message',
+      ],
+    });
+    expect(message.title).toBe("This asset can't be processed");
+    expect(message.details).toEqual([
+      'A file the model refers to is missing or could not be opened; upload the .gltf together with its .bin and textures. Validator: Resource not found (Box0.bin). (at /buffers/0)',
+    ]);
+    expect(explainJobFailure({ type: 'StorageError', message: 'disk full' }).advice).toMatch(/not a problem with your asset/);
+  });
+});
+
+describe('REST bodies the page reads', () => {
+  it('reads an outputs list as OutputFiles or as a plain listing, taking the LOD level from the name', () => {
+    const listing = OutputListBody.parse({
+      jobId: 'asset-alice-1',
+      outputs: [
+        { name: 'Helmet-lod1.glb', size: 1200, modifiedAt: '2026-01-01T00:00:00Z' },
+        { name: 'report.json', size: 300 },
+      ],
+    });
+    expect(listing).toEqual([
+      { name: 'Helmet-lod1.glb', bytes: 1200, kind: 'glb', level: 1 },
+      { name: 'report.json', bytes: 300, kind: 'report', level: undefined },
+    ]);
+    const files = OutputListBody.parse([{ name: 'x.glb', bytes: 5, sha256: 'a'.repeat(64), kind: 'glb', level: 0 }]);
+    expect(files[0]).toMatchObject({ name: 'x.glb', bytes: 5, kind: 'glb', level: 0 });
+  });
+});

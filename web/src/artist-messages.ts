@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { FAILURE_TYPES } from '../../common/pipeline.js';
+
+/** What went wrong and what to do, in an artist's words. One place maps every failure the page can show. */
+export interface ArtistMessage {
+  title: string;
+  /** What to do about it. */
+  advice: string;
+  /** Specific findings (validator messages), already in plain words. */
+  details: string[];
+}
+
+const ValidatorDetail = z.object({
+  code: z.string(),
+  message: z.string(),
+  severity: z.enum(['error', 'warning', 'info', 'hint']).optional(),
+  pointer: z.string().optional(),
+});
+
+/** glTF-Validator codes grouped by what an artist can do about them (code prefix → plain explanation). */
+const VALIDATOR_EXPLANATIONS: [RegExp, string][] = [
+  [
+    /^(IO_ERROR|URI_|.*_URI)/,
+    'a file the model refers to is missing or could not be opened; upload the .gltf together with its .bin and textures',
+  ],
+  [/^(BUFFER_|BUFFER_VIEW_|ACCESSOR_)/, 'the geometry data is damaged or does not match what the model describes; re-export the model'],
+  [/^IMAGE_/, 'a texture image cannot be read; save it again as PNG or JPEG and re-export'],
+  [/^(MESH_|NODE_)/, 'a mesh or node is set up in a way engines cannot use; check the mesh in your 3D tool and re-export'],
+  [/^(MATERIAL|TEXTURE)/, 'a material or texture setting is invalid; check the material in your 3D tool'],
+  [
+    /^(INVALID_GLB|GLB_|FILE_|JSON_|INVALID_JSON)/,
+    'the file is not a valid glTF/GLB (it may be truncated or another format); export it again',
+  ],
+  [/^(UNSUPPORTED_EXTENSION|UNUSED_EXTENSION|EXTENSION)/, 'the model uses a glTF extension the farm does not support; export without it'],
+];
+
+/** One validator message as a sentence an artist understands, keeping the original for an engineer. */
+export function explainValidatorMessage(detail: { code: string; message: string; pointer?: string | undefined }): string {
+  const plain = VALIDATOR_EXPLANATIONS.find(([pattern]) => pattern.test(detail.code))?.[1];
+  const where = detail.pointer ? ` (at ${detail.pointer})` : '';
+  return plain ? `${capitalise(plain)}. Validator: ${detail.message}${where}` : `${detail.message}${where}`;
+}
+
+/** The failed event's error, for the job card. */
+export function explainJobFailure(error: { type: string; message: string; details?: unknown[] | undefined } | undefined): ArtistMessage {
+  const details = (error?.details ?? []).flatMap((d) => {
+    const parsed = ValidatorDetail.safeParse(d);
+    return parsed.success ? [explainValidatorMessage(parsed.data)] : [];
+  });
+  if (error?.type === FAILURE_TYPES.INVALID_ASSET) {
+    return {
+      title: "This asset can't be processed",
+      advice: `${sentence(error.message)} Fix the model in your 3D tool, export it again and upload the new file.`,
+      details,
+    };
+  }
+  if (error?.type === FAILURE_TYPES.STORAGE) {
+    return {
+      title: "The farm couldn't store the files",
+      advice: 'This is not a problem with your asset. Retry the job in a few minutes; if it fails again, tell an engineer.',
+      details,
+    };
+  }
+  return {
+    title: 'The job failed',
+    advice: `${sentence(error?.message ?? 'No reason was given')} Retry the job; if it fails again, tell an engineer and give them the job id.`,
+    details,
+  };
+}
+
+/** Ends a server message with a full stop so the advice after it reads as its own sentence. */
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

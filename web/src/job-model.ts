@@ -1,0 +1,180 @@
+import { STAGES } from '../../common/pipeline.js';
+import { TERMINAL_EVENTS, type JobEventKind, type JobEventMessage, type ProgressMessage } from '../../common/progress.js';
+import type { JobSummaryBody } from './server-frames.js';
+
+/** What the artist sees a job doing. */
+export type JobPhase = 'queued' | 'running' | 'cancelling' | 'completed' | 'failed' | 'cancelled';
+
+export const TERMINAL_PHASES: ReadonlySet<JobPhase> = new Set(['completed', 'failed', 'cancelled']);
+
+/** No message for this long while a job runs marks it as stalled (the HPC heartbeat timeout is 30 s). */
+export const STALL_AFTER_MS = 45_000;
+
+/** One job as the page knows it, built from the REST summary and then the socket's messages. */
+export interface JobView {
+  jobId: string;
+  assetName: string;
+  /** ms since epoch. */
+  startedAt: number;
+  closedAt: number | null;
+  phase: JobPhase;
+  /** Highest seq applied: passed as lastSeq when the socket reconnects. */
+  lastSeq: number;
+  progress: ProgressMessage | null;
+  lastEvent: JobEventMessage | null;
+  /** Page clock when the job last showed a sign of life, for the stalled mark. */
+  lastHeardAt: number;
+  attempt: number;
+  /** The artist asked to cancel and the server has not confirmed yet. */
+  cancelRequested: boolean;
+}
+
+const STATUS_PHASE: Record<string, JobPhase> = {
+  RUNNING: 'running',
+  COMPLETED: 'completed',
+  FAILED: 'failed',
+  TIMED_OUT: 'failed',
+  CANCELLED: 'cancelled',
+  TERMINATED: 'cancelled',
+};
+
+const EVENT_PHASE: Record<JobEventKind, JobPhase> = {
+  queued: 'queued',
+  started: 'running',
+  'stage-started': 'running',
+  'stage-finished': 'running',
+  retrying: 'running',
+  cancelling: 'cancelling',
+  cancelled: 'cancelled',
+  failed: 'failed',
+  completed: 'completed',
+  terminated: 'cancelled',
+};
+
+/** A job from the REST list, before any socket message. */
+export function jobFromSummary(summary: JobSummaryBody, now: number): JobView {
+  return {
+    jobId: summary.jobId,
+    assetName: summary.assetName || summary.jobId,
+    startedAt: Date.parse(summary.startTime) || now,
+    closedAt: summary.closeTime ? Date.parse(summary.closeTime) : null,
+    phase: STATUS_PHASE[summary.status] ?? 'running',
+    lastSeq: 0,
+    progress: null,
+    lastEvent: null,
+    lastHeardAt: now,
+    attempt: 1,
+    cancelRequested: false,
+  };
+}
+
+/** A job the page has just started (or first heard of on the socket), before its summary arrives. */
+export function newJob(jobId: string, assetName: string, now: number): JobView {
+  return {
+    ...jobFromSummary(
+      { jobId, assetName, preset: null, status: 'RUNNING', stage: null, outcome: null, startTime: '', closeTime: null },
+      now,
+    ),
+    phase: 'queued',
+  };
+}
+
+/** Takes the REST summary's fields without losing what the socket already told. */
+export function mergeSummary(job: JobView, summary: JobSummaryBody): JobView {
+  const fromRest = jobFromSummary(summary, job.lastHeardAt);
+  const phase = TERMINAL_PHASES.has(job.phase) ? job.phase : TERMINAL_PHASES.has(fromRest.phase) ? fromRest.phase : job.phase;
+  return { ...job, assetName: fromRest.assetName, startedAt: fromRest.startedAt, closedAt: fromRest.closedAt ?? job.closedAt, phase };
+}
+
+/** Applies one live or replayed message; older or repeated ones (seq not above lastSeq) change nothing. */
+export function applyMessage(job: JobView, message: ProgressMessage | JobEventMessage, now: number): JobView {
+  if (message.seq <= job.lastSeq) return job;
+  const next: JobView = { ...job, lastSeq: message.seq, lastHeardAt: now };
+  if (message.type === 'progress') {
+    if (TERMINAL_PHASES.has(job.phase)) return next;
+    next.progress = message;
+    next.attempt = message.attempt;
+    if (next.phase === 'queued') next.phase = 'running';
+    return next;
+  }
+  next.lastEvent = message;
+  const phase = EVENT_PHASE[message.event];
+  // A cancel in flight stays "cancelling" through the job's last non-terminal messages.
+  next.phase = job.phase === 'cancelling' && !TERMINAL_EVENTS.has(message.event) ? 'cancelling' : phase;
+  if (TERMINAL_EVENTS.has(message.event)) {
+    next.closedAt = message.ts;
+    next.cancelRequested = false;
+  }
+  return next;
+}
+
+/**
+ * Applies a snapshot: the job's latest progress and event replace what the page had. Unlike a live
+ * message, the snapshot's progress is kept even for a finished job, so its stage list shows where it got to.
+ */
+export function applySnapshot(
+  job: JobView,
+  snapshot: { seq: number; progress: ProgressMessage | null; event: JobEventMessage | null },
+  now: number,
+): JobView {
+  if (snapshot.seq < job.lastSeq) return job;
+  let next: JobView = { ...job, lastSeq: 0, lastHeardAt: now };
+  if (snapshot.event) next = applyMessage(next, snapshot.event, now);
+  if (snapshot.progress) {
+    const p = snapshot.progress;
+    next.progress = p;
+    next.attempt = p.attempt;
+    if (next.phase === 'queued') next.phase = 'running';
+  }
+  return { ...next, lastSeq: snapshot.seq };
+}
+
+/** The artist pressed cancel: shown as "cancelling…" until the server confirms. */
+export function markCancelling(job: JobView): JobView {
+  return TERMINAL_PHASES.has(job.phase) ? job : { ...job, phase: 'cancelling', cancelRequested: true };
+}
+
+export type StageState = 'done' | 'active' | 'pending' | 'failed' | 'cancelled';
+export interface StageRow {
+  name: string;
+  state: StageState;
+  /** 0..1 within the stage. */
+  fraction: number;
+}
+
+/** The job's stages with done/active/pending, from the latest progress message. */
+export function stageRows(job: JobView): StageRow[] {
+  const p = job.progress;
+  const count = p?.stageCount ?? STAGES.length;
+  const names: string[] = Array.from({ length: count }, (_, i) => STAGES[i] ?? `step ${i + 1}`);
+  if (p) names[p.stageIndex] = p.stage;
+  return names.map((name, i) => {
+    if (job.phase === 'completed') return { name, state: 'done', fraction: 1 };
+    if (!p || i > p.stageIndex) return { name, state: 'pending', fraction: 0 };
+    if (i < p.stageIndex) return { name, state: 'done', fraction: 1 };
+    const fraction = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
+    if (job.phase === 'failed') return { name, state: 'failed', fraction };
+    if (job.phase === 'cancelled') return { name, state: 'cancelled', fraction };
+    return { name, state: fraction >= 1 ? 'done' : 'active', fraction };
+  });
+}
+
+/** Whole-job percent: 100 once completed, else the latest progress message's. */
+export function jobPercent(job: JobView): number {
+  if (job.phase === 'completed') return 100;
+  return job.progress?.percent ?? 0;
+}
+
+/** Running (or cancelling) with no message for stallAfterMs. */
+export function isStalled(job: JobView, now: number, stallAfterMs = STALL_AFTER_MS): boolean {
+  return !TERMINAL_PHASES.has(job.phase) && now - job.lastHeardAt > stallAfterMs;
+}
+
+export function elapsedMs(job: JobView, now: number): number {
+  return Math.max(0, (job.closedAt ?? now) - job.startedAt);
+}
+
+/** Newest first. */
+export function byNewest(a: JobView, b: JobView): number {
+  return b.startedAt - a.startedAt || b.jobId.localeCompare(a.jobId);
+}

@@ -1,0 +1,218 @@
+import { explainJobFailure } from './artist-messages.js';
+import { el, setText } from './dom.js';
+import { formatDuration } from './format.js';
+import { elapsedMs, isStalled, jobPercent, stageRows, TERMINAL_PHASES, type JobPhase, type JobView } from './job-model.js';
+
+export interface JobActions {
+  cancel(jobId: string): void;
+  retry(jobId: string): void;
+  openResult(jobId: string): void;
+  downloadAll(jobId: string): void;
+}
+
+const PHASE_LABEL: Record<JobPhase, string> = {
+  queued: 'Queued',
+  running: 'Running',
+  cancelling: 'Cancelling…',
+  completed: 'Completed',
+  failed: 'Failed',
+  cancelled: 'Cancelled',
+};
+
+/** The parts of one job card that change, kept so an update touches only them (focus stays put). */
+interface JobCard {
+  root: HTMLElement;
+  badge: HTMLElement;
+  stalled: HTMLElement;
+  jobBar: HTMLProgressElement;
+  jobValue: HTMLElement;
+  stageLabel: HTMLElement;
+  stageBar: HTMLProgressElement;
+  stageValue: HTMLElement;
+  stageMessage: HTMLElement;
+  stages: HTMLOListElement;
+  elapsed: HTMLElement;
+  eta: HTMLElement;
+  attemptRow: HTMLElement;
+  attempt: HTMLElement;
+  problem: HTMLElement;
+  notice: HTMLElement;
+  cancel: HTMLButtonElement;
+  retry: HTMLButtonElement;
+  result: HTMLButtonElement;
+  zip: HTMLButtonElement;
+}
+
+function fact(label: string): { row: HTMLElement; value: HTMLElement } {
+  const value = el('dd');
+  return { row: el('div', {}, el('dt', {}, label), value), value };
+}
+
+/** The live list of the artist's jobs, newest first, one card a job updated in place. */
+export class JobsView {
+  private readonly cards = new Map<string, JobCard>();
+  /** Per-job messages from actions (e.g. "retry is not available"), shown until the next action. */
+  private readonly notices = new Map<string, string>();
+
+  constructor(
+    private readonly list: HTMLElement,
+    private readonly empty: HTMLElement,
+    private readonly actions: JobActions,
+  ) {}
+
+  setNotice(jobId: string, text: string | null): void {
+    if (text) this.notices.set(jobId, text);
+    else this.notices.delete(jobId);
+  }
+
+  render(jobs: JobView[], now: number): void {
+    this.empty.hidden = jobs.length > 0;
+    let previous: Element | null = null;
+    for (const job of jobs) {
+      const card = this.cards.get(job.jobId) ?? this.create(job);
+      this.update(card, job, now);
+      // Keep DOM order newest first without re-creating nodes (which would lose focus).
+      const expectedNext: Element | null = previous ? previous.nextElementSibling : this.list.firstElementChild;
+      if (expectedNext !== card.root) {
+        if (previous) previous.after(card.root);
+        else this.list.prepend(card.root);
+      }
+      previous = card.root;
+    }
+  }
+
+  private create(job: JobView): JobCard {
+    const titleId = `job-title-${job.jobId}`;
+    const jobBarId = `job-bar-${job.jobId}`;
+    const stageBarId = `stage-bar-${job.jobId}`;
+    const elapsed = fact('Elapsed');
+    const eta = fact('Time left');
+    const attempt = fact('Attempt');
+    const card: JobCard = {
+      root: el('article', { class: 'job', 'data-job-id': job.jobId, 'aria-labelledby': titleId }),
+      badge: el('span', { class: 'badge' }),
+      stalled: el('span', { class: 'badge stalled', title: 'No progress has arrived for a while' }, 'Stalled'),
+      jobBar: el('progress', { id: jobBarId, max: 100, value: 0 }),
+      jobValue: el('span', { class: 'value' }),
+      stageLabel: el('label', { for: stageBarId }),
+      stageBar: el('progress', { id: stageBarId, max: 100, value: 0 }),
+      stageValue: el('span', { class: 'value' }),
+      stageMessage: el('p', { class: 'stage-message' }),
+      stages: el('ol', { class: 'stages', 'aria-label': 'Stages' }),
+      elapsed: elapsed.value,
+      eta: eta.value,
+      attemptRow: attempt.row,
+      attempt: attempt.value,
+      problem: el('div', { class: 'problem', role: 'alert' }),
+      notice: el('p', { class: 'notice', role: 'status' }),
+      cancel: el('button', { type: 'button', class: 'danger' }, 'Cancel'),
+      retry: el('button', { type: 'button', class: 'secondary' }, 'Retry'),
+      result: el('button', { type: 'button' }, 'Result & downloads'),
+      zip: el('button', { type: 'button', class: 'secondary' }, 'Download all (.zip)'),
+    };
+    card.cancel.addEventListener('click', () => this.actions.cancel(job.jobId));
+    card.retry.addEventListener('click', () => this.actions.retry(job.jobId));
+    card.result.addEventListener('click', () => this.actions.openResult(job.jobId));
+    card.zip.addEventListener('click', () => this.actions.downloadAll(job.jobId));
+    card.root.append(
+      el('div', { class: 'job-head' }, el('h3', { id: titleId }), card.badge, card.stalled, el('span', { class: 'job-id' }, job.jobId)),
+      el(
+        'div',
+        { class: 'bars' },
+        el('label', { for: jobBarId }, 'Whole job'),
+        card.jobBar,
+        card.jobValue,
+        card.stageLabel,
+        card.stageBar,
+        card.stageValue,
+        card.stageMessage,
+      ),
+      card.stages,
+      el('dl', { class: 'facts' }, elapsed.row, eta.row, attempt.row),
+      card.problem,
+      card.notice,
+      el('div', { class: 'actions' }, card.cancel, card.retry, card.result, card.zip),
+    );
+    this.cards.set(job.jobId, card);
+    return card;
+  }
+
+  private update(card: JobCard, job: JobView, now: number): void {
+    const { root } = card;
+    root.dataset.phase = job.phase;
+    setText(root.querySelector('h3')!, job.assetName);
+    card.badge.dataset.phase = job.phase;
+    setText(card.badge, PHASE_LABEL[job.phase]);
+    card.stalled.hidden = !isStalled(job, now);
+
+    const percent = Math.round(jobPercent(job));
+    card.jobBar.value = percent;
+    setText(card.jobValue, `${percent}%`);
+    const stages = stageRows(job);
+    const current = stages.find((s) => s.state === 'active' || s.state === 'failed' || s.state === 'cancelled');
+    const shown = current ?? (job.phase === 'completed' ? stages.at(-1) : stages.find((s) => s.state === 'pending'));
+    setText(card.stageLabel, shown ? `Stage: ${shown.name}` : 'Stage');
+    card.stageBar.value = Math.round((shown?.fraction ?? 0) * 100);
+    setText(card.stageValue, `${Math.round((shown?.fraction ?? 0) * 100)}%`);
+    const message =
+      job.phase === 'queued' || (!job.progress && job.phase === 'running')
+        ? 'Waiting for the HPC machine to pick the job up.'
+        : job.phase === 'failed'
+          ? `Stopped during ${shown?.name ?? 'the first stage'}.`
+          : TERMINAL_PHASES.has(job.phase) || job.phase === 'cancelling'
+            ? (job.lastEvent?.message ?? '')
+            : (job.progress?.message ?? '');
+    setText(card.stageMessage, message);
+
+    const stagesKey = stages.map((s) => `${s.name}:${s.state}`).join(',');
+    if (card.stages.dataset.key !== stagesKey) {
+      card.stages.dataset.key = stagesKey;
+      card.stages.replaceChildren(
+        ...stages.map((s) =>
+          el(
+            'li',
+            { 'data-state': s.state },
+            `${s.state === 'done' ? '✓ ' : s.state === 'active' ? '▶ ' : ''}${s.name}`,
+            el('span', { class: 'visually-hidden' }, ` (${s.state})`),
+          ),
+        ),
+      );
+    }
+
+    setText(card.elapsed, formatDuration(elapsedMs(job, now)));
+    const etaMs = job.progress?.etaMs;
+    setText(
+      card.eta,
+      TERMINAL_PHASES.has(job.phase)
+        ? '—'
+        : etaMs !== null && etaMs !== undefined
+          ? `about ${formatDuration(etaMs)} in this stage`
+          : 'estimating…',
+    );
+    card.attemptRow.hidden = job.attempt <= 1;
+    setText(card.attempt, `${job.attempt} (retried after a failure)`);
+
+    if (job.phase === 'failed') {
+      const failure = explainJobFailure(job.lastEvent?.error);
+      const key = JSON.stringify(failure);
+      if (card.problem.dataset.key !== key) {
+        card.problem.dataset.key = key;
+        card.problem.replaceChildren(el('strong', {}, failure.title), el('p', {}, failure.advice));
+        if (failure.details.length > 0) card.problem.append(el('ul', {}, ...failure.details.map((d) => el('li', {}, d))));
+      }
+      card.problem.hidden = false;
+    } else card.problem.hidden = true;
+
+    const notice = this.notices.get(job.jobId);
+    card.notice.hidden = !notice;
+    setText(card.notice, notice ?? '');
+
+    const running = !TERMINAL_PHASES.has(job.phase);
+    card.cancel.hidden = !running;
+    card.cancel.disabled = job.phase === 'cancelling';
+    setText(card.cancel, job.phase === 'cancelling' ? 'Cancelling…' : 'Cancel');
+    card.retry.hidden = !(job.phase === 'failed' || job.phase === 'cancelled');
+    card.result.hidden = job.phase !== 'completed';
+    card.zip.hidden = job.phase !== 'completed';
+  }
+}

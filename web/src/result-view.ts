@@ -1,0 +1,271 @@
+import { ApiError, type ApiClient } from './api-client.js';
+import { explainValidatorMessage } from './artist-messages.js';
+import { byId, el, saveBlob, setText } from './dom.js';
+import { formatBytes, formatCount } from './format.js';
+import {
+  JobDetailBody,
+  JobReportBody,
+  OutputListBody,
+  type AssetStatsBody,
+  type JobReportBody as Report,
+  type OutputFileBody,
+} from './server-frames.js';
+
+const textureBytes = (s: AssetStatsBody) => s.textures.reduce((sum, t) => sum + t.bytes, 0);
+const dash = '—';
+
+/** Before/after table: the original, LOD0 as delivered, and each simplified LOD. */
+function comparisonTable(report: Report, outputs: OutputFileBody[]): HTMLTableElement {
+  const after = report.package?.stats ?? report.optimize?.stats ?? null;
+  const lods = report.lods ?? [];
+  const glbOf = (level: number) => outputs.find((o) => o.kind === 'glb' && (o.level ?? 0) === level);
+  const columns: { head: string; size: string; triangles: string; vertices: string; textures: string }[] = [
+    {
+      head: 'Original',
+      size: formatBytes(report.input.fileBytes),
+      triangles: formatCount(report.input.triangles),
+      vertices: formatCount(report.input.vertices),
+      textures: `${report.input.textures.length} (${formatBytes(textureBytes(report.input))})`,
+    },
+  ];
+  if (after) {
+    const lod0 = glbOf(0);
+    columns.push({
+      head: 'Optimised (LOD0)',
+      size: lod0 ? formatBytes(lod0.bytes) : formatBytes(after.fileBytes),
+      triangles: formatCount(after.triangles),
+      vertices: formatCount(after.vertices),
+      textures: `${after.textures.length} (${formatBytes(textureBytes(after))})`,
+    });
+  }
+  for (const lod of lods) {
+    const glb = glbOf(lod.level);
+    columns.push({
+      head: `LOD${lod.level} (${Math.round(lod.ratio * 100)}%)`,
+      size: glb ? formatBytes(glb.bytes) : dash,
+      triangles: formatCount(lod.triangles),
+      vertices: dash,
+      textures: dash,
+    });
+  }
+  const row = (label: string, key: 'size' | 'triangles' | 'vertices' | 'textures') =>
+    el('tr', {}, el('th', { scope: 'row' }, label), ...columns.map((c) => el('td', {}, c[key])));
+  return el(
+    'table',
+    {},
+    el('caption', { class: 'visually-hidden' }, 'Before and after'),
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, ''), ...columns.map((c) => el('th', { scope: 'col' }, c.head)))),
+    el('tbody', {}, row('File size', 'size'), row('Triangles', 'triangles'), row('Vertices', 'vertices'), row('Textures', 'textures')),
+  );
+}
+
+function texturesTable(report: Report): HTMLElement | null {
+  if (!report.textures?.length) return null;
+  const side = (s: { width: number; height: number; bytes: number; mimeType: string }) =>
+    `${s.width}×${s.height} ${s.mimeType.replace('image/', '')}, ${formatBytes(s.bytes)}`;
+  return el(
+    'table',
+    {},
+    el('caption', {}, 'Textures'),
+    el(
+      'thead',
+      {},
+      el('tr', {}, el('th', { scope: 'col' }, 'Texture'), el('th', { scope: 'col' }, 'Before'), el('th', { scope: 'col' }, 'After')),
+    ),
+    el(
+      'tbody',
+      {},
+      ...report.textures.map((t) => el('tr', {}, el('td', {}, t.name), el('td', {}, side(t.before)), el('td', {}, side(t.after)))),
+    ),
+  );
+}
+
+/**
+ * The result dialog of a completed job: before/after, validator warnings, downloads and the 3D viewer.
+ * Parts whose API route or pipeline stage does not exist yet say so instead of failing.
+ */
+export class ResultView {
+  private readonly dialog = byId<HTMLDialogElement>('result-dialog');
+  private readonly body = byId('result-body');
+  private disposeViewer: (() => void) | null = null;
+
+  constructor(
+    private readonly api: () => ApiClient,
+    /** The files uploaded from this page, for the "original" pane (the API serves only outputs). */
+    private readonly originals: (jobId: string) => File[] | undefined,
+  ) {
+    byId('result-close').addEventListener('click', () => this.dialog.close());
+    this.dialog.addEventListener('close', () => {
+      this.disposeViewer?.();
+      this.disposeViewer = null;
+      this.body.replaceChildren();
+    });
+  }
+
+  async open(jobId: string, assetName: string): Promise<void> {
+    setText(byId('result-title'), `Result: ${assetName}`);
+    const status = el('p', { role: 'status' }, 'Loading the report…');
+    this.body.replaceChildren(status);
+    if (!this.dialog.open) this.dialog.showModal();
+    try {
+      const detail = await this.api().json(`/api/jobs/${encodeURIComponent(jobId)}`, JobDetailBody);
+      const report = JobReportBody.safeParse(detail.result);
+      if (!report.success) {
+        setText(status, 'This job has no report to show (it did not complete).');
+        return;
+      }
+      const outputs = await this.outputs(jobId);
+      this.render(jobId, report.data, outputs);
+    } catch (err) {
+      setText(status, err instanceof ApiError ? err.message : 'The report could not be shown; reload the page and try again.');
+    }
+  }
+
+  /** The job's outputs, or a sentence saying why there are none to list. */
+  private async outputs(jobId: string): Promise<OutputFileBody[] | string> {
+    try {
+      return await this.api().json(`/api/jobs/${encodeURIComponent(jobId)}/outputs`, OutputListBody);
+    } catch (err) {
+      if (err instanceof ApiError && err.isMissingRoute) return 'Downloads are not available on this server yet.';
+      return err instanceof ApiError ? err.message : 'The list of outputs could not be read.';
+    }
+  }
+
+  private render(jobId: string, report: Report, outputs: OutputFileBody[] | string): void {
+    const files = typeof outputs === 'string' ? [] : outputs;
+    const warnings = report.validation?.messages ?? [];
+    const downloads =
+      typeof outputs === 'string'
+        ? el('p', { class: 'notice' }, outputs)
+        : el(
+            'ul',
+            { class: 'downloads' },
+            ...files.map((o) => el('li', {}, this.downloadButton(jobId, o.name, `${o.name} (${formatBytes(o.bytes)})`))),
+            el(
+              'li',
+              {},
+              this.downloadButton(
+                jobId,
+                'outputs.zip',
+                'Everything as a .zip',
+                `${report.assetName.replace(/\.(glb|gltf)$/i, '')}-outputs.zip`,
+              ),
+            ),
+          );
+    const lodSelect = el('select', { id: 'lod-select' });
+    const glbs = files.filter((o) => o.kind === 'glb').sort((a, b) => (a.level ?? 0) - (b.level ?? 0));
+    for (const o of glbs) lodSelect.append(el('option', { value: o.name }, `LOD${o.level ?? 0}`));
+    const originalCanvas = el('canvas', { 'aria-label': 'Original model, drag to orbit', tabindex: 0 });
+    const optimisedCanvas = el('canvas', { 'aria-label': 'Optimised model, drag to orbit', tabindex: 0 });
+    const viewerStatus = el('p', { class: 'hint', role: 'status' });
+
+    this.body.replaceChildren(
+      el(
+        'div',
+        { class: 'result-grid' },
+        el(
+          'section',
+          { 'aria-labelledby': 'before-after-title' },
+          el('h3', { id: 'before-after-title' }, 'Before and after'),
+          comparisonTable(report, files),
+          texturesTable(report),
+          report.expiresAt ? el('p', { class: 'hint' }, `Outputs are kept until ${new Date(report.expiresAt).toLocaleString()}.`) : null,
+        ),
+        el(
+          'section',
+          { 'aria-labelledby': 'warnings-title' },
+          el('h3', { id: 'warnings-title' }, 'Validator warnings'),
+          report.validation
+            ? warnings.length > 0
+              ? el('ul', { class: 'warnings' }, ...warnings.map((w) => el('li', {}, `${w.severity}: ${explainValidatorMessage(w)}`)))
+              : el('p', {}, 'No warnings: the asset passed the glTF validator cleanly.')
+            : el('p', { class: 'hint' }, 'This server does not validate assets yet.'),
+          el('h3', {}, 'Downloads'),
+          downloads,
+        ),
+      ),
+      el(
+        'section',
+        { 'aria-labelledby': 'viewer-title' },
+        el('h3', { id: 'viewer-title' }, '3D view'),
+        glbs.length > 1 ? el('p', {}, el('label', { for: 'lod-select' }, 'Level of detail'), lodSelect) : null,
+        el(
+          'div',
+          { class: 'viewer' },
+          el('figure', {}, el('figcaption', {}, 'Original'), originalCanvas),
+          el('figure', {}, el('figcaption', {}, 'Optimised'), optimisedCanvas),
+        ),
+        viewerStatus,
+      ),
+    );
+    void this.startViewer(jobId, originalCanvas, optimisedCanvas, lodSelect, glbs, viewerStatus);
+  }
+
+  private downloadButton(jobId: string, name: string, label: string, saveAs = name): HTMLButtonElement {
+    const button = el('button', { type: 'button', class: 'secondary', 'data-output': name }, `Download ${label}`);
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      this.api()
+        .blob(`/api/jobs/${encodeURIComponent(jobId)}/${name === 'outputs.zip' ? 'outputs.zip' : `outputs/${outputPath(name)}`}`)
+        .then((blob) => saveBlob(blob, saveAs))
+        .catch((err: unknown) => alertInDialog(this.body, err instanceof ApiError ? err.message : 'The download failed; try again.'))
+        .finally(() => (button.disabled = false));
+    });
+    return button;
+  }
+
+  private async startViewer(
+    jobId: string,
+    originalCanvas: HTMLCanvasElement,
+    optimisedCanvas: HTMLCanvasElement,
+    lodSelect: HTMLSelectElement,
+    glbs: OutputFileBody[],
+    status: HTMLElement,
+  ): Promise<void> {
+    setText(status, 'Loading the 3D view…');
+    // three.js is loaded only when a result is opened, so the job list stays light.
+    const { ComparisonViewer } = await import('./model-viewer.js');
+    let viewer: InstanceType<typeof ComparisonViewer>;
+    try {
+      viewer = new ComparisonViewer(originalCanvas, optimisedCanvas);
+    } catch {
+      setText(status, 'This browser cannot show 3D (WebGL is off). The downloads still work.');
+      return;
+    }
+    this.disposeViewer = () => viewer.dispose();
+    const notes: string[] = [];
+    const originals = this.originals(jobId);
+    const loads: Promise<void>[] = [];
+    if (originals) {
+      const glb = originals.find((f) => /\.glb$/i.test(f.name));
+      loads.push(
+        (glb
+          ? glb.arrayBuffer().then((bytes) => viewer.showOriginal({ kind: 'glb', bytes }))
+          : viewer.showOriginal({ kind: 'files', files: originals })
+        ).catch(() => void notes.push('The original could not be drawn.')),
+      );
+    } else notes.push('The original is shown only in the browser tab it was uploaded from.');
+    const showLod = async (name: string) => {
+      const bytes = await (await this.api().blob(`/api/jobs/${encodeURIComponent(jobId)}/outputs/${outputPath(name)}`)).arrayBuffer();
+      await viewer.showOptimised({ kind: 'glb', bytes });
+    };
+    if (glbs[0]) loads.push(showLod(glbs[0].name).catch(() => void notes.push('The optimised model could not be loaded.')));
+    else notes.push('No optimised model to show yet.');
+    lodSelect.addEventListener(
+      'change',
+      () => void showLod(lodSelect.value).catch(() => setText(status, 'That level could not be loaded.')),
+    );
+    await Promise.all(loads);
+    originalCanvas.dataset.ready = optimisedCanvas.dataset.ready = 'true';
+    setText(status, notes.length ? notes.join(' ') : 'Drag to orbit, scroll to zoom; both views move together.');
+  }
+}
+
+/** An output's name may be a relative path (lods/x.glb): each segment is encoded, the slashes kept. */
+function outputPath(name: string): string {
+  return name.split('/').map(encodeURIComponent).join('/');
+}
+
+function alertInDialog(body: HTMLElement, text: string): void {
+  body.prepend(el('p', { class: 'problem', role: 'alert' }, text));
+}
