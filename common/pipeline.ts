@@ -93,12 +93,18 @@ export interface LodResult {
   ratio: number;
   targetTriangles: number;
   triangles: number;
+  /** Simplification error meshoptimizer reports, relative to the mesh's size (0 = exact). */
+  error?: number;
 }
 
 export interface TextureResult {
   name: string;
   before: { width: number; height: number; bytes: number; mimeType: string };
   after: { width: number; height: number; bytes: number; mimeType: string };
+  /** Why the result differs from the settings (e.g. KTX2 asked, no encoder on this machine, WebP written). */
+  warnings?: string[];
+  /** True when a retried attempt kept this texture from the attempt before instead of redoing it. */
+  resumed?: boolean;
 }
 
 /** One file the artist can download. */
@@ -117,6 +123,8 @@ export interface PackageResult {
   validationErrors: number;
   /** Stats of LOD0 as delivered. */
   stats: AssetStats;
+  /** Steps applied while packaging (quantize, meshopt or draco compression, texture swaps). */
+  steps?: string[];
 }
 
 /** What the completed workflow returns and the result view shows. */
