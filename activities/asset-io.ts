@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { type Document, NodeIO } from '@gltf-transform/core';
+import { type Document, Logger, NodeIO } from '@gltf-transform/core';
 import { ALL_EXTENSIONS } from '@gltf-transform/extensions';
 import draco3d from 'draco3dgltf';
 import { MeshoptDecoder, MeshoptEncoder, MeshoptSimplifier } from 'meshoptimizer';
@@ -19,20 +19,19 @@ const GltfJsonShape = z.looseObject({
 });
 
 let ioPromise: Promise<NodeIO> | null = null;
+const QUIET_LOGGER = new Logger(Logger.Verbosity.WARN);
 
 /** One NodeIO per thread with every extension and the Draco and meshopt codecs registered (their WASM loads once). */
 export function assetIO(): Promise<NodeIO> {
   ioPromise ??= (async () => {
     await Promise.all([MeshoptDecoder.ready, MeshoptEncoder.ready, MeshoptSimplifier.ready]);
     const [decoder, encoder] = await Promise.all([draco3d.createDecoderModule(), draco3d.createEncoderModule()]);
-    return new NodeIO()
-      .registerExtensions(ALL_EXTENSIONS)
-      .registerDependencies({
-        'draco3d.decoder': decoder,
-        'draco3d.encoder': encoder,
-        'meshopt.decoder': MeshoptDecoder,
-        'meshopt.encoder': MeshoptEncoder,
-      });
+    return new NodeIO().setLogger(QUIET_LOGGER).registerExtensions(ALL_EXTENSIONS).registerDependencies({
+      'draco3d.decoder': decoder,
+      'draco3d.encoder': encoder,
+      'meshopt.decoder': MeshoptDecoder,
+      'meshopt.encoder': MeshoptEncoder,
+    });
   })();
   return ioPromise;
 }
@@ -43,7 +42,10 @@ export function readGltfJson(bytes: Uint8Array, fileName: string): z.infer<typeo
   if (/\.glb$/i.test(fileName)) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (bytes.byteLength < 20 || view.getUint32(0, true) !== GLB_MAGIC) {
-      throw invalidAsset(`${fileName} is not a GLB file: it does not start with the glTF magic bytes. Export it again as binary glTF.`, 'GLB_INVALID_MAGIC');
+      throw invalidAsset(
+        `${fileName} is not a GLB file: it does not start with the glTF magic bytes. Export it again as binary glTF.`,
+        'GLB_INVALID_MAGIC',
+      );
     }
     const declared = view.getUint32(8, true);
     if (declared !== bytes.byteLength) {
@@ -68,7 +70,11 @@ export function readGltfJson(bytes: Uint8Array, fileName: string): z.infer<typeo
   }
   const parsed = GltfJsonShape.safeParse(json);
   if (!parsed.success) {
-    throw invalidAsset(`${fileName} is JSON but not glTF 2.0: it has no "asset.version". Export it from your DCC tool as glTF.`, 'NOT_GLTF', '/asset');
+    throw invalidAsset(
+      `${fileName} is JSON but not glTF 2.0: it has no "asset.version". Export it from your DCC tool as glTF.`,
+      'NOT_GLTF',
+      '/asset',
+    );
   }
   return parsed.data;
 }
@@ -81,7 +87,10 @@ export function readGltfJson(bytes: Uint8Array, fileName: string): z.infer<typeo
 export function resolveUploadUri(uri: string, uploadDir: string, fileNames: readonly string[]): string | null {
   if (/^data:/i.test(uri)) return null;
   const refuse = (why: string) =>
-    invalidAsset(`The asset refers to "${uri}", ${why}. Keep every buffer and texture next to the model file and refer to it by name.`, 'URI_NOT_ALLOWED');
+    invalidAsset(
+      `The asset refers to "${uri}", ${why}. Keep every buffer and texture next to the model file and refer to it by name.`,
+      'URI_NOT_ALLOWED',
+    );
   // A scheme (file:, http:, C:) or a leading slash/backslash: nothing the upload itself contains.
   if (/^[a-z][a-z0-9+.-]*:/i.test(uri) || /^[/\\]/.test(uri)) throw refuse('which is outside the upload');
   let decoded: string;
@@ -116,7 +125,8 @@ export async function readUpload(job: { inputDir: string; mainFile: string; file
 export async function readDocument(file: string, displayName = path.basename(file)): Promise<Document> {
   const io = await assetIO();
   try {
-    return await io.read(file);
+    // Transforms log every step at info level; only warnings are worth a line in the worker's output.
+    return (await io.read(file)).setLogger(QUIET_LOGGER);
   } catch (err) {
     if (err instanceof InvalidAssetError) throw err;
     throw invalidAsset(`${displayName} could not be read as glTF: ${(err as Error).message}`, 'UNREADABLE_GLTF');

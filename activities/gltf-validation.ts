@@ -51,9 +51,12 @@ export async function validateGltfBytes(
     throw invalidAsset(`${options.uri} is neither glTF JSON nor GLB: ${String(err)}`, 'UNRECOGNIZED_FORMAT');
   }
   const report = ValidatorReport.parse(raw);
-  const messages = report.issues.messages.map(
-    (m): ValidatorMessage => ({ code: m.code, message: m.message, severity: SEVERITIES[m.severity] ?? 'info', ...(m.pointer ? { pointer: m.pointer } : {}) }),
-  );
+  const messages = report.issues.messages.map((m): ValidatorMessage => ({
+    code: m.code,
+    message: m.message,
+    severity: SEVERITIES[m.severity] ?? 'info',
+    ...(m.pointer ? { pointer: m.pointer } : {}),
+  }));
   return {
     errors: report.issues.numErrors,
     warnings: report.issues.numWarnings,

@@ -32,7 +32,12 @@ async function runPipeline(fx: PipelineFixture, jobId: string, input: ProcessAss
 }
 
 /** Re-reads every delivered GLB from disk and checks it the way a consumer would. */
-async function checkOutputs(fx: PipelineFixture, jobId: string, pkg: Awaited<ReturnType<typeof runPipeline>>['pkg'], maxTextureSize: number) {
+async function checkOutputs(
+  fx: PipelineFixture,
+  jobId: string,
+  pkg: Awaited<ReturnType<typeof runPipeline>>['pkg'],
+  maxTextureSize: number,
+) {
   const io = await assetIO();
   for (const output of pkg.outputs) {
     const file = await fx.storage.outputPath(jobId, output.name);
@@ -60,11 +65,24 @@ describe('HPC pipeline stages on the shared sample assets', () => {
   });
 
   it('turns DamagedHelmet into validated meshopt LODs at the requested ratios with WebP textures', async () => {
-    const input = await fx.upload([path.join(SHARED_ASSETS, 'DamagedHelmet.glb')], { preset: 'game-ready', lodRatios: [0.5, 0.25, 0.1], maxTextureSize: 1024 });
+    const input = await fx.upload([path.join(SHARED_ASSETS, 'DamagedHelmet.glb')], {
+      preset: 'game-ready',
+      lodRatios: [0.5, 0.25, 0.1],
+      maxTextureSize: 1024,
+    });
     const settings = resolveSettings(input.options);
     const jobId = 'asset-alice-helmet';
     const run = await runPipeline(fx, jobId, input, settings);
-    console.log(JSON.stringify({ helmet: { times: run.times, lods: run.lods, outputs: run.pkg.outputs.map((o) => [o.name, o.bytes]), inputBytes: run.inspect.fileBytes } }));
+    console.log(
+      JSON.stringify({
+        helmet: {
+          times: run.times,
+          lods: run.lods,
+          outputs: run.pkg.outputs.map((o) => [o.name, o.bytes]),
+          inputBytes: run.inspect.fileBytes,
+        },
+      }),
+    );
 
     expect(run.inspect).toMatchObject({ meshes: 1, triangles: 15452, textures: expect.any(Array) });
     expect(run.inspect.textures).toHaveLength(5);
@@ -86,7 +104,9 @@ describe('HPC pipeline stages on the shared sample assets', () => {
       'report.json',
     ]);
     expect(run.pkg.validationErrors).toBe(0);
-    expect(run.pkg.stats.extensionsUsed).toEqual(expect.arrayContaining(['EXT_meshopt_compression', 'EXT_texture_webp', 'KHR_mesh_quantization']));
+    expect(run.pkg.stats.extensionsUsed).toEqual(
+      expect.arrayContaining(['EXT_meshopt_compression', 'EXT_texture_webp', 'KHR_mesh_quantization']),
+    );
     await checkOutputs(fx, jobId, run.pkg, 1024);
     const lod3 = await (await assetIO()).read((await fx.storage.outputPath(jobId, 'DamagedHelmet-lod3.glb'))!);
     expect(readAssetStats(lod3, 0).triangles).toBe(run.lods[2]!.triangles);

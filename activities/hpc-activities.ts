@@ -85,7 +85,12 @@ const READS_UPLOAD: ReadonlySet<Stage> = new Set(['inspect', 'validate', 'optimi
 export function createHpcActivities(deps: HpcActivityDeps) {
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 2000;
 
-  async function runStage<T>(stage: Stage, rawRequest: StageRequest, result: z.ZodType<T>, discard: (job: StageJob) => Promise<void>): Promise<T> {
+  async function runStage<T>(
+    stage: Stage,
+    rawRequest: StageRequest,
+    result: z.ZodType<T>,
+    discard: (job: StageJob) => Promise<void>,
+  ): Promise<T> {
     const ctx = Context.current();
     const jobId = jobIdOf(ctx);
     const { input, settings } = StageRequestSchema.parse(rawRequest);

@@ -46,11 +46,9 @@ export async function lodsStage(job: StageJob, progress: StageProgress): Promise
       progress.update(i, `Simplifying LOD${level} to ${Math.round(ratio * 100)} %`);
       results.push(await buildLod(job, level, ratio));
     }
-    progress.update(
-      level,
-      `LOD${level}: ${results[i]!.triangles} of ${results[i]!.targetTriangles} target triangles`,
-      { done: results.map((r) => r.level) },
-    );
+    progress.update(level, `LOD${level}: ${results[i]!.triangles} of ${results[i]!.targetTriangles} target triangles`, {
+      done: results.map((r) => r.level),
+    });
   }
   return results;
 }

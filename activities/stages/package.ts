@@ -10,17 +10,15 @@ import { assetIO, readDocument, readJsonIfExists, readUpload, writeFileAtomic } 
 import { validateGltfBytes } from '../gltf-validation.js';
 import { OutputInvalidError } from '../output-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
-import {
-  AssetStatsSchema,
-  LodResultSchema,
-  OptimizeResultSchema,
-  workFiles,
-} from '../work-files.js';
+import { AssetStatsSchema, LodResultSchema, OptimizeResultSchema, workFiles } from '../work-files.js';
 import { type ProcessedTexture, readProcessedTextures } from './textures.js';
 
 /** Output files are named after the asset, reduced to characters safe in every file system and URL. */
 function outputBaseName(assetName: string): string {
-  const base = assetName.replace(/\.(glb|gltf)$/i, '').replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^[._]+/, '');
+  const base = assetName
+    .replace(/\.(glb|gltf)$/i, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^[._]+/, '');
   return base || 'asset';
 }
 
@@ -93,25 +91,33 @@ function swapTextures(doc: Document, records: Map<string, ProcessedTexture>): st
 /** Replaces whatever compression the source used by the one the settings ask for. */
 function applyCompression(doc: Document, settings: PipelineSettings): string[] {
   for (const ext of doc.getRoot().listExtensionsUsed()) {
-    if (ext.extensionName === KHRDracoMeshCompression.EXTENSION_NAME || ext.extensionName === EXTMeshoptCompression.EXTENSION_NAME) ext.dispose();
+    if (ext.extensionName === KHRDracoMeshCompression.EXTENSION_NAME || ext.extensionName === EXTMeshoptCompression.EXTENSION_NAME)
+      ext.dispose();
   }
   if (settings.geometryCompression === 'meshopt') {
     doc
       .createExtension(EXTMeshoptCompression)
       .setRequired(true)
       // Filters assume quantised attributes; without quantisation only the lossless byte codec applies.
-      .setEncoderOptions({ method: settings.quantize ? EXTMeshoptCompression.EncoderMethod.FILTER : EXTMeshoptCompression.EncoderMethod.QUANTIZE });
+      .setEncoderOptions({
+        method: settings.quantize ? EXTMeshoptCompression.EncoderMethod.FILTER : EXTMeshoptCompression.EncoderMethod.QUANTIZE,
+      });
     return ['meshopt'];
   }
   if (settings.geometryCompression === 'draco') {
-    doc.createExtension(KHRDracoMeshCompression).setRequired(true).setEncoderOptions({ method: KHRDracoMeshCompression.EncoderMethod.EDGEBREAKER });
+    doc
+      .createExtension(KHRDracoMeshCompression)
+      .setRequired(true)
+      .setEncoderOptions({ method: KHRDracoMeshCompression.EncoderMethod.EDGEBREAKER });
     return ['draco'];
   }
   return [];
 }
 
 async function buildReport(job: StageJob, outputs: Record<number, AssetStats>, steps: string[], textures: ProcessedTexture[]) {
-  const lods = await Promise.all(job.settings.lodRatios.map((_, i) => readJsonIfExists(workFiles.lodResult(job.workDir, i + 1), LodResultSchema)));
+  const lods = await Promise.all(
+    job.settings.lodRatios.map((_, i) => readJsonIfExists(workFiles.lodResult(job.workDir, i + 1), LodResultSchema)),
+  );
   return {
     assetName: job.assetName,
     jobId: job.jobId,

@@ -8,8 +8,7 @@ import { invalidAsset } from '../invalid-asset-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { TexturesCheckpoint, TextureWorkRecord, workFiles } from '../work-files.js';
 
-const KTX2_FALLBACK =
-  'KTX2 was requested but this HPC machine has no KTX2 encoder (toktx/Basis); the texture was written as WebP instead.';
+const KTX2_FALLBACK = 'KTX2 was requested but this HPC machine has no KTX2 encoder (toktx/Basis); the texture was written as WebP instead.';
 
 /** The encoding a texture gets: its MIME type, file extension and sharp's encoder call. */
 interface Encoding {
@@ -46,7 +45,12 @@ export async function texturesStage(job: StageJob, progress: StageProgress): Pro
   for (const [index, texture] of textures.entries()) {
     const name = texture.getName() || texture.getURI() || `texture ${index}`;
     const kept = done.has(index) ? await readJsonIfExists(workFiles.textureResult(job.workDir, index), TextureWorkRecord) : null;
-    const keptFileExists = kept ? await fs.stat(path.join(workFiles.texturesDir(job.workDir), kept.file)).then(() => true, () => false) : false;
+    const keptFileExists = kept
+      ? await fs.stat(path.join(workFiles.texturesDir(job.workDir), kept.file)).then(
+          () => true,
+          () => false,
+        )
+      : false;
     if (kept && keptFileExists) {
       results.push({ ...kept.result, resumed: true });
     } else {
@@ -59,7 +63,13 @@ export async function texturesStage(job: StageJob, progress: StageProgress): Pro
   return results;
 }
 
-async function processTexture(job: StageJob, index: number, name: string, image: Uint8Array | null, mimeType: string): Promise<TextureResult> {
+async function processTexture(
+  job: StageJob,
+  index: number,
+  name: string,
+  image: Uint8Array | null,
+  mimeType: string,
+): Promise<TextureResult> {
   if (!image) throw invalidAsset(`Texture "${name}" has no image data.`, 'TEXTURE_WITHOUT_IMAGE', `/textures/${index}`);
   const { maxTextureSize, textureFormat, textureQuality } = job.settings;
   let meta: Metadata;
@@ -94,7 +104,9 @@ export interface ProcessedTexture extends TextureWorkRecord {
 export async function readProcessedTextures(workDir: string): Promise<Map<string, ProcessedTexture>> {
   const dir = workFiles.texturesDir(workDir);
   const names = await fs.readdir(dir).catch(() => [] as string[]);
-  const records = await Promise.all(names.filter((n) => /^\d+\.json$/.test(n)).map((n) => readJsonIfExists(path.join(dir, n), TextureWorkRecord)));
+  const records = await Promise.all(
+    names.filter((n) => /^\d+\.json$/.test(n)).map((n) => readJsonIfExists(path.join(dir, n), TextureWorkRecord)),
+  );
   const loaded = await Promise.all(
     records.flatMap((r) => (r ? [fs.readFile(path.join(dir, r.file)).then((image): ProcessedTexture => ({ ...r, image }))] : [])),
   );

@@ -2,6 +2,7 @@ import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import { JobLog } from '../../common/job-log.js';
 import type { ProcessAssetInput } from '../../common/jobs.js';
@@ -52,10 +53,11 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
       return { owner: 'alice', assetName: main?.name ?? stored[0]!.name, files: stored, options: { preset: 'game-ready', ...options } };
     },
     envFor(jobId, heartbeatDetails) {
-      return new MockActivityEnvironment({
-        workflowExecution: { workflowId: jobId, runId: 'run-1' },
-        ...(heartbeatDetails !== undefined ? { heartbeatDetails } : {}),
-      });
+      return new MockActivityEnvironment(
+        { workflowExecution: { workflowId: jobId, runId: 'run-1' }, ...(heartbeatDetails !== undefined ? { heartbeatDetails } : {}) },
+        // Failing on purpose is most of what these tests do; the SDK's per-failure warning is noise here.
+        { logger: new DefaultLogger('ERROR') },
+      );
     },
     async stop() {
       redis.disconnect();
