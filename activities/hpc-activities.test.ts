@@ -7,7 +7,7 @@ import { type PipelineSettings, resolveSettings } from '../common/pipeline.js';
 import { assetIO } from './asset-io.js';
 import { readAssetStats } from './asset-stats.js';
 import { validateGltfBytes } from './gltf-validation.js';
-import { requestFor, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
+import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
 
 /** Runs every stage in the workflow's order for one job, as the HPC worker would, timing each. */
 async function runPipeline(fx: PipelineFixture, jobId: string, input: ProcessAssetInput, settings: PipelineSettings) {
@@ -22,12 +22,12 @@ async function runPipeline(fx: PipelineFixture, jobId: string, input: ProcessAss
       times[stage] = Math.round(performance.now() - started);
     }
   };
-  const inspect = await timed('inspect', () => env.run(fx.activities.inspectAsset, request));
-  const validation = await timed('validate', () => env.run(fx.activities.validateAsset, request));
-  const optimize = await timed('optimize', () => env.run(fx.activities.optimizeAsset, request));
-  const lods = await timed('lods', () => env.run(fx.activities.buildLods, request));
-  const textures = await timed('textures', () => env.run(fx.activities.processTextures, request));
-  const pkg = await timed('package', () => env.run(fx.activities.packageOutputs, request));
+  const inspect = await timed('inspect', () => runIn(env, fx.activities.inspectAsset, request));
+  const validation = await timed('validate', () => runIn(env, fx.activities.validateAsset, request));
+  const optimize = await timed('optimize', () => runIn(env, fx.activities.optimizeAsset, request));
+  const lods = await timed('lods', () => runIn(env, fx.activities.buildLods, request));
+  const textures = await timed('textures', () => runIn(env, fx.activities.processTextures, request));
+  const pkg = await timed('package', () => runIn(env, fx.activities.packageOutputs, request));
   return { inspect, validation, optimize, lods, textures, pkg, times };
 }
 

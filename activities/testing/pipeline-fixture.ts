@@ -71,3 +71,8 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
 export function requestFor(input: ProcessAssetInput, settings?: PipelineSettings) {
   return { input, settings: settings ?? resolveSettings(input.options) };
 }
+
+/** env.run with the activity's result type kept (the SDK's signature cannot infer it). */
+export function runIn<A extends unknown[], R>(env: MockActivityEnvironment, activity: (...args: A) => Promise<R>, ...args: A): Promise<R> {
+  return env.run<A, R, (...args: A) => Promise<R>>(activity, ...args);
+}
