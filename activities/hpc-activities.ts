@@ -104,13 +104,14 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       stages: STAGES,
       attempt: ctx.info.attempt,
       jobLog: deps.jobLog,
-      heartbeat: (details) => ctx.heartbeat(details),
+      // Until this attempt records a checkpoint of its own, keep sending the previous attempt's, so an
+      // attempt that dies early does not lose the work done before it.
+      heartbeat: (details) =>
+        ctx.heartbeat(details.checkpoint === undefined && checkpoint !== undefined ? { ...details, checkpoint } : details),
       maxRate: deps.progressMaxRate,
       onDrop: deps.onDrop,
     });
-    reporter.startStage(stage, 1, 'steps', `Starting ${stage}`);
-    // Carry the previous attempt's checkpoint forward at once, so dying early does not lose it.
-    if (checkpoint !== undefined) reporter.update(0, `Resuming ${stage}`, checkpoint);
+    reporter.startStage(stage, 1, 'steps', checkpoint === undefined ? `Starting ${stage}` : `Resuming ${stage}`);
 
     const workDir = await deps.storage.workDir(jobId);
     const job: StageJob = {

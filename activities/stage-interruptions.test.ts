@@ -1,0 +1,126 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Document, NodeIO } from '@gltf-transform/core';
+import { CancelledFailure } from '@temporalio/common';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProcessAssetInput } from '../common/jobs.js';
+import { resolveSettings } from '../common/pipeline.js';
+import type { HeartbeatDetails } from './progress-reporter.js';
+import { liveStageThreads } from './stage-thread.js';
+import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
+import { workFiles } from './work-files.js';
+
+/** A wavy grid of size×size quads: enough triangles that simplifying it takes seconds, not milliseconds. */
+function denseGrid(size: number): Document {
+  const doc = new Document();
+  const buffer = doc.createBuffer();
+  const positions = new Float32Array((size + 1) * (size + 1) * 3);
+  for (let y = 0; y <= size; y++) {
+    for (let x = 0; x <= size; x++) {
+      const i = (y * (size + 1) + x) * 3;
+      positions.set([x / size, y / size, 0.05 * Math.sin(x / 7) * Math.cos(y / 5)], i);
+    }
+  }
+  const indices = new Uint32Array(size * size * 6);
+  for (let y = 0, k = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const a = y * (size + 1) + x;
+      indices.set([a, a + 1, a + size + 1, a + 1, a + size + 2, a + size + 1], k);
+      k += 6;
+    }
+  }
+  const prim = doc
+    .createPrimitive()
+    .setAttribute('POSITION', doc.createAccessor().setType('VEC3').setArray(positions).setBuffer(buffer))
+    .setIndices(doc.createAccessor().setType('SCALAR').setArray(indices).setBuffer(buffer));
+  doc.createScene().addChild(doc.createNode().setMesh(doc.createMesh().addPrimitive(prim)));
+  return doc;
+}
+
+/** Resolves with the first heartbeat that matches. */
+function heartbeatWhere(
+  env: ReturnType<PipelineFixture['envFor']>,
+  match: (d: HeartbeatDetails<unknown>) => boolean,
+): Promise<HeartbeatDetails<unknown>> {
+  return new Promise((resolve) => {
+    const listener = (details: HeartbeatDetails<unknown>) => {
+      if (!match(details)) return;
+      env.off('heartbeat', listener);
+      resolve(details);
+    };
+    env.on('heartbeat', listener);
+  });
+}
+
+describe('stages interrupted by retries and cancellation', () => {
+  let fx: PipelineFixture;
+  let helmet: ProcessAssetInput;
+  const helmetJob = 'asset-alice-helmet-resume';
+  beforeAll(async () => {
+    fx = await startPipelineFixture();
+    helmet = await fx.upload([path.join(SHARED_ASSETS, 'DamagedHelmet.glb')], { maxTextureSize: 256 });
+    await runIn(fx.envFor(helmetJob), fx.activities.optimizeAsset, requestFor(helmet));
+  });
+  afterAll(async () => {
+    await fx?.stop();
+  });
+
+  it('checkpoints each finished texture and skips them when the activity is retried', async () => {
+    const first = fx.envFor(helmetJob);
+    const checkpoints: unknown[] = [];
+    first.on('heartbeat', (d: HeartbeatDetails<unknown>) => {
+      if (d.checkpoint !== undefined) checkpoints.push(d.checkpoint);
+    });
+    const results = await runIn(first, fx.activities.processTextures, requestFor(helmet));
+    expect(results).toHaveLength(5);
+    expect(results.every((r) => !r.resumed && r.after.width <= 256)).toBe(true);
+    expect(checkpoints.at(-1)).toEqual({ done: [0, 1, 2, 3, 4] });
+    expect(checkpoints).toContainEqual({ done: [0, 1] });
+
+    // The retry is told (through heartbeatDetails) that the first two were done before the worker died.
+    const workDir = path.join(fx.dataDir, 'work', helmetJob);
+    const mtimes = async () => Promise.all([0, 1, 2, 3, 4].map(async (i) => (await fs.stat(workFiles.textureResult(workDir, i))).mtimeMs));
+    const before = await mtimes();
+    const retry = fx.envFor(helmetJob, {
+      progress: { stage: 'textures', done: 2, total: 5, unit: 'textures', message: '' },
+      checkpoint: { done: [0, 1] },
+    });
+    const firstHeartbeat = heartbeatWhere(retry, () => true);
+    const resumed = await runIn(retry, fx.activities.processTextures, requestFor(helmet));
+    expect((await firstHeartbeat).checkpoint).toEqual({ done: [0, 1] });
+    expect(resumed.map((r) => Boolean(r.resumed))).toEqual([true, true, false, false, false]);
+    expect(resumed.map((r) => r.after)).toEqual(results.map((r) => r.after));
+    const after = await mtimes();
+    expect(after.slice(0, 2)).toEqual(before.slice(0, 2));
+    for (const i of [2, 3, 4]) expect(after[i]).toBeGreaterThan(before[i]!);
+  });
+
+  it('stops the simplification thread at once when cancelled, keeps heartbeating until then, and leaves no partial LODs', async () => {
+    const jobId = 'asset-alice-dense-cancel';
+    const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')], { lodRatios: [0.5, 0.25, 0.1] });
+    const workDir = await fx.storage.workDir(jobId);
+    await new NodeIO().write(workFiles.optimized(workDir), denseGrid(700));
+
+    const env = fx.envFor(jobId);
+    const simplifying = heartbeatWhere(env, (d) => d.progress.stage === 'lods' && d.progress.message.startsWith('Simplifying'));
+    const run = runIn(env, fx.activities.buildLods, requestFor(input, resolveSettings(input.options)));
+    const outcome = run.then(
+      () => 'finished' as const,
+      (err: unknown) => err,
+    );
+    await simplifying;
+    expect(liveStageThreads()).toBe(1);
+    // Heartbeats keep flowing while the thread is busy: the activity's event loop is free.
+    await heartbeatWhere(env, () => true);
+    await heartbeatWhere(env, () => true);
+
+    const cancelledAt = performance.now();
+    env.cancel();
+    const err = await outcome;
+    const stopMs = Math.round(performance.now() - cancelledAt);
+    console.log(JSON.stringify({ cancelToThreadGoneMs: stopMs }));
+    expect(err).toBeInstanceOf(CancelledFailure);
+    expect(liveStageThreads()).toBe(0);
+    await expect(fs.stat(workFiles.lodsDir(workDir))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
