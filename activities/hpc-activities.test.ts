@@ -123,6 +123,21 @@ describe('HPC pipeline stages on the shared sample assets', () => {
     expect(run.inspect).toMatchObject({ meshes: 1, triangles: 12, textures: [expect.objectContaining({ mimeType: 'image/png' })] });
     expect(run.textures[0]!.after.mimeType).toBe('image/webp');
     await checkOutputs(fx, 'asset-alice-box', run.pkg, settings.maxTextureSize);
+
+    // KTX2 without an encoder on the machine: WebP, with a warning that says so.
+    const env = fx.envFor('asset-alice-box');
+    const ktx2 = await runIn(env, fx.activities.processTextures, requestFor(input, { ...settings, textureFormat: 'ktx2' }));
+    expect(ktx2[0]).toMatchObject({ after: { mimeType: 'image/webp' }, warnings: [expect.stringContaining('KTX2')] });
+    // 'keep' keeps the PNG but still resizes it.
+    const keep = await runIn(
+      env,
+      fx.activities.processTextures,
+      requestFor(input, { ...settings, textureFormat: 'keep', maxTextureSize: 64 }),
+    );
+    expect(keep[0]).toMatchObject({
+      before: { mimeType: 'image/png', width: 256 },
+      after: { mimeType: 'image/png', width: 64, height: 64 },
+    });
   });
 
   it('decodes a Draco-compressed input and can deliver Draco again', async () => {

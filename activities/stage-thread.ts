@@ -51,8 +51,12 @@ export function runStageThread(job: StageJob, events: StageThreadEvents, signal:
     else signal.addEventListener('abort', onAbort, { once: true });
 
     worker.on('message', (raw: unknown) => {
-      const message = StageThreadMessage.parse(raw);
       if (outcome) return;
+      const parsed = StageThreadMessage.safeParse(raw);
+      // A throw here would be uncaught and take the whole worker down; fail this stage instead.
+      if (!parsed.success)
+        return end({ ok: false, error: new Error(`The ${job.stage} thread sent a malformed message: ${parsed.error.message}`) });
+      const message = parsed.data;
       switch (message.type) {
         case 'start':
           return events.onStart(message.total, message.unit, message.message);
