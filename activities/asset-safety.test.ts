@@ -132,7 +132,7 @@ describe('untrusted uploads', () => {
       'JSON that is not glTF': ['NOT_GLTF', async () => ({ 'hello.gltf': JSON.stringify({ hello: 'world', meshes: 3 }) })],
       'NaN vertex positions': ['ACCESSOR_INVALID_FLOAT', async () => ({ 'nan.glb': await nanPositions() })],
       'an accessor reaching past its buffer': [
-        'BUFFER_VIEW_TOO_LONG',
+        'ACCESSOR_TOO_LONG',
         async () => ({
           'oob.gltf': gltfWith(TRIANGLE_URI, {
             accessors: [{ bufferView: 0, componentType: 5126, count: 300, type: 'VEC3', min: [0, 0, 0], max: [1, 1, 0] }],
