@@ -118,18 +118,29 @@ export async function readUpload(job: { inputDir: string; mainFile: string; file
   const file = path.join(job.inputDir, job.mainFile);
   const bytes = await fs.readFile(file);
   assertUrisStayInUpload(readGltfJson(bytes, job.mainFile), job.inputDir, job.fileNames);
-  return readDocument(file, job.mainFile);
-}
-
-/** Reads a glTF file with the thread's NodeIO, reporting malformed content as InvalidAsset. */
-export async function readDocument(file: string, displayName = path.basename(file)): Promise<Document> {
   const io = await assetIO();
   try {
     // Transforms log every step at info level; only warnings are worth a line in the worker's output.
     return (await io.read(file)).setLogger(QUIET_LOGGER);
   } catch (err) {
     if (err instanceof InvalidAssetError) throw err;
-    throw invalidAsset(`${displayName} could not be read as glTF: ${(err as Error).message}`, 'UNREADABLE_GLTF');
+    throw invalidAsset(`${job.mainFile} could not be read as glTF: ${(err as Error).message}`, 'UNREADABLE_GLTF');
+  }
+}
+
+/**
+ * Reads a GLB an earlier stage wrote to the work folder. A missing one means that stage has not run (or
+ * the work folder was cleaned): a plain, retryable error that names it, never the artist's fault.
+ */
+export async function readWorkFile(file: string, producedBy: string): Promise<Document> {
+  const io = await assetIO();
+  try {
+    return (await io.read(file)).setLogger(QUIET_LOGGER);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(`${path.basename(file)} is missing from the job's work folder: run ${producedBy} first`, { cause: err });
+    }
+    throw err;
   }
 }
 
@@ -164,8 +175,8 @@ export async function readJsonIfExists<T>(file: string, schema: z.ZodType<T>): P
   }
 }
 
-/** Removes half-written files (see writeFileAtomic) that an interrupted stage left in a folder. */
+/** Removes half-written files (see writeFileAtomic) that an interrupted stage left anywhere under a folder. */
 export async function removeTempFiles(dir: string): Promise<void> {
-  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const names = await fs.readdir(dir, { recursive: true }).catch(() => [] as string[]);
   await Promise.all(names.filter((n) => n.endsWith('.tmp')).map((n) => fs.rm(path.join(dir, n), { force: true })));
 }

@@ -165,6 +165,13 @@ describe('HPC pipeline stages on the shared sample assets', () => {
     await checkOutputs(fx, 'asset-alice-cubes', run.pkg, settings.maxTextureSize);
   });
 
+  it('says which stage to run first when a stage finds no intermediate to work on', async () => {
+    const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')]);
+    const failure = runIn(fx.envFor('asset-alice-out-of-order'), fx.activities.buildLods, requestFor(input));
+    await expect(failure).rejects.toThrow(/optimized\.glb is missing .* run optimizeAsset first/);
+    await expect(failure).rejects.not.toMatchObject({ type: 'InvalidAsset' });
+  });
+
   it('cleans up a job idempotently: work folder gone, outputs kept or deleted as asked', async () => {
     const jobId = 'asset-alice-cubes';
     const env = fx.envFor(jobId);

@@ -151,7 +151,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
         // Asked to stop: drop the stage's partial work. Timed out or shutting down: keep finished,
         // checkpointed pieces for the retry and drop only half-written files.
         if (ctx.cancellationDetails?.cancelRequested) await discard(job);
-        else await removeTempFiles(workDir);
+        else await Promise.all([removeTempFiles(workDir), job.outputDir ? removeTempFiles(job.outputDir) : undefined]);
         throw err;
       }
       throw toActivityFailure(err);

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Document, NodeIO } from '@gltf-transform/core';
-import { CancelledFailure } from '@temporalio/common';
+import { ActivityCancellationDetails, CancelledFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProcessAssetInput } from '../common/jobs.js';
 import { resolveSettings } from '../common/pipeline.js';
@@ -93,6 +93,26 @@ describe('stages interrupted by retries and cancellation', () => {
     const after = await mtimes();
     expect(after.slice(0, 2)).toEqual(before.slice(0, 2));
     for (const i of [2, 3, 4]) expect(after[i]).toBeGreaterThan(before[i]!);
+  });
+
+  it('keeps finished textures for the retry when the attempt times out instead of being cancelled', async () => {
+    const jobId = 'asset-alice-helmet-timeout';
+    const workDir = await fx.storage.workDir(jobId);
+    await fs.copyFile(workFiles.optimized(path.join(fx.dataDir, 'work', helmetJob)), workFiles.optimized(workDir));
+    const env = fx.envFor(jobId);
+    const firstDone = heartbeatWhere(env, (d) => JSON.stringify(d.checkpoint) === JSON.stringify({ done: [0] }));
+    // Full-size WebP at quality 100: seconds per texture, so the timeout lands while the second is being encoded.
+    const settings = { ...resolveSettings(helmet.options), maxTextureSize: 2048, textureQuality: 100 };
+    const outcome = runIn(env, fx.activities.processTextures, requestFor(helmet, settings)).then(
+      () => 'finished' as const,
+      (err: unknown) => err,
+    );
+    await firstDone;
+    env.cancel('TIMED_OUT', new ActivityCancellationDetails({ timedOut: true }));
+    expect(await outcome).toBeInstanceOf(CancelledFailure);
+    const left = await fs.readdir(workFiles.texturesDir(workDir));
+    expect(left).toContain('0.json');
+    expect(left.filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 
   it('stops the simplification thread at once when cancelled, keeps heartbeating until then, and leaves no partial LODs', async () => {

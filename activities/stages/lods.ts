@@ -3,7 +3,7 @@ import { simplify, weld } from '@gltf-transform/functions';
 import { MeshoptSimplifier } from 'meshoptimizer';
 import type { LodResult } from '../../common/pipeline.js';
 import { readAssetStats } from '../asset-stats.js';
-import { readDocument, readJsonIfExists, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
+import { readJsonIfExists, readWorkFile, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { LodResultSchema, LodsCheckpoint, workFiles } from '../work-files.js';
 
@@ -55,12 +55,12 @@ export async function lodsStage(job: StageJob, progress: StageProgress): Promise
 
 async function buildLod(job: StageJob, level: number, ratio: number): Promise<LodResult> {
   const source = workFiles.optimized(job.workDir);
-  let doc = await readDocument(source);
+  let doc = await readWorkFile(source, 'optimizeAsset');
   const targetTriangles = Math.floor(readAssetStats(doc, 0).triangles * ratio);
   await doc.transform(weld(), simplify({ simplifier: MeshoptSimplifier, ratio, error: LOD_ERROR, lockBorder: false }));
   let triangles = readAssetStats(doc, 0).triangles;
   if (triangles > targetTriangles * (1 + TOLERANCE)) {
-    doc = await readDocument(source);
+    doc = await readWorkFile(source, 'optimizeAsset');
     await doc.transform(weld(), simplify({ simplifier: permissiveSimplifier, ratio, error: 1, lockBorder: false }));
     triangles = readAssetStats(doc, 0).triangles;
   }

@@ -6,7 +6,7 @@ import { EXTMeshoptCompression, EXTTextureWebP, KHRDracoMeshCompression } from '
 import type { OutputFile, PackageResult, PipelineSettings } from '../../common/pipeline.js';
 import type { AssetStats } from '../../common/jobs.js';
 import { readAssetStats } from '../asset-stats.js';
-import { assetIO, readDocument, readJsonIfExists, readUpload, writeFileAtomic } from '../asset-io.js';
+import { assetIO, readJsonIfExists, readUpload, readWorkFile, writeFileAtomic } from '../asset-io.js';
 import { validateGltfBytes } from '../gltf-validation.js';
 import { OutputInvalidError } from '../output-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
@@ -38,7 +38,7 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
   const sizes: Record<number, AssetStats> = {};
   for (const [i, level] of levels.entries()) {
     const source = level === 0 ? workFiles.optimized(job.workDir) : workFiles.lodGlb(job.workDir, level);
-    const doc = await readDocument(source);
+    const doc = await readWorkFile(source, level === 0 ? 'optimizeAsset' : 'buildLods');
     for (const step of swapTextures(doc, textures)) steps.add(step);
     for (const step of applyCompression(doc, job.settings)) steps.add(step);
     const name = `${base}-lod${level}.glb`;

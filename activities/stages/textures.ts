@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { TextureResult } from '../../common/pipeline.js';
-import { readDocument, readJsonIfExists, removeTempFiles, writeFileAtomic } from '../asset-io.js';
+import { readJsonIfExists, readWorkFile, removeTempFiles, writeFileAtomic } from '../asset-io.js';
 import { invalidAsset } from '../invalid-asset-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { TexturesCheckpoint, TextureWorkRecord, workFiles } from '../work-files.js';
@@ -34,7 +34,7 @@ function encodingFor(format: StageJob['settings']['textureFormat'], sourceMime: 
  * the work folder and listed in the heartbeat checkpoint, so a retried attempt continues where this one stopped.
  */
 export async function texturesStage(job: StageJob, progress: StageProgress): Promise<TextureResult[]> {
-  const doc = await readDocument(workFiles.optimized(job.workDir));
+  const doc = await readWorkFile(workFiles.optimized(job.workDir), 'optimizeAsset');
   const textures = doc.getRoot().listTextures();
   const resumed = TexturesCheckpoint.safeParse(job.checkpoint);
   const done = new Set(resumed.success ? resumed.data.done : []);
