@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { JobLog } from '../common/job-log.js';
@@ -93,7 +93,12 @@ export function createHpcActivities(deps: HpcActivityDeps) {
   ): Promise<T> {
     const ctx = Context.current();
     const jobId = jobIdOf(ctx);
-    const { input, settings } = StageRequestSchema.parse(rawRequest);
+    const request = StageRequestSchema.safeParse(rawRequest);
+    if (!request.success) {
+      // The workflow sent something the contract does not allow: no retry will change it.
+      throw ApplicationFailure.nonRetryable(`${stage}: malformed stage request: ${request.error.message}`, FAILURE_TYPES.INVALID_REQUEST);
+    }
+    const { input, settings } = request.data;
     const mainFile = mainFileOf(input.files);
     const previous = PreviousHeartbeat.safeParse(ctx.info.heartbeatDetails);
     const checkpoint = previous.success ? previous.data.checkpoint : undefined;
@@ -150,8 +155,14 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       if (ctx.cancellationSignal.aborted) {
         // Asked to stop: drop the stage's partial work. Timed out or shutting down: keep finished,
         // checkpointed pieces for the retry and drop only half-written files.
-        if (ctx.cancellationDetails?.cancelRequested) await discard(job);
-        else await Promise.all([removeTempFiles(workDir), job.outputDir ? removeTempFiles(job.outputDir) : undefined]);
+        await (
+          ctx.cancellationDetails?.cancelRequested
+            ? discard(job)
+            : Promise.all([removeTempFiles(workDir), job.outputDir ? removeTempFiles(job.outputDir) : undefined])
+        ).catch((cleanupErr: unknown) => {
+          // The cancellation must still be reported; cleanupJob removes the whole work folder later anyway.
+          log.warn('Could not remove a cancelled stage’s partial files', { jobId, stage, error: String(cleanupErr) });
+        });
         throw err;
       }
       throw toActivityFailure(err);

@@ -1,4 +1,4 @@
-import type { ValidatorMessage } from '../common/pipeline.js';
+import { FAILURE_TYPES, type ValidatorMessage } from '../common/pipeline.js';
 
 /**
  * Input that will never process, however often it is retried: the activity wrapper turns it into
@@ -6,7 +6,7 @@ import type { ValidatorMessage } from '../common/pipeline.js';
  * carries only plain data that survives structured cloning.
  */
 export class InvalidAssetError extends Error {
-  readonly code = 'InvalidAsset';
+  readonly code = FAILURE_TYPES.INVALID_ASSET;
   constructor(
     message: string,
     readonly details: ValidatorMessage[] = [],

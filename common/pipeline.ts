@@ -171,4 +171,8 @@ export function resolveSettings(options: { preset: keyof typeof PRESET_SETTINGS 
 export const FAILURE_TYPES = {
   INVALID_ASSET: 'InvalidAsset',
   STORAGE: 'StorageError',
+  /** A packaged output failed glTF-Validator: a pipeline bug, not the artist's input. */
+  OUTPUT_INVALID: 'OutputInvalid',
+  /** An activity got a request outside this contract: a workflow bug. */
+  INVALID_REQUEST: 'InvalidRequest',
 } as const;

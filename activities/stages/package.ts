@@ -33,9 +33,8 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
   const base = outputBaseName(job.assetName);
   const outputs: OutputFile[] = [];
   let validationErrors = 0;
-  let lod0Stats: AssetStats | null = null;
   const steps = new Set<string>();
-  const sizes: Record<number, AssetStats> = {};
+  const delivered: AssetStats[] = [];
   for (const [i, level] of levels.entries()) {
     const source = level === 0 ? workFiles.optimized(job.workDir) : workFiles.lodGlb(job.workDir, level);
     const doc = await readWorkFile(source, level === 0 ? 'optimizeAsset' : 'buildLods');
@@ -53,17 +52,17 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
     validationErrors += check.errors;
     await writeFileAtomic(path.join(job.outputDir, name), bytes);
     const stats = readAssetStats(doc, bytes.byteLength);
-    sizes[level] = stats;
-    if (level === 0) lod0Stats = stats;
+    delivered[level] = stats;
     outputs.push({ name, bytes: bytes.byteLength, sha256: sha256(bytes), kind: 'glb', level });
     progress.update(i + 1, `Wrote ${name} (${(bytes.byteLength / 1e6).toFixed(2)} MB, ${check.warnings} warnings)`);
   }
-  const report = await buildReport(job, sizes, [...steps], [...textures.values()]);
+  const report = await buildReport(job, delivered, [...steps], [...textures.values()]);
   const reportBytes = Buffer.from(JSON.stringify(report, null, 2));
   await writeFileAtomic(path.join(job.outputDir, 'report.json'), reportBytes);
   outputs.push({ name: 'report.json', bytes: reportBytes.byteLength, sha256: sha256(reportBytes), kind: 'report' });
   progress.update(levels.length + 1, 'Wrote report.json');
-  return { outputs, validationErrors, stats: lod0Stats!, steps: [...steps] };
+  // LOD0 is always written first, so delivered[0] exists.
+  return { outputs, validationErrors, stats: delivered[0]!, steps: [...steps] };
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -114,7 +113,7 @@ function applyCompression(doc: Document, settings: PipelineSettings): string[] {
   return [];
 }
 
-async function buildReport(job: StageJob, outputs: Record<number, AssetStats>, steps: string[], textures: ProcessedTexture[]) {
+async function buildReport(job: StageJob, delivered: AssetStats[], steps: string[], textures: ProcessedTexture[]) {
   const lods = await Promise.all(
     job.settings.lodRatios.map((_, i) => readJsonIfExists(workFiles.lodResult(job.workDir, i + 1), LodResultSchema)),
   );
@@ -127,7 +126,7 @@ async function buildReport(job: StageJob, outputs: Record<number, AssetStats>, s
     lods: lods.filter((l) => l !== null),
     textures: textures.sort((a, b) => a.index - b.index).map((t) => t.result),
     packaging: steps,
-    after: Object.fromEntries(Object.entries(outputs).map(([level, stats]) => [`lod${level}`, stats])),
+    after: Object.fromEntries(delivered.map((stats, level) => [`lod${level}`, stats])),
   };
 }
 
