@@ -38,7 +38,6 @@ export const LodResultSchema = z.object({
   ratio: z.number(),
   targetTriangles: z.number(),
   triangles: z.number(),
-  error: z.number().optional(),
 });
 
 const ImageFacts = z.object({ width: z.number(), height: z.number(), bytes: z.number(), mimeType: z.string() });

@@ -93,8 +93,6 @@ export interface LodResult {
   ratio: number;
   targetTriangles: number;
   triangles: number;
-  /** Simplification error meshoptimizer reports, relative to the mesh's size (0 = exact). */
-  error?: number;
 }
 
 export interface TextureResult {
