@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { ImageUtils } from '@gltf-transform/core';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { TextureResult } from '../../common/pipeline.js';
 import { readJsonIfExists, readWorkFile, removeTempFiles, writeFileAtomic } from '../asset-io.js';
@@ -71,6 +72,13 @@ async function processTexture(
   mimeType: string,
 ): Promise<TextureResult> {
   if (!image) throw invalidAsset(`Texture "${name}" has no image data.`, 'TEXTURE_WITHOUT_IMAGE', `/textures/${index}`);
+  if (mimeType === 'image/ktx2') {
+    // Already GPU-compressed; sharp cannot decode it, and re-encoding would only lose quality. Packaging
+    // keeps the original because no processed image is recorded for it.
+    const [width, height] = ImageUtils.getSize(image, mimeType) ?? [0, 0];
+    const facts = { width, height, bytes: image.byteLength, mimeType };
+    return { name, before: facts, after: facts, warnings: ['KTX2 texture kept as uploaded: it cannot be resized here.'] };
+  }
   const { maxTextureSize, textureFormat, textureQuality } = job.settings;
   let meta: Metadata;
   try {
