@@ -95,6 +95,20 @@ describe('stages interrupted by retries and cancellation', () => {
     for (const i of [2, 3, 4]) expect(after[i]).toBeGreaterThan(before[i]!);
   });
 
+  it('keeps LODs a previous attempt finished and builds only the rest', async () => {
+    const workDir = path.join(fx.dataDir, 'work', helmetJob);
+    const first = await runIn(fx.envFor(helmetJob), fx.activities.buildLods, requestFor(helmet));
+    const lod1Written = (await fs.stat(workFiles.lodGlb(workDir, 1))).mtimeMs;
+    const lod2Written = (await fs.stat(workFiles.lodGlb(workDir, 2))).mtimeMs;
+    const retry = fx.envFor(helmetJob, {
+      progress: { stage: 'lods', done: 1, total: 2, unit: 'levels', message: '' },
+      checkpoint: { done: [1] },
+    });
+    expect(await runIn(retry, fx.activities.buildLods, requestFor(helmet))).toEqual(first);
+    expect((await fs.stat(workFiles.lodGlb(workDir, 1))).mtimeMs).toBe(lod1Written);
+    expect((await fs.stat(workFiles.lodGlb(workDir, 2))).mtimeMs).toBeGreaterThan(lod2Written);
+  });
+
   it('keeps finished textures for the retry when the attempt times out instead of being cancelled', async () => {
     const jobId = 'asset-alice-helmet-timeout';
     const workDir = await fx.storage.workDir(jobId);
