@@ -99,6 +99,10 @@ export interface TextureResult {
   name: string;
   before: { width: number; height: number; bytes: number; mimeType: string };
   after: { width: number; height: number; bytes: number; mimeType: string };
+  /** Why the result differs from the settings (e.g. KTX2 asked, no encoder on this machine, WebP written). */
+  warnings?: string[];
+  /** True when a retried attempt kept this texture from the attempt before instead of redoing it. */
+  resumed?: boolean;
 }
 
 /** One file the artist can download. */
@@ -117,6 +121,8 @@ export interface PackageResult {
   validationErrors: number;
   /** Stats of LOD0 as delivered. */
   stats: AssetStats;
+  /** Steps applied while packaging (quantize, meshopt or draco compression, texture swaps). */
+  steps?: string[];
 }
 
 /** What the completed workflow returns and the result view shows. */
@@ -163,4 +169,8 @@ export function resolveSettings(options: { preset: keyof typeof PRESET_SETTINGS 
 export const FAILURE_TYPES = {
   INVALID_ASSET: 'InvalidAsset',
   STORAGE: 'StorageError',
+  /** A packaged output failed glTF-Validator: a pipeline bug, not the artist's input. */
+  OUTPUT_INVALID: 'OutputInvalid',
+  /** An activity got a request outside this contract: a workflow bug. */
+  INVALID_REQUEST: 'InvalidRequest',
 } as const;

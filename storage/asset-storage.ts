@@ -20,10 +20,16 @@ export interface AssetStorage {
   putUpload(stream: Readable, maxBytes: number): Promise<StoredBlob>;
   /** Lays out a job's input files under their own names in a fresh folder and returns its path. */
   materializeInputs(jobId: string, files: readonly AssetFile[]): Promise<string>;
+  /** Folder, created on demand, where a job's stages keep intermediate files for the next stage. */
+  workDir(jobId: string): Promise<string>;
   /** Folder where a job writes its outputs. */
   outputDir(jobId: string): Promise<string>;
   /** Absolute path of one output, or null when it does not exist or the name escapes the job's folder. */
   outputPath(jobId: string, name: string): Promise<string | null>;
+  /** Removes a job's working folder (inputs and intermediates); nothing happens when it is already gone. */
+  removeWork(jobId: string): Promise<void>;
+  /** Removes a job's outputs; nothing happens when they are already gone. */
+  removeOutputs(jobId: string): Promise<void>;
   /** Removes a job's working and output folders. */
   removeJob(jobId: string): Promise<void>;
 }

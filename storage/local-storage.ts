@@ -71,6 +71,12 @@ export class LocalStorage implements AssetStorage {
     return dir;
   }
 
+  async workDir(jobId: string): Promise<string> {
+    const dir = this.jobDir('work', jobId);
+    await fs.mkdir(dir, { recursive: true });
+    return dir;
+  }
+
   async outputDir(jobId: string): Promise<string> {
     const dir = this.jobDir('outputs', jobId);
     await fs.mkdir(dir, { recursive: true });
@@ -89,8 +95,16 @@ export class LocalStorage implements AssetStorage {
     }
   }
 
-  async removeJob(jobId: string): Promise<void> {
+  async removeWork(jobId: string): Promise<void> {
     await fs.rm(this.jobDir('work', jobId), { recursive: true, force: true });
+  }
+
+  async removeOutputs(jobId: string): Promise<void> {
     await fs.rm(this.jobDir('outputs', jobId), { recursive: true, force: true });
+  }
+
+  async removeJob(jobId: string): Promise<void> {
+    await this.removeWork(jobId);
+    await this.removeOutputs(jobId);
   }
 }

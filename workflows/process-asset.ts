@@ -9,6 +9,7 @@ import {
 import type { HpcActivities, JobEventActivities } from '../activities/index.js';
 import type { AssetReport, ProcessAssetInput } from '../common/jobs.js';
 import type { JobEventKind } from '../common/progress.js';
+import { resolveSettings } from '../common/pipeline.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 
 /** Compute steps: on the HPC machine, heartbeating, retried with backoff unless the input is bad. */
@@ -41,7 +42,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<AssetRepor
 
   await publish('started', `Processing ${input.assetName}`);
   try {
-    const stats = await computeActivities.inspectAsset(input);
+    const stats = await computeActivities.inspectAsset({ input, settings: resolveSettings(input.options) });
     await publish('stage-finished', `Inspected ${input.assetName}`, { stage: 'inspect' });
     const report: AssetReport = { jobId, assetName: input.assetName, input: stats };
     await publish('completed', `${input.assetName} is ready`, {

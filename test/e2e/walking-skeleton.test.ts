@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STAGES } from '../../common/pipeline.js';
 import { freePort, waitFor } from '../../scripts/lib/wait.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { TestSocket } from '../helpers/socket-client.js';
@@ -40,7 +41,10 @@ describe('walking skeleton: upload → workflow → HPC activity → Redis → s
     const jobMessages = socket.messages.filter((m) => m.jobId === jobId);
     const progress = jobMessages.filter((m) => m.type === 'progress');
     expect(progress.length).toBeGreaterThanOrEqual(1);
-    expect(progress.at(-1)).toMatchObject({ stage: 'inspect', percent: 100, owner: 'alice' });
+    // Inspect finished: the first of the pipeline's stages, so its share of the whole job.
+    const last = progress.at(-1);
+    expect(last).toMatchObject({ stage: 'inspect', stageIndex: 0, stageCount: STAGES.length, owner: 'alice', done: last?.total });
+    expect(last?.percent).toBeCloseTo(100 / STAGES.length, 1);
     const seqs = jobMessages.map((m) => m.seq as number);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(new Set(seqs).size).toBe(seqs.length);

@@ -1,0 +1,182 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { type Document, Logger, NodeIO } from '@gltf-transform/core';
+import { ALL_EXTENSIONS } from '@gltf-transform/extensions';
+import draco3d from 'draco3dgltf';
+import { MeshoptDecoder, MeshoptEncoder, MeshoptSimplifier } from 'meshoptimizer';
+import { z } from 'zod';
+import { invalidAsset, InvalidAssetError } from './invalid-asset-error.js';
+
+const GLB_MAGIC = 0x46546c67; // 'glTF'
+const GLB_JSON_CHUNK = 0x4e4f534a; // 'JSON'
+
+/** The part of a glTF JSON we need before letting any library read it: proof it is glTF, and its URIs. */
+const GltfJsonShape = z.looseObject({
+  asset: z.looseObject({ version: z.string() }),
+  buffers: z.array(z.looseObject({ uri: z.string().optional() })).optional(),
+  images: z.array(z.looseObject({ uri: z.string().optional() })).optional(),
+});
+
+let ioPromise: Promise<NodeIO> | null = null;
+const QUIET_LOGGER = new Logger(Logger.Verbosity.WARN);
+
+/** One NodeIO per thread with every extension and the Draco and meshopt codecs registered (their WASM loads once). */
+export function assetIO(): Promise<NodeIO> {
+  ioPromise ??= (async () => {
+    await Promise.all([MeshoptDecoder.ready, MeshoptEncoder.ready, MeshoptSimplifier.ready]);
+    const [decoder, encoder] = await Promise.all([draco3d.createDecoderModule(), draco3d.createEncoderModule()]);
+    return new NodeIO().setLogger(QUIET_LOGGER).registerExtensions(ALL_EXTENSIONS).registerDependencies({
+      'draco3d.decoder': decoder,
+      'draco3d.encoder': encoder,
+      'meshopt.decoder': MeshoptDecoder,
+      'meshopt.encoder': MeshoptEncoder,
+    });
+  })();
+  return ioPromise;
+}
+
+/** Pulls the JSON out of a .gltf or .glb file's bytes, failing with InvalidAsset on anything malformed. */
+export function readGltfJson(bytes: Uint8Array, fileName: string): z.infer<typeof GltfJsonShape> {
+  let text: string;
+  if (/\.glb$/i.test(fileName)) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (bytes.byteLength < 20 || view.getUint32(0, true) !== GLB_MAGIC) {
+      throw invalidAsset(
+        `${fileName} is not a GLB file: it does not start with the glTF magic bytes. Export it again as binary glTF.`,
+        'GLB_INVALID_MAGIC',
+      );
+    }
+    const declared = view.getUint32(8, true);
+    if (declared !== bytes.byteLength) {
+      throw invalidAsset(
+        `${fileName} is truncated or padded: its header says ${declared} bytes but the file has ${bytes.byteLength}. Upload the complete file.`,
+        'GLB_LENGTH_MISMATCH',
+      );
+    }
+    const chunkLength = view.getUint32(12, true);
+    if (view.getUint32(16, true) !== GLB_JSON_CHUNK || 20 + chunkLength > bytes.byteLength) {
+      throw invalidAsset(`${fileName} has a broken JSON chunk (bad type or length). Export it again.`, 'GLB_CHUNK_LENGTH_UNALIGNED');
+    }
+    text = new TextDecoder().decode(bytes.subarray(20, 20 + chunkLength));
+  } else {
+    text = new TextDecoder().decode(bytes);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw invalidAsset(`${fileName} does not contain valid JSON: ${(err as Error).message}`, 'INVALID_JSON');
+  }
+  const parsed = GltfJsonShape.safeParse(json);
+  if (!parsed.success) {
+    throw invalidAsset(
+      `${fileName} is JSON but not glTF 2.0: it has no "asset.version". Export it from your DCC tool as glTF.`,
+      'NOT_GLTF',
+      '/asset',
+    );
+  }
+  return parsed.data;
+}
+
+/**
+ * Resolves a URI inside an upload to one of the upload's own files, or null for data: URIs. Anything
+ * else (a scheme such as file: or https:, an absolute path, a path leaving the folder, a file that was not
+ * uploaded) is refused, so a crafted asset can never make the worker read or fetch something else.
+ */
+export function resolveUploadUri(uri: string, uploadDir: string, fileNames: readonly string[]): string | null {
+  if (/^data:/i.test(uri)) return null;
+  const refuse = (why: string) =>
+    invalidAsset(
+      `The asset refers to "${uri}", ${why}. Keep every buffer and texture next to the model file and refer to it by name.`,
+      'URI_NOT_ALLOWED',
+    );
+  // A scheme (file:, http:, C:) or a leading slash/backslash: nothing the upload itself contains.
+  if (/^[a-z][a-z0-9+.-]*:/i.test(uri) || /^[/\\]/.test(uri)) throw refuse('which is outside the upload');
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(uri);
+  } catch {
+    throw refuse('which is not a valid URI');
+  }
+  if (/^[/\\]/.test(decoded) || /^[a-z]:/i.test(decoded)) throw refuse('which is outside the upload');
+  const root = path.resolve(uploadDir);
+  const full = path.resolve(root, decoded);
+  if (path.dirname(full) !== root) throw refuse('which is outside the upload folder');
+  if (!fileNames.includes(path.basename(full))) throw refuse('which is not one of the uploaded files');
+  return full;
+}
+
+/** Checks every buffer and image URI of the asset before anything reads it. */
+export function assertUrisStayInUpload(json: z.infer<typeof GltfJsonShape>, uploadDir: string, fileNames: readonly string[]): void {
+  const uris = [...(json.buffers ?? []), ...(json.images ?? [])].flatMap((r) => (r.uri !== undefined ? [r.uri] : []));
+  for (const uri of uris) resolveUploadUri(uri, uploadDir, fileNames);
+}
+
+/** Reads the uploaded asset: its URIs checked first, every read failure reported as InvalidAsset. */
+export async function readUpload(job: { inputDir: string; mainFile: string; fileNames: readonly string[] }): Promise<Document> {
+  const file = path.join(job.inputDir, job.mainFile);
+  const bytes = await fs.readFile(file);
+  assertUrisStayInUpload(readGltfJson(bytes, job.mainFile), job.inputDir, job.fileNames);
+  const io = await assetIO();
+  try {
+    // Transforms log every step at info level; only warnings are worth a line in the worker's output.
+    return (await io.read(file)).setLogger(QUIET_LOGGER);
+  } catch (err) {
+    if (err instanceof InvalidAssetError) throw err;
+    throw invalidAsset(`${job.mainFile} could not be read as glTF: ${(err as Error).message}`, 'UNREADABLE_GLTF');
+  }
+}
+
+/**
+ * Reads a GLB an earlier stage wrote to the work folder. A missing one means that stage has not run (or
+ * the work folder was cleaned): a plain, retryable error that names it, never the artist's fault.
+ */
+export async function readWorkFile(file: string, producedBy: string): Promise<Document> {
+  const io = await assetIO();
+  try {
+    return (await io.read(file)).setLogger(QUIET_LOGGER);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(`${path.basename(file)} is missing from the job's work folder: run ${producedBy} first`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** Writes a GLB so that a reader never sees half a file: a retried or cancelled stage leaves old or nothing. */
+export async function writeGlbAtomic(doc: Document, file: string): Promise<number> {
+  const io = await assetIO();
+  const bytes = await io.writeBinary(doc);
+  await writeFileAtomic(file, bytes);
+  return bytes.byteLength;
+}
+
+/** Writes bytes under a temporary name and renames them into place. */
+export async function writeFileAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${randomUUID()}.tmp`;
+  try {
+    await fs.writeFile(tmp, bytes);
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Reads a JSON file a previous stage wrote, or null when that stage has not run. */
+export async function readJsonIfExists<T>(file: string, schema: z.ZodType<T>): Promise<T | null> {
+  try {
+    return schema.parse(JSON.parse(await fs.readFile(file, 'utf8')));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+}
+
+/** Removes half-written files (see writeFileAtomic) that an interrupted stage left anywhere under a folder. */
+export async function removeTempFiles(dir: string): Promise<void> {
+  const names = await fs.readdir(dir, { recursive: true }).catch(() => [] as string[]);
+  await Promise.all(names.filter((n) => n.endsWith('.tmp')).map((n) => fs.rm(path.join(dir, n), { force: true })));
+}

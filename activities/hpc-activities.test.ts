@@ -1,0 +1,186 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ImageUtils } from '@gltf-transform/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProcessAssetInput } from '../common/jobs.js';
+import { type PipelineSettings, resolveSettings } from '../common/pipeline.js';
+import { assetIO } from './asset-io.js';
+import { readAssetStats } from './asset-stats.js';
+import { validateGltfBytes } from './gltf-validation.js';
+import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
+
+/** Runs every stage in the workflow's order for one job, as the HPC worker would, timing each. */
+async function runPipeline(fx: PipelineFixture, jobId: string, input: ProcessAssetInput, settings: PipelineSettings) {
+  const request = requestFor(input, settings);
+  const env = fx.envFor(jobId);
+  const times: Record<string, number> = {};
+  const timed = async <T>(stage: string, run: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      times[stage] = Math.round(performance.now() - started);
+    }
+  };
+  const inspect = await timed('inspect', () => runIn(env, fx.activities.inspectAsset, request));
+  const validation = await timed('validate', () => runIn(env, fx.activities.validateAsset, request));
+  const optimize = await timed('optimize', () => runIn(env, fx.activities.optimizeAsset, request));
+  const lods = await timed('lods', () => runIn(env, fx.activities.buildLods, request));
+  const textures = await timed('textures', () => runIn(env, fx.activities.processTextures, request));
+  const pkg = await timed('package', () => runIn(env, fx.activities.packageOutputs, request));
+  return { inspect, validation, optimize, lods, textures, pkg, times };
+}
+
+/** Re-reads every delivered GLB from disk and checks it the way a consumer would. */
+async function checkOutputs(
+  fx: PipelineFixture,
+  jobId: string,
+  pkg: Awaited<ReturnType<typeof runPipeline>>['pkg'],
+  maxTextureSize: number,
+) {
+  const io = await assetIO();
+  for (const output of pkg.outputs) {
+    const file = await fx.storage.outputPath(jobId, output.name);
+    expect(file, output.name).not.toBeNull();
+    const bytes = await fs.readFile(file!);
+    expect(bytes.byteLength).toBe(output.bytes);
+    if (output.kind !== 'glb') continue;
+    const report = await validateGltfBytes(bytes, { uri: output.name });
+    expect(report.errorMessages, output.name).toEqual([]);
+    const doc = await io.readBinary(bytes);
+    for (const texture of doc.getRoot().listTextures()) {
+      const size = ImageUtils.getSize(texture.getImage()!, texture.getMimeType());
+      expect(Math.max(...size!)).toBeLessThanOrEqual(maxTextureSize);
+    }
+  }
+}
+
+describe('HPC pipeline stages on the shared sample assets', () => {
+  let fx: PipelineFixture;
+  beforeAll(async () => {
+    fx = await startPipelineFixture();
+  });
+  afterAll(async () => {
+    await fx?.stop();
+  });
+
+  it('turns DamagedHelmet into validated meshopt LODs at the requested ratios with WebP textures', async () => {
+    const input = await fx.upload([path.join(SHARED_ASSETS, 'DamagedHelmet.glb')], {
+      preset: 'game-ready',
+      lodRatios: [0.5, 0.25, 0.1],
+      maxTextureSize: 1024,
+    });
+    const settings = resolveSettings(input.options);
+    const jobId = 'asset-alice-helmet';
+    const run = await runPipeline(fx, jobId, input, settings);
+    console.log(
+      JSON.stringify({
+        helmet: {
+          times: run.times,
+          lods: run.lods,
+          outputs: run.pkg.outputs.map((o) => [o.name, o.bytes]),
+          inputBytes: run.inspect.fileBytes,
+        },
+      }),
+    );
+
+    expect(run.inspect).toMatchObject({ meshes: 1, triangles: 15452, textures: expect.any(Array) });
+    expect(run.inspect.textures).toHaveLength(5);
+    expect(run.validation.errors).toBe(0);
+    expect(run.optimize.steps).toEqual(['dedup', 'weld', 'prune', 'resample', 'reorder', 'quantize']);
+    for (const lod of run.lods) {
+      expect(Math.abs(lod.triangles - lod.targetTriangles) / lod.targetTriangles, `LOD${lod.level}`).toBeLessThanOrEqual(0.1);
+    }
+    expect(run.textures).toHaveLength(5);
+    for (const t of run.textures) {
+      expect(t.before).toMatchObject({ width: 2048, height: 2048 });
+      expect(t.after).toMatchObject({ width: 1024, height: 1024, mimeType: 'image/webp' });
+    }
+    expect(run.pkg.outputs.map((o) => o.name)).toEqual([
+      'DamagedHelmet-lod0.glb',
+      'DamagedHelmet-lod1.glb',
+      'DamagedHelmet-lod2.glb',
+      'DamagedHelmet-lod3.glb',
+      'report.json',
+    ]);
+    expect(run.pkg.validationErrors).toBe(0);
+    expect(run.pkg.stats.extensionsUsed).toEqual(
+      expect.arrayContaining(['EXT_meshopt_compression', 'EXT_texture_webp', 'KHR_mesh_quantization']),
+    );
+    await checkOutputs(fx, jobId, run.pkg, 1024);
+    const lod3 = await (await assetIO()).read((await fx.storage.outputPath(jobId, 'DamagedHelmet-lod3.glb'))!);
+    expect(readAssetStats(lod3, 0).triangles).toBe(run.lods[2]!.triangles);
+    const report = JSON.parse(await fs.readFile((await fx.storage.outputPath(jobId, 'report.json'))!, 'utf8'));
+    expect(report.before.triangles).toBe(15452);
+    expect(report.after.lod3.triangles).toBe(run.lods[2]!.triangles);
+  });
+
+  it('reads a multi-file .gltf upload and packages it as self-contained GLBs', async () => {
+    const dir = path.join(SHARED_ASSETS, 'BoxTextured');
+    const input = await fx.upload(['BoxTextured.gltf', 'BoxTextured0.bin', 'CesiumLogoFlat.png'].map((f) => path.join(dir, f)));
+    const settings = resolveSettings(input.options);
+    const run = await runPipeline(fx, 'asset-alice-box', input, settings);
+    expect(run.inspect).toMatchObject({ meshes: 1, triangles: 12, textures: [expect.objectContaining({ mimeType: 'image/png' })] });
+    expect(run.textures[0]!.after.mimeType).toBe('image/webp');
+    await checkOutputs(fx, 'asset-alice-box', run.pkg, settings.maxTextureSize);
+
+    // KTX2 without an encoder on the machine: WebP, with a warning that says so.
+    const env = fx.envFor('asset-alice-box');
+    const ktx2 = await runIn(env, fx.activities.processTextures, requestFor(input, { ...settings, textureFormat: 'ktx2' }));
+    expect(ktx2[0]).toMatchObject({ after: { mimeType: 'image/webp' }, warnings: [expect.stringContaining('KTX2')] });
+    // 'keep' keeps the PNG but still resizes it.
+    const keep = await runIn(
+      env,
+      fx.activities.processTextures,
+      requestFor(input, { ...settings, textureFormat: 'keep', maxTextureSize: 64 }),
+    );
+    expect(keep[0]).toMatchObject({
+      before: { mimeType: 'image/png', width: 256 },
+      after: { mimeType: 'image/png', width: 64, height: 64 },
+    });
+  });
+
+  it('decodes a Draco-compressed input and can deliver Draco again', async () => {
+    const input = await fx.upload([path.join(SHARED_ASSETS, 'DenseSphere.glb')], { geometryCompression: 'draco', lodRatios: [0.5] });
+    const settings = resolveSettings(input.options);
+    const run = await runPipeline(fx, 'asset-alice-sphere', input, settings);
+    expect(run.inspect.extensionsUsed).toContain('KHR_draco_mesh_compression');
+    expect(run.inspect.triangles).toBeGreaterThan(0);
+    expect(run.pkg.stats.extensionsUsed).toContain('KHR_draco_mesh_compression');
+    expect(run.pkg.stats.extensionsUsed).not.toContain('EXT_meshopt_compression');
+    expect(run.lods[0]!.triangles / run.lods[0]!.targetTriangles).toBeLessThanOrEqual(1.1);
+    await checkOutputs(fx, 'asset-alice-sphere', run.pkg, settings.maxTextureSize);
+  });
+
+  it('keeps an archive-preset TwoCubes uncompressed and unquantised, with LOD0 only', async () => {
+    const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')], { preset: 'archive' });
+    const settings = resolveSettings(input.options);
+    const run = await runPipeline(fx, 'asset-alice-cubes', input, settings);
+    expect(run.inspect).toMatchObject({ meshes: 2, triangles: 24, vertices: 48 });
+    expect(run.optimize.steps).not.toContain('quantize');
+    expect(run.lods).toEqual([]);
+    expect(run.pkg.outputs.map((o) => o.name)).toEqual(['TwoCubes-lod0.glb', 'report.json']);
+    expect(run.pkg.stats.extensionsUsed).toEqual([]);
+    expect(run.pkg.stats.triangles).toBe(24);
+    await checkOutputs(fx, 'asset-alice-cubes', run.pkg, settings.maxTextureSize);
+  });
+
+  it('says which stage to run first when a stage finds no intermediate to work on', async () => {
+    const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')]);
+    const failure = runIn(fx.envFor('asset-alice-out-of-order'), fx.activities.buildLods, requestFor(input));
+    await expect(failure).rejects.toThrow(/optimized\.glb is missing .* run optimizeAsset first/);
+    await expect(failure).rejects.not.toMatchObject({ type: 'InvalidAsset' });
+  });
+
+  it('cleans up a job idempotently: work folder gone, outputs kept or deleted as asked', async () => {
+    const jobId = 'asset-alice-cubes';
+    const env = fx.envFor(jobId);
+    await env.run(fx.activities.cleanupJob, { jobId, keepOutputs: true });
+    await expect(fs.stat(path.join(fx.dataDir, 'work', jobId))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await fx.storage.outputPath(jobId, 'TwoCubes-lod0.glb')).not.toBeNull();
+    await env.run(fx.activities.deleteOutputs, { jobId });
+    await env.run(fx.activities.deleteOutputs, { jobId });
+    await env.run(fx.activities.cleanupJob, { jobId, keepOutputs: false });
+    await expect(fs.stat(path.join(fx.dataDir, 'outputs', jobId))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { PipelineSettings, STAGES } from '../common/pipeline.js';
+
+/** Everything a stage thread needs: paths on the HPC machine's storage and the job's settings. Plain data only. */
+export const StageJob = z.object({
+  stage: z.enum(STAGES),
+  jobId: z.string(),
+  assetName: z.string(),
+  /** The .glb/.gltf among the uploaded files. */
+  mainFile: z.string(),
+  fileNames: z.array(z.string()),
+  inputDir: z.string(),
+  workDir: z.string(),
+  outputDir: z.string(),
+  settings: PipelineSettings,
+  /** Heartbeat checkpoint of the previous attempt, if any. */
+  checkpoint: z.unknown().optional(),
+});
+export type StageJob = z.infer<typeof StageJob>;
+
+/** How a stage reports progress from inside its thread. */
+export interface StageProgress {
+  /** Declares the stage's total work in its own unit (textures, levels, files, steps). */
+  start(total: number, unit: string, message: string): void;
+  update(done: number, message?: string, checkpoint?: unknown): void;
+}
+
+/** Messages a stage thread posts to the activity that started it. */
+export const StageThreadMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('start'), total: z.number(), unit: z.string(), message: z.string() }),
+  z.object({ type: z.literal('progress'), done: z.number(), message: z.string().optional(), checkpoint: z.unknown().optional() }),
+  z.object({ type: z.literal('done'), result: z.unknown() }),
+  z.object({
+    type: z.literal('failed'),
+    /** Non-retryable failure type ('InvalidAsset', 'OutputInvalid'), or null for a retryable error. */
+    failureType: z.string().nullable(),
+    message: z.string(),
+    details: z.array(
+      z.object({
+        code: z.string(),
+        message: z.string(),
+        severity: z.enum(['error', 'warning', 'info', 'hint']),
+        pointer: z.string().optional(),
+      }),
+    ),
+    stack: z.string().optional(),
+  }),
+]);
+export type StageThreadMessage = z.infer<typeof StageThreadMessage>;

@@ -1,0 +1,49 @@
+import { parentPort } from 'node:worker_threads';
+import { z } from 'zod';
+import type { Stage } from '../common/pipeline.js';
+import { InvalidAssetError } from './invalid-asset-error.js';
+import { OutputInvalidError } from './output-error.js';
+import { StageJob, type StageProgress, type StageThreadMessage } from './stage-job.js';
+import { inspectStage } from './stages/inspect.js';
+import { lodsStage } from './stages/lods.js';
+import { optimizeStage } from './stages/optimize.js';
+import { packageStage } from './stages/package.js';
+import { texturesStage } from './stages/textures.js';
+import { validateStage } from './stages/validate.js';
+
+/** Runs stages' compute inside a worker thread, one at a time, posting progress and outcome to the activity. */
+const STAGE_RUNNERS: Record<Stage, (job: StageJob, progress: StageProgress) => Promise<unknown>> = {
+  inspect: inspectStage,
+  validate: validateStage,
+  optimize: optimizeStage,
+  lods: lodsStage,
+  textures: texturesStage,
+  package: packageStage,
+};
+
+const port = parentPort;
+if (!port) throw new Error('stage-thread-entry runs only as a worker thread');
+const post = (message: StageThreadMessage) => port.postMessage(message);
+const Request = z.object({ job: StageJob });
+
+port.on('message', (raw: unknown) => void runOne(raw));
+
+async function runOne(raw: unknown): Promise<void> {
+  try {
+    const { job } = Request.parse(raw);
+    const result = await STAGE_RUNNERS[job.stage](job, {
+      start: (total, unit, message) => post({ type: 'start', total, unit, message }),
+      update: (done, message, checkpoint) => post({ type: 'progress', done, message, checkpoint }),
+    });
+    post({ type: 'done', result });
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    post({
+      type: 'failed',
+      failureType: err instanceof InvalidAssetError || err instanceof OutputInvalidError ? err.code : null,
+      message: error.message,
+      details: err instanceof InvalidAssetError ? err.details : [],
+      stack: error.stack,
+    });
+  }
+}

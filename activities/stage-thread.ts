@@ -1,0 +1,155 @@
+import { Worker } from 'node:worker_threads';
+import type { ValidatorMessage } from '../common/pipeline.js';
+import { type StageJob, StageThreadMessage } from './stage-job.js';
+
+const BOOT = new URL('./stage-thread-boot.mjs', import.meta.url);
+const ENTRY = new URL('./stage-thread-entry.ts', import.meta.url).href;
+/** An idle thread is ended after this long; a new one costs about a second of module loading. */
+const IDLE_MS = 30_000;
+/** Threads are retired after this many stages, so WASM heaps that never shrink cannot grow without bound. */
+const MAX_STAGES_PER_THREAD = 25;
+
+interface StageThread {
+  worker: Worker;
+  id: number;
+  stagesRun: number;
+  idleTimer: NodeJS.Timeout | null;
+}
+
+const alive = new Map<number, StageThread>();
+const idle: StageThread[] = [];
+const busy = new Set<number>();
+
+/** Ids of stage threads that exist right now, busy or idle; tests use it to prove a cancelled thread is gone. */
+export function aliveStageThreads(): number[] {
+  return [...alive.keys()];
+}
+
+/** Ids of stage threads running a stage right now. */
+export function busyStageThreads(): number[] {
+  return [...busy];
+}
+
+/** A stage failed inside its thread; failureType says whether retrying can help. */
+export class StageFailedError extends Error {
+  constructor(
+    message: string,
+    readonly failureType: string | null,
+    readonly details: ValidatorMessage[],
+    threadStack?: string,
+  ) {
+    super(message);
+    this.name = 'StageFailedError';
+    if (threadStack) this.stack = threadStack;
+  }
+}
+
+export interface StageThreadEvents {
+  onStart(total: number, unit: string, message: string): void;
+  onProgress(done: number, message: string | undefined, checkpoint: unknown): void;
+}
+
+function spawnThread(): StageThread {
+  const worker = new Worker(BOOT, { workerData: { entry: ENTRY } });
+  const thread: StageThread = { worker, id: worker.threadId, stagesRun: 0, idleTimer: null };
+  alive.set(thread.id, thread);
+  // Errors are reported to the stage running at the time (if any) by its own listener.
+  worker.on('error', () => undefined);
+  worker.on('exit', () => {
+    alive.delete(thread.id);
+    busy.delete(thread.id);
+    if (thread.idleTimer) clearTimeout(thread.idleTimer);
+    const at = idle.indexOf(thread);
+    if (at >= 0) idle.splice(at, 1);
+  });
+  return thread;
+}
+
+function acquireThread(): StageThread {
+  const thread = idle.pop() ?? spawnThread();
+  if (thread.idleTimer) clearTimeout(thread.idleTimer);
+  thread.idleTimer = null;
+  thread.stagesRun++;
+  busy.add(thread.id);
+  thread.worker.ref();
+  return thread;
+}
+
+function releaseThread(thread: StageThread): void {
+  busy.delete(thread.id);
+  if (thread.stagesRun >= MAX_STAGES_PER_THREAD) {
+    void thread.worker.terminate();
+    return;
+  }
+  // An idle thread must not keep the process alive.
+  thread.worker.unref();
+  thread.idleTimer = setTimeout(() => void thread.worker.terminate(), IDLE_MS);
+  thread.idleTimer.unref();
+  idle.push(thread);
+}
+
+/**
+ * Runs one stage's compute in a worker thread, so glTF and image work never blocks the event loop that
+ * heartbeats. Threads are reused while idle (their libraries stay loaded). Aborting the signal terminates
+ * the thread at once (V8 stops it even inside WASM) and rejects with the signal's reason once it has exited.
+ */
+export function runStageThread(job: StageJob, events: StageThreadEvents, signal: AbortSignal): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const thread = acquireThread();
+    const { worker } = thread;
+    const detach = () => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const settle = (outcome: { ok: true; result: unknown } | { ok: false; error: unknown }) => {
+      detach();
+      releaseThread(thread);
+      if (outcome.ok) resolve(outcome.result);
+      else reject(outcome.error);
+    };
+    function onMessage(raw: unknown) {
+      const parsed = StageThreadMessage.safeParse(raw);
+      if (!parsed.success) {
+        // A throw here would be uncaught and take the whole worker down; fail this stage and drop the thread.
+        detach();
+        void worker.terminate();
+        reject(new Error(`The ${job.stage} thread sent a malformed message: ${parsed.error.message}`));
+        return;
+      }
+      const message = parsed.data;
+      switch (message.type) {
+        case 'start':
+          return events.onStart(message.total, message.unit, message.message);
+        case 'progress':
+          return events.onProgress(message.done, message.message, message.checkpoint);
+        case 'done':
+          return settle({ ok: true, result: message.result });
+        case 'failed':
+          return settle({ ok: false, error: new StageFailedError(message.message, message.failureType, message.details, message.stack) });
+      }
+    }
+    function onError(err: Error) {
+      detach();
+      reject(err);
+    }
+    function onExit(code: number) {
+      detach();
+      reject(new Error(`The ${job.stage} thread exited (code ${code}) before finishing`));
+    }
+    function onAbort() {
+      detach();
+      // Settle only once the thread is gone, so "rejected" also means "no longer using the CPU".
+      void worker.terminate().finally(() => reject(signal.reason));
+    }
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    if (signal.aborted) onAbort();
+    else {
+      signal.addEventListener('abort', onAbort, { once: true });
+      worker.postMessage({ job });
+    }
+  });
+}

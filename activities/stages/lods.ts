@@ -1,0 +1,76 @@
+import fs from 'node:fs/promises';
+import { simplify, weld } from '@gltf-transform/functions';
+import { MeshoptSimplifier } from 'meshoptimizer';
+import type { LodResult } from '../../common/pipeline.js';
+import { readAssetStats } from '../asset-stats.js';
+import { readJsonIfExists, readWorkFile, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
+import type { StageJob, StageProgress } from '../stage-job.js';
+import { LodResultSchema, LodsCheckpoint, workFiles } from '../work-files.js';
+
+/**
+ * Error bound for the first pass, as a fraction of the mesh radius: loose enough to reach 0.25 on scanned
+ * assets such as DamagedHelmet, tight enough that a mesh already at its minimum is not torn apart.
+ */
+const LOD_ERROR = 0.05;
+/** Achieved triangles may exceed the target by this much before the permissive pass is tried. */
+const TOLERANCE = 0.1;
+
+/**
+ * meshoptimizer with the Permissive flag: it may collapse across UV and normal seams, which the default
+ * keeps, so that low ratios (0.1) are reached on assets cut into many UV islands.
+ */
+const permissiveSimplifier = {
+  ready: MeshoptSimplifier.ready,
+  supported: MeshoptSimplifier.supported,
+  compactMesh: MeshoptSimplifier.compactMesh.bind(MeshoptSimplifier),
+  simplifyPoints: MeshoptSimplifier.simplifyPoints.bind(MeshoptSimplifier),
+  simplify: (...args: Parameters<typeof MeshoptSimplifier.simplify>) => {
+    const [indices, positions, stride, target, error, flags = []] = args;
+    return MeshoptSimplifier.simplify(indices, positions, stride, target, error, [...flags, 'Permissive']);
+  },
+};
+
+/** Builds one simplified copy of the optimised mesh per requested ratio (LOD1…n; LOD0 is the optimised mesh). */
+export async function lodsStage(job: StageJob, progress: StageProgress): Promise<LodResult[]> {
+  const ratios = job.settings.lodRatios;
+  const checkpoint = LodsCheckpoint.safeParse(job.checkpoint);
+  const done = new Set(checkpoint.success ? checkpoint.data.done : []);
+  progress.start(ratios.length, 'levels', ratios.length ? `Building ${ratios.length} LODs` : 'No LODs requested');
+  const results: LodResult[] = [];
+  for (const [i, ratio] of ratios.entries()) {
+    const level = i + 1;
+    const kept = done.has(level) ? await readJsonIfExists(workFiles.lodResult(job.workDir, level), LodResultSchema) : null;
+    if (kept && kept.ratio === ratio) {
+      results.push(kept);
+    } else {
+      progress.update(i, `Simplifying LOD${level} to ${Math.round(ratio * 100)} %`);
+      results.push(await buildLod(job, level, ratio));
+    }
+    progress.update(level, `LOD${level}: ${results[i]!.triangles} of ${results[i]!.targetTriangles} target triangles`, {
+      done: results.map((r) => r.level),
+    });
+  }
+  return results;
+}
+
+async function buildLod(job: StageJob, level: number, ratio: number): Promise<LodResult> {
+  const source = workFiles.optimized(job.workDir);
+  let doc = await readWorkFile(source, 'optimizeAsset');
+  const targetTriangles = Math.floor(readAssetStats(doc, 0).triangles * ratio);
+  await doc.transform(weld(), simplify({ simplifier: MeshoptSimplifier, ratio, error: LOD_ERROR, lockBorder: false }));
+  let triangles = readAssetStats(doc, 0).triangles;
+  if (triangles > targetTriangles * (1 + TOLERANCE)) {
+    doc = await readWorkFile(source, 'optimizeAsset');
+    await doc.transform(weld(), simplify({ simplifier: permissiveSimplifier, ratio, error: 1, lockBorder: false }));
+    triangles = readAssetStats(doc, 0).triangles;
+  }
+  await writeGlbAtomic(doc, workFiles.lodGlb(job.workDir, level));
+  const result: LodResult = { level, ratio, targetTriangles, triangles };
+  await writeFileAtomic(workFiles.lodResult(job.workDir, level), JSON.stringify(result));
+  return result;
+}
+
+/** Removes every LOD of an interrupted run: a cancelled job keeps no partial levels. */
+export async function discardLods(workDir: string): Promise<void> {
+  await fs.rm(workFiles.lodsDir(workDir), { recursive: true, force: true });
+}

@@ -1,0 +1,45 @@
+import fs from 'node:fs/promises';
+import type { Transform } from '@gltf-transform/core';
+import { dedup, prune, quantize, reorder, resample, unpartition, weld } from '@gltf-transform/functions';
+import { MeshoptEncoder } from 'meshoptimizer';
+import type { OptimizeResult } from '../../common/pipeline.js';
+import { readAssetStats } from '../asset-stats.js';
+import { readUpload, removeTempFiles, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
+import type { StageJob, StageProgress } from '../stage-job.js';
+import { workFiles } from '../work-files.js';
+
+/**
+ * Lossless clean-up of the upload (dedup, weld, prune, resample, meshopt vertex-cache reorder) and, when the
+ * settings ask, vertex quantisation. The result is the base every LOD and LOD0 are built from.
+ */
+export async function optimizeStage(job: StageJob, progress: StageProgress): Promise<OptimizeResult> {
+  const doc = await readUpload(job);
+  const steps: [string, Transform][] = [
+    // A GLB holds one buffer: multi-file uploads with several .bin files are merged first.
+    ...(doc.getRoot().listBuffers().length > 1 ? [['unpartition', unpartition()] as [string, Transform]] : []),
+    ['dedup', dedup()],
+    ['weld', weld()],
+    ['prune', prune()],
+    ['resample', resample()],
+    ['reorder', reorder({ encoder: MeshoptEncoder, target: 'size' })],
+    ...(job.settings.quantize ? [['quantize', quantize()] as [string, Transform]] : []),
+  ];
+  progress.start(steps.length + 2, 'steps', `Optimising ${job.assetName}`);
+  progress.update(1, 'Read the upload');
+  for (const [i, [name, transform]] of steps.entries()) {
+    await doc.transform(transform);
+    progress.update(i + 2, `Applied ${name}`);
+  }
+  const file = workFiles.optimized(job.workDir);
+  const bytes = await writeGlbAtomic(doc, file);
+  const result: OptimizeResult = { stats: readAssetStats(doc, bytes), steps: steps.map(([name]) => name) };
+  await writeFileAtomic(workFiles.optimizeResult(job.workDir), JSON.stringify(result));
+  progress.update(steps.length + 2, `${result.stats.triangles} triangles after ${result.steps.join(', ')}`);
+  return result;
+}
+
+/** Removes what an interrupted optimize may have left. */
+export async function discardOptimize(workDir: string): Promise<void> {
+  await Promise.all([workFiles.optimized(workDir), workFiles.optimizeResult(workDir)].map((f) => fs.rm(f, { force: true })));
+  await removeTempFiles(workDir);
+}

@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Document } from '@gltf-transform/core';
+import { EXTMeshoptCompression, EXTTextureWebP, KHRDracoMeshCompression } from '@gltf-transform/extensions';
+import type { OutputFile, PackageResult, PipelineSettings } from '../../common/pipeline.js';
+import type { AssetStats } from '../../common/jobs.js';
+import { readAssetStats } from '../asset-stats.js';
+import { assetIO, readJsonIfExists, readUpload, readWorkFile, writeFileAtomic } from '../asset-io.js';
+import { validateGltfBytes } from '../gltf-validation.js';
+import { OutputInvalidError } from '../output-error.js';
+import type { StageJob, StageProgress } from '../stage-job.js';
+import { AssetStatsSchema, LodResultSchema, OptimizeResultSchema, workFiles } from '../work-files.js';
+import { type ProcessedTexture, readProcessedTextures } from './textures.js';
+
+/** Output files are named after the asset, reduced to characters safe in every file system and URL. */
+function outputBaseName(assetName: string): string {
+  const base = assetName
+    .replace(/\.(glb|gltf)$/i, '')
+    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/^[._]+/, '');
+  return base || 'asset';
+}
+
+/**
+ * Writes the deliverables: one GLB per LOD (LOD0 = the optimised full mesh) with the processed textures and
+ * the settings' geometry compression, each checked by glTF-Validator, plus report.json with before/after stats.
+ */
+export async function packageStage(job: StageJob, progress: StageProgress): Promise<PackageResult> {
+  const levels = [0, ...job.settings.lodRatios.map((_, i) => i + 1)];
+  progress.start(levels.length + 1, 'files', `Packaging ${levels.length} GLB(s)`);
+  const textures = await readProcessedTextures(job.workDir);
+  const base = outputBaseName(job.assetName);
+  const outputs: OutputFile[] = [];
+  let validationErrors = 0;
+  const steps = new Set<string>();
+  const delivered: AssetStats[] = [];
+  for (const [i, level] of levels.entries()) {
+    const source = level === 0 ? workFiles.optimized(job.workDir) : workFiles.lodGlb(job.workDir, level);
+    const doc = await readWorkFile(source, level === 0 ? 'optimizeAsset' : 'buildLods');
+    for (const step of swapTextures(doc, textures)) steps.add(step);
+    for (const step of applyCompression(doc, job.settings)) steps.add(step);
+    const name = `${base}-lod${level}.glb`;
+    const bytes = await (await assetIO()).writeBinary(doc);
+    const check = await validateGltfBytes(bytes, { uri: name });
+    if (check.errors > 0) {
+      const first = check.errorMessages[0];
+      throw new OutputInvalidError(
+        `The packaged ${name} failed glTF validation (${check.errors} errors, first ${first?.code} at ${first?.pointer}): a pipeline bug; report it with the job id.`,
+      );
+    }
+    validationErrors += check.errors;
+    await writeFileAtomic(path.join(job.outputDir, name), bytes);
+    const stats = readAssetStats(doc, bytes.byteLength);
+    delivered[level] = stats;
+    outputs.push({ name, bytes: bytes.byteLength, sha256: sha256(bytes), kind: 'glb', level });
+    progress.update(i + 1, `Wrote ${name} (${(bytes.byteLength / 1e6).toFixed(2)} MB, ${check.warnings} warnings)`);
+  }
+  const report = await buildReport(job, delivered, [...steps], [...textures.values()]);
+  const reportBytes = Buffer.from(JSON.stringify(report, null, 2));
+  await writeFileAtomic(path.join(job.outputDir, 'report.json'), reportBytes);
+  outputs.push({ name: 'report.json', bytes: reportBytes.byteLength, sha256: sha256(reportBytes), kind: 'report' });
+  progress.update(levels.length + 1, 'Wrote report.json');
+  // LOD0 is always written first, so delivered[0] exists.
+  return { outputs, validationErrors, stats: delivered[0]!, steps: [...steps] };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Puts the textures stage's images in place of the originals, found by the digest of the original bytes. */
+function swapTextures(doc: Document, records: Map<string, ProcessedTexture>): string[] {
+  let webp = false;
+  let swapped = 0;
+  for (const texture of doc.getRoot().listTextures()) {
+    const image = texture.getImage();
+    const record = image ? records.get(sha256(image)) : undefined;
+    if (!record) continue;
+    texture.setImage(record.image).setMimeType(record.result.after.mimeType);
+    const extension = record.file.slice(record.file.lastIndexOf('.'));
+    if (texture.getURI()) texture.setURI(texture.getURI().replace(/\.[^./]*$/, '') + extension);
+    webp ||= record.result.after.mimeType === 'image/webp';
+    swapped++;
+  }
+  if (webp) doc.createExtension(EXTTextureWebP).setRequired(true);
+  return swapped ? ['textures'] : [];
+}
+
+/** Replaces whatever compression the source used by the one the settings ask for. */
+function applyCompression(doc: Document, settings: PipelineSettings): string[] {
+  for (const ext of doc.getRoot().listExtensionsUsed()) {
+    if (ext.extensionName === KHRDracoMeshCompression.EXTENSION_NAME || ext.extensionName === EXTMeshoptCompression.EXTENSION_NAME)
+      ext.dispose();
+  }
+  if (settings.geometryCompression === 'meshopt') {
+    doc
+      .createExtension(EXTMeshoptCompression)
+      .setRequired(true)
+      // Filters assume quantised attributes; without quantisation only the lossless byte codec applies.
+      .setEncoderOptions({
+        method: settings.quantize ? EXTMeshoptCompression.EncoderMethod.FILTER : EXTMeshoptCompression.EncoderMethod.QUANTIZE,
+      });
+    return ['meshopt'];
+  }
+  if (settings.geometryCompression === 'draco') {
+    doc
+      .createExtension(KHRDracoMeshCompression)
+      .setRequired(true)
+      .setEncoderOptions({ method: KHRDracoMeshCompression.EncoderMethod.EDGEBREAKER });
+    return ['draco'];
+  }
+  return [];
+}
+
+async function buildReport(job: StageJob, delivered: AssetStats[], steps: string[], textures: ProcessedTexture[]) {
+  const lods = await Promise.all(
+    job.settings.lodRatios.map((_, i) => readJsonIfExists(workFiles.lodResult(job.workDir, i + 1), LodResultSchema)),
+  );
+  return {
+    assetName: job.assetName,
+    jobId: job.jobId,
+    settings: job.settings,
+    before: (await readJsonIfExists(workFiles.inspect(job.workDir), AssetStatsSchema)) ?? (await inspectAgain(job)),
+    optimize: await readJsonIfExists(workFiles.optimizeResult(job.workDir), OptimizeResultSchema),
+    lods: lods.filter((l) => l !== null),
+    textures: textures.sort((a, b) => a.index - b.index).map((t) => t.result),
+    packaging: steps,
+    after: Object.fromEntries(delivered.map((stats, level) => [`lod${level}`, stats])),
+  };
+}
+
+/** The before-stats when inspect's record is gone (e.g. work folder restored): read the upload again. */
+async function inspectAgain(job: StageJob): Promise<AssetStats> {
+  const sizes = await Promise.all(job.fileNames.map(async (n) => (await fs.stat(path.join(job.inputDir, n))).size));
+  return readAssetStats(
+    await readUpload(job),
+    sizes.reduce((a, b) => a + b, 0),
+  );
+}
+
+/** Removes partial outputs of an interrupted packaging. */
+export async function discardPackage(outputDir: string): Promise<void> {
+  await fs.rm(outputDir, { recursive: true, force: true });
+}

@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ImageUtils } from '@gltf-transform/core';
+import sharp, { type Metadata, type Sharp } from 'sharp';
+import type { TextureResult } from '../../common/pipeline.js';
+import { readJsonIfExists, readWorkFile, removeTempFiles, writeFileAtomic } from '../asset-io.js';
+import { invalidAsset } from '../invalid-asset-error.js';
+import type { StageJob, StageProgress } from '../stage-job.js';
+import { TexturesCheckpoint, TextureWorkRecord, workFiles } from '../work-files.js';
+
+const KTX2_FALLBACK = 'KTX2 was requested but this HPC machine has no KTX2 encoder (toktx/Basis); the texture was written as WebP instead.';
+
+/** The encoding a texture gets: its MIME type, file extension and sharp's encoder call. */
+interface Encoding {
+  mimeType: string;
+  extension: string;
+  encode: (image: Sharp, quality: number) => Sharp;
+}
+
+const WEBP: Encoding = { mimeType: 'image/webp', extension: 'webp', encode: (img, quality) => img.webp({ quality, effort: 4 }) };
+const PNG: Encoding = { mimeType: 'image/png', extension: 'png', encode: (img) => img.png({ compressionLevel: 9 }) };
+const JPEG: Encoding = { mimeType: 'image/jpeg', extension: 'jpg', encode: (img, quality) => img.jpeg({ quality, mozjpeg: true }) };
+
+function encodingFor(format: StageJob['settings']['textureFormat'], sourceMime: string): { encoding: Encoding; warnings: string[] } {
+  if (format === 'webp') return { encoding: WEBP, warnings: [] };
+  if (format === 'ktx2') return { encoding: WEBP, warnings: [KTX2_FALLBACK] };
+  if (sourceMime === 'image/jpeg') return { encoding: JPEG, warnings: [] };
+  if (sourceMime === 'image/webp') return { encoding: WEBP, warnings: [] };
+  return { encoding: PNG, warnings: [] };
+}
+
+/**
+ * Resizes every texture to fit settings.maxTextureSize and re-encodes it. Each finished texture is saved in
+ * the work folder and listed in the heartbeat checkpoint, so a retried attempt continues where this one stopped.
+ */
+export async function texturesStage(job: StageJob, progress: StageProgress): Promise<TextureResult[]> {
+  const doc = await readWorkFile(workFiles.optimized(job.workDir), 'optimizeAsset');
+  const textures = doc.getRoot().listTextures();
+  const resumed = TexturesCheckpoint.safeParse(job.checkpoint);
+  const done = new Set(resumed.success ? resumed.data.done : []);
+  progress.start(textures.length, 'textures', textures.length ? `Processing ${textures.length} textures` : 'No textures');
+  await fs.mkdir(workFiles.texturesDir(job.workDir), { recursive: true });
+  await removeTempFiles(workFiles.texturesDir(job.workDir));
+  const results: TextureResult[] = [];
+  for (const [index, texture] of textures.entries()) {
+    const name = texture.getName() || texture.getURI() || `texture ${index}`;
+    const kept = done.has(index) ? await readJsonIfExists(workFiles.textureResult(job.workDir, index), TextureWorkRecord) : null;
+    const keptFileExists = kept
+      ? await fs.stat(path.join(workFiles.texturesDir(job.workDir), kept.file)).then(
+          () => true,
+          () => false,
+        )
+      : false;
+    if (kept && keptFileExists) {
+      results.push({ ...kept.result, resumed: true });
+    } else {
+      progress.update(index, `Resizing ${name}`);
+      results.push(await processTexture(job, index, name, texture.getImage(), texture.getMimeType()));
+    }
+    done.add(index);
+    progress.update(index + 1, `${name} done`, { done: [...done].sort((a, b) => a - b) });
+  }
+  return results;
+}
+
+async function processTexture(
+  job: StageJob,
+  index: number,
+  name: string,
+  image: Uint8Array | null,
+  mimeType: string,
+): Promise<TextureResult> {
+  if (!image) throw invalidAsset(`Texture "${name}" has no image data.`, 'TEXTURE_WITHOUT_IMAGE', `/textures/${index}`);
+  if (mimeType === 'image/ktx2') {
+    // Already GPU-compressed; sharp cannot decode it, and re-encoding would only lose quality. Packaging
+    // keeps the original because no processed image is recorded for it.
+    const [width, height] = ImageUtils.getSize(image, mimeType) ?? [0, 0];
+    const facts = { width, height, bytes: image.byteLength, mimeType };
+    return { name, before: facts, after: facts, warnings: ['KTX2 texture kept as uploaded: it cannot be resized here.'] };
+  }
+  const { maxTextureSize, textureFormat, textureQuality } = job.settings;
+  let meta: Metadata;
+  try {
+    meta = await sharp(image).metadata();
+  } catch (err) {
+    throw invalidAsset(`Texture "${name}" is not a readable image: ${(err as Error).message}`, 'IMAGE_UNREADABLE', `/textures/${index}`);
+  }
+  const { encoding, warnings } = encodingFor(textureFormat, mimeType);
+  const encoded = await encoding
+    .encode(sharp(image).resize({ width: maxTextureSize, height: maxTextureSize, fit: 'inside', withoutEnlargement: true }), textureQuality)
+    .toBuffer({ resolveWithObject: true });
+  const file = `${index}.${encoding.extension}`;
+  await writeFileAtomic(workFiles.textureImage(job.workDir, index, encoding.extension), encoded.data);
+  const result: TextureResult = {
+    name,
+    before: { width: meta.width ?? 0, height: meta.height ?? 0, bytes: image.byteLength, mimeType },
+    after: { width: encoded.info.width, height: encoded.info.height, bytes: encoded.data.byteLength, mimeType: encoding.mimeType },
+    ...(warnings.length ? { warnings } : {}),
+  };
+  const record: TextureWorkRecord = { index, sourceSha256: createHash('sha256').update(image).digest('hex'), file, result };
+  await writeFileAtomic(workFiles.textureResult(job.workDir, index), JSON.stringify(record));
+  return result;
+}
+
+/** A texture the stage finished, with its new image. */
+export interface ProcessedTexture extends TextureWorkRecord {
+  image: Uint8Array;
+}
+
+/** The textures the stage finished, keyed by the digest of their source image, for packaging. */
+export async function readProcessedTextures(workDir: string): Promise<Map<string, ProcessedTexture>> {
+  const dir = workFiles.texturesDir(workDir);
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  const records = await Promise.all(
+    names.filter((n) => /^\d+\.json$/.test(n)).map((n) => readJsonIfExists(path.join(dir, n), TextureWorkRecord)),
+  );
+  const loaded = await Promise.all(
+    records.flatMap((r) => (r ? [fs.readFile(path.join(dir, r.file)).then((image): ProcessedTexture => ({ ...r, image }))] : [])),
+  );
+  return new Map(loaded.map((t) => [t.sourceSha256, t]));
+}
+
+/** Removes the processed textures of an interrupted run. */
+export async function discardTextures(workDir: string): Promise<void> {
+  await fs.rm(workFiles.texturesDir(workDir), { recursive: true, force: true });
+}
