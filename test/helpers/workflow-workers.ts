@@ -1,0 +1,50 @@
+import { fileURLToPath } from 'node:url';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { JobEventActivities } from '../../activities/index.js';
+import type { PipelineActivities } from '../../common/pipeline.js';
+import type { JobEventFields } from '../../common/progress.js';
+import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
+
+/** The workflows bundled once per test file (webpack takes seconds; every worker of the file reuses it). */
+export function bundleWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
+    logger: new DefaultLogger('WARN'),
+  });
+}
+
+/**
+ * Runs both workers as production does (workflows and event publishing on the orchestrator queue,
+ * compute on the HPC queue) with the given compute activities, while `drive` runs; events the
+ * workflows publish are collected in order instead of going to Redis.
+ */
+export async function withWorkers<T>(
+  env: TestWorkflowEnvironment,
+  workflowBundle: WorkflowBundle,
+  pipeline: PipelineActivities,
+  drive: (events: JobEventFields[]) => Promise<T>,
+): Promise<T> {
+  const events: JobEventFields[] = [];
+  const light: JobEventActivities = {
+    async publishJobEvent(fields) {
+      events.push(fields);
+      return events.length;
+    },
+  };
+  const orchestrator = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    workflowBundle,
+    activities: light,
+  });
+  const hpc = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: HPC_TASK_QUEUE,
+    activities: pipeline,
+    // A cancel reaches an activity in a heartbeat's answer; by default heartbeats are sent at most
+    // every 0.8 × heartbeatTimeout (24 s), which would make a cancel test wait that long.
+    maxHeartbeatThrottleInterval: '200 milliseconds',
+  });
+  return orchestrator.runUntil(hpc.runUntil(() => drive(events)));
+}
