@@ -1,9 +1,6 @@
-import { writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { sleep as activitySleep, heartbeat, CancelledFailure as ActivityCancelled } from '@temporalio/activity';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +10,7 @@ import { STAGES, type PipelineActivities, type PipelineReport } from '../common/
 import type { JobEventFields } from '../common/progress.js';
 import { ASSET_OUTCOME, ASSET_STAGE } from '../common/search-attributes.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
-import { bundleWorkflows, withWorkers } from '../test/helpers/workflow-workers.js';
+import { bundleWorkflows, saveHistoryIfRequested, withWorkers } from '../test/helpers/workflow-workers.js';
 import { mockPipeline, TWO_CUBES_OPTIMIZE, TWO_CUBES_STATS } from '../test/helpers/pipeline-activities.js';
 import { createTimeSkippingEnv } from '../test/helpers/temporal-env.js';
 import type { expireOutputs } from './expire-outputs.js';
@@ -27,8 +24,6 @@ const input: ProcessAssetInput = {
   options: { preset: 'game-ready' },
 };
 const DAY_MS = 24 * 60 * 60 * 1000;
-/** `UPDATE_HISTORIES=1` (npm run histories:update) saves the histories the replay test replays. */
-const UPDATE_HISTORIES = process.env.UPDATE_HISTORIES === '1';
 
 /** The search-attribute values a workflow upserted, in order, from its history. */
 async function upsertedSearchAttributes(handle: WorkflowHandle): Promise<Record<string, string>[]> {
@@ -73,12 +68,6 @@ async function retentionTimerOf(env: TestWorkflowEnvironment, jobId: string): Pr
     what: `the retention timer of ${jobId} to start`,
   });
   return timer;
-}
-
-async function saveHistory(name: string, handle: WorkflowHandle): Promise<void> {
-  if (!UPDATE_HISTORIES) return;
-  const path = fileURLToPath(new URL(`./histories/${name}.json`, import.meta.url));
-  await writeFile(path, JSON.stringify(JSON.parse(historyToJSON(await handle.fetchHistory())), null, 2) + '\n');
 }
 
 let workflowBundle: WorkflowBundle;
@@ -140,7 +129,7 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       ...STAGES.map((s) => ({ [ASSET_STAGE.name]: s })),
       { [ASSET_OUTCOME.name]: 'completed' },
     ]);
-    await saveHistory('process-asset-completed', handle);
+    await saveHistoryIfRequested('process-asset-completed', handle);
   });
 
   it('fails at once on an invalid asset, without retrying, removes partial outputs and passes on the validator messages', async () => {
@@ -169,7 +158,7 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       error: { type: 'InvalidAsset', message: 'TwoCubes.glb is not valid glTF: 1 error', details: messages },
     });
     expect((await upsertedSearchAttributes(handle)).at(-1)).toEqual({ [ASSET_OUTCOME.name]: 'failed' });
-    await saveHistory('process-asset-invalid', handle);
+    await saveHistoryIfRequested('process-asset-invalid', handle);
   });
 
   it('retries a transient failure with backoff and then completes', async () => {
@@ -238,7 +227,7 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       ['cancelled', 'lods'],
     ]);
     expect((await upsertedSearchAttributes(handle)).at(-1)).toEqual({ [ASSET_OUTCOME.name]: 'cancelled' });
-    await saveHistory('process-asset-cancelled', handle);
+    await saveHistoryIfRequested('process-asset-cancelled', handle);
   });
 });
 
