@@ -1,4 +1,6 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { heartbeat, sleep as activitySleep } from '@temporalio/activity';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,5 +91,51 @@ describe('processBatch workflow (time-skipping, mocked compute)', () => {
     const batchEvents = events.filter((e) => e.jobId === batchId);
     expect(batchEvents.map((e) => e.event)).toEqual(['started', 'completed']);
     expect(batchEvents.at(-1)?.result).toEqual({ total: 3, done: 2, failed: 1, cancelled: 0 });
+  });
+
+  it('cancelling the batch cancels its running jobs, which clean up, and starts no more', async () => {
+    const inspecting: string[] = [];
+    const mock = mockPipeline({
+      async inspectAsset({ input }: StageRequest) {
+        inspecting.push(input.assetName);
+        // Runs until cancelled; heartbeats are how the cancel reaches it.
+        for (;;) {
+          heartbeat();
+          await activitySleep(100);
+        }
+      },
+    });
+    const { error, progress, events, handle } = await withWorkers(env, workflowBundle, mock.activities, async (events) => {
+      const handle = await env.client.workflow.start<typeof processBatch>('processBatch', {
+        taskQueue: ORCHESTRATOR_TASK_QUEUE,
+        workflowId: `batch-alice-${Math.random().toString(16).slice(2)}`,
+        args: [{ owner: 'alice', assets: [asset('A.glb'), asset('B.glb'), asset('C.glb')], concurrency: 2 }],
+      });
+      await waitFor(() => inspecting.length >= 2, { timeoutMs: 20_000, what: 'two asset jobs to start' });
+      await handle.cancel();
+      const error = await handle.result().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      return { error, progress: await handle.query(batchProgressQuery), events, handle };
+    });
+
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect((await handle.describe()).status.name).toBe('CANCELLED');
+    expect(progress).toEqual({ total: 3, done: 0, failed: 0, cancelled: 2, running: 0, waiting: 1 });
+    expect(inspecting.sort()).toEqual(['A.glb', 'B.glb']);
+    const jobIds = [...new Set(mock.calls.filter((c) => c.activity === 'inspectAsset').map((c) => c.workflowId))];
+    expect(jobIds).toHaveLength(2);
+    for (const jobId of jobIds) {
+      expect(mock.namesFor(jobId)).toEqual(['inspectAsset', 'cleanupJob']);
+      expect(
+        events
+          .filter((e) => e.jobId === jobId)
+          .map((e) => e.event)
+          .slice(-2),
+      ).toEqual(['cancelling', 'cancelled']);
+    }
+    expect(events.filter((e) => e.jobId === handle.workflowId).map((e) => e.event)).toEqual(['started', 'cancelled']);
   });
 });
