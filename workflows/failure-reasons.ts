@@ -9,8 +9,18 @@ export interface JobFailureReason {
   details?: unknown[];
 }
 
-/** Failure types whose message was written for the artist by the activity and is passed on as is. */
-const ARTIST_FACING_TYPES: ReadonlySet<string> = new Set([FAILURE_TYPES.INVALID_ASSET, 'InvalidOptions', 'InvalidBatch']);
+/** Failure types the workflows themselves raise, for input that no retry can fix. */
+export const WORKFLOW_FAILURE_TYPES = {
+  INVALID_OPTIONS: 'InvalidOptions',
+  INVALID_BATCH: 'InvalidBatch',
+} as const;
+
+/** Failure types whose message was written for the artist where it was raised, and is passed on as is. */
+const ARTIST_FACING_TYPES: ReadonlySet<string> = new Set([
+  FAILURE_TYPES.INVALID_ASSET,
+  WORKFLOW_FAILURE_TYPES.INVALID_OPTIONS,
+  WORKFLOW_FAILURE_TYPES.INVALID_BATCH,
+]);
 
 /** The failure that started it all: activity and child-workflow failures wrap the real one. */
 function rootCause(err: unknown): unknown {

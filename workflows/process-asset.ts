@@ -26,7 +26,7 @@ import {
 import { ASSET_OUTCOME, ASSET_STAGE } from '../common/search-attributes.js';
 import { HPC_TASK_QUEUE } from '../common/task-queues.js';
 import { expireOutputs } from './expire-outputs.js';
-import { describeFailure } from './failure-reasons.js';
+import { describeFailure, WORKFLOW_FAILURE_TYPES } from './failure-reasons.js';
 import { jobEventPublisher } from './job-events.js';
 import { progressQuery, type AssetProgress } from './queries.js';
 
@@ -75,7 +75,7 @@ function settingsOf(options: ProcessAssetInput['options']): PipelineSettings {
   try {
     return resolveSettings(options);
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`The job options are not valid: ${String(err)}`, 'InvalidOptions');
+    throw ApplicationFailure.nonRetryable(`The job options are not valid: ${String(err)}`, WORKFLOW_FAILURE_TYPES.INVALID_OPTIONS);
   }
 }
 
