@@ -1,34 +1,241 @@
-import { fileURLToPath } from 'node:url';
-import { WorkflowFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { sleep as activitySleep, heartbeat, CancelledFailure as ActivityCancelled } from '@temporalio/activity';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HpcActivities, JobEventActivities } from '../activities/index.js';
-import type { AssetStats, ProcessAssetInput } from '../common/jobs.js';
+import { waitFor } from '../scripts/lib/wait.js';
+import type { ProcessAssetInput } from '../common/jobs.js';
+import { STAGES, type PipelineActivities, type PipelineReport } from '../common/pipeline.js';
 import type { JobEventFields } from '../common/progress.js';
+import { ASSET_OUTCOME, ASSET_STAGE } from '../common/search-attributes.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
+import { bundleWorkflows, saveHistoryIfRequested, withWorkers } from '../test/helpers/workflow-workers.js';
+import { mockPipeline, TWO_CUBES_OPTIMIZE, TWO_CUBES_STATS } from '../test/helpers/pipeline-activities.js';
 import { createTimeSkippingEnv } from '../test/helpers/temporal-env.js';
+import type { expireOutputs } from './expire-outputs.js';
+import type { processAsset } from './process-asset.js';
+import { progressQuery } from './queries.js';
 
-const workflowsPath = fileURLToPath(new URL('./index.ts', import.meta.url));
 const input: ProcessAssetInput = {
   owner: 'alice',
   assetName: 'TwoCubes.glb',
   files: [{ name: 'TwoCubes.glb', sha256: 'f'.repeat(64), size: 2608 }],
   options: { preset: 'game-ready' },
 };
-const stats: AssetStats = {
-  fileBytes: 2608,
-  meshes: 2,
-  primitives: 2,
-  vertices: 48,
-  triangles: 24,
-  materials: 2,
-  textures: [],
-  extensionsUsed: [],
-};
+const DAY_MS = 24 * 60 * 60 * 1000;
 
-describe('processAsset workflow (time-skipping)', () => {
+/** The search-attribute values a workflow upserted, in order, from its history. */
+async function upsertedSearchAttributes(handle: WorkflowHandle): Promise<Record<string, string>[]> {
+  const history = await handle.fetchHistory();
+  return (history.events ?? []).flatMap((e) => {
+    const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
+    if (!fields) return [];
+    return [Object.fromEntries(Object.entries(fields).map(([k, p]) => [k, JSON.parse(Buffer.from(p.data!).toString())]))];
+  });
+}
+
+/**
+ * Starts processAsset on `env` with both workers and hands the running job to `drive`; the workers stop
+ * when `drive` returns.
+ */
+async function withJob<T>(
+  env: TestWorkflowEnvironment,
+  workflowBundle: WorkflowBundle,
+  pipeline: PipelineActivities,
+  drive: (job: { handle: WorkflowHandle<typeof processAsset>; events: JobEventFields[] }) => Promise<T>,
+  jobInput: ProcessAssetInput = input,
+): Promise<T> {
+  return withWorkers(env, workflowBundle, pipeline, async (events) => {
+    const handle = await env.client.workflow.start<typeof processAsset>('processAsset', {
+      taskQueue: ORCHESTRATOR_TASK_QUEUE,
+      workflowId: `asset-alice-${Math.random().toString(16).slice(2)}`,
+      args: [jobInput],
+    });
+    return drive({ handle, events });
+  });
+}
+
+/**
+ * The expireOutputs child of a completed job, once its timer runs. Waited for while the test's workers
+ * still run, so the child's first workflow task is not left to a worker that has stopped (the test
+ * server does not skip time while a workflow task is outstanding).
+ */
+async function retentionTimerOf(env: TestWorkflowEnvironment, jobId: string): Promise<WorkflowHandle<typeof expireOutputs>> {
+  const timer = env.client.workflow.getHandle<typeof expireOutputs>(`expire-outputs-${jobId}`);
+  await waitFor(async () => (await timer.fetchHistory()).events?.some((e) => e.timerStartedEventAttributes), {
+    timeoutMs: 20_000,
+    what: `the retention timer of ${jobId} to start`,
+  });
+  return timer;
+}
+
+let workflowBundle: WorkflowBundle;
+beforeAll(async () => {
+  workflowBundle = await bundleWorkflows();
+});
+
+describe('processAsset workflow (time-skipping, mocked compute)', () => {
+  let env: TestWorkflowEnvironment;
+  beforeAll(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  afterAll(async () => {
+    await env?.teardown();
+  });
+  const runJob: <T>(
+    pipeline: PipelineActivities,
+    drive: (job: { handle: WorkflowHandle<typeof processAsset>; events: JobEventFields[] }) => Promise<T>,
+    jobInput?: ProcessAssetInput,
+  ) => Promise<T> = (pipeline, drive, jobInput) => withJob(env, workflowBundle, pipeline, drive, jobInput);
+
+  it('runs the six stages in order on the HPC queue, announces each, and records stage and outcome', async () => {
+    const mock = mockPipeline();
+    const { report, events, handle, progress } = await runJob(mock.activities, async ({ handle, events }) => {
+      const report = await handle.result();
+      await retentionTimerOf(env, handle.workflowId);
+      return { report, events, handle, progress: await handle.query(progressQuery) };
+    });
+
+    expect(mock.namesFor(handle.workflowId)).toEqual([
+      'inspectAsset',
+      'validateAsset',
+      'optimizeAsset',
+      'buildLods',
+      'processTextures',
+      'packageOutputs',
+    ]);
+    expect(events.map((e) => [e.event, e.stage])).toEqual([
+      ['started', undefined],
+      ...STAGES.flatMap((s) => [
+        ['stage-started', s],
+        ['stage-finished', s],
+      ]),
+      ['completed', undefined],
+    ]);
+    expect(events.at(-1)?.result).toMatchObject({ meshes: 2, triangles: 24, lods: 2, outputs: 2, outputBytes: 2700 });
+    expect(report).toMatchObject<Partial<PipelineReport>>({ jobId: handle.workflowId, input: TWO_CUBES_STATS });
+    expect(report.settings).toMatchObject({ lodRatios: [0.5, 0.25], retentionDays: 7 });
+    expect(progress).toEqual({ stage: 'package', stageIndex: 5, stageCount: 6, status: 'completed' });
+
+    // Every compute stage ran on the HPC queue, with a heartbeat timeout to notice a dead worker.
+    const history = await handle.fetchHistory();
+    const scheduled = (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes ?? []);
+    const compute = scheduled.filter((a) => a.activityType?.name !== 'publishJobEvent');
+    expect(compute.map((a) => a.taskQueue?.name)).toEqual(Array(6).fill(HPC_TASK_QUEUE));
+    expect(compute.every((a) => Number(a.heartbeatTimeout?.seconds) > 0)).toBe(true);
+
+    expect(await upsertedSearchAttributes(handle)).toEqual([
+      ...STAGES.map((s) => ({ [ASSET_STAGE.name]: s })),
+      { [ASSET_OUTCOME.name]: 'completed' },
+    ]);
+    await saveHistoryIfRequested('process-asset-completed', handle);
+  });
+
+  it('fails at once on an invalid asset, without retrying, removes partial outputs and passes on the validator messages', async () => {
+    const messages = [{ code: 'ACCESSOR_INDEX_OOB', message: 'Index 99 is out of bounds', severity: 'error', pointer: '/meshes/0' }];
+    const mock = mockPipeline({
+      async validateAsset() {
+        throw ApplicationFailure.nonRetryable('TwoCubes.glb is not valid glTF: 1 error', 'InvalidAsset', ...messages);
+      },
+    });
+    const { error, events, handle, description } = await runJob(mock.activities, async ({ handle, events }) => {
+      const error = await handle.result().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      return { error, events, handle, description: await handle.describe() };
+    });
+
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect(description.status.name).toBe('FAILED');
+    expect(mock.namesFor(handle.workflowId)).toEqual(['inspectAsset', 'validateAsset', 'cleanupJob']);
+    expect(mock.calls.find((c) => c.activity === 'cleanupJob')?.request).toEqual({ jobId: handle.workflowId, keepOutputs: false });
+    const failed = events.at(-1);
+    expect(failed).toMatchObject({
+      event: 'failed',
+      stage: 'validate',
+      error: { type: 'InvalidAsset', message: 'TwoCubes.glb is not valid glTF: 1 error', details: messages },
+    });
+    expect((await upsertedSearchAttributes(handle)).at(-1)).toEqual({ [ASSET_OUTCOME.name]: 'failed' });
+    await saveHistoryIfRequested('process-asset-invalid', handle);
+  });
+
+  it('retries a transient failure with backoff and then completes', async () => {
+    let attempts = 0;
+    const mock = mockPipeline({
+      async optimizeAsset() {
+        if (++attempts < 3) throw new Error('HPC scratch disk briefly unavailable');
+        return TWO_CUBES_OPTIMIZE;
+      },
+    });
+    const { report, handle } = await runJob(mock.activities, async ({ handle }) => {
+      const report = await handle.result();
+      await retentionTimerOf(env, handle.workflowId);
+      return { report, handle };
+    });
+    expect(report.jobId).toBe(handle.workflowId);
+    expect(mock.calls.filter((c) => c.workflowId === handle.workflowId && c.activity === 'optimizeAsset').map((c) => c.attempt)).toEqual([
+      1, 2, 3,
+    ]);
+    expect(mock.namesFor(handle.workflowId)).not.toContain('cleanupJob');
+  });
+
+  it('cancels mid-stage: the stage sees the cancel, cleanup runs, the artist sees cancelling then cancelled', async () => {
+    let lodsStarted = false;
+    let lodsSawCancel = false;
+    const mock = mockPipeline({
+      async buildLods() {
+        lodsStarted = true;
+        try {
+          // Heartbeats are how a cancel reaches an activity; a real stage heartbeats its progress.
+          for (;;) {
+            heartbeat();
+            await activitySleep(100);
+          }
+        } catch (err) {
+          lodsSawCancel = err instanceof ActivityCancelled;
+          throw err;
+        }
+      },
+    });
+    const { error, events, handle, description, during } = await runJob(mock.activities, async ({ handle, events }) => {
+      await waitFor(() => lodsStarted, { timeoutMs: 20_000, what: 'the lods stage to start' });
+      const during = await handle.query(progressQuery);
+      await handle.cancel();
+      const error = await handle.result().then(
+        () => null,
+        (err: unknown) => err,
+      );
+      return { error, events, handle, during, description: await handle.describe() };
+    });
+
+    expect(during).toEqual({ stage: 'lods', stageIndex: 3, stageCount: 6, status: 'running' });
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
+    expect(description.status.name).toBe('CANCELLED');
+    expect(lodsSawCancel).toBe(true);
+    // Cleanup runs only once the stage has stopped writing.
+    expect(mock.namesFor(handle.workflowId).slice(-2)).toEqual(['buildLods', 'cleanupJob']);
+    expect(mock.calls.find((c) => c.activity === 'cleanupJob' && c.workflowId === handle.workflowId)?.request).toEqual({
+      jobId: handle.workflowId,
+      keepOutputs: false,
+    });
+    expect(events.slice(-3).map((e) => [e.event, e.stage])).toEqual([
+      ['stage-started', 'lods'],
+      ['cancelling', 'lods'],
+      ['cancelled', 'lods'],
+    ]);
+    expect((await upsertedSearchAttributes(handle)).at(-1)).toEqual({ [ASSET_OUTCOME.name]: 'cancelled' });
+    await saveHistoryIfRequested('process-asset-cancelled', handle);
+  });
+});
+
+/**
+ * On its own test server: the Java test server leaves time locked once a child whose parent has closed
+ * completes (it waits for the parent to take the notification), so no later test could skip time.
+ */
+describe("retention of a completed job's outputs (time-skipping)", () => {
   let env: TestWorkflowEnvironment;
   beforeAll(async () => {
     env = await createTimeSkippingEnv();
@@ -37,63 +244,31 @@ describe('processAsset workflow (time-skipping)', () => {
     await env?.teardown();
   });
 
-  /** Runs the workflow with both workers, as the HPC machine and the orchestrator would, with mocked activities. */
-  async function run(inspectAsset: HpcActivities['inspectAsset']) {
-    const events: JobEventFields[] = [];
-    const light: JobEventActivities = {
-      async publishJobEvent(fields) {
-        events.push(fields);
-        return events.length;
+  it('deletes the outputs once the retention has run out, after the job itself has completed', async () => {
+    const mock = mockPipeline();
+    const retentionDays = 3;
+    const { report, job, expiryStatus, deletedAtMs } = await withJob(
+      env,
+      workflowBundle,
+      mock.activities,
+      async ({ handle }) => {
+        const report = await handle.result();
+        const job = await handle.describe();
+        const expiry = await retentionTimerOf(env, handle.workflowId);
+        const expiryStatus = (await expiry.describe()).status.name;
+        // Waiting on the result lets the test server skip the three days.
+        await expiry.result();
+        return { report, job, expiryStatus, deletedAtMs: await env.currentTimeMs() };
       },
-    };
-    const orchestrator = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: ORCHESTRATOR_TASK_QUEUE,
-      workflowsPath,
-      activities: light,
-    });
-    const hpc = await Worker.create({ connection: env.nativeConnection, taskQueue: HPC_TASK_QUEUE, activities: { inspectAsset } });
-    const workflowId = `asset-alice-${Math.random().toString(16).slice(2)}`;
-    const outcome = await orchestrator.runUntil(
-      hpc.runUntil(
-        env.client.workflow.execute('processAsset', { taskQueue: ORCHESTRATOR_TASK_QUEUE, workflowId, args: [input] }).then(
-          (value) => ({ ok: true as const, value }),
-          (error: unknown) => ({ ok: false as const, error }),
-        ),
-      ),
+      { ...input, options: { preset: 'game-ready', retentionDays } },
     );
-    return { outcome, events, workflowId };
-  }
 
-  it('runs the compute step on the HPC queue and announces started then completed', async () => {
-    const { outcome, events, workflowId } = await run(async () => stats);
-    expect(outcome.ok && outcome.value).toMatchObject({ jobId: workflowId, input: stats });
-    expect(events.map((e) => e.event)).toEqual(['started', 'stage-finished', 'completed']);
-    expect(events.at(-1)?.result).toMatchObject({ meshes: 2, triangles: 24 });
-  });
-
-  it('retries a transient failure with backoff and then succeeds', async () => {
-    let calls = 0;
-    const { outcome } = await run(async () => {
-      calls++;
-      if (calls < 3) throw new Error('storage hiccup');
-      return stats;
-    });
-    expect(outcome.ok).toBe(true);
-    expect(calls).toBe(3);
-  });
-
-  it('fails at once on bad input, without retrying, and tells the artist why', async () => {
-    let calls = 0;
-    const { outcome, events } = await run(async () => {
-      calls++;
-      throw ApplicationFailure.nonRetryable('TwoCubes.glb could not be read as glTF: bad magic', 'InvalidAsset');
-    });
-    expect(calls).toBe(1);
-    expect(outcome.ok).toBe(false);
-    expect(!outcome.ok && outcome.error).toBeInstanceOf(WorkflowFailedError);
-    const failed = events.at(-1);
-    expect(failed?.event).toBe('failed');
-    expect(failed?.error).toMatchObject({ type: 'InvalidAsset', message: expect.stringContaining('bad magic') });
+    expect(job.status.name).toBe('COMPLETED');
+    expect(expiryStatus).toBe('RUNNING');
+    const deletes = mock.calls.filter((c) => c.activity === 'deleteOutputs');
+    expect(deletes.map((c) => c.request)).toContainEqual({ jobId: report.jobId });
+    expect(deletedAtMs).toBeGreaterThanOrEqual(Date.parse(report.expiresAt));
+    // expiresAt is the completion time plus the retention (workflow time, so within the job's last task).
+    expect(Math.abs(Date.parse(report.expiresAt) - (job.closeTime!.getTime() + retentionDays * DAY_MS))).toBeLessThan(60_000);
   });
 });

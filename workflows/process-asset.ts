@@ -1,69 +1,194 @@
+import type { Duration } from '@temporalio/common';
 import {
-  ActivityFailure,
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  log,
+  ParentClosePolicy,
   proxyActivities,
+  setHandler,
+  startChild,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { HpcActivities, JobEventActivities } from '../activities/index.js';
-import type { AssetReport, ProcessAssetInput } from '../common/jobs.js';
-import type { JobEventKind } from '../common/progress.js';
-import { resolveSettings } from '../common/pipeline.js';
-import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
+import type { ProcessAssetInput } from '../common/jobs.js';
+import {
+  FAILURE_TYPES,
+  resolveSettings,
+  STAGES,
+  type PipelineActivities,
+  type PipelineReport,
+  type PipelineSettings,
+  type Stage,
+  type StageRequest,
+} from '../common/pipeline.js';
+import { ASSET_OUTCOME, ASSET_STAGE } from '../common/search-attributes.js';
+import { HPC_TASK_QUEUE } from '../common/task-queues.js';
+import { expireOutputs } from './expire-outputs.js';
+import { describeFailure, WORKFLOW_FAILURE_TYPES } from './failure-reasons.js';
+import { jobEventPublisher } from './job-events.js';
+import { progressQuery, type AssetProgress } from './queries.js';
 
-/** Compute steps: on the HPC machine, heartbeating, retried with backoff unless the input is bad. */
-const computeActivities = proxyActivities<HpcActivities>({
+/** Compute stages on the HPC machine, heartbeating, retried with backoff unless the asset itself is bad. */
+function computeActivities(startToCloseTimeout: Duration) {
+  return proxyActivities<PipelineActivities>({
+    taskQueue: HPC_TASK_QUEUE,
+    startToCloseTimeout,
+    // A dead HPC worker is noticed within this, and the stage retried from its last checkpoint.
+    heartbeatTimeout: '30 seconds',
+    // Cleanup must not run while the stage still writes into the work folder: wait until it has stopped.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: {
+      initialInterval: '2 seconds',
+      backoffCoefficient: 2,
+      maximumInterval: '1 minute',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: [FAILURE_TYPES.INVALID_ASSET],
+    },
+  });
+}
+/** Reading, validating and packaging are bounded by the upload's size. */
+const shortStages = computeActivities('20 minutes');
+/** Simplifying and re-encoding a dense asset can take long on a busy machine. */
+const longStages = computeActivities('2 hours');
+
+/** Cleanup is idempotent and quick; it need not heartbeat. */
+const cleanupActivities = proxyActivities<Pick<PipelineActivities, 'cleanupJob'>>({
   taskQueue: HPC_TASK_QUEUE,
-  startToCloseTimeout: '2 hours',
-  // A dead HPC worker is noticed within this, and the step retried from its last checkpoint.
-  heartbeatTimeout: '30 seconds',
-  retry: {
-    initialInterval: '2 seconds',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 5,
-    nonRetryableErrorTypes: ['InvalidAsset'],
-  },
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
 });
 
-/** Event publishing: quick, on the orchestrator's own queue. */
-const lightActivities = proxyActivities<JobEventActivities>({
-  taskQueue: ORCHESTRATOR_TASK_QUEUE,
-  startToCloseTimeout: '10 seconds',
-  retry: { maximumAttempts: 3 },
-});
+const STAGE_LABELS: Record<Stage, string> = {
+  inspect: 'Inspecting',
+  validate: 'Validating',
+  optimize: 'Optimising geometry of',
+  lods: 'Building LODs of',
+  textures: 'Processing textures of',
+  package: 'Packaging',
+};
+const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** One artist's upload processed into game-ready outputs. The workflow id is the job id. */
-export async function processAsset(input: ProcessAssetInput): Promise<AssetReport> {
-  const jobId = workflowInfo().workflowId;
-  const publish = (event: JobEventKind, message: string, extra: Record<string, unknown> = {}) =>
-    lightActivities.publishJobEvent({ jobId, owner: input.owner, event, message, ts: Date.now(), ...extra });
-
-  await publish('started', `Processing ${input.assetName}`);
+/** The options were parsed by the API, so this fails only for a caller that skipped that; tell it why. */
+function settingsOf(options: ProcessAssetInput['options']): PipelineSettings {
   try {
-    const stats = await computeActivities.inspectAsset({ input, settings: resolveSettings(input.options) });
-    await publish('stage-finished', `Inspected ${input.assetName}`, { stage: 'inspect' });
-    const report: AssetReport = { jobId, assetName: input.assetName, input: stats };
-    await publish('completed', `${input.assetName} is ready`, {
-      result: { meshes: stats.meshes, vertices: stats.vertices, triangles: stats.triangles, textures: stats.textures.length },
-    });
-    return report;
+    return resolveSettings(options);
   } catch (err) {
-    if (isCancellation(err)) {
-      // The job scope is cancelled; the announcement must still go out.
-      await CancellationScope.nonCancellable(() => publish('cancelled', `${input.assetName} was cancelled`));
-      throw err;
-    }
-    const cause =
-      err instanceof ActivityFailure && err.cause instanceof ApplicationFailure
-        ? err.cause
-        : err instanceof ApplicationFailure
-          ? err
-          : null;
-    await publish('failed', cause?.message ?? 'The job failed', {
-      error: { type: cause?.type ?? 'InternalError', message: cause?.message ?? String(err), details: cause?.details ?? undefined },
+    throw ApplicationFailure.nonRetryable(`The job options are not valid: ${String(err)}`, WORKFLOW_FAILURE_TYPES.INVALID_OPTIONS);
+  }
+}
+
+/**
+ * One artist's upload processed into game-ready outputs: the six STAGES in order, each a heartbeating
+ * activity on the HPC queue. The workflow id is the job id. A cancel or a failure removes the partial
+ * outputs; a completed job's outputs are deleted after settings.retentionDays by an expireOutputs child.
+ *
+ * Versioning: running jobs replay this code. A change that adds, removes or reorders commands
+ * (activities, timers, children, search-attribute upserts) goes behind `patched('<change-id>')`, and
+ * workflows/replay.test.ts replays the saved histories in workflows/histories/ to catch what was missed.
+ */
+export async function processAsset(input: ProcessAssetInput): Promise<PipelineReport> {
+  const jobId = workflowInfo().workflowId;
+  const publish = jobEventPublisher(jobId, input.owner);
+  const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: STAGES.length, status: 'running' };
+  setHandler(progressQuery, () => progress);
+
+  // Announced as soon as the cancel arrives: the running stage may take a while to stop.
+  let cancelling: Promise<unknown> | undefined;
+  const announceCancelling = () =>
+    (cancelling ??= CancellationScope.nonCancellable(() => {
+      progress.status = 'cancelling';
+      return publish('cancelling', `Cancelling ${input.assetName}`, { stage: progress.stage ?? undefined });
+    }));
+  CancellationScope.current().cancelRequested.catch(announceCancelling);
+
+  const finish = (outcome: 'completed' | 'failed' | 'cancelled') => {
+    progress.status = outcome;
+    upsertSearchAttributes([{ key: ASSET_OUTCOME, value: outcome }]);
+  };
+
+  try {
+    await publish('started', `Processing ${input.assetName}`);
+    const settings = settingsOf(input.options);
+    const request: StageRequest = { input, settings };
+    const runStage = async <T>(stage: Stage, run: (request: StageRequest) => Promise<T>): Promise<T> => {
+      progress.stage = stage;
+      progress.stageIndex = STAGES.indexOf(stage);
+      upsertSearchAttributes([{ key: ASSET_STAGE, value: stage }]);
+      await publish('stage-started', `${STAGE_LABELS[stage]} ${input.assetName}`, { stage });
+      const result = await run(request);
+      await publish('stage-finished', `${STAGE_LABELS[stage]} ${input.assetName}: done`, { stage });
+      return result;
+    };
+
+    const stats = await runStage('inspect', shortStages.inspectAsset);
+    const validation = await runStage('validate', shortStages.validateAsset);
+    const optimize = await runStage('optimize', longStages.optimizeAsset);
+    const lods = await runStage('lods', longStages.buildLods);
+    const textures = await runStage('textures', longStages.processTextures);
+    const packaged = await runStage('package', shortStages.packageOutputs);
+
+    const expiresAt = new Date(Date.now() + settings.retentionDays * DAY_MS).toISOString();
+    // A child, not a sleep here, so the artist's job closes as COMPLETED; ABANDON keeps the timer
+    // alive after this workflow closes. Awaiting the start makes it durable before we return.
+    await startChild(expireOutputs, {
+      workflowId: `expire-outputs-${jobId}`,
+      args: [{ jobId, expiresAt }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+
+    finish('completed');
+    await publish('completed', `${input.assetName} is ready`, {
+      result: {
+        meshes: stats.meshes,
+        vertices: stats.vertices,
+        triangles: stats.triangles,
+        textures: stats.textures.length,
+        outputTriangles: packaged.stats.triangles,
+        lods: lods.length,
+        outputs: packaged.outputs.length,
+        outputBytes: packaged.outputs.reduce((sum, file) => sum + file.bytes, 0),
+        expiresAt,
+      },
+    });
+    return {
+      jobId,
+      assetName: input.assetName,
+      settings,
+      input: stats,
+      validation,
+      optimize,
+      lods,
+      textures,
+      package: packaged,
+      expiresAt,
+    };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    // The job's scope may be cancelled; cleanup and the last event must still happen.
+    await CancellationScope.nonCancellable(async () => {
+      if (cancelled) await announceCancelling();
+      else progress.status = 'cleaning-up';
+      await cleanUp(jobId);
+      if (cancelled) {
+        finish('cancelled');
+        await publish('cancelled', `${input.assetName} was cancelled`, { stage: progress.stage ?? undefined });
+      } else {
+        const reason = describeFailure(err);
+        finish('failed');
+        await publish('failed', reason.message, { stage: progress.stage ?? undefined, error: reason });
+      }
     });
     throw err;
+  }
+}
+
+/** Removes the work folder and partial outputs. A cleanup that keeps failing must not hide the job's own outcome. */
+async function cleanUp(jobId: string): Promise<void> {
+  try {
+    await cleanupActivities.cleanupJob({ jobId, keepOutputs: false });
+  } catch (err) {
+    log.error('Cleanup of the job folder failed; it must be removed by hand', { jobId, error: String(err) });
   }
 }

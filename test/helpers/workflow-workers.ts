@@ -1,0 +1,73 @@
+import { writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { z } from 'zod';
+import type { JobEventActivities } from '../../activities/index.js';
+import type { PipelineActivities } from '../../common/pipeline.js';
+import type { JobEventFields } from '../../common/progress.js';
+import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
+
+/** The workflows bundled once per test file (webpack takes seconds; every worker of the file reuses it). */
+export function bundleWorkflows(): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({
+    workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
+    logger: new DefaultLogger('WARN'),
+  });
+}
+
+/**
+ * Runs both workers as production does (workflows and event publishing on the orchestrator queue,
+ * compute on the HPC queue) with the given compute activities, while `drive` runs; events the
+ * workflows publish are collected in order instead of going to Redis.
+ */
+export async function withWorkers<T>(
+  env: TestWorkflowEnvironment,
+  workflowBundle: WorkflowBundle,
+  pipeline: PipelineActivities,
+  drive: (events: JobEventFields[]) => Promise<T>,
+): Promise<T> {
+  const events: JobEventFields[] = [];
+  const light: JobEventActivities = {
+    async publishJobEvent(fields) {
+      events.push(fields);
+      return events.length;
+    },
+  };
+  const orchestrator = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    workflowBundle,
+    activities: light,
+  });
+  const hpc = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: HPC_TASK_QUEUE,
+    activities: pipeline,
+    // A cancel reaches an activity in a heartbeat's answer; by default heartbeats are sent at most
+    // every 0.8 × heartbeatTimeout (24 s), which would make a cancel test wait that long.
+    maxHeartbeatThrottleInterval: '200 milliseconds',
+  });
+  return orchestrator.runUntil(hpc.runUntil(() => drive(events)));
+}
+
+/** A history file as saved for the replay test. */
+export const SavedHistory = z.object({ workflowId: z.string().min(1), history: z.object({ events: z.array(z.unknown()).min(1) }) });
+
+/** Where the histories the replay test replays are kept (workflows/replay.test.ts). */
+export const HISTORIES_DIR = fileURLToPath(new URL('../../workflows/histories/', import.meta.url));
+
+/**
+ * Saves the workflow's history as workflows/histories/<name>.json when the run was started with
+ * UPDATE_HISTORIES=1 (`npm run histories:update`); otherwise does nothing, so tests never rewrite them
+ * by accident.
+ */
+export async function saveHistoryIfRequested(name: string, handle: WorkflowHandle): Promise<void> {
+  if (process.env.UPDATE_HISTORIES !== '1') return;
+  // The workflow id is kept with the history: replay compares ids derived from it (child ids, for one).
+  // The history is in protobufjs' own JSON form (enum names, int64 as strings, bytes as base64);
+  // historyToJSON from @temporalio/common fails on a second protobufjs copy in node_modules.
+  const saved = { workflowId: handle.workflowId, history: await handle.fetchHistory() };
+  await writeFile(`${HISTORIES_DIR}${name}.json`, JSON.stringify(saved, null, 2) + '\n');
+}

@@ -1,0 +1,32 @@
+import { defineQuery } from '@temporalio/workflow';
+import type { Stage } from '../common/pipeline.js';
+
+/** Where an asset job is, from the workflow's own state (the Redis mirror may lag or be down). */
+export type AssetJobStatus = 'running' | 'cancelling' | 'cleaning-up' | 'completed' | 'failed' | 'cancelled';
+
+/** Answer of the `progress` query on processAsset: the stage now running (or the last one that ran). */
+export interface AssetProgress {
+  /** null before the first stage starts. */
+  stage: Stage | null;
+  /** Index of `stage` in STAGES, or null before the first stage starts. */
+  stageIndex: number | null;
+  stageCount: number;
+  status: AssetJobStatus;
+}
+
+/** For engineers and tools (`temporal workflow query --type progress`): the job's stage and status. */
+export const progressQuery = defineQuery<AssetProgress>('progress');
+
+/** Answer of the `batchProgress` query on processBatch: counts of the batch's asset jobs. */
+export interface BatchProgress {
+  total: number;
+  /** Completed successfully. */
+  done: number;
+  failed: number;
+  cancelled: number;
+  running: number;
+  /** Not started yet (waiting for a concurrency slot). */
+  waiting: number;
+}
+
+export const batchProgressQuery = defineQuery<BatchProgress>('batchProgress');
