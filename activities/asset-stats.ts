@@ -1,4 +1,5 @@
-import { ImageUtils, Primitive, type Document } from '@gltf-transform/core';
+import { ImageUtils, Primitive, type Document, type Texture } from '@gltf-transform/core';
+import { listTextureSlots } from '@gltf-transform/functions';
 import type { AssetStats } from '../common/jobs.js';
 
 /** Counts what an artist cares about in a glTF document. */
@@ -23,7 +24,7 @@ export function readAssetStats(doc: Document, fileBytes: number): AssetStats {
     const mimeType = texture.getMimeType();
     const size = image ? ImageUtils.getSize(image, mimeType) : null;
     return {
-      name: texture.getName() || texture.getURI() || `texture ${i}`,
+      name: textureLabel(texture, i),
       mimeType,
       width: size?.[0] ?? null,
       height: size?.[1] ?? null,
@@ -43,4 +44,12 @@ export function readAssetStats(doc: Document, fileBytes: number): AssetStats {
       .map((e) => e.extensionName)
       .sort(),
   };
+}
+
+/** What an artist recognises a texture by: its name or file, else the material slots that use it. */
+export function textureLabel(texture: Texture, index: number): string {
+  const named = texture.getName() || texture.getURI();
+  if (named) return named;
+  const slots = [...new Set(listTextureSlots(texture))];
+  return slots.length ? `${slots.join(' + ')} (texture ${index})` : `texture ${index}`;
 }

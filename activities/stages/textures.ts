@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ImageUtils } from '@gltf-transform/core';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { TextureResult } from '../../common/pipeline.js';
+import { textureLabel } from '../asset-stats.js';
 import { readJsonIfExists, readWorkFile, removeTempFiles, writeFileAtomic } from '../asset-io.js';
 import { invalidAsset } from '../invalid-asset-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
@@ -44,7 +45,7 @@ export async function texturesStage(job: StageJob, progress: StageProgress): Pro
   await removeTempFiles(workFiles.texturesDir(job.workDir));
   const results: TextureResult[] = [];
   for (const [index, texture] of textures.entries()) {
-    const name = texture.getName() || texture.getURI() || `texture ${index}`;
+    const name = textureLabel(texture, index);
     const kept = done.has(index) ? await readJsonIfExists(workFiles.textureResult(job.workDir, index), TextureWorkRecord) : null;
     const keptFileExists = kept
       ? await fs.stat(path.join(workFiles.texturesDir(job.workDir), kept.file)).then(
