@@ -11,6 +11,7 @@ import { JobLog } from '../common/job-log.js';
 import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
+import { historyRouter } from './history-router.js';
 import { JobService } from './job-service.js';
 import { jobsRouter } from './jobs-router.js';
 import { SocketHub } from './socket-hub.js';
@@ -70,6 +71,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     requireOwner(verifier),
     jobsRouter({ jobs, jobLog, storage: deps.storage, uploadMaxBytes: config.UPLOAD_MAX_BYTES }),
   );
+  app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal }));
   app.use(express.static(path.join(PROJECT_ROOT, 'web', 'dist'), { index: 'index.html' }));
   app.use(express.static(path.join(PROJECT_ROOT, 'web', 'public'), { index: 'index.html' }));
 
