@@ -22,6 +22,8 @@ export interface WatchOptions {
   statusPollMs?: number;
   /** The outcome REST reported before watching: used if the snapshot no longer holds the terminal event. */
   endedAs?: JobOutcome | null;
+  /** Replay the job from its first message (lastSeq 0) instead of starting from a snapshot: for a job just submitted. */
+  fromStart?: boolean;
 }
 
 const AUTH_CLOSE_CODES = new Set<number>([CLOSE_CODES.AUTH_MISSING, CLOSE_CODES.AUTH_INVALID, CLOSE_CODES.AUTH_EXPIRED]);
@@ -36,7 +38,7 @@ export function watchJob(client: ApiClient, jobId: string, options: WatchOptions
   const statusPollMs = options.statusPollMs ?? 10_000;
 
   return new Promise<WatchResult>((resolve, reject) => {
-    let lastSeq: number | undefined;
+    let lastSeq: number | undefined = options.fromStart ? 0 : undefined;
     let socket: WebSocket | null = null;
     let settled = false;
     let reconnects = 0;

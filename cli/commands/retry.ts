@@ -14,6 +14,6 @@ export function registerRetry(program: Command): void {
       const answer = await client.retry(id);
       if (options.json) printJson(answer);
       else process.stdout.write(`${answer.jobId}\n`);
-      if (options.watch) process.exitCode = await followJob(client, answer.jobId, { json: Boolean(options.json) });
+      if (options.watch) process.exitCode = await followJob(client, answer.jobId, { json: Boolean(options.json), fromStart: true });
     });
 }

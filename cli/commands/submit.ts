@@ -67,6 +67,6 @@ export function registerSubmit(program: Command): void {
       const answer = await client.submit(files, parsed.data);
       if (options.json) printJson(answer);
       else process.stdout.write(options.watch ? `${answer.jobId} submitted (${answer.assetName})\n` : `${answer.jobId}\n`);
-      if (options.watch) process.exitCode = await followJob(client, answer.jobId, { json: Boolean(options.json) });
+      if (options.watch) process.exitCode = await followJob(client, answer.jobId, { json: Boolean(options.json), fromStart: true });
     });
 }

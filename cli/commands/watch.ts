@@ -7,7 +7,7 @@ import { signedInClient } from '../session.js';
 import { outcomeOfStatus } from '../socket-messages.js';
 
 /** Follows a job to its end in the chosen view; the exit code says how it ended (0 completed, 1 otherwise). */
-export async function followJob(client: ApiClient, jobId: string, options: { json: boolean }): Promise<ExitCode> {
+export async function followJob(client: ApiClient, jobId: string, options: { json: boolean; fromStart?: boolean }): Promise<ExitCode> {
   // REST first: an unknown id, a refused token or an unreachable API is reported before any socket is opened.
   const job = await client.getJob(jobId);
   const view = createJobView({ json: options.json, out: process.stdout });
@@ -15,6 +15,7 @@ export async function followJob(client: ApiClient, jobId: string, options: { jso
     onMessage: (message) => view.message(message),
     onReconnecting: (attempt, reason) => view.reconnecting(attempt, reason),
     endedAs: outcomeOfStatus(job.status),
+    fromStart: Boolean(options.fromStart),
   });
   view.finish(jobId, result);
   return result.outcome === 'completed' ? EXIT.OK : EXIT.JOB_FAILED;
