@@ -10,6 +10,8 @@ export const EXIT = {
   AUTH: 3,
   /** The API could not be reached (connection refused, DNS, timeout, 502/503/504). */
   UNREACHABLE: 4,
+  /** Stopped with Ctrl-C (the shell's convention, 128 + SIGINT); the job itself goes on. */
+  INTERRUPTED: 130,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -24,7 +26,8 @@ export type CliErrorCode =
   | 'REQUEST_REFUSED'
   | 'BAD_RESPONSE'
   | 'NOT_SUPPORTED'
-  | 'CHECKSUM_MISMATCH';
+  | 'CHECKSUM_MISMATCH'
+  | 'INTERRUPTED';
 
 const EXIT_OF: Record<CliErrorCode, ExitCode> = {
   NOT_SIGNED_IN: EXIT.AUTH,
@@ -37,6 +40,7 @@ const EXIT_OF: Record<CliErrorCode, ExitCode> = {
   BAD_RESPONSE: EXIT.JOB_FAILED,
   NOT_SUPPORTED: EXIT.JOB_FAILED,
   CHECKSUM_MISMATCH: EXIT.JOB_FAILED,
+  INTERRUPTED: EXIT.INTERRUPTED,
 };
 
 /** An error the CLI explains on stderr (what went wrong and what to do) before exiting with its code. */

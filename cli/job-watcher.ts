@@ -24,6 +24,8 @@ export interface WatchOptions {
   endedAs?: JobOutcome | null;
   /** Replay the job from its first message (lastSeq 0) instead of starting from a snapshot: for a job just submitted. */
   fromStart?: boolean;
+  /** Stops watching (Ctrl-C); the watch then rejects with INTERRUPTED. */
+  signal?: AbortSignal;
 }
 
 const AUTH_CLOSE_CODES = new Set<number>([CLOSE_CODES.AUTH_MISSING, CLOSE_CODES.AUTH_INVALID, CLOSE_CODES.AUTH_EXPIRED]);
@@ -155,6 +157,9 @@ export function watchJob(client: ApiClient, jobId: string, options: WatchOptions
       });
     };
 
+    options.signal?.addEventListener('abort', () =>
+      finish(new CliError('INTERRUPTED', `Stopped watching; the job goes on. \`asset-farm watch ${jobId}\` picks it up again.`)),
+    );
     connect();
   });
 }

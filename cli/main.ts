@@ -11,7 +11,7 @@ import { registerWatch } from './commands/watch.js';
 
 const EXIT_CODES_HELP = `
 Exit codes: 0 done (job completed), 1 job failed/cancelled or request refused, 2 usage,
-3 not signed in or token refused, 4 API unreachable.
+3 not signed in or token refused, 4 API unreachable, 130 stopped watching with Ctrl-C.
 Environment: ASSET_FARM_API and ASSET_FARM_TOKEN override the saved login (for CI);
 ASSET_FARM_CONFIG moves the config file (default ~/.config/asset-farm/config.json).`;
 

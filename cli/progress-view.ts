@@ -9,6 +9,8 @@ export interface JobView {
   reconnecting(attempt: number, reason: string): void;
   /** Shows the outcome; the caller turns it into the exit code. */
   finish(jobId: string, result: WatchResult): void;
+  /** Leaves the terminal clean when the watch ends without an outcome (an error, Ctrl-C). */
+  abandon(): void;
 }
 
 /** Picks the view: --json wins, then a terminal gets bars, anything else (CI, pipes) gets plain lines. */
@@ -43,6 +45,7 @@ class NdjsonView implements JobView {
   reconnecting(): void {
     // Reconnects are invisible to scripts: the resumed stream has no gap and no duplicate.
   }
+  abandon(): void {}
   finish(jobId: string, result: WatchResult): void {
     // Learnt from REST rather than a socket event: still tell the script how the job ended.
     if (!result.event) this.out.write(JSON.stringify({ type: 'status', jobId, outcome: result.outcome }) + '\n');
@@ -80,6 +83,8 @@ class LineView implements JobView {
   finish(jobId: string, result: WatchResult): void {
     this.out.write(outcomeLine(jobId, result) + '\n');
   }
+
+  abandon(): void {}
 
   private print(line: string): void {
     this.out.write(line + '\n');
@@ -124,6 +129,11 @@ class TerminalView implements JobView {
     this.sync();
     this.bars.stop();
     this.out.write(outcomeLine(jobId, result) + '\n');
+  }
+
+  abandon(): void {
+    // Stopping the bars also shows the cursor again.
+    this.bars.stop();
   }
 
   private sync(): void {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { ApiClient } from '../api-client.js';
 import { EXIT, type ExitCode } from '../cli-error.js';
-import { watchJob } from '../job-watcher.js';
+import { watchJob, type WatchResult } from '../job-watcher.js';
 import { createJobView } from '../progress-view.js';
 import { signedInClient } from '../session.js';
 import { outcomeOfStatus } from '../socket-messages.js';
@@ -11,12 +11,24 @@ export async function followJob(client: ApiClient, jobId: string, options: { jso
   // REST first: an unknown id, a refused token or an unreachable API is reported before any socket is opened.
   const job = await client.getJob(jobId);
   const view = createJobView({ json: options.json, out: process.stdout });
-  const result = await watchJob(client, jobId, {
-    onMessage: (message) => view.message(message),
-    onReconnecting: (attempt, reason) => view.reconnecting(attempt, reason),
-    endedAs: outcomeOfStatus(job.status),
-    fromStart: Boolean(options.fromStart),
-  });
+  const interrupt = new AbortController();
+  const onSigint = () => interrupt.abort();
+  process.once('SIGINT', onSigint);
+  let result: WatchResult;
+  try {
+    result = await watchJob(client, jobId, {
+      onMessage: (message) => view.message(message),
+      onReconnecting: (attempt, reason) => view.reconnecting(attempt, reason),
+      endedAs: outcomeOfStatus(job.status),
+      fromStart: Boolean(options.fromStart),
+      signal: interrupt.signal,
+    });
+  } catch (err) {
+    view.abandon();
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
   view.finish(jobId, result);
   return result.outcome === 'completed' ? EXIT.OK : EXIT.JOB_FAILED;
 }

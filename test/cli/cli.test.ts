@@ -75,7 +75,15 @@ describe('asset-farm CLI against the real stack', () => {
       expect(jobId).toMatch(/^asset-alice-/);
 
       const watch = startCli(['watch', jobId, '--json'], alice);
+      const stopped = startCli(['watch', jobId, '--json'], alice);
       await watch.waitForLine((l) => l.includes('"type":"snapshot"'), 'the snapshot line');
+      // Ctrl-C stops watching, not the job.
+      await stopped.waitForLine((l) => l.includes('"type":"snapshot"'), 'the snapshot line');
+      stopped.child.kill('SIGINT');
+      const interrupted = await stopped.exited;
+      expect(interrupted.code).toBe(130);
+      expect(interrupted.stderr).toContain('Stopped watching; the job goes on');
+
       // The API restarts under the watcher (its sockets close with 1012): it reconnects and resumes with lastSeq.
       await stack.startComponent('api');
       const cancel = await runCli(['cancel', jobId], alice);
