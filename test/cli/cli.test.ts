@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -177,6 +177,25 @@ describe('asset-farm CLI against the real stack', () => {
       expect(table.stdout).toContain(jobId);
     });
 
+    it('submit --watch of an asset that cannot be read exits 1 with the reason; logs shows the failure', async () => {
+      const broken = path.join(configDir, 'broken.glb');
+      writeFileSync(broken, 'this is not a glTF file');
+      const env = { ASSET_FARM_API: stack.apiUrl, ASSET_FARM_TOKEN: stack.tokenFor('frank') };
+      const run = await runCli(['submit', broken, '--watch'], env);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(1);
+      const jobId = run.stdout.split(' ')[0]!;
+      expect(run.stdout).toContain('inspect: FAILED');
+      expect(run.stdout.trim().split('\n').at(-1)).toMatch(new RegExp(`^${jobId} failed: broken\\.glb could not be read as glTF`));
+
+      await jobStatus(stack, stack.tokenFor('frank'), jobId, ['FAILED']);
+      const logs = await runCli(['logs', jobId], env);
+      expect(logs.stdout).toMatch(/ActivityTaskFailed {2}inspectAsset \[inspect\] {2}- .*could not be read as glTF/);
+      expect(logs.stdout).toContain('WorkflowExecutionFailed');
+      const failed = JSON.parse((await runCli(['list', '--state', 'failed', '--json'], env)).stdout) as { jobId: string }[];
+      expect(failed.map((j) => j.jobId)).toEqual([jobId]);
+    });
+
     it('logs shows what ran with its attempt, for the owner only', async () => {
       const token = stack.tokenFor('carol');
       const res = await uploadAsset(stack.apiUrl, token, [TWO_CUBES]);
@@ -210,19 +229,23 @@ describe('asset-farm CLI against the real stack', () => {
     });
 
     it('retry starts a new job for the same files and prints its id (once the API has the route)', async (ctx) => {
+      // A failed job is what artists retry; the same unreadable file fails again, which makes the outcome certain.
       const token = stack.tokenFor('dave');
-      const res = await uploadAsset(stack.apiUrl, token, [TWO_CUBES]);
+      const broken = path.join(configDir, 'broken-again.glb');
+      writeFileSync(broken, 'still not a glTF file');
+      const res = await uploadAsset(stack.apiUrl, token, [broken]);
       const { jobId } = (await res.json()) as { jobId: string };
-      await jobStatus(stack, token, jobId, ['COMPLETED']);
+      await jobStatus(stack, token, jobId, ['FAILED']);
       if (!(await routeExists(stack, 'POST', `/api/jobs/${jobId}/retry`, token))) ctx.skip();
 
       const dave = { ASSET_FARM_API: stack.apiUrl, ASSET_FARM_TOKEN: token };
       const run = await runCli(['retry', jobId, '--watch'], dave);
-      expect(run.code).toBe(0);
+      expect(run.stderr).toBe('');
       const newId = run.stdout.split('\n')[0]!;
       expect(newId).toMatch(/^asset-dave-/);
       expect(newId).not.toBe(jobId);
-      expect(run.stdout).toContain(`${newId} completed`);
+      expect(run.stdout).toContain(`${newId} failed: broken-again.glb could not be read`);
+      expect(run.code).toBe(1);
     });
 
     it('download saves every output and checks it against the listed sha256 (once the API has the route)', async (ctx) => {
