@@ -30,6 +30,8 @@ export interface WatchOptions {
 
 const AUTH_CLOSE_CODES = new Set<number>([CLOSE_CODES.AUTH_MISSING, CLOSE_CODES.AUTH_INVALID, CLOSE_CODES.AUTH_EXPIRED]);
 const SOCKET_PROTOCOL = 'asset-farm.v1';
+/** How long a terminal event may lag behind the closed status REST reports. */
+const TERMINAL_EVENT_GRACE_MS = 2_000;
 
 /**
  * Follows one job over /ws until it ends. On a dropped socket it reconnects with backoff and resumes with
@@ -37,7 +39,7 @@ const SOCKET_PROTOCOL = 'asset-farm.v1';
  */
 export function watchJob(client: ApiClient, jobId: string, options: WatchOptions): Promise<WatchResult> {
   const giveUpAfterMs = options.giveUpAfterMs ?? 60_000;
-  const statusPollMs = options.statusPollMs ?? 10_000;
+  const statusPollMs = options.statusPollMs ?? 5_000;
 
   return new Promise<WatchResult>((resolve, reject) => {
     let lastSeq: number | undefined = options.fromStart ? 0 : undefined;
@@ -46,13 +48,14 @@ export function watchJob(client: ApiClient, jobId: string, options: WatchOptions
     let reconnects = 0;
     let unreachableSince: number | null = null;
     let reconnectTimer: NodeJS.Timeout | null = null;
-    let closedPolls = 0;
+    let closedTimer: NodeJS.Timeout | null = null;
 
     const finish = (error: Error | null, result?: WatchResult) => {
       if (settled) return;
       settled = true;
       clearInterval(statusTimer);
       if (reconnectTimer) clearTimeout(reconnectTimer);
+      if (closedTimer) clearTimeout(closedTimer);
       socket?.removeAllListeners();
       socket?.on('error', () => undefined);
       socket?.close();
@@ -64,14 +67,13 @@ export function watchJob(client: ApiClient, jobId: string, options: WatchOptions
       if (event && TERMINAL_EVENTS.has(event.event)) finish(null, { outcome: event.event as JobOutcome, event });
     };
 
-    // The terminal event is published before the workflow closes, so a job seen closed twice in a row without
-    // one (terminated from the Temporal UI, an expired replay log) is finished from its REST status instead.
+    // A job can close without a terminal event on the socket (terminated from the Temporal UI: no workflow code
+    // runs). Once REST says it is closed, the event still in flight gets a moment, then the status decides.
     const statusTimer = setInterval(() => {
       client.getJob(jobId).then(
         (job) => {
           const outcome = outcomeOfStatus(job.status);
-          closedPolls = outcome ? closedPolls + 1 : 0;
-          if (outcome && closedPolls >= 2) finish(null, { outcome, event: null });
+          if (outcome && !closedTimer) closedTimer = setTimeout(() => finish(null, { outcome, event: null }), TERMINAL_EVENT_GRACE_MS);
         },
         (err: unknown) => {
           // Unreachable is the socket's business (it reconnects and gives up in time); anything else ends the watch.

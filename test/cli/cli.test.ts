@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import jwt from 'jsonwebtoken';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor } from '../../scripts/lib/wait.js';
@@ -113,6 +114,28 @@ describe('asset-farm CLI against the real stack', () => {
       expect(logs.stdout).toMatch(/ActivityTaskScheduled {2}inspectAsset \[inspect\]/);
       expect(logs.stdout).toContain('WorkflowExecutionCancelRequested');
       expect(logs.stdout).toContain('WorkflowExecutionCanceled');
+    });
+
+    it('watch ends a job terminated from the Temporal UI (no socket event) from its status, exit 1', async () => {
+      const env = { ASSET_FARM_API: stack.apiUrl, ASSET_FARM_TOKEN: stack.tokenFor('grace') };
+      const submitted = await runCli(['submit', TWO_CUBES], env);
+      const jobId = submitted.stdout.trim();
+      const watch = startCli(['watch', jobId, '--json'], env);
+      await watch.waitForLine((l) => l.includes('"type":"snapshot"'), 'the snapshot line');
+      const connection = await Connection.connect({ address: stack.temporalAddress });
+      try {
+        await new Client({ connection, namespace: stack.namespace }).workflow.getHandle(jobId).terminate('stopped by an engineer');
+      } finally {
+        await connection.close();
+      }
+      const watched = await watch.exited;
+      expect(watched.stderr).toBe('');
+      expect(watched.code).toBe(1);
+      expect(jsonLines(watched.stdout).at(-1)).toEqual({ type: 'status', jobId, outcome: 'terminated' });
+      // The human view says the same.
+      const rewatch = await runCli(['watch', jobId], env);
+      expect(rewatch.code).toBe(1);
+      expect(rewatch.stdout.trim()).toBe(`${jobId} terminated: the job ended as terminated`);
     });
   });
 
