@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { History } from '@temporalio/common/lib/proto-utils.js';
 import { Router } from 'express';
 import type { JobHistoryEntry } from '../common/job-history.js';
 import { JobId } from '../common/progress.js';
@@ -15,7 +16,8 @@ const STAGE_OF_ACTIVITY: Readonly<Record<string, string>> = {
   packageOutputs: 'package',
 };
 
-type HistoryEvent = NonNullable<Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>['events']>[number];
+/** One event of a workflow history as the Temporal client returns it. */
+type HistoryEvent = NonNullable<History['events']>[number];
 
 /** A failure as Temporal records it: the message, with the cause's message when the outer one is generic. */
 interface RecordedFailure {

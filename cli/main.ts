@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { z } from 'zod';
+import { PROJECT_ROOT } from '../common/config.js';
 import { CliError, EXIT } from './cli-error.js';
 import { registerCancel } from './commands/cancel.js';
 import { registerDownload } from './commands/download.js';
@@ -15,10 +19,17 @@ Exit codes: 0 done (job completed), 1 job failed/cancelled or request refused, 2
 Environment: ASSET_FARM_API and ASSET_FARM_TOKEN override the saved login (for CI);
 ASSET_FARM_CONFIG moves the config file (default ~/.config/asset-farm/config.json).`;
 
+/** The CLI ships with the repository, so its version is the project's. */
+function projectVersion(): string {
+  const pkg = z.object({ version: z.string() }).safeParse(JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')));
+  return pkg.success ? pkg.data.version : 'unknown';
+}
+
 /** The `asset-farm` program: every command, with usage errors turned into exit code 2. */
 function buildProgram(): Command {
   const program = new Command('asset-farm')
     .description('Submit 3D assets to asset-farm, follow their jobs live and fetch the results.')
+    .version(projectVersion())
     .addHelpText('after', EXIT_CODES_HELP)
     .showHelpAfterError('(run `asset-farm --help` or `asset-farm <command> --help` for usage)')
     .exitOverride();
