@@ -32,6 +32,7 @@ const AUTH_CLOSE_CODES = new Set<number>([CLOSE_CODES.AUTH_MISSING, CLOSE_CODES.
 const SOCKET_PROTOCOL = 'asset-farm.v1';
 /** How long a terminal event may lag behind the closed status REST reports. */
 const TERMINAL_EVENT_GRACE_MS = 2_000;
+const MAX_RECONNECT_DELAY_MS = 3_000;
 
 /**
  * Follows one job over /ws until it ends. On a dropped socket it reconnects with backoff and resumes with
@@ -97,7 +98,8 @@ export function watchJob(client: ApiClient, jobId: string, options: WatchOptions
       }
       reconnects += 1;
       options.onReconnecting?.(reconnects, reason);
-      const delay = Math.min(10_000, 250 * 2 ** Math.min(reconnects, 6));
+      // Short, jittered backoff: a restarting API is back within seconds, and watchers should not reconnect in step.
+      const delay = Math.min(MAX_RECONNECT_DELAY_MS, 250 * 2 ** Math.min(reconnects, 6)) * (0.8 + Math.random() * 0.4);
       reconnectTimer = setTimeout(connect, delay);
     };
 
