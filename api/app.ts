@@ -11,6 +11,7 @@ import { JobLog } from '../common/job-log.js';
 import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
+import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
 import { JobService } from './job-service.js';
 import { jobsRouter } from './jobs-router.js';
@@ -89,6 +90,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       submitLimiter: new SubmitRateLimiter(config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
     }),
   );
+  app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal }));
   app.use(express.static(WEB_DIST, { index: 'index.html' }));
   app.use(express.static(WEB_PUBLIC, { index: 'index.html' }));
 

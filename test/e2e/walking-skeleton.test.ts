@@ -36,15 +36,21 @@ describe('walking skeleton: upload → workflow → HPC activity → Redis → s
       60_000,
       'the completed event',
     );
-    expect(done.result).toMatchObject({ meshes: 2, vertices: 48, triangles: 24, textures: 0 });
+    expect(done.result).toMatchObject({ meshes: 2, vertices: 48, triangles: 24, textures: 0, lods: 2 });
 
     const jobMessages = socket.messages.filter((m) => m.jobId === jobId);
     const progress = jobMessages.filter((m) => m.type === 'progress');
     expect(progress.length).toBeGreaterThanOrEqual(1);
-    // Inspect finished: the first of the pipeline's stages, so its share of the whole job.
-    const last = progress.at(-1);
-    expect(last).toMatchObject({ stage: 'inspect', stageIndex: 0, stageCount: STAGES.length, owner: 'alice', done: last?.total });
-    expect(last?.percent).toBeCloseTo(100 / STAGES.length, 1);
+    // Every stage reported progress, in pipeline order, and the last report is the finished job.
+    const stagesSeen = [...new Set(progress.map((m) => m.stage))];
+    expect(stagesSeen).toEqual([...STAGES]);
+    expect(progress.at(-1)).toMatchObject({
+      stage: 'package',
+      stageIndex: STAGES.length - 1,
+      stageCount: STAGES.length,
+      owner: 'alice',
+      percent: 100,
+    });
     const seqs = jobMessages.map((m) => m.seq as number);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(new Set(seqs).size).toBe(seqs.length);
@@ -75,8 +81,8 @@ describe('walking skeleton: upload → workflow → HPC activity → Redis → s
       const scheduled = (history.events ?? []).flatMap((e) =>
         e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : [],
       );
-      const inspect = scheduled.find((a) => a.activityType?.name === 'inspectAsset');
-      expect(inspect?.taskQueue?.name).toBe('hpc');
+      const computeSteps = ['inspectAsset', 'validateAsset', 'optimizeAsset', 'buildLods', 'processTextures', 'packageOutputs'];
+      expect(scheduled.filter((a) => a.taskQueue?.name === 'hpc').map((a) => a.activityType?.name)).toEqual(computeSteps);
       expect((history.events ?? []).some((e) => e.workflowExecutionCompletedEventAttributes)).toBe(true);
     } finally {
       await connection.close();

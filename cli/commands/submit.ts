@@ -1,0 +1,72 @@
+import { stat } from 'node:fs/promises';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { JobOptions, PRESETS } from '../../common/jobs.js';
+import { TextureFormat } from '../../common/pipeline.js';
+import { CliError } from '../cli-error.js';
+import { printJson, signedInClient } from '../session.js';
+import { followJob } from './watch.js';
+
+interface SubmitOptions {
+  preset?: string;
+  lodRatios?: number[];
+  maxTextureSize?: number;
+  textureFormat?: string;
+  watch?: boolean;
+  json?: boolean;
+}
+
+function parseLodRatios(value: string): number[] {
+  const ratios = value.split(',').map((part) => Number(part.trim()));
+  if (ratios.some((r) => !Number.isFinite(r) || r <= 0 || r >= 1)) {
+    throw new InvalidArgumentError('give ratios between 0 and 1, comma-separated, e.g. 0.5,0.25');
+  }
+  return ratios;
+}
+
+function parseTextureSize(value: string): number {
+  const size = Number(value);
+  if (!Number.isInteger(size) || size < 16 || size > 16384)
+    throw new InvalidArgumentError('give a whole number of pixels from 16 to 16384');
+  return size;
+}
+
+async function checkFiles(files: string[]): Promise<void> {
+  for (const file of files) {
+    const info = await stat(file).catch(() => null);
+    if (!info?.isFile()) throw new CliError('BAD_ARGUMENT', `${file} is not a readable file.`);
+  }
+  if (!files.some((f) => /\.(glb|gltf)$/i.test(f))) {
+    throw new CliError('BAD_ARGUMENT', 'Give one .glb, or a .gltf together with its .bin and texture files.');
+  }
+}
+
+export function registerSubmit(program: Command): void {
+  program
+    .command('submit')
+    .description('upload one asset (a .glb, or a .gltf with its .bin and images) and start a job; prints the job id')
+    .argument('<files...>', 'the asset’s files')
+    .addOption(new Option('--preset <name>', 'processing preset').choices(PRESETS))
+    .option('--lod-ratios <list>', 'LOD ratios after LOD0, e.g. 0.5,0.25', parseLodRatios)
+    .option('--max-texture-size <px>', 'longest texture side', parseTextureSize)
+    .addOption(new Option('--texture-format <format>', 'texture output format').choices(TextureFormat.options))
+    .option('--watch', 'follow the job to its end; exit 0 if it completes, 1 if not')
+    .option('--json', 'print the API answer as JSON (with --watch, then NDJSON messages)')
+    .action(async (files: string[], options: SubmitOptions) => {
+      await checkFiles(files);
+      const chosen = {
+        ...(options.preset ? { preset: options.preset } : {}),
+        ...(options.lodRatios ? { lodRatios: options.lodRatios } : {}),
+        ...(options.maxTextureSize ? { maxTextureSize: options.maxTextureSize } : {}),
+        ...(options.textureFormat ? { textureFormat: options.textureFormat } : {}),
+      };
+      // Checked with the API's own schema so a bad combination is a usage error here, not a 400 later.
+      const parsed = JobOptions.partial().safeParse(chosen);
+      if (!parsed.success)
+        throw new CliError('BAD_ARGUMENT', `Options are not valid: ${parsed.error.issues.map((i) => i.message).join('; ')}.`);
+      const client = await signedInClient();
+      const answer = await client.submit(files, parsed.data);
+      if (options.json) printJson(answer);
+      else process.stdout.write(options.watch ? `${answer.jobId} submitted (${answer.assetName})\n` : `${answer.jobId}\n`);
+      if (options.watch) process.exitCode = await followJob(client, answer.jobId, { json: Boolean(options.json), fromStart: true });
+    });
+}
