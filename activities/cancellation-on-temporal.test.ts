@@ -43,6 +43,8 @@ describe('cancelling a running stage through the real Temporal server', () => {
         taskQueue: TASK_QUEUE,
         workflowsPath: fileURLToPath(new URL('./testing/lods-probe-workflow.ts', import.meta.url)),
         activities: fx.activities,
+        // As worker/hpc.ts: heartbeats, and so the cancel, go through at least every second.
+        maxHeartbeatThrottleInterval: '1 second',
       });
       const client = new Client({ connection: clientConnection, namespace: temporal.namespace });
       await worker.runUntil(async () => {

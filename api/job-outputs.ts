@@ -1,21 +1,45 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Response } from 'express';
 import { ZipArchive } from 'archiver';
 
-/** One file a job produced, by its path relative to the job's output folder (always with `/`). */
+/**
+ * One file a job produced, by its path relative to the job's output folder (always with `/`): the
+ * shape of common/pipeline.ts OutputFile, plus `size` (same as bytes) and when it was written.
+ */
 export interface JobOutput {
   name: string;
+  bytes: number;
   size: number;
+  sha256: string;
+  kind: 'glb' | 'report' | 'other';
+  level?: number;
   modifiedAt: string;
+}
+
+/** sha256 of a file, streamed: outputs can be large. */
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** What a file is, from the names the package stage gives them (`<asset>-lod<N>.glb`, `report.json`). */
+function describeOutput(name: string): Pick<JobOutput, 'kind' | 'level'> {
+  const lod = /-lod(\d+)\.glb$/i.exec(name);
+  if (lod) return { kind: 'glb', level: Number(lod[1]) };
+  if (/\.glb$/i.test(name)) return { kind: 'glb' };
+  if (name === 'report.json') return { kind: 'report' };
+  return { kind: 'other' };
 }
 
 /**
  * Every regular file under a job's output folder. Symlinks are skipped, never followed: a download
  * can only ever read files that really sit inside the folder.
  */
-export async function listOutputs(dir: string): Promise<JobOutput[]> {
+export async function listOutputs(dir: string, { digests = true }: { digests?: boolean } = {}): Promise<JobOutput[]> {
   const outputs: JobOutput[] = [];
   async function walk(sub: string): Promise<void> {
     const entries = await fs.readdir(path.join(dir, sub), { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
@@ -26,8 +50,16 @@ export async function listOutputs(dir: string): Promise<JobOutput[]> {
       const rel = sub ? `${sub}/${entry.name}` : entry.name;
       if (entry.isDirectory()) await walk(rel);
       else if (entry.isFile()) {
-        const stat = await fs.stat(path.join(dir, rel));
-        outputs.push({ name: rel, size: stat.size, modifiedAt: stat.mtime.toISOString() });
+        const full = path.join(dir, rel);
+        const stat = await fs.stat(full);
+        outputs.push({
+          name: rel,
+          bytes: stat.size,
+          size: stat.size,
+          sha256: digests ? await sha256Of(full) : '',
+          ...describeOutput(rel),
+          modifiedAt: stat.mtime.toISOString(),
+        });
       }
     }
   }

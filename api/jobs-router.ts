@@ -159,7 +159,8 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     const job = await ownedJob(req, res);
     if (!job) return;
     const dir = await deps.storage.outputDir(job.jobId);
-    const outputs = await listOutputs(dir);
+    // The zip needs names only; digests are for the listing.
+    const outputs = await listOutputs(dir, { digests: false });
     if (outputs.length === 0) {
       res.status(404).json({ error: { code: 'NO_OUTPUTS', message: 'This job has no outputs yet.' } });
       return;

@@ -38,8 +38,11 @@ export function securityHeaders(pages: readonly string[]) {
     contentSecurityPolicy: {
       directives: {
         defaultSrc: ["'self'"],
-        scriptSrc: ["'self'", ...inlineScriptHashes(pages)],
-        connectSrc: ["'self'", (req) => socketOrigin(req)],
+        // 'wasm-unsafe-eval' lets the viewer compile the meshopt/Draco decoders (WebAssembly) without
+        // allowing eval() of strings.
+        scriptSrc: ["'self'", "'wasm-unsafe-eval'", ...inlineScriptHashes(pages)],
+        // blob:/data: because three.js's GLTFLoader fetches a GLB's embedded textures through them.
+        connectSrc: ["'self'", 'blob:', 'data:', (req) => socketOrigin(req)],
         imgSrc: ["'self'", 'data:', 'blob:'],
         workerSrc: ["'self'", 'blob:'],
         objectSrc: ["'none'"],

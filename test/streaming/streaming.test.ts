@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import WebSocket from 'ws';
+import { STAGES } from '../../common/pipeline.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer, type ApiServer } from '../../api/app.js';
 import { apiSchema, loadConfig, PROJECT_ROOT } from '../../common/config.js';
@@ -152,8 +153,9 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
       ...(snapshotEvent && !live.includes(snapshotEvent.seq as number) ? [snapshotEvent] : []),
       ...messages.filter((m) => m.type === 'event'),
     ];
-    expect(events.map((m) => m.event)).toEqual(['started', 'stage-finished', 'completed']);
-    expect(messages.filter((m) => m.type === 'progress').at(-1)).toMatchObject({ stage: 'inspect', percent: 100, owner: 'alice' });
+    expect(events.map((m) => m.event)).toEqual(['started', ...STAGES.flatMap(() => ['stage-started', 'stage-finished']), 'completed']);
+    expect(events.filter((m) => m.event === 'stage-started').map((m) => m.stage)).toEqual([...STAGES]);
+    expect(messages.filter((m) => m.type === 'progress').at(-1)).toMatchObject({ stage: 'package', percent: 100, owner: 'alice' });
   });
 
   it('resumes from lastSeq on another API process with no gap and no duplicate, while updates keep coming', async () => {
@@ -424,8 +426,10 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
   it('sends security headers, limits JSON bodies and rate-limits uploads per user', async () => {
     const page = await fetch(`${stack.apiUrl}/`);
     const csp = page.headers.get('content-security-policy') ?? '';
-    expect(csp).toMatch(/script-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
-    expect(csp).toContain(`connect-src 'self' ${stack.wsUrl.replace('/ws', '')}`);
+    // Scripts only from the page's own files (plus hashed inline ones, if a page has any); never inline at large.
+    expect(csp).toMatch(/script-src 'self' 'wasm-unsafe-eval'( 'sha256-[A-Za-z0-9+/=]+')*;/);
+    expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    expect(csp).toContain(`connect-src 'self' blob: data: ${stack.wsUrl.replace('/ws', '')}`);
     expect(page.headers.get('x-content-type-options')).toBe('nosniff');
     const big = await fetch(`${stack.apiUrl}/api/auth/dev-login`, {
       method: 'POST',

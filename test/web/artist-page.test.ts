@@ -172,6 +172,8 @@ describe('web page for artists: Chromium against the real stack', () => {
       return distinct.size;
     });
     // An empty scene is one flat background colour; the textured helmet gives hundreds.
+    await dialog.locator('canvas').first().screenshot({ path: 'test-results/web/04a-viewer-original.png' });
+    await dialog.locator('canvas').nth(1).screenshot({ path: 'test-results/web/04b-viewer-optimised.png' });
     expect(colours).toBeGreaterThan(50);
     await expect(dialog.locator('table').first().textContent()).resolves.toContain('Original');
     await shot(page, '04-result-view');
