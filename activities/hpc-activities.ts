@@ -20,6 +20,8 @@ import type { AssetStats } from '../common/jobs.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { removeTempFiles } from './asset-io.js';
 import { ProgressReporter } from './progress-reporter.js';
+import { StallWatch } from './stall-watch.js';
+import { stallChangedSignal } from '../common/signals.js';
 import type { StageJob } from './stage-job.js';
 import { runStageThread, StageFailedError } from './stage-thread.js';
 import { discardLods } from './stages/lods.js';
@@ -46,6 +48,10 @@ export interface HpcActivityDeps {
   onDrop?: (err: unknown) => void;
   /** How often a running stage heartbeats even when its thread has nothing new to say. */
   heartbeatIntervalMs?: number;
+  /** A running stage whose thread reports no progress for this long is flagged stalled (default 2 min). */
+  stallAfterMs?: number;
+  /** Called with +1 when a stage stalls and -1 when it moves again or ends (for a gauge). */
+  onStallChange?: (delta: 1 | -1) => void;
 }
 
 const StageRequestSchema = z.object({ input: ProcessAssetInput, settings: PipelineSettings });
@@ -133,14 +139,22 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     };
 
     let done = 0;
+    const stall = stallWatchFor(ctx, jobId, input.owner, stage);
     // The thread may spend minutes in one library call; the event loop is free, so heartbeat from here.
-    const ticker = setInterval(() => reporter.update(done), heartbeatIntervalMs);
+    const ticker = setInterval(() => {
+      reporter.update(done);
+      stall.check();
+    }, heartbeatIntervalMs);
     try {
       const output = await runStageThread(
         job,
         {
-          onStart: (total, unit, message) => reporter.startStage(stage, total, unit, message),
+          onStart: (total, unit, message) => {
+            stall.progress();
+            reporter.startStage(stage, total, unit, message);
+          },
           onProgress: (value, message, next) => {
+            if (value !== done || next !== undefined) stall.progress();
             done = value;
             reporter.update(value, message, next);
           },
@@ -168,7 +182,38 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       throw toActivityFailure(err);
     } finally {
       clearInterval(ticker);
+      if (stall.stalled) deps.onStallChange?.(-1);
     }
+  }
+
+  /**
+   * A stall (no progress from the thread for stallAfterMs while the activity still heartbeats) is told to
+   * the artist as a `stalled` event, to the workflow as a signal (it sets the AssetStalled search
+   * attribute) and to metrics; `unstalled` when the stage moves again.
+   */
+  function stallWatchFor(ctx: Context, jobId: string, owner: string, stage: Stage): StallWatch {
+    const announce = (stalled: boolean, message: string) => {
+      deps.onStallChange?.(stalled ? 1 : -1);
+      deps.jobLog
+        .publishEvent({ jobId, owner, event: stalled ? 'stalled' : 'unstalled', stage, message, ts: Date.now() })
+        .catch((err: unknown) => deps.onDrop?.(err));
+      // The workflow may be gone or the client absent (tests): the event and metric still went out.
+      ctx.client?.workflow
+        .getHandle(jobId)
+        .signal(stallChangedSignal, stalled)
+        .catch((err: unknown) => log.warn('Could not tell the workflow about a stall', { jobId, stage, error: String(err) }));
+    };
+    return new StallWatch({
+      stallAfterMs: deps.stallAfterMs ?? 120_000,
+      onStall: (silentMs) => {
+        log.warn('Stage stalled', { jobId, stage, silentMs });
+        announce(true, `No progress in ${stage} for ${Math.round(silentMs / 1000)} s; an engineer has been alerted.`);
+      },
+      onRecover: (stalledMs) => {
+        log.info('Stage moving again', { jobId, stage, stalledMs });
+        announce(false, `${stage} is moving again.`);
+      },
+    });
   }
 
   const activities = {

@@ -108,6 +108,8 @@ export const hpcWorkerSchema = z.object({
    * whatever is still running then is retried elsewhere from its last heartbeat checkpoint.
    */
   HPC_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(30),
+  /** A running stage with no progress for this long is flagged stalled (artist's view, metric, AssetStalled). */
+  HPC_STALL_AFTER_SECONDS: z.coerce.number().positive().default(120),
 });
 export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
 

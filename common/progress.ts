@@ -47,6 +47,8 @@ export const JOB_EVENT_KINDS = [
   'stage-started',
   'stage-finished',
   'retrying',
+  'stalled',
+  'unstalled',
   'cancelling',
   'cancelled',
   'failed',

@@ -10,3 +10,5 @@ export const ASSET_NAME = defineSearchAttributeKey('AssetName', SearchAttributeT
 export const ASSET_PRESET = defineSearchAttributeKey('AssetPreset', SearchAttributeType.KEYWORD);
 export const ASSET_STAGE = defineSearchAttributeKey('AssetStage', SearchAttributeType.KEYWORD);
 export const ASSET_OUTCOME = defineSearchAttributeKey('AssetOutcome', SearchAttributeType.KEYWORD);
+/** True while the job's running stage makes no progress (see activities/stall-watch.ts). */
+export const ASSET_STALLED = defineSearchAttributeKey('AssetStalled', SearchAttributeType.BOOL);

@@ -47,6 +47,11 @@ const worker = await Worker.create({
       dropped++;
       metrics.progressDrops.inc();
     },
+    stallAfterMs: config.HPC_STALL_AFTER_SECONDS * 1000,
+    onStallChange: (delta) => {
+      metrics.stalledStages.inc(delta);
+      if (delta > 0) metrics.stalls.inc();
+    },
   }),
   maxConcurrentActivityTaskExecutions: config.HPC_MAX_CONCURRENT_ACTIVITIES,
   // A cancel reaches a running stage only with the answer to a heartbeat; the default throttle (80 % of

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Buckets for compute stages: 10 ms to 1 h. */
 const STAGE_BUCKETS = [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600];
@@ -36,6 +36,16 @@ export function createWorkerMetrics(component: 'worker-hpc' | 'worker-orchestrat
       name: 'asset_farm_progress_publish_lag_seconds',
       help: 'From a progress report call to Redis acknowledging its publish',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+      registers: [registry],
+    }),
+    stalledStages: new Gauge({
+      name: 'asset_farm_stalled_stages',
+      help: 'Stages running on this worker that have made no progress for HPC_STALL_AFTER_SECONDS',
+      registers: [registry],
+    }),
+    stalls: new Counter({
+      name: 'asset_farm_stage_stalls_total',
+      help: 'Times a running stage was flagged stalled',
       registers: [registry],
     }),
     jobsFinished: new Counter({

@@ -1,4 +1,6 @@
-import { sleep as activitySleep, heartbeat, CancelledFailure as ActivityCancelled } from '@temporalio/activity';
+import { sleep as activitySleep, Context as ActivityContext, heartbeat, CancelledFailure as ActivityCancelled } from '@temporalio/activity';
+
+const activityContext = () => ActivityContext.current();
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -8,7 +10,8 @@ import { waitFor } from '../scripts/lib/wait.js';
 import type { ProcessAssetInput } from '../common/jobs.js';
 import { STAGES, type PipelineActivities, type PipelineReport } from '../common/pipeline.js';
 import type { JobEventFields } from '../common/progress.js';
-import { ASSET_OUTCOME, ASSET_STAGE } from '../common/search-attributes.js';
+import { ASSET_OUTCOME, ASSET_STAGE, ASSET_STALLED } from '../common/search-attributes.js';
+import { stallChangedSignal } from '../common/signals.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import { bundleWorkflows, saveHistoryIfRequested, withWorkers } from '../test/helpers/workflow-workers.js';
 import { mockPipeline, TWO_CUBES_OPTIMIZE, TWO_CUBES_STATS } from '../test/helpers/pipeline-activities.js';
@@ -228,6 +231,37 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     ]);
     expect((await upsertedSearchAttributes(handle)).at(-1)).toEqual({ [ASSET_OUTCOME.name]: 'cancelled' });
     await saveHistoryIfRequested('process-asset-cancelled', handle);
+  });
+
+  it('raises the AssetStalled flag while a stage reports a stall, and lowers it when the stage moves again', async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let stalledSignalled = false;
+    const mock = mockPipeline({
+      async processTextures() {
+        // What activities/hpc-activities.ts does when its StallWatch fires, then when progress resumes.
+        const ctx = activityContext();
+        const job = ctx.client.workflow.getHandle(ctx.info.workflowExecution!.workflowId);
+        await job.signal(stallChangedSignal, true);
+        stalledSignalled = true;
+        await released;
+        await job.signal(stallChangedSignal, false);
+        return [];
+      },
+    });
+    const { during, after } = await runJob(mock.activities, async ({ handle }) => {
+      await waitFor(() => stalledSignalled, { timeoutMs: 20_000, what: 'the stall signal' });
+      const during = await waitFor(
+        async () => ((await handle.describe()).typedSearchAttributes.get(ASSET_STALLED) === true ? handle.describe() : undefined),
+        { timeoutMs: 20_000, what: 'AssetStalled to be set' },
+      );
+      release();
+      await handle.result();
+      return { during, after: await handle.describe() };
+    });
+    expect(during.typedSearchAttributes.get(ASSET_STAGE)).toBe('textures');
+    expect(after.typedSearchAttributes.get(ASSET_STALLED)).toBe(false);
+    expect(after.status.name).toBe('COMPLETED');
   });
 });
 

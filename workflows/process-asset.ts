@@ -23,7 +23,8 @@ import {
   type Stage,
   type StageRequest,
 } from '../common/pipeline.js';
-import { ASSET_OUTCOME, ASSET_STAGE } from '../common/search-attributes.js';
+import { ASSET_OUTCOME, ASSET_STAGE, ASSET_STALLED } from '../common/search-attributes.js';
+import { stallChangedSignal } from '../common/signals.js';
 import { HPC_TASK_QUEUE } from '../common/task-queues.js';
 import { expireOutputs } from './expire-outputs.js';
 import { describeFailure, WORKFLOW_FAILURE_TYPES } from './failure-reasons.js';
@@ -93,6 +94,10 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   const publish = jobEventPublisher(jobId, input.owner);
   const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: STAGES.length, status: 'running' };
   setHandler(progressQuery, () => progress);
+  // The HPC activity says when its stage stalls and moves again; engineers find stalled jobs by this attribute.
+  setHandler(stallChangedSignal, (stalled) => {
+    upsertSearchAttributes([{ key: ASSET_STALLED, value: stalled }]);
+  });
 
   // Announced as soon as the cancel arrives: the running stage may take a while to stop.
   let cancelling: Promise<unknown> | undefined;

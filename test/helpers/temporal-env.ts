@@ -12,10 +12,22 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
   const env = await TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: path ? { type: 'existing-path', path } : { type: 'cached-download' } },
   });
-  const keyword = temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+  const types = temporal.api.enums.v1.IndexedValueType;
+  const typeOf: Record<string, temporal.api.enums.v1.IndexedValueType> = {
+    Keyword: types.INDEXED_VALUE_TYPE_KEYWORD,
+    Bool: types.INDEXED_VALUE_TYPE_BOOL,
+    Int: types.INDEXED_VALUE_TYPE_INT,
+    Text: types.INDEXED_VALUE_TYPE_TEXT,
+  };
   await env.connection.operatorService.addSearchAttributes({
     namespace: env.namespace ?? 'default',
-    searchAttributes: Object.fromEntries(Object.keys(readTemporalConfig().searchAttributes).map((name) => [name, keyword])),
+    searchAttributes: Object.fromEntries(
+      Object.entries(readTemporalConfig().searchAttributes).map(([name, type]) => {
+        const indexed = typeOf[type];
+        if (indexed === undefined) throw new Error(`search-attributes.json: ${name} has type ${type}, which the tests do not map yet`);
+        return [name, indexed];
+      }),
+    ),
   });
   return env;
 }

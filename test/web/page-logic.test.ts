@@ -89,6 +89,15 @@ describe('job model: what a card shows from the socket messages', () => {
     expect(isStalled(applyMessage(j, event(3, 'failed'), T0), T0 + 60_000, 30_000)).toBe(false);
   });
 
+  it('marks a job stalled when the HPC worker says so, though heartbeat ticks keep arriving, until it moves again', () => {
+    let j = applyMessage(job(), event(2, 'stalled'), T0);
+    j = applyMessage(j, progress(3, 1, 1), T0 + 1_000);
+    expect(j.phase).toBe('running');
+    expect(isStalled(j, T0 + 2_000, 30_000)).toBe(true);
+    j = applyMessage(j, event(4, 'unstalled'), T0 + 3_000);
+    expect(isStalled(j, T0 + 4_000, 30_000)).toBe(false);
+  });
+
   it('takes a snapshot of a finished job with its progress, so the stage list shows where it got to', () => {
     const finished = jobFromSummary(
       { ...job(), preset: null, status: 'FAILED', stage: null, outcome: null, startTime: new Date(T0).toISOString(), closeTime: null },

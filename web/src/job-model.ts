@@ -27,6 +27,8 @@ export interface JobView {
   attempt: number;
   /** The artist asked to cancel and the server has not confirmed yet. */
   cancelRequested: boolean;
+  /** The HPC worker reported the running stage stalled (a `stalled` event not yet followed by `unstalled`). */
+  serverStalled: boolean;
 }
 
 const STATUS_PHASE: Record<string, JobPhase> = {
@@ -44,6 +46,8 @@ const EVENT_PHASE: Record<JobEventKind, JobPhase> = {
   'stage-started': 'running',
   'stage-finished': 'running',
   retrying: 'running',
+  stalled: 'running',
+  unstalled: 'running',
   cancelling: 'cancelling',
   cancelled: 'cancelled',
   failed: 'failed',
@@ -65,6 +69,7 @@ export function jobFromSummary(summary: JobSummaryBody, now: number): JobView {
     lastHeardAt: now,
     attempt: 1,
     cancelRequested: false,
+    serverStalled: false,
   };
 }
 
@@ -98,6 +103,9 @@ export function applyMessage(job: JobView, message: ProgressMessage | JobEventMe
     return next;
   }
   next.lastEvent = message;
+  // Progress messages also come from the worker's heartbeat tick, so only these events say whether a stage moves.
+  if (message.event === 'stalled') next.serverStalled = true;
+  else if (message.event !== 'retrying' && message.event !== 'cancelling') next.serverStalled = false;
   const phase = EVENT_PHASE[message.event];
   // A cancel in flight stays "cancelling" through the job's last non-terminal messages.
   next.phase = job.phase === 'cancelling' && !TERMINAL_EVENTS.has(message.event) ? 'cancelling' : phase;
@@ -165,9 +173,9 @@ export function jobPercent(job: JobView): number {
   return job.progress?.percent ?? 0;
 }
 
-/** Running (or cancelling) with no message for stallAfterMs. */
+/** Running (or cancelling) and either reported stalled by the HPC worker, or silent for stallAfterMs. */
 export function isStalled(job: JobView, now: number, stallAfterMs = STALL_AFTER_MS): boolean {
-  return !TERMINAL_PHASES.has(job.phase) && now - job.lastHeardAt > stallAfterMs;
+  return !TERMINAL_PHASES.has(job.phase) && (job.serverStalled || now - job.lastHeardAt > stallAfterMs);
 }
 
 export function elapsedMs(job: JobView, now: number): number {
