@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, Job } from 'bullmq';
+import type { WorkflowHandle } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import { ASSET_OWNER } from '../../common/search-attributes.js';
 import type { BenchContext } from '../lib/bench-context.js';
@@ -12,9 +13,9 @@ import type { LatencySummary } from '../lib/stats.js';
 import { BENCH_ORCHESTRATOR_QUEUE, type SyntheticJobInput, type SyntheticJobResult } from './bench-queues.js';
 
 /** Messages per job per second, as the issue specifies. */
-const HZ = 10;
+export const HZ = 10;
 const BULLMQ_QUEUE = 'bench-progress';
-const FLOOR_PREFIX = 'floor:';
+export const FLOOR_PREFIX = 'floor:';
 
 /** One system under one load, one repeat. */
 export interface PhaseResult {
@@ -38,9 +39,9 @@ export interface PhaseResult {
 }
 
 /** Golden-ratio phases spread jobs' ticks evenly over the period without randomness. */
-const phaseOf = (i: number) => (i * 0.6180339887) % 1;
+export const phaseOf = (i: number) => (i * 0.6180339887) % 1;
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   await Promise.all(
@@ -54,7 +55,7 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: nu
   return out;
 }
 
-interface ClientResults {
+export interface ClientResults {
   sockets: number;
   delivered: number;
   expected: number;
@@ -147,7 +148,7 @@ async function measureWindow<T>(
   return { value, cpu, redisCommands: delta.total, redisTopCommands: delta.top };
 }
 
-function connectOrThrow(result: { connected: number; failed: number; firstError: string }, what: string): void {
+export function connectOrThrow(result: { connected: number; failed: number; firstError: string }, what: string): void {
   if (result.failed > 0) throw new Error(`${result.failed} ${what} sockets failed to subscribe: ${result.firstError}`);
 }
 
@@ -188,16 +189,32 @@ async function runFloor(ctx: BenchContext, rig: ProgressRig, jobs: number, updat
   };
 }
 
-async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, updates: number): Promise<PhaseResult> {
+/** Synthetic jobs started as real workflows, waiting for their start signal. */
+export interface SyntheticJobs {
+  specs: { owner: string; jobId: string; phase: number }[];
+  handles: WorkflowHandle[];
+  goKey: string;
+  /** A token per owner, as the identity provider would sign it. */
+  tokenOf(owner: string): string;
+}
+
+/**
+ * Starts `jobs` benchmark workflows (owners bench-owner-0..owners-1) and resolves once every synthetic
+ * activity is running, which is when it has published its stage start: then all report together at the signal.
+ */
+export async function startSyntheticJobs(
+  ctx: BenchContext,
+  redis: Redis,
+  options: { jobs: number; updates: number; owners: number },
+): Promise<SyntheticJobs> {
   const { infra } = ctx;
   const goKey = `bench:go:${randomUUID()}`;
-  // Several jobs per owner, as artists have: 10 owners at most, so ownership checks are exercised.
-  const specs = Array.from({ length: jobs }, (_, i) => {
-    const owner = `bench-owner-${i % 10}`;
+  const specs = Array.from({ length: options.jobs }, (_, i) => {
+    const owner = `bench-owner-${i % options.owners}`;
     return { owner, jobId: `asset-${owner}-${randomUUID()}`, phase: phaseOf(i) };
   });
   const handles = await mapLimit(specs, 50, (s) => {
-    const input: SyntheticJobInput = { owner: s.owner, updates, hz: HZ, goKey, phase: s.phase };
+    const input: SyntheticJobInput = { owner: s.owner, updates: options.updates, hz: HZ, goKey, phase: s.phase };
     return infra.client.workflow.start('benchProgressJob', {
       taskQueue: BENCH_ORCHESTRATOR_QUEUE,
       workflowId: s.jobId,
@@ -205,8 +222,27 @@ async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, upd
       typedSearchAttributes: [{ key: ASSET_OWNER, value: s.owner }],
     });
   });
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const seqs = await redis.mget(specs.map((s) => `job:{${s.jobId}}:seq`));
+    if (seqs.every((v) => v !== null)) break;
+    if (Date.now() > deadline)
+      throw new Error(`only ${seqs.filter((v) => v !== null).length}/${options.jobs} synthetic activities started`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
   const tokens = new Map<string, string>();
-  const tokenOf = (owner: string) => tokens.get(owner) ?? tokens.set(owner, infra.tokenFor(owner)).get(owner)!;
+  return {
+    specs,
+    handles,
+    goKey,
+    tokenOf: (owner) => tokens.get(owner) ?? tokens.set(owner, infra.tokenFor(owner)).get(owner)!,
+  };
+}
+
+async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, updates: number): Promise<PhaseResult> {
+  const { infra } = ctx;
+  // Several jobs per owner, as artists have: 10 owners at most, so ownership checks are exercised.
+  const { specs, handles, goKey, tokenOf } = await startSyntheticJobs(ctx, rig.redis, { jobs, updates, owners: 10 });
   connectOrThrow(
     await rig.clients.call('connect', {
       mode: 'api',
@@ -215,14 +251,6 @@ async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, upd
     }),
     'API',
   );
-  // Every activity must be running (its stage start published) before the start signal, so all report together.
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    const seqs = await rig.redis.mget(specs.map((s) => `job:{${s.jobId}}:seq`));
-    if (seqs.every((v) => v !== null)) break;
-    if (Date.now() > deadline) throw new Error(`only ${seqs.filter((v) => v !== null).length}/${jobs} synthetic activities started`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const pids = {
     api: rig.api.process.pid,
     worker: rig.worker.pid,
