@@ -5,7 +5,8 @@ import { PROJECT_ROOT } from '../common/config.js';
 import { resolveRedisServer, resolveTemporalCli } from '../scripts/provision.js';
 import { runFanoutBenchmark } from './fanout/fanout-memory.js';
 import type { BenchContext } from './lib/bench-context.js';
-import { startInfra } from './lib/bench-stack.js';
+import { startBenchWorker, startInfra } from './lib/bench-stack.js';
+import type { BenchChild } from './lib/rpc.js';
 import { machineFacts, type MachineFacts } from './lib/machine.js';
 import { markdownTable, type BenchResult } from './lib/report.js';
 import { runPipelineBenchmarks } from './pipeline/pipeline-benchmarks.js';
@@ -46,7 +47,15 @@ export async function runBenchmarks(options: {
   const machine = machineFacts({ redisServer: redisBinary.path, temporalCli: temporalBinary.path });
   log(`machine: ${machine.cores} cores, ${machine.memoryGiB} GiB, load ${machine.loadAverage1m}, node ${machine.node}`);
   const infra = await startInfra();
-  const ctx: BenchContext = { infra, smoke: options.smoke, repeats: options.repeats, log };
+  const shared: { worker: Promise<BenchChild> | null } = { worker: null };
+  const ctx: BenchContext = {
+    infra,
+    smoke: options.smoke,
+    repeats: options.repeats,
+    log,
+    // 1,000 concurrent synthetic jobs is the largest load; smoke runs use at most 10.
+    benchWorker: () => (shared.worker ??= startBenchWorker(infra, options.smoke ? 50 : 1000)),
+  };
   const results: BenchResult[] = [];
   try {
     for (const name of options.only) {
@@ -69,6 +78,7 @@ export async function runBenchmarks(options: {
       log(`${name} took ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {
+    if (shared.worker) await (await shared.worker.catch(() => null))?.stop();
     await infra.stop();
   }
   return {

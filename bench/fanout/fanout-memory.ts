@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { SyntheticJobResult } from '../progress/bench-queues.js';
 import type { BenchContext } from '../lib/bench-context.js';
-import { startApi, startBenchWorker } from '../lib/bench-stack.js';
+import { startApi } from '../lib/bench-stack.js';
 import { memoryOf, startCpuMeter } from '../lib/proc-stats.js';
 import { clientsByName } from '../lib/redis-stats.js';
 import { row, type BenchResult, type ResultRow } from '../lib/report.js';
@@ -172,9 +172,9 @@ async function runFloorFanout(ctx: BenchContext, clients: BenchChild, sockets: n
  */
 export async function runFanoutBenchmark(ctx: BenchContext): Promise<BenchResult> {
   const sizes = ctx.smoke ? [50] : [1000, 10_000];
-  const updates = ctx.smoke ? 20 : 100;
+  const updates = ctx.smoke ? 10 : 100;
   const redis = new Redis(ctx.infra.redis.url);
-  const worker = await startBenchWorker(ctx.infra, JOBS);
+  await ctx.benchWorker();
   const clients = spawnNode('socket-clients', 'bench/progress/latency-clients.ts', { env: ctx.infra.env });
   const phases: FanoutPhase[] = [];
   try {
@@ -196,7 +196,7 @@ export async function runFanoutBenchmark(ctx: BenchContext): Promise<BenchResult
     }
   } finally {
     redis.disconnect();
-    await Promise.all([clients.stop(), worker.stop()]);
+    await clients.stop();
   }
   const rows: ResultRow[] = [];
   for (const sockets of sizes) {

@@ -1,4 +1,5 @@
 import type { BenchInfra } from './bench-stack.js';
+import type { BenchChild } from './rpc.js';
 
 /** What the runner gives every benchmark. */
 export interface BenchContext {
@@ -7,4 +8,9 @@ export interface BenchContext {
   smoke: boolean;
   repeats: number;
   log(message: string): void;
+  /**
+   * The benchmark worker (synthetic activity on an HPC-style worker), started on first use and kept
+   * for the whole run, with maxConcurrentActivityTaskExecutions set for the largest load of the run.
+   */
+  benchWorker(): Promise<BenchChild>;
 }

@@ -4,7 +4,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import { ASSET_OWNER } from '../../common/search-attributes.js';
 import type { BenchContext } from '../lib/bench-context.js';
-import { startApi, startBenchWorker } from '../lib/bench-stack.js';
+import { startApi } from '../lib/bench-stack.js';
 import { startCpuMeter } from '../lib/proc-stats.js';
 import { commandCalls, commandDelta } from '../lib/redis-stats.js';
 import { row, type BenchResult, type ResultRow } from '../lib/report.js';
@@ -87,8 +87,8 @@ export async function startProgressRig(ctx: BenchContext, maxJobs: number): Prom
   const started: BenchChild[] = [];
   const track = (c: BenchChild) => (started.push(c), c);
   try {
-    const [api, worker] = await Promise.all([startApi(infra), startBenchWorker(infra, maxJobs)]);
-    started.push(api.process, worker);
+    const [api, worker] = await Promise.all([startApi(infra), ctx.benchWorker()]);
+    started.push(api.process);
     const floorRelay = track(
       spawnNode('floor-relay', 'bench/progress/bare-relay.ts', {
         env,
@@ -343,8 +343,8 @@ const sumCpu = (p: PhaseResult) => Object.entries(p.cpu).reduce((s, [name, v]) =
  * same run: for each repeat and each load, floor, project and BullMQ one after the other.
  */
 export async function runProgressBenchmarks(ctx: BenchContext): Promise<BenchResult[]> {
-  const loads = ctx.smoke ? [1, 10] : [1, 100, 1000];
-  const updates = ctx.smoke ? 20 : 100;
+  const loads = ctx.smoke ? [1, 5] : [1, 100, 1000];
+  const updates = ctx.smoke ? 10 : 100;
   const rig = await startProgressRig(ctx, Math.max(...loads));
   const phases: PhaseResult[] = [];
   try {
