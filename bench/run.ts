@@ -38,6 +38,7 @@ export async function runBenchmarks(options: {
   smoke: boolean;
   repeats: number;
   only: string[];
+  scales?: BenchContext['scales'];
   log?: (m: string) => void;
 }): Promise<BenchRun> {
   const log = options.log ?? ((m: string) => console.error(`[bench] ${m}`));
@@ -52,9 +53,10 @@ export async function runBenchmarks(options: {
     infra,
     smoke: options.smoke,
     repeats: options.repeats,
+    scales: options.scales ?? {},
     log,
-    // 1,000 concurrent synthetic jobs is the largest load; smoke runs use at most 10.
-    benchWorker: () => (shared.worker ??= startBenchWorker(infra, options.smoke ? 50 : 1000)),
+    // As many activity slots as the largest load, so every job of it runs at once (10 for fan-out's jobs).
+    benchWorker: () => (shared.worker ??= startBenchWorker(infra, Math.max(10, ...(options.scales?.jobs ?? [options.smoke ? 5 : 1000])))),
   };
   const results: BenchResult[] = [];
   try {
@@ -82,7 +84,16 @@ export async function runBenchmarks(options: {
     await infra.stop();
   }
   return {
-    command: `npm run bench --${options.smoke ? ' --smoke' : ''}${options.only.length < Object.keys(BENCHMARKS).length ? ` --only ${options.only.join(',')}` : ''}`,
+    command: [
+      'npm run bench --',
+      options.smoke ? '--smoke' : '',
+      `--repeats ${options.repeats}`,
+      options.only.length < Object.keys(BENCHMARKS).length ? `--only ${options.only.join(',')}` : '',
+      options.scales?.jobs ? `--jobs ${options.scales.jobs.join(',')}` : '',
+      options.scales?.sockets ? `--sockets ${options.scales.sockets.join(',')}` : '',
+    ]
+      .filter(Boolean)
+      .join(' '),
     startedAt,
     finishedAt: new Date().toISOString(),
     smoke: options.smoke,
@@ -149,15 +160,24 @@ async function main(): Promise<void> {
     .option('--smoke', 'small counts and short runs, to check the harness works (figures mean nothing)', false)
     .addOption(new Option('--repeats <n>', 'repeats of each measurement (default 3, smoke 1)').argParser((v) => Number.parseInt(v, 10)))
     .option('--only <names>', `comma-separated subset of: ${Object.keys(BENCHMARKS).join(', ')}`)
+    .option('--jobs <list>', 'progress loads in concurrent jobs, e.g. 100,1000 (default 1,100,1000)')
+    .option('--sockets <list>', 'fan-out sizes, e.g. 1000 (default 1000,10000)')
     .option('--no-save', 'print only; do not write bench/results or BENCHMARKS.md')
     .parse();
-  const opts = program.opts<{ smoke: boolean; repeats?: number; only?: string; save: boolean }>();
+  const opts = program.opts<{ smoke: boolean; repeats?: number; only?: string; jobs?: string; sockets?: string; save: boolean }>();
+  const list = (value: string | undefined, name: string) => {
+    if (value === undefined) return undefined;
+    const numbers = value.split(',').map((v) => Number.parseInt(v, 10));
+    if (numbers.some((n) => !Number.isInteger(n) || n < 1)) program.error(`--${name} takes positive integers separated by commas.`);
+    return numbers;
+  };
+  const scales = { jobs: list(opts.jobs, 'jobs'), sockets: list(opts.sockets, 'sockets') };
   const only = opts.only ? opts.only.split(',').map((s) => s.trim()) : Object.keys(BENCHMARKS);
   const unknown = only.filter((n) => !(n in BENCHMARKS));
   if (unknown.length) program.error(`Unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(BENCHMARKS).join(', ')}.`);
   const repeats = opts.repeats ?? (opts.smoke ? 1 : 3);
   if (!Number.isInteger(repeats) || repeats < 1) program.error('--repeats must be a positive integer.');
-  const run = await runBenchmarks({ smoke: opts.smoke, repeats, only });
+  const run = await runBenchmarks({ smoke: opts.smoke, repeats, only, scales });
   console.log(markdownTable(run.results));
   if (opts.save) console.error(`[bench] wrote ${path.relative(PROJECT_ROOT, saveRun(run))} and BENCHMARKS.md`);
   process.exit(run.results.some((r) => r.status === 'failed') ? 1 : 0);

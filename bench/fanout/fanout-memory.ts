@@ -86,7 +86,7 @@ async function runProjectFanout(
     const stopCpu = startCpuMeter({ api: api.process.pid });
     await redis.set(jobs.goKey, '1', 'EX', 3600);
     const produced = (await Promise.all(jobs.handles.map((h) => h.result()))) as SyntheticJobResult[];
-    const expected = Object.fromEntries(jobs.specs.map((s, i) => [s.jobId, produced[i]!.published - 1]));
+    const expected = Object.fromEntries(jobs.specs.map((s, i) => [s.jobId, produced[i]!.published]));
     await clients.call('waitDelivered', { expected, timeoutMs: 15_000 });
     const cpu = stopCpu().api!;
     const got = await clients.call<ClientResults>('results', { expected });
@@ -171,7 +171,7 @@ async function runFloorFanout(ctx: BenchContext, clients: BenchChild, sockets: n
  * relay holding the same sockets in the same run.
  */
 export async function runFanoutBenchmark(ctx: BenchContext): Promise<BenchResult> {
-  const sizes = ctx.smoke ? [50] : [1000, 10_000];
+  const sizes = ctx.scales.sockets ?? (ctx.smoke ? [50] : [1000, 10_000]);
   const updates = ctx.smoke ? 10 : 100;
   const redis = new Redis(ctx.infra.redis.url);
   await ctx.benchWorker();

@@ -17,7 +17,8 @@ export interface SyntheticJobInput {
 export interface SyntheticJobResult {
   /** update()/finishStage() calls after the start signal. */
   calls: number;
-  /** Messages mirrored to Redis, including the one stage-start before the signal. */
+  /** Messages mirrored to Redis after the start signal: what the clients should receive. */
   published: number;
+  /** Messages the reporter could not mirror (Redis slow or down), over the whole activity. */
   dropped: number;
 }

@@ -10,6 +10,7 @@ import { commandCalls, commandDelta } from '../lib/redis-stats.js';
 import { row, type BenchResult, type ResultRow } from '../lib/report.js';
 import { spawnNode, type BenchChild } from '../lib/rpc.js';
 import type { LatencySummary } from '../lib/stats.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 import { BENCH_ORCHESTRATOR_QUEUE, type SyntheticJobInput, type SyntheticJobResult } from './bench-queues.js';
 
 /** Messages per job per second, as the issue specifies. */
@@ -222,13 +223,31 @@ export async function startSyntheticJobs(
       typedSearchAttributes: [{ key: ASSET_OWNER, value: s.owner }],
     });
   });
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    const seqs = await redis.mget(specs.map((s) => `job:{${s.jobId}}:seq`));
-    if (seqs.every((v) => v !== null)) break;
-    if (Date.now() > deadline)
-      throw new Error(`only ${seqs.filter((v) => v !== null).length}/${options.jobs} synthetic activities started`);
-    await new Promise((r) => setTimeout(r, 100));
+  let lastLog = Date.now();
+  let ready = 0;
+  try {
+    await waitFor(
+      async () => {
+        ready = Number(await redis.get(`${goKey}:ready`));
+        if (Date.now() - lastLog > 10_000) {
+          lastLog = Date.now();
+          ctx.log(`  ${ready}/${options.jobs} synthetic activities running`);
+        }
+        return ready >= options.jobs;
+      },
+      { timeoutMs: 300_000, what: `${options.jobs} synthetic activities to start`, intervalMs: 100 },
+    );
+  } catch (err) {
+    const statuses = await Promise.all(
+      handles.slice(0, 2000).map((h) =>
+        h.describe().then(
+          (d) => d.status.name,
+          () => 'unknown',
+        ),
+      ),
+    );
+    const counts = statuses.reduce<Record<string, number>>((acc, st) => ((acc[st] = (acc[st] ?? 0) + 1), acc), {});
+    throw new Error(`${(err as Error).message} (${ready} running; workflows: ${JSON.stringify(counts)})`);
   }
   const tokens = new Map<string, string>();
   return {
@@ -260,8 +279,7 @@ async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, upd
   const window = await measureWindow(rig, pids, async () => {
     await rig.redis.set(goKey, '1', 'EX', 3600);
     const produced: SyntheticJobResult[] = await Promise.all(handles.map((h) => h.result() as Promise<SyntheticJobResult>));
-    // The stage start went out before the signal and the subscription's snapshot covered it.
-    const expected = Object.fromEntries(specs.map((s, i) => [s.jobId, produced[i]!.published - 1]));
+    const expected = Object.fromEntries(specs.map((s, i) => [s.jobId, produced[i]!.published]));
     await rig.clients.call('waitDelivered', { expected, timeoutMs: 5000 });
     return { produced, expected };
   });
@@ -274,7 +292,7 @@ async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, upd
     latency: got.latency,
     delivered: got.delivered,
     expected: got.expected,
-    coalesced: produced.reduce((s, p) => s + (p.calls - (p.published - 1) - p.dropped), 0),
+    coalesced: produced.reduce((s, p) => s + Math.max(0, p.calls - p.published - p.dropped), 0),
     producerDrops: produced.reduce((s, p) => s + p.dropped, 0),
     finals: got.finals,
     seqGaps: got.seqGaps,
@@ -343,7 +361,7 @@ const sumCpu = (p: PhaseResult) => Object.entries(p.cpu).reduce((s, [name, v]) =
  * same run: for each repeat and each load, floor, project and BullMQ one after the other.
  */
 export async function runProgressBenchmarks(ctx: BenchContext): Promise<BenchResult[]> {
-  const loads = ctx.smoke ? [1, 5] : [1, 100, 1000];
+  const loads = ctx.scales.jobs ?? (ctx.smoke ? [1, 5] : [1, 100, 1000]);
   const updates = ctx.smoke ? 10 : 100;
   const rig = await startProgressRig(ctx, Math.max(...loads));
   const phases: PhaseResult[] = [];

@@ -37,6 +37,10 @@ export function createSyntheticActivities(deps: { jobLog: JobLog; reader: Redis;
     async reportSyntheticProgress(input: SyntheticJobInput): Promise<SyntheticJobResult> {
       const ctx = Context.current();
       const jobId = ctx.info.workflowExecution?.workflowId ?? ctx.info.activityId;
+      // Updates mirrored after the start signal: counted by their own timestamp, so a stage start whose
+      // publish resolves late (or was dropped under load) never skews what the clients are expected to get.
+      let startedAt = Number.POSITIVE_INFINITY;
+      let publishedAfterStart = 0;
       const reporter = new ProgressReporter({
         jobId,
         owner: input.owner,
@@ -47,9 +51,22 @@ export function createSyntheticActivities(deps: { jobLog: JobLog; reader: Redis;
         maxRate: deps.maxRate,
         now: preciseNow,
         onDrop: deps.onDrop,
+        onPublished: (_seq, producedAt) => {
+          if (producedAt >= startedAt) publishedAfterStart++;
+        },
       });
       reporter.startStage(SYNTHETIC_STAGE, input.updates, 'updates', 'waiting for the start signal');
-      await startSignal(input.goKey);
+      // Counted on the reader connection (queued and retried), not inferred from the stage start, which the
+      // publisher may drop by design when Redis is slow.
+      await deps.reader.incr(`${input.goKey}:ready`);
+      // Waiting for 1,000 jobs to start can outlast the heartbeat timeout: keep this one alive meanwhile.
+      const keepAlive = setInterval(() => ctx.heartbeat(), 2000);
+      try {
+        await startSignal(input.goKey);
+      } finally {
+        clearInterval(keepAlive);
+      }
+      startedAt = preciseNow();
       const period = 1000 / input.hz;
       await new Promise((r) => setTimeout(r, input.phase * period));
       let calls = 0;
@@ -66,7 +83,7 @@ export function createSyntheticActivities(deps: { jobLog: JobLog; reader: Redis;
         }, period);
       });
       await reporter.flush();
-      return { calls, published: reporter.published, dropped: reporter.dropped };
+      return { calls, published: publishedAfterStart, dropped: reporter.dropped };
     },
   };
 }
