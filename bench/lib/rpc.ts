@@ -34,6 +34,19 @@ export function fileLimitPrefix(): string[] {
 }
 
 /**
+ * BENCH_CPU_PROF=<dir> makes the processes named in BENCH_CPU_PROF_PROCESSES (default: api,bench-worker)
+ * write a V8 CPU profile there when they exit, for finding where a figure's time goes.
+ */
+function cpuProfileArgs(name: string): string[] {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return [];
+  const names = (process.env.BENCH_CPU_PROF_PROCESSES ?? 'api,bench-worker').split(',');
+  return names.includes(name)
+    ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir), '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`]
+    : [];
+}
+
+/**
  * Starts `node --import tsx <script>` with an IPC channel and, where prlimit exists, the open-file
  * limit raised to the hard limit. Lines it prints are kept (last 40) to explain a failure.
  */
@@ -43,7 +56,14 @@ export function spawnNode(
   options: { env?: NodeJS.ProcessEnv; args?: string[]; execArgv?: string[]; ipc?: boolean; onLine?: (line: string) => void } = {},
 ): BenchChild {
   const prefix = fileLimitPrefix();
-  const nodeArgs = [...(options.execArgv ?? []), '--import', 'tsx', path.resolve(PROJECT_ROOT, script), ...(options.args ?? [])];
+  const nodeArgs = [
+    ...(options.execArgv ?? []),
+    ...cpuProfileArgs(name),
+    '--import',
+    'tsx',
+    path.resolve(PROJECT_ROOT, script),
+    ...(options.args ?? []),
+  ];
   const [command, ...args] = prefix.length ? [...prefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
   const child = spawn(command!, args, {
     cwd: PROJECT_ROOT,

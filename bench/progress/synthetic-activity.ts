@@ -26,7 +26,8 @@ export function createSyntheticActivities(deps: { jobLog: JobLog; reader: Redis;
     let signal = starts.get(goKey);
     if (!signal) {
       signal = (async () => {
-        while ((await deps.reader.exists(goKey)) === 0) await new Promise((r) => setTimeout(r, 20));
+        // A command timing out on a saturated machine is not a failure of the job: poll on.
+        while ((await deps.reader.exists(goKey).catch(() => 0)) === 0) await new Promise((r) => setTimeout(r, 20));
       })();
       starts.set(goKey, signal);
     }
@@ -58,7 +59,17 @@ export function createSyntheticActivities(deps: { jobLog: JobLog; reader: Redis;
       reporter.startStage(SYNTHETIC_STAGE, input.updates, 'updates', 'waiting for the start signal');
       // Counted on the reader connection (queued and retried), not inferred from the stage start, which the
       // publisher may drop by design when Redis is slow.
-      await deps.reader.incr(`${input.goKey}:ready`);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await deps.reader.incr(`${input.goKey}:ready`);
+          break;
+        } catch (err) {
+          // Under a 1,000-job start on a busy machine a command can time out; one lost job would void the run.
+          if (attempt >= 20) throw err;
+          ctx.heartbeat();
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
       // Waiting for 1,000 jobs to start can outlast the heartbeat timeout: keep this one alive meanwhile.
       const keepAlive = setInterval(() => ctx.heartbeat(), 2000);
       try {
