@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
+import path from 'node:path';
+import { PROJECT_ROOT } from '../../common/config.js';
 
 /** Facts about the machine and software a run measured, recorded beside every figure. */
 export interface MachineFacts {
@@ -20,7 +20,9 @@ export interface MachineFacts {
 
 function versionOf(pkg: string): string {
   try {
-    return (require(`${pkg}/package.json`) as { version: string }).version;
+    // Read from node_modules directly: packages whose "exports" omit package.json cannot be required for it.
+    const manifest = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'node_modules', pkg, 'package.json'), 'utf8')) as { version?: string };
+    return manifest.version ?? 'unknown';
   } catch {
     return 'unknown';
   }
