@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{common,activities,workflows,worker,api,storage,scripts,cli,test}/**/*.test.ts'],
+    include: ['{common,activities,workflows,worker,api,storage,scripts,cli,test,bench}/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/setup-runtime.ts'],
     // Real servers start inside tests; these bound a hang, they are not performance assertions.
