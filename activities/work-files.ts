@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { AssetStatsSchema } from '../common/jobs.js';
 
 /**
  * Where each stage leaves its result in the job's work folder for the next stage, and the shape of what
@@ -18,18 +19,7 @@ export const workFiles = {
   textureImage: (workDir: string, index: number, extension: string) => path.join(workDir, 'textures', `${index}.${extension}`),
 };
 
-export const AssetStatsSchema = z.object({
-  fileBytes: z.number(),
-  meshes: z.number(),
-  primitives: z.number(),
-  vertices: z.number(),
-  triangles: z.number(),
-  materials: z.number(),
-  textures: z.array(
-    z.object({ name: z.string(), mimeType: z.string(), width: z.number().nullable(), height: z.number().nullable(), bytes: z.number() }),
-  ),
-  extensionsUsed: z.array(z.string()),
-});
+export { AssetStatsSchema };
 
 export const OptimizeResultSchema = z.object({ stats: AssetStatsSchema, steps: z.array(z.string()) });
 

@@ -3,19 +3,9 @@ import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, 
 import { newJobId, ProcessAssetInput, type AssetReport } from '../common/jobs.js';
 import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_STAGE } from '../common/search-attributes.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
+import type { JobSummary } from '../common/jobs.js';
 
-/** A job as the API shows it: what Temporal knows about the workflow, for its owner. */
-export interface JobSummary {
-  jobId: string;
-  assetName: string;
-  preset: string | null;
-  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT, CONTINUED_AS_NEW. */
-  status: string;
-  stage: string | null;
-  outcome: string | null;
-  startTime: string;
-  closeTime: string | null;
-}
+export type { JobSummary };
 
 /** Where a page of the job list ends: the last job's start time, and its id to order jobs started in the same millisecond. */
 export interface JobCursor {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JobPageSchema, JobSummarySchema } from '../common/jobs.js';
 
 /** Shapes of the API's answers, parsed at the edge so the commands work with checked types (api/jobs-router.ts). */
 
@@ -13,20 +14,11 @@ export const SubmitAnswer = z.object({
 });
 export type SubmitAnswer = z.infer<typeof SubmitAnswer>;
 
-/** A job as GET /api/jobs lists it; status is Temporal's execution status (RUNNING, COMPLETED, FAILED…). */
-export const JobSummary = z.object({
-  jobId: z.string(),
-  assetName: z.string(),
-  preset: z.string().nullable(),
-  status: z.string(),
-  stage: z.string().nullable(),
-  outcome: z.string().nullable(),
-  startTime: z.string(),
-  closeTime: z.string().nullable(),
-});
+/** A job as GET /api/jobs lists it (one schema with the API and the page: common/jobs.ts). */
+export const JobSummary = JobSummarySchema;
 export type JobSummary = z.infer<typeof JobSummary>;
 
-export const JobPage = z.object({ jobs: z.array(JobSummary), nextBefore: z.string().nullable() });
+export const JobPage = JobPageSchema;
 export type JobPage = z.infer<typeof JobPage>;
 
 /** GET /api/jobs/:id: the summary with the latest progress snapshot and, once completed, the result. */

@@ -39,17 +39,39 @@ export const ProcessAssetInput = z.object({
 });
 export type ProcessAssetInput = z.infer<typeof ProcessAssetInput>;
 
-/** Counts read from an asset. */
-export interface AssetStats {
-  fileBytes: number;
-  meshes: number;
-  primitives: number;
-  vertices: number;
-  triangles: number;
-  materials: number;
-  textures: { name: string; mimeType: string; width: number | null; height: number | null; bytes: number }[];
-  extensionsUsed: string[];
-}
+/** Counts read from an asset: produced by the inspect stage, read back by the API, the page and the CLI. */
+export const AssetStatsSchema = z.object({
+  fileBytes: z.number(),
+  meshes: z.number(),
+  primitives: z.number(),
+  vertices: z.number(),
+  triangles: z.number(),
+  materials: z.number(),
+  textures: z.array(
+    z.object({ name: z.string(), mimeType: z.string(), width: z.number().nullable(), height: z.number().nullable(), bytes: z.number() }),
+  ),
+  extensionsUsed: z.array(z.string()),
+});
+export type AssetStats = z.infer<typeof AssetStatsSchema>;
+
+/**
+ * A job as the API lists it (GET /api/jobs, GET /api/jobs/:id): what Temporal knows about the workflow.
+ * `status` is Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT.
+ */
+export const JobSummarySchema = z.object({
+  jobId: JobId,
+  assetName: z.string(),
+  preset: z.string().nullable(),
+  status: z.string(),
+  stage: z.string().nullable(),
+  outcome: z.string().nullable(),
+  startTime: z.string(),
+  closeTime: z.string().nullable(),
+});
+export type JobSummary = z.infer<typeof JobSummarySchema>;
+
+/** One page of GET /api/jobs; pass nextBefore as `before` for the next one. */
+export const JobPageSchema = z.object({ jobs: z.array(JobSummarySchema), nextBefore: z.string().nullable() });
 
 /** What a finished job returns and the artist sees. */
 export interface AssetReport {

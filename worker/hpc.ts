@@ -6,10 +6,8 @@ import { createLogger } from '../common/logger.js';
 import { createRedis } from '../common/redis.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import { connectToTemporal } from './connection.js';
-import { installTemporalRuntime } from './runtime.js';
-import { activityMetricsInterceptor, createWorkerMetrics } from './worker-metrics.js';
-import { serveMetrics } from '../common/metrics-server.js';
-import { freePort } from '../common/net.js';
+import { activityMetricsInterceptor } from './worker-metrics.js';
+import { setUpWorkerObservability } from './observability.js';
 
 /**
  * The HPC machine's worker: polls only the compute queue and runs the heavy activities, at most
@@ -22,17 +20,7 @@ const redis = createRedis(config.REDIS_URL, 'publisher', log);
 const jobLog = new JobLog(redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
 let dropped = 0;
 
-const metrics = createWorkerMetrics('worker-hpc');
-const sdkMetricsPort = config.METRICS_PORT ? await freePort() : null;
-installTemporalRuntime(log, sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
-if (config.METRICS_PORT) {
-  await serveMetrics({
-    port: config.METRICS_PORT,
-    registry: metrics.registry,
-    sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`,
-  });
-  log.info({ port: config.METRICS_PORT }, 'Prometheus metrics at /metrics');
-}
+const metrics = await setUpWorkerObservability('worker-hpc', config.METRICS_PORT, log);
 const connection = await connectToTemporal(config.TEMPORAL_ADDRESS, log);
 const worker = await Worker.create({
   connection,

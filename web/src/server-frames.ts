@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { JobEventMessage, JobId, ProgressMessage } from '../../common/progress.js';
 import type { ErrorMessage, SnapshotMessage, SubscribedMessage } from '../../common/socket-protocol.js';
 import type { PipelineReport } from '../../common/pipeline.js';
+import { AssetStatsSchema, JobPageSchema, JobSummarySchema } from '../../common/jobs.js';
 
 /**
  * Schemas for what the page receives: socket frames (docs/PROTOCOL.md) and REST bodies. The page parses
@@ -32,38 +33,13 @@ const _snapshotMatches: Accepts<z.infer<typeof SnapshotFrame>, SnapshotMessage> 
 const _subscribedMatches: Accepts<z.infer<typeof SubscribedFrame>, SubscribedMessage> = true;
 const _errorMatches: Accepts<z.infer<typeof ErrorFrame>, ErrorMessage> = true;
 
-/** One job in GET /api/jobs and GET /api/jobs/:id (api/job-service.ts JobSummary). */
-export const JobSummaryBody = z.object({
-  jobId: JobId,
-  assetName: z.string(),
-  preset: z.string().nullable(),
-  status: z.string(),
-  stage: z.string().nullable(),
-  outcome: z.string().nullable(),
-  startTime: z.string(),
-  closeTime: z.string().nullable(),
-});
+/** One job in GET /api/jobs and GET /api/jobs/:id: the same schema the API and the CLI use. */
+export const JobSummaryBody = JobSummarySchema;
 export type JobSummaryBody = z.infer<typeof JobSummaryBody>;
 
-export const JobListBody = z.object({ jobs: z.array(JobSummaryBody), nextBefore: z.string().nullable() });
+export const JobListBody = JobPageSchema;
 
-const TextureStats = z.object({
-  name: z.string(),
-  mimeType: z.string(),
-  width: z.number().nullable(),
-  height: z.number().nullable(),
-  bytes: z.number(),
-});
-const AssetStatsBody = z.object({
-  fileBytes: z.number(),
-  meshes: z.number(),
-  primitives: z.number(),
-  vertices: z.number(),
-  triangles: z.number(),
-  materials: z.number(),
-  textures: z.array(TextureStats),
-  extensionsUsed: z.array(z.string()),
-});
+const AssetStatsBody = AssetStatsSchema;
 export type AssetStatsBody = z.infer<typeof AssetStatsBody>;
 
 const ImageSide = z.object({ width: z.number(), height: z.number(), bytes: z.number(), mimeType: z.string() });
