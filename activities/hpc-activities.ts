@@ -21,6 +21,7 @@ import type { AssetStorage } from '../storage/asset-storage.js';
 import { removeTempFiles } from './asset-io.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { StallWatch } from './stall-watch.js';
+import { compareWithGltfpack } from './stages/gltfpack-compare.js';
 import { stallChangedSignal } from '../common/signals.js';
 import type { StageJob } from './stage-job.js';
 import { runStageThread, StageFailedError } from './stage-thread.js';
@@ -96,6 +97,8 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     rawRequest: StageRequest,
     result: z.ZodType<T>,
     discard: (job: StageJob) => Promise<void>,
+    /** Work done in this process after the thread, still heartbeating and cancellable (e.g. an external tool). */
+    afterThread?: (job: StageJob, output: T, reporter: ProgressReporter<unknown>, signal: AbortSignal) => Promise<T>,
   ): Promise<T> {
     const ctx = Context.current();
     const jobId = jobIdOf(ctx);
@@ -161,9 +164,11 @@ export function createHpcActivities(deps: HpcActivityDeps) {
         },
         ctx.cancellationSignal,
       );
+      const parsed = result.parse(output);
+      const final = afterThread ? await afterThread(job, parsed, reporter, ctx.cancellationSignal) : parsed;
       reporter.finishStage();
       await reporter.flush();
-      return result.parse(output);
+      return final;
     } catch (err) {
       reporter.close();
       if (ctx.cancellationSignal.aborted) {
@@ -239,7 +244,14 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     },
     /** The deliverable GLBs and report.json in the job's output folder, each validated. */
     async packageOutputs(request: StageRequest): Promise<PackageResult> {
-      return runStage('package', request, PackageResultSchema, (job) => discardPackage(job.outputDir));
+      return runStage(
+        'package',
+        request,
+        PackageResultSchema,
+        (job) => discardPackage(job.outputDir),
+        (job, packaged, reporter, signal) =>
+          job.settings.compareWithGltfpack ? compareWithGltfpack(job, packaged, reporter, signal) : Promise.resolve(packaged),
+      );
     },
     async cleanupJob(request: { jobId: string; keepOutputs: boolean }): Promise<void> {
       const { jobId, keepOutputs } = JobRequest.extend({ keepOutputs: z.boolean() }).parse(request);

@@ -102,6 +102,12 @@ export class ProgressReporter<C = unknown> {
     this.emit(false);
   }
 
+  /** Says what the stage is doing now without moving its count (e.g. a step after its counted work). */
+  note(message: string): void {
+    this.message = message;
+    this.emit(false);
+  }
+
   /** Ends the current stage at 100 %: always mirrored at once. */
   finishStage(message = `Finished ${this.stage}`): void {
     this.done = this.total;

@@ -27,6 +27,7 @@ export const JobOptions = z.object({
   geometryCompression: z.enum(['meshopt', 'draco', 'none']).optional(),
   quantize: z.boolean().optional(),
   retentionDays: z.number().positive().max(365).optional(),
+  compareWithGltfpack: z.boolean().optional(),
 });
 export type JobOptions = z.infer<typeof JobOptions>;
 

@@ -27,6 +27,11 @@ export const PipelineSettings = z.object({
   quantize: z.boolean(),
   /** Days the outputs are kept before the retention timer deletes them. */
   retentionDays: z.number().positive().max(365),
+  /**
+   * Also run gltfpack (meshoptimizer's own tool) on the upload at comparable settings and report its size
+   * and time beside the built-in pipeline's LOD0 (PackageResult.gltfpack).
+   */
+  compareWithGltfpack: z.boolean().default(false),
 });
 export type PipelineSettings = z.infer<typeof PipelineSettings>;
 
@@ -39,6 +44,7 @@ export const PRESET_SETTINGS: Record<'game-ready' | 'mobile' | 'archive', Pipeli
     geometryCompression: 'meshopt',
     quantize: true,
     retentionDays: 7,
+    compareWithGltfpack: false,
   },
   mobile: {
     lodRatios: [0.5, 0.25, 0.1],
@@ -48,6 +54,7 @@ export const PRESET_SETTINGS: Record<'game-ready' | 'mobile' | 'archive', Pipeli
     geometryCompression: 'meshopt',
     quantize: true,
     retentionDays: 7,
+    compareWithGltfpack: false,
   },
   archive: {
     lodRatios: [],
@@ -57,6 +64,7 @@ export const PRESET_SETTINGS: Record<'game-ready' | 'mobile' | 'archive', Pipeli
     geometryCompression: 'none',
     quantize: false,
     retentionDays: 30,
+    compareWithGltfpack: false,
   },
 };
 
@@ -115,12 +123,27 @@ export interface OutputFile {
   level?: number;
 }
 
+/** gltfpack beside the built-in pipeline, for the same upload at comparable settings. */
+export interface GltfpackComparison {
+  /** gltfpack's command line after the program name. */
+  args: string[];
+  bytes: number;
+  /** Of gltfpack's bytes, those of images it kept as uploaded (it has no texture encoders here). */
+  imageBytes: number;
+  ms: number;
+  /** The built-in pipeline's LOD0 size, and gltfpack's size divided by it. */
+  builtinBytes: number;
+  ratio: number;
+}
+
 export interface PackageResult {
   outputs: OutputFile[];
   /** glTF-Validator errors across all outputs (0 when the job succeeds). */
   validationErrors: number;
   /** Stats of LOD0 as delivered. */
   stats: AssetStats;
+  /** Present when settings.compareWithGltfpack was set. */
+  gltfpack?: GltfpackComparison;
   /** Steps applied while packaging (quantize, meshopt or draco compression, texture swaps). */
   steps?: string[];
 }
