@@ -140,6 +140,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
 
     finish('completed');
     await publish('completed', `${input.assetName} is ready`, {
+      preset: input.options.preset,
       result: {
         meshes: stats.meshes,
         vertices: stats.vertices,
@@ -173,11 +174,14 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
       await cleanUp(jobId);
       if (cancelled) {
         finish('cancelled');
-        await publish('cancelled', `${input.assetName} was cancelled`, { stage: progress.stage ?? undefined });
+        await publish('cancelled', `${input.assetName} was cancelled`, {
+          stage: progress.stage ?? undefined,
+          preset: input.options.preset,
+        });
       } else {
         const reason = describeFailure(err);
         finish('failed');
-        await publish('failed', reason.message, { stage: progress.stage ?? undefined, error: reason });
+        await publish('failed', reason.message, { stage: progress.stage ?? undefined, error: reason, preset: input.options.preset });
       }
     });
     throw err;
