@@ -1,4 +1,4 @@
-import type { Duration } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, type Duration } from '@temporalio/common';
 import {
   ActivityCancellationType,
   ApplicationFailure,
@@ -132,11 +132,18 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     const expiresAt = new Date(Date.now() + settings.retentionDays * DAY_MS).toISOString();
     // A child, not a sleep here, so the artist's job closes as COMPLETED; ABANDON keeps the timer
     // alive after this workflow closes. Awaiting the start makes it durable before we return.
-    await startChild(expireOutputs, {
-      workflowId: `expire-outputs-${jobId}`,
-      args: [{ jobId, expiresAt }],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-    });
+    try {
+      await startChild(expireOutputs, {
+        workflowId: `expire-outputs-${jobId}`,
+        args: [{ jobId, expiresAt }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    } catch (err) {
+      // A job reset from the Temporal UI after it completed: the first run's expiry timer still runs and
+      // keeps its date. Same commands either way, so replay is unaffected.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      log.info('Outputs expiry already scheduled by an earlier run of this job', { jobId });
+    }
 
     finish('completed');
     await publish('completed', `${input.assetName} is ready`, {
