@@ -4,6 +4,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../common/config.js';
+import { ServiceProcess } from '../../scripts/lib/service-process.js';
+import { waitForPoller } from '../../scripts/lib/temporal-server.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { TestSocket } from '../helpers/socket-client.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
@@ -18,6 +21,40 @@ function expectOrderedSeqs(socket: TestSocket, jobId: string): number[] {
     .map((m) => m.seq as number);
   for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]!);
   return seqs;
+}
+
+/** One more HPC worker process on the stack, polling taskQueue (what a second HPC host runs). */
+async function startHpcWorker(stack: TestStack, name: string, taskQueue: string): Promise<ServiceProcess> {
+  const proc = new ServiceProcess(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'worker/hpc.ts')], {
+    env: { ...stack.env, HPC_TASK_QUEUE: taskQueue },
+    cwd: PROJECT_ROOT,
+  });
+  stack.processes.set(name, proc);
+  await waitForPoller({
+    address: stack.temporalAddress,
+    namespace: stack.namespace,
+    taskQueue,
+    kind: 'activity',
+    pid: proc.child.pid!,
+    timeoutMs: 120_000,
+    isAlive: () => proc.child.exitCode === null,
+  });
+  return proc;
+}
+
+/** The identities of the workers that started the job's activities, by activity type. */
+async function activityWorkers(client: Client, jobId: string): Promise<{ type: string; queue: string; identity: string }[]> {
+  const events = (await client.workflow.getHandle(jobId).fetchHistory()).events ?? [];
+  const scheduled = new Map(
+    events.filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!]),
+  );
+  return events.flatMap((e) => {
+    const started = e.activityTaskStartedEventAttributes;
+    const attrs = started ? scheduled.get(String(started.scheduledEventId)) : undefined;
+    return started && attrs
+      ? [{ type: attrs.activityType?.name ?? '', queue: attrs.taskQueue?.name ?? '', identity: started.identity ?? '' }]
+      : [];
+  });
 }
 
 /**
@@ -149,5 +186,57 @@ describe('Temporal UI operations in the artist’s stream', () => {
     // The artist never saw a failure or a cancel for the pause.
     expect(socket.messages.some((m) => m.jobId === jobId && (m.event === 'failed' || m.event === 'cancelled'))).toBe(false);
     socket.close();
+  });
+
+  // HPC capacity shares this stack: two more HPC worker processes, as two more hosts would run them.
+  it('two HPC workers share the hpc queue, and a job pinned with hpcQueue runs only on that host’s worker', async () => {
+    const token = stack.tokenFor('hana');
+    const second = await startHpcWorker(stack, 'worker:hpc-2', 'hpc');
+    const pinned = await startHpcWorker(stack, 'worker:hpc-pinned', 'hpc-host-b');
+    const first = stack.processes.get('worker:hpc')!;
+    const identityOf = (proc: ServiceProcess) => `${proc.child.pid}@`;
+    const submit = async (options: object) => {
+      const res = await uploadAsset(stack.apiUrl, token, [path.join(SHARED_ASSETS, 'TwoCubes.glb')], { options: JSON.stringify(options) });
+      expect(res.status).toBe(202);
+      return ((await res.json()) as { jobId: string }).jobId;
+    };
+
+    // A queue name that could be anything but a plain name is refused before a job starts.
+    const bad = await uploadAsset(stack.apiUrl, token, [path.join(SHARED_ASSETS, 'TwoCubes.glb')], {
+      options: JSON.stringify({ hpcQueue: 'hpc host"b' }),
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('BAD_OPTIONS');
+
+    const pinnedJob = await submit({ hpcQueue: 'hpc-host-b' });
+    // Which of two idle pollers gets a task is up to the server: submit jobs until each worker ran a stage.
+    const shared: string[] = [];
+    const identities = new Set<string>();
+    while (!(identities.has(identityOf(first)) && identities.has(identityOf(second))) && shared.length < 6) {
+      const batch = await Promise.all([submit({}), submit({})]);
+      shared.push(...batch);
+      for (const jobId of batch) {
+        await client.workflow.getHandle(jobId).result();
+        for (const a of await activityWorkers(client, jobId)) if (a.queue === 'hpc') identities.add(a.identity.replace(/@.*/, '@'));
+      }
+    }
+    expect(identities).toContain(identityOf(first));
+    expect(identities).toContain(identityOf(second));
+    expect(identities).not.toContain(identityOf(pinned));
+
+    await client.workflow.getHandle(pinnedJob).result();
+    const pinnedActivities = (await activityWorkers(client, pinnedJob)).filter((a) => a.type !== 'publishJobEvent');
+    expect(pinnedActivities.map((a) => a.type)).toEqual([
+      'inspectAsset',
+      'validateAsset',
+      'optimizeAsset',
+      'buildLods',
+      'processTextures',
+      'packageOutputs',
+    ]);
+    for (const a of pinnedActivities) {
+      expect(a.queue).toBe('hpc-host-b');
+      expect(a.identity.startsWith(identityOf(pinned))).toBe(true);
+    }
   });
 });
