@@ -99,6 +99,8 @@ describe('JobLog on a real Redis', () => {
     // The same run, closing: neither a second terminal event nor a "running again".
     expect(await log.publishIfSuperseded({ ...base, event: 'started', message: 'again', runId: 'run-1' })).toBeNull();
     expect(await log.publishTerminalIfMissing({ ...base, event: 'completed', message: 'done', runId: 'run-1' })).toBeNull();
+    // A new run that closes as the old one did, with nothing published of its own, keeps the old event's details.
+    expect(await log.publishTerminalIfMissing({ ...base, event: 'completed', message: 'done', runId: 'run-0' })).toBeNull();
     // A new run after a reset is announced once, however many API processes notice it.
     const announced = await Promise.all(
       [1, 2, 3].map(() => log.publishIfSuperseded({ ...base, event: 'started', message: 'again', runId: 'run-2' })),

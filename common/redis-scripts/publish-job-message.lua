@@ -13,9 +13,9 @@
   ARGV[4] ttl seconds
   ARGV[5] log length cap
   ARGV[6] "0" always publish;
-          "1" publish only when the job's latest event is not terminal, or is the terminal event of an
-              older run than ARGV[8] (the API's reconciliation: several API processes may notice the
-              same closed workflow, and only one event must go out);
+          "1" publish only when the job's latest event is not terminal, or is a different terminal event
+              of an older run than ARGV[8] (the API's reconciliation: several API processes may notice
+              the same closed workflow, and only one event must go out);
           "2" publish only when the latest event is the terminal event of an older run than ARGV[8]
               (a Temporal reset brought the job back: announce it once)
   ARGV[7] terminal event kinds, comma-separated (from TERMINAL_EVENTS in common/progress.ts)
@@ -36,6 +36,9 @@ if ARGV[6] ~= '0' then
     superseded = terminal and ARGV[8] ~= '' and type(lastRun) == 'string' and lastRun ~= ARGV[8]
   end
   if ARGV[6] == '1' and terminal and not superseded then return 0 end
+  -- A reset run that ends as the older run did (a reset to its last workflow task) adds nothing new:
+  -- keep the older event, which has the details (result, error) the reconciled one lacks.
+  if ARGV[6] == '1' and superseded and cjson.decode(last)['event'] == cjson.decode(ARGV[3])['event'] then return 0 end
   if ARGV[6] == '2' and not superseded then return 0 end
 end
 local seq = redis.call('INCR', KEYS[1])

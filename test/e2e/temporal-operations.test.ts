@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { ServiceProcess } from '../../scripts/lib/service-process.js';
@@ -140,7 +141,7 @@ describe('Temporal UI operations in the artist’s stream', () => {
     socket.close();
   });
 
-  it('an activity paused and unpaused on a running stage: the job completes, with no failure or cancel shown', async () => {
+  it('an activity paused on a running stage stops it; unpaused, the stage resumes from its checkpoint and the job completes', async () => {
     const token = stack.tokenFor('paula');
     const socket = TestSocket.connect(stack.wsUrl, token);
     await socket.opened;
@@ -170,17 +171,30 @@ describe('Temporal UI operations in the artist’s stream', () => {
       stack.namespace,
     ];
     await run(cli, ['activity', 'pause', ...target, '--reason', 'test: HPC maintenance']);
-    // The running attempt stops at its next heartbeat (at most a second apart); the server keeps the activity paused.
-    await waitFor(async () => (await pendingTextures())?.paused === true, { timeoutMs: 30_000, what: 'the activity to be paused' });
+    // The running attempt stops at its next heartbeat (at most a second apart): PAUSE_REQUESTED, then PAUSED.
+    await waitFor(
+      async () => (await pendingTextures())?.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_PAUSED,
+      {
+        timeoutMs: 30_000,
+        what: 'the running attempt to stop and the activity to be paused',
+      },
+    );
+    const pausedAt = socket.messages.length;
 
     await run(cli, ['activity', 'unpause', ...target]);
     const done = await socket.waitFor((m) => m.jobId === jobId && m.event === 'completed', 240_000, 'the job to complete after unpause');
     expect(done.result).toMatchObject({ textures: 5 });
     expectOrderedSeqs(socket, jobId);
-    // What the artist sees depends on whether the attempt noticed the pause before it finished: with the
-    // dev server 1.32 and SDK 1.24 a running attempt was observed to run on to completion (the pause
-    // holds only further attempts); an interrupted one resumes from its checkpoint as attempt 2. Either
-    // way every texture is reported done once and the textures stage finishes once.
+    // What the artist sees after the unpause: the stage retried as a new attempt, resuming from its heartbeat
+    // checkpoint if it had one (textures finished before the pause are not redone), then the rest of the job.
+    const after = socket.messages.slice(pausedAt).filter((m) => m.jobId === jobId);
+    const retrying = after.find((m) => m.type === 'event');
+    expect(retrying).toMatchObject({ event: 'retrying', stage: 'textures' });
+    expect(retrying!.message).toMatch(/attempt 2/);
+    const resumed = after.filter((m) => m.type === 'progress' && m.stage === 'textures' && (m.seq as number) > (retrying!.seq as number));
+    // "Resuming textures" when the pause came after a texture was checkpointed, else "Starting textures".
+    expect(resumed[0]).toMatchObject({ attempt: 2, message: expect.stringMatching(/^(Resuming|Starting) textures$/) });
+    expect(resumed.every((m) => m.attempt === 2)).toBe(true);
     const finished = socket.messages.filter((m) => m.jobId === jobId && m.event === 'stage-finished' && m.stage === 'textures');
     expect(finished).toHaveLength(1);
     // The artist never saw a failure or a cancel for the pause.
