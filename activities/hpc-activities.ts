@@ -47,6 +47,8 @@ export interface HpcActivityDeps {
   storage: AssetStorage;
   progressMaxRate: number;
   onDrop?: (err: unknown) => void;
+  /** Called when Redis acknowledged a progress publish: `producedAt` is the report's ts (for the publish-lag metric). */
+  onPublished?: (seq: number, producedAt: number) => void;
   /** How often a running stage heartbeats even when its thread has nothing new to say. */
   heartbeatIntervalMs?: number;
   /** A running stage whose thread reports no progress for this long is flagged stalled (default 2 min). */
@@ -124,6 +126,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
         ctx.heartbeat(details.checkpoint === undefined && checkpoint !== undefined ? { ...details, checkpoint } : details),
       maxRate: deps.progressMaxRate,
       onDrop: deps.onDrop,
+      onPublished: deps.onPublished,
     });
     reporter.startStage(stage, 1, 'steps', checkpoint === undefined ? `Starting ${stage}` : `Resuming ${stage}`);
 

@@ -1,12 +1,17 @@
 import { log } from '@temporalio/activity';
 import type { JobLog } from '../common/job-log.js';
-import { JobEventFields } from '../common/progress.js';
+import { JobEventFields, TERMINAL_EVENTS } from '../common/progress.js';
 
 /**
  * Light activities run by the orchestrator worker. Workflows cannot do I/O, so they publish their
  * state changes (started, retrying, cancelled, completed...) through this one.
  */
-export function createJobEventActivities(deps: { jobLog: JobLog; onDrop?: (err: unknown) => void }) {
+export function createJobEventActivities(deps: {
+  jobLog: JobLog;
+  onDrop?: (err: unknown) => void;
+  /** Called once per terminal event this activity publishes (or tries to), for the jobs-finished metric. */
+  onFinished?: (outcome: string, preset: string) => void;
+}) {
   return {
     /**
      * Publishes a workflow-level event to the job's channel; resolves to its sequence number, or null
@@ -15,6 +20,9 @@ export function createJobEventActivities(deps: { jobLog: JobLog; onDrop?: (err: 
      */
     async publishJobEvent(fields: JobEventFields): Promise<number | null> {
       const event = JobEventFields.parse(fields);
+      // Counted before publishing: the job finished whether or not Redis heard about it. A retried
+      // attempt after a lost answer may count it twice; terminations never run this (the API reconciles them).
+      if (TERMINAL_EVENTS.has(event.event)) deps.onFinished?.(event.event, event.preset ?? 'unknown');
       try {
         return await deps.jobLog.publishEvent(event);
       } catch (err) {

@@ -10,6 +10,7 @@ import { PROJECT_ROOT, type ApiConfig } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
+import { createApiMetrics } from './api-metrics.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
 import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
@@ -49,15 +50,24 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const jobs = new JobService(deps.temporal);
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
   const reconciler = new JobReconciler({ jobLog, log });
+  // The hub is built after the app; the gauges read it only when scraped.
+  const built: { hub?: SocketHub } = {};
+  const metrics = createApiMetrics({ stats: () => built.hub?.stats() ?? { sockets: 0, channels: 0, patterns: 0 } });
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
-  app.use(pinoHttp({ logger: log, autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' } }));
+  app.use(
+    pinoHttp({ logger: log, autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' } }),
+  );
   // Every JSON body the API accepts is small; uploads are multipart and streamed (api/upload.ts).
   app.use('/api', express.json({ limit: '16kb' }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
+  });
+  // Unauthenticated like /healthz: serve it on the internal network only (see RUNBOOK.md, Metrics).
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.get('/readyz', async (_req, res) => {
     const checks = await Promise.allSettled([deps.redis.ping(), deps.temporal.workflowService.getSystemInfo({})]);
@@ -88,6 +98,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       storage: deps.storage,
       uploadMaxBytes: config.UPLOAD_MAX_BYTES,
       submitLimiter: new SubmitRateLimiter(config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
+      onJobStarted: (preset) => metrics.jobsStarted.inc({ preset }),
     }),
   );
   app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal }));
@@ -122,7 +133,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   });
 
   const server = http.createServer(app);
-  const hub = new SocketHub({
+  const socketHub = new SocketHub({
     server,
     verifier,
     subscriber: deps.subscriber,
@@ -130,13 +141,15 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     jobs,
     reconciler,
     log,
+    metrics,
     options: { reconcileIntervalMs: config.API_RECONCILE_INTERVAL_MS, ...deps.socketOptions },
   });
+  built.hub = socketHub;
   return {
     server,
-    hub,
+    hub: socketHub,
     async close() {
-      await hub.close();
+      await socketHub.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

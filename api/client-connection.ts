@@ -40,6 +40,8 @@ export class ClientConnection {
     /** Starts a catch-up of a job after `afterSeq` (undefined: from the snapshot); called on a gap. */
     private readonly requestCatchUp: (client: ClientConnection, jobId: string, afterSeq: number | undefined) => void,
     private readonly slowBytes = SLOW_SOCKET_BYTES,
+    /** Called for each progress message dropped because a newer one superseded it (for metrics). */
+    private readonly onCoalesced?: () => void,
   ) {}
 
   get open(): boolean {
@@ -144,9 +146,11 @@ export class ClientConnection {
 
   private output(stream: JobStream, type: 'progress' | 'event', raw: string): void {
     if (type === 'progress' && this.ws.bufferedAmount > this.slowBytes) {
+      if (stream.held !== null) this.onCoalesced?.();
       stream.held = raw;
       return;
     }
+    if (stream.held !== null && type === 'progress') this.onCoalesced?.();
     // A newer progress supersedes the held one; an event goes after the progress it followed, so the
     // held one goes first (one per job: bounded).
     if (stream.held !== null && type === 'event') this.sendRaw(stream.held);

@@ -15,10 +15,10 @@ export function isClosedStatus(status: string): boolean {
  * timeout that no workflow code sees, or an event lost while Redis was down. Null while it runs.
  */
 export function terminalEventFor(
-  job: { jobId: string; owner: string; assetName: string; status: string },
+  job: { jobId: string; owner: string; assetName: string; status: string; runId?: string },
   now: number,
 ): JobEventFields | null {
-  const base = { jobId: job.jobId, owner: job.owner, ts: now };
+  const base = { jobId: job.jobId, owner: job.owner, ts: now, ...(job.runId ? { runId: job.runId } : {}) };
   const name = job.assetName || 'The job';
   switch (job.status) {
     case 'COMPLETED':
@@ -55,10 +55,29 @@ export function terminalEventFor(
 export class JobReconciler {
   constructor(private readonly deps: { jobLog: JobLog; log: Logger }) {}
 
-  /** Returns true when the job is closed (whether or not an event had to be published). */
-  async reconcile(job: { jobId: string; owner: string; assetName: string; status: string }): Promise<boolean> {
+  /**
+   * Returns true when the job is closed (whether or not an event had to be published). For a running
+   * job whose stream ends with the terminal event of an older run (a reset from the Temporal UI or
+   * CLI), publishes a `started` event of the current run, so the page leaves the old final state at
+   * once instead of when the new run first reports progress. Needs runId (the current run's).
+   */
+  async reconcile(job: { jobId: string; owner: string; assetName: string; status: string; runId?: string }): Promise<boolean> {
     const event = terminalEventFor(job, Date.now());
-    if (!event) return false;
+    if (!event) {
+      if (job.status === 'RUNNING' && job.runId) {
+        const seq = await this.deps.jobLog.publishIfSuperseded({
+          jobId: job.jobId,
+          owner: job.owner,
+          event: 'started',
+          message: `${job.assetName || 'The job'} was restarted by an engineer and is running again`,
+          runId: job.runId,
+          ts: Date.now(),
+        });
+        if (seq !== null)
+          this.deps.log.info({ jobId: job.jobId, owner: job.owner, runId: job.runId, seq }, 'job reset in Temporal: announced its new run');
+      }
+      return false;
+    }
     const seq = await this.deps.jobLog.publishTerminalIfMissing(event);
     if (seq !== null)
       this.deps.log.info({ jobId: job.jobId, owner: job.owner, status: job.status, seq }, 'reconciled terminal event from workflow status');

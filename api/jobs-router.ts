@@ -31,6 +31,8 @@ export interface JobsRouterDeps {
   storage: AssetStorage;
   uploadMaxBytes: number;
   submitLimiter: SubmitRateLimiter;
+  /** Called once per job this router started (upload or retry), for the jobs-started metric. */
+  onJobStarted?: (preset: string) => void;
 }
 
 /** REST routes for jobs. Every route acts for the token's owner and only on that owner's jobs. */
@@ -73,6 +75,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     if (!main) throw new UploadError(400, 'UPLOAD_NO_MODEL', 'The upload has no .glb or .gltf file.');
     const input = ProcessAssetInput.parse({ owner, assetName: main.name, files: upload.files, options });
     const jobId = await deps.jobs.start(input);
+    deps.onJobStarted?.(input.options.preset);
     req.log.info({ jobId, owner, asset: main.name, files: upload.files.length }, 'job started');
     res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, assetName: main.name, files: upload.files });
   });
@@ -95,10 +98,11 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
   router.get('/:id', async (req, res) => {
     const job = await ownedJob(req, res);
     if (!job) return;
-    const { description: _description, owner, ...summary } = job;
-    if (isClosedStatus(job.status) && owner) {
+    const { description, owner, ...summary } = job;
+    // Closed without its terminal event, or reset in Temporal: make the snapshot below say so.
+    if ((isClosedStatus(job.status) || job.status === 'RUNNING') && owner) {
       await deps.reconciler
-        .reconcile({ jobId: job.jobId, owner, assetName: job.assetName, status: job.status })
+        .reconcile({ jobId: job.jobId, owner, assetName: job.assetName, status: job.status, runId: description.runId })
         .catch((err: unknown) => req.log.warn({ err, jobId: job.jobId }, 'could not reconcile the job in Redis'));
     }
     const snapshot = await deps.jobLog.readSnapshot(job.jobId).catch((err: unknown) => {
@@ -145,6 +149,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     const input = await deps.jobs.inputOf(job.jobId);
     if (input.owner !== ownerOf(res).id) return notFound(res);
     const jobId = await deps.jobs.start(input);
+    deps.onJobStarted?.(input.options.preset);
     req.log.info({ jobId, retryOf: job.jobId, owner: input.owner }, 'job retried');
     res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, retryOf: job.jobId, assetName: input.assetName });
   });

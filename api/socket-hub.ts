@@ -4,11 +4,12 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { JobLog } from '../common/job-log.js';
+import type { ApiMetrics } from './api-metrics.js';
 import { ownerPattern, progressChannel, TERMINAL_EVENTS, type JobEventKind } from '../common/progress.js';
 import { ClientMessage, CLOSE_CODES, type ErrorMessage } from '../common/socket-protocol.js';
 import { AuthError, bearerToken, SOCKET_PROTOCOL, type JobOwner, type TokenVerifier } from './auth.js';
 import { ClientConnection, SLOW_SOCKET_BYTES } from './client-connection.js';
-import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
+import type { JobReconciler } from './job-reconciler.js';
 import type { JobService } from './job-service.js';
 
 const MAX_FRAME_BYTES = 16 * 1024;
@@ -17,6 +18,8 @@ const MAX_BAD_MESSAGES = 20;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Workflow descriptions fetched at once when checking watched jobs. */
 const RECONCILE_CONCURRENCY = 8;
+/** Finished jobs are checked for a Temporal reset on every this-many reconcile rounds (30 s by default). */
+const RESET_CHECK_EVERY = 6;
 
 /** Reads the event kind from a message the Lua script built, without parsing it all. */
 const EVENT_KIND = /"event":"([a-z-]+)"/;
@@ -53,6 +56,7 @@ export class SocketHub {
   private readonly timers: NodeJS.Timeout[] = [];
   private subscriberLost = false;
   private reconciling = false;
+  private reconcileRounds = 0;
   private readonly slowBytes: number;
 
   constructor(
@@ -65,6 +69,8 @@ export class SocketHub {
       reconciler: JobReconciler;
       log: Logger;
       options?: SocketHubOptions;
+      /** Relay counters and latency; none in unit tests that build a hub on its own. */
+      metrics?: Pick<ApiMetrics, 'messagesRelayed' | 'progressCoalesced' | 'observeRelay'>;
     },
   ) {
     const options = deps.options ?? {};
@@ -135,7 +141,14 @@ export class SocketHub {
   }
 
   private accept(ws: WebSocket, owner: JobOwner): void {
-    const client = new ClientConnection(ws, owner, (c, jobId, afterSeq) => void this.catchUp(c, jobId, afterSeq), this.slowBytes);
+    const coalesced = this.deps.metrics?.progressCoalesced;
+    const client = new ClientConnection(
+      ws,
+      owner,
+      (c, jobId, afterSeq) => void this.catchUp(c, jobId, afterSeq),
+      this.slowBytes,
+      coalesced ? () => coalesced.inc() : undefined,
+    );
     this.clients.add(client);
     if (owner.expiresAt !== undefined) {
       client.expiryTimer = setTimeout(
@@ -191,11 +204,10 @@ export class SocketHub {
       this.sendError(client, { type: 'error', code: 'JOB_NOT_FOUND', jobId, message: 'No such job.' });
       return;
     }
-    if (isClosedStatus(job.status)) {
-      // Closed without its terminal event (terminated from the Temporal UI, or the event was lost):
-      // publish it first so the catch-up below, and every other socket, gets it with a seq.
-      await this.deps.reconciler.reconcile({ jobId, owner, assetName: job.assetName, status: job.status });
-    }
+    // Closed without its terminal event (terminated from the Temporal UI, or the event was lost), or
+    // running again after a reset while the stream still ends with the old run's outcome: publish what
+    // is missing first, so the catch-up below, and every other socket, gets it with a seq.
+    await this.deps.reconciler.reconcile({ jobId, owner, assetName: job.assetName, status: job.status, runId: job.description.runId });
     client.jobs.add(jobId);
     // Hold live messages from here on, and subscribe before reading, so nothing published during the
     // catch-up is lost: whatever is both read and received is dropped by seq.
@@ -289,7 +301,14 @@ export class SocketHub {
     const jobId = channel.slice(channel.indexOf(':', channel.indexOf(':') + 1) + 1);
     const kind = message.startsWith('{"type":"event"') ? EVENT_KIND.exec(message)?.[1] : undefined;
     if (kind) this.noteEvent(jobId, kind as JobEventKind);
-    for (const client of shared.clients) if (client.open) client.deliver(jobId, message);
+    else if (message.startsWith('{"type":"progress"')) this.deps.metrics?.observeRelay(message);
+    let relayed = 0;
+    for (const client of shared.clients)
+      if (client.open) {
+        client.deliver(jobId, message);
+        relayed++;
+      }
+    if (relayed > 0) this.deps.metrics?.messagesRelayed.inc(relayed);
   }
 
   private noteEvent(jobId: string, kind: JobEventKind): void {
@@ -326,9 +345,12 @@ export class SocketHub {
     if (this.reconciling) return;
     this.reconciling = true;
     try {
+      // Finished jobs too, now and then: a reset from the Temporal UI brings one back with no event of
+      // its own until the new run's first stage reports.
+      const checkFinished = ++this.reconcileRounds % RESET_CHECK_EVERY === 0;
       const watched = new Map<string, string>();
       for (const client of this.clients)
-        for (const jobId of client.streams.keys()) if (!this.finishedJobs.has(jobId)) watched.set(jobId, client.owner.id);
+        for (const jobId of client.streams.keys()) if (checkFinished || !this.finishedJobs.has(jobId)) watched.set(jobId, client.owner.id);
       const referenced = new Set<string>();
       for (const client of this.clients) for (const jobId of client.streams.keys()) referenced.add(jobId);
       for (const jobId of this.finishedJobs) if (!referenced.has(jobId)) this.finishedJobs.delete(jobId);
@@ -339,8 +361,14 @@ export class SocketHub {
           try {
             const job = await this.deps.jobs.describe(jobId);
             if (!job || job.owner !== owner) continue;
-            if (await this.deps.reconciler.reconcile({ jobId, owner, assetName: job.assetName, status: job.status }))
-              this.finishedJobs.add(jobId);
+            const closed = await this.deps.reconciler.reconcile({
+              jobId,
+              owner,
+              assetName: job.assetName,
+              status: job.status,
+              runId: job.description.runId,
+            });
+            if (closed) this.finishedJobs.add(jobId);
           } catch (err) {
             this.deps.log.warn({ err, jobId, owner }, 'could not check a watched job against Temporal');
           }

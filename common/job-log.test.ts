@@ -92,6 +92,32 @@ describe('JobLog on a real Redis', () => {
     await expect(log.publishTerminalIfMissing({ ...terminated, event: 'started' })).rejects.toThrow(/not a terminal event/);
   });
 
+  it('tells a terminal event of an older run (a Temporal reset) from the current run', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60 });
+    const base = { jobId: 'job-reset', owner: 'alice', ts: Date.now() };
+    await log.publishEvent({ ...base, event: 'completed', message: 'done', runId: 'run-1' });
+    // The same run, closing: neither a second terminal event nor a "running again".
+    expect(await log.publishIfSuperseded({ ...base, event: 'started', message: 'again', runId: 'run-1' })).toBeNull();
+    expect(await log.publishTerminalIfMissing({ ...base, event: 'completed', message: 'done', runId: 'run-1' })).toBeNull();
+    // A new run that closes as the old one did, with nothing published of its own, keeps the old event's details.
+    expect(await log.publishTerminalIfMissing({ ...base, event: 'completed', message: 'done', runId: 'run-0' })).toBeNull();
+    // A new run after a reset is announced once, however many API processes notice it.
+    const announced = await Promise.all(
+      [1, 2, 3].map(() => log.publishIfSuperseded({ ...base, event: 'started', message: 'again', runId: 'run-2' })),
+    );
+    expect(announced.filter((seq) => seq !== null)).toEqual([2]);
+    // Once the new run is terminated (no workflow code runs), its terminal event is reconciled, also once.
+    await log.publishEvent({ ...base, event: 'completed', message: 'done', runId: 'run-2' });
+    const reconciled = await log.publishTerminalIfMissing({ ...base, event: 'terminated', message: 'stopped', runId: 'run-3' });
+    expect(reconciled).toBe(4);
+    expect(await log.publishTerminalIfMissing({ ...base, event: 'terminated', message: 'stopped', runId: 'run-3' })).toBeNull();
+    // An event stored without a run id counts as the current run's: no guess either way.
+    await log.publishEvent({ jobId: 'job-legacy', owner: 'alice', ts: Date.now(), event: 'completed', message: 'done' });
+    expect(
+      await log.publishIfSuperseded({ jobId: 'job-legacy', owner: 'alice', ts: Date.now(), event: 'started', message: 'x', runId: 'r' }),
+    ).toBeNull();
+  });
+
   it('refuses a message that does not match the shared schema, before it reaches Redis', async () => {
     const log = new JobLog(client, { ttlSeconds: 60 });
     await expect(log.publishProgress({ ...progress('job-e', 1), percent: 250 })).rejects.toThrow();

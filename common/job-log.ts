@@ -28,8 +28,9 @@ declare module 'ioredis' {
       payload: string,
       ttlSeconds: number,
       logMax: number,
-      onlyIfNotTerminal: '0' | '1',
+      condition: '0' | '1' | '2',
       terminalKinds: string,
+      runId: string,
     ): Result<number, Context>;
   }
 }
@@ -81,28 +82,46 @@ export class JobLog {
   /** Publishes a progress update (validated against the shared schema); resolves to its sequence number. */
   async publishProgress(fields: ProgressFields): Promise<number> {
     const valid = ProgressFields.parse(fields);
-    return this.publish('progress', valid.owner, valid.jobId, valid, false);
+    return this.publish('progress', valid.owner, valid.jobId, valid, '0');
   }
 
   /** Publishes a workflow-level event (validated against the shared schema); resolves to its sequence number. */
   async publishEvent(fields: JobEventFields): Promise<number> {
     const valid = JobEventFields.parse(fields);
-    return this.publish('event', valid.owner, valid.jobId, valid, false);
+    return this.publish('event', valid.owner, valid.jobId, valid, '0');
   }
 
   /**
-   * Publishes a terminal event unless the job's latest event already is one; resolves to its sequence
-   * number, or null when it was not needed. Atomic, so API processes racing to reconcile the same
-   * closed workflow publish it once.
+   * Publishes a terminal event unless the job's latest event already is one (of the same run, when
+   * fields.runId is given); resolves to its sequence number, or null when it was not needed. Atomic,
+   * so API processes racing to reconcile the same closed workflow publish it once.
    */
   async publishTerminalIfMissing(fields: JobEventFields): Promise<number | null> {
     const valid = JobEventFields.parse(fields);
     if (!TERMINAL_EVENTS.has(valid.event)) throw new Error(`${valid.event} is not a terminal event`);
-    const seq = await this.publish('event', valid.owner, valid.jobId, valid, true);
+    const seq = await this.publish('event', valid.owner, valid.jobId, valid, '1');
     return seq === 0 ? null : seq;
   }
 
-  private publish(type: 'progress' | 'event', owner: string, jobId: string, fields: object, onlyIfNotTerminal: boolean): Promise<number> {
+  /**
+   * Publishes a non-terminal event only when the job's latest event is the terminal event of another
+   * run than fields.runId: a Temporal reset brought a finished job back. Atomic, so API processes that
+   * notice the same reset announce it once; null when nothing was published.
+   */
+  async publishIfSuperseded(fields: JobEventFields & { runId: string }): Promise<number | null> {
+    const valid = JobEventFields.parse(fields);
+    if (TERMINAL_EVENTS.has(valid.event)) throw new Error(`${valid.event} is a terminal event`);
+    const seq = await this.publish('event', valid.owner, valid.jobId, valid, '2');
+    return seq === 0 ? null : seq;
+  }
+
+  private publish(
+    type: 'progress' | 'event',
+    owner: string,
+    jobId: string,
+    fields: object & { runId?: string },
+    condition: '0' | '1' | '2',
+  ): Promise<number> {
     const keys = jobKeys(jobId);
     return this.redis.publishJobMessage(
       keys.seq,
@@ -113,8 +132,9 @@ export class JobLog {
       JSON.stringify(fields),
       this.options.ttlSeconds,
       this.logMax,
-      onlyIfNotTerminal ? '1' : '0',
+      condition,
       TERMINAL_KINDS,
+      fields.runId ?? '',
     );
   }
 

@@ -17,6 +17,11 @@ export const PRESETS = ['game-ready', 'mobile', 'archive'] as const;
 export const Preset = z.enum(PRESETS);
 export type Preset = z.infer<typeof Preset>;
 
+/** A task queue name safe to take from a request: letters, digits and . _ - only, like `hpc-gpu-01`. */
+export const HpcQueueName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, . _ or -, starting with a letter or digit');
+
 /** Options an artist may set; anything unset comes from the preset (see common/pipeline.ts). */
 export const JobOptions = z.object({
   preset: Preset.default('game-ready'),
@@ -28,6 +33,11 @@ export const JobOptions = z.object({
   quantize: z.boolean().optional(),
   retentionDays: z.number().positive().max(365).optional(),
   compareWithGltfpack: z.boolean().optional(),
+  /**
+   * Pins the job's compute stages to the HPC worker started with HPC_TASK_QUEUE=<this name> (a host's own
+   * queue) instead of the shared `hpc` queue. A job pinned to a queue no worker polls waits until one does.
+   */
+  hpcQueue: HpcQueueName.optional(),
 });
 export type JobOptions = z.infer<typeof JobOptions>;
 

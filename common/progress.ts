@@ -71,6 +71,10 @@ export const JobEventFields = z.object({
   error: z.object({ type: z.string(), message: z.string(), details: z.array(z.unknown()).optional() }).optional(),
   /** Result summary when event is completed. */
   result: z.record(z.string(), z.unknown()).optional(),
+  /** The workflow run that published it: a terminal event of an older run is superseded by a Temporal reset. */
+  runId: z.string().min(1).max(64).optional(),
+  /** The job's preset, on terminal events (for the jobs-finished metric). */
+  preset: z.string().max(32).optional(),
   ts: z.number(),
 });
 export type JobEventFields = z.infer<typeof JobEventFields>;

@@ -40,6 +40,7 @@ const worker = await Worker.create({
       metrics.stalledStages.inc(delta);
       if (delta > 0) metrics.stalls.inc();
     },
+    onPublished: (_seq, producedAt) => metrics.publishLag.observe(Math.max(0, Date.now() - producedAt) / 1000),
   }),
   maxConcurrentActivityTaskExecutions: config.HPC_MAX_CONCURRENT_ACTIVITIES,
   // A cancel reaches a running stage only with the answer to a heartbeat; the default throttle (80 % of

@@ -24,7 +24,11 @@ const worker = await Worker.create({
   taskQueue: ORCHESTRATOR_TASK_QUEUE,
   interceptors: { activity: [activityMetricsInterceptor(metrics)] },
   workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
-  activities: createJobEventActivities({ jobLog, onDrop: () => metrics.progressDrops.inc() }),
+  activities: createJobEventActivities({
+    jobLog,
+    onDrop: () => metrics.progressDrops.inc(),
+    onFinished: (outcome, preset) => metrics.jobsFinished.inc({ outcome, preset }),
+  }),
 });
 log.info({ taskQueue: ORCHESTRATOR_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'Orchestrator worker ready');
 try {

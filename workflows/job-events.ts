@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { JobEventActivities } from '../activities/index.js';
 import type { JobEventFields, JobEventKind } from '../common/progress.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
@@ -11,10 +11,14 @@ const lightActivities = proxyActivities<JobEventActivities>({
 });
 
 /** What an event carries besides its kind and message. */
-export type JobEventExtra = Pick<JobEventFields, 'stage' | 'error' | 'result'>;
+export type JobEventExtra = Pick<JobEventFields, 'stage' | 'error' | 'result' | 'preset'>;
 
-/** Publishes workflow events on one job's channel. `ts` is workflow time, so replay sees the same value. */
+/**
+ * Publishes workflow events on one job's channel. `ts` is workflow time, so replay sees the same value.
+ * Each event carries this run's id: after a Temporal reset the API tells the old run's terminal event
+ * from the new run's (activity inputs are not part of the replay check, so this needs no patch).
+ */
 export function jobEventPublisher(jobId: string, owner: string) {
   return (event: JobEventKind, message: string, extra: JobEventExtra = {}) =>
-    lightActivities.publishJobEvent({ jobId, owner, event, message, ts: Date.now(), ...extra });
+    lightActivities.publishJobEvent({ jobId, owner, event, message, ts: Date.now(), runId: workflowInfo().runId, ...extra });
 }

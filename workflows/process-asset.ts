@@ -1,4 +1,4 @@
-import type { Duration } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, type Duration } from '@temporalio/common';
 import {
   ActivityCancellationType,
   ApplicationFailure,
@@ -31,10 +31,10 @@ import { describeFailure, WORKFLOW_FAILURE_TYPES } from './failure-reasons.js';
 import { jobEventPublisher } from './job-events.js';
 import { progressQuery, type AssetProgress } from './queries.js';
 
-/** Compute stages on the HPC machine, heartbeating, retried with backoff unless the asset itself is bad. */
-function computeActivities(startToCloseTimeout: Duration) {
+/** Compute stages on an HPC machine, heartbeating, retried with backoff unless the asset itself is bad. */
+function computeActivities(taskQueue: string, startToCloseTimeout: Duration) {
   return proxyActivities<PipelineActivities>({
-    taskQueue: HPC_TASK_QUEUE,
+    taskQueue,
     startToCloseTimeout,
     // A dead HPC worker is noticed within this, and the stage retried from its last checkpoint.
     heartbeatTimeout: '30 seconds',
@@ -49,17 +49,27 @@ function computeActivities(startToCloseTimeout: Duration) {
     },
   });
 }
-/** Reading, validating and packaging are bounded by the upload's size. */
-const shortStages = computeActivities('20 minutes');
-/** Simplifying and re-encoding a dense asset can take long on a busy machine. */
-const longStages = computeActivities('2 hours');
 
-/** Cleanup is idempotent and quick; it need not heartbeat. */
-const cleanupActivities = proxyActivities<Pick<PipelineActivities, 'cleanupJob'>>({
-  taskQueue: HPC_TASK_QUEUE,
-  startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
-});
+/**
+ * The job's HPC activities, on the shared `hpc` queue or, when the job is pinned with options.hpcQueue,
+ * on that host's own queue (cleanup too, so a pinned job never needs a worker on the shared queue).
+ * A job without hpcQueue issues exactly the commands it did before pinning existed, so running jobs
+ * replay unchanged and need no patch.
+ */
+function hpcActivitiesOn(taskQueue: string) {
+  return {
+    /** Reading, validating and packaging are bounded by the upload's size. */
+    shortStages: computeActivities(taskQueue, '20 minutes'),
+    /** Simplifying and re-encoding a dense asset can take long on a busy machine. */
+    longStages: computeActivities(taskQueue, '2 hours'),
+    /** Cleanup is idempotent and quick; it need not heartbeat. */
+    cleanup: proxyActivities<Pick<PipelineActivities, 'cleanupJob'>>({
+      taskQueue,
+      startToCloseTimeout: '5 minutes',
+      retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+    }),
+  };
+}
 
 const STAGE_LABELS: Record<Stage, string> = {
   inspect: 'Inspecting',
@@ -92,6 +102,7 @@ function settingsOf(options: ProcessAssetInput['options']): PipelineSettings {
 export async function processAsset(input: ProcessAssetInput): Promise<PipelineReport> {
   const jobId = workflowInfo().workflowId;
   const publish = jobEventPublisher(jobId, input.owner);
+  const { shortStages, longStages, cleanup } = hpcActivitiesOn(input.options.hpcQueue ?? HPC_TASK_QUEUE);
   const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: STAGES.length, status: 'running' };
   setHandler(progressQuery, () => progress);
   // The HPC activity says when its stage stalls and moves again; engineers find stalled jobs by this attribute.
@@ -137,14 +148,22 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     const expiresAt = new Date(Date.now() + settings.retentionDays * DAY_MS).toISOString();
     // A child, not a sleep here, so the artist's job closes as COMPLETED; ABANDON keeps the timer
     // alive after this workflow closes. Awaiting the start makes it durable before we return.
-    await startChild(expireOutputs, {
-      workflowId: `expire-outputs-${jobId}`,
-      args: [{ jobId, expiresAt }],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-    });
+    try {
+      await startChild(expireOutputs, {
+        workflowId: `expire-outputs-${jobId}`,
+        args: [{ jobId, expiresAt }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+    } catch (err) {
+      // A job reset from the Temporal UI after it completed: the first run's expiry timer still runs and
+      // keeps its date. Same commands either way, so replay is unaffected.
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      log.info('Outputs expiry already scheduled by an earlier run of this job', { jobId });
+    }
 
     finish('completed');
     await publish('completed', `${input.assetName} is ready`, {
+      preset: input.options.preset,
       result: {
         meshes: stats.meshes,
         vertices: stats.vertices,
@@ -175,14 +194,17 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     await CancellationScope.nonCancellable(async () => {
       if (cancelled) await announceCancelling();
       else progress.status = 'cleaning-up';
-      await cleanUp(jobId);
+      await cleanUp(cleanup, jobId);
       if (cancelled) {
         finish('cancelled');
-        await publish('cancelled', `${input.assetName} was cancelled`, { stage: progress.stage ?? undefined });
+        await publish('cancelled', `${input.assetName} was cancelled`, {
+          stage: progress.stage ?? undefined,
+          preset: input.options.preset,
+        });
       } else {
         const reason = describeFailure(err);
         finish('failed');
-        await publish('failed', reason.message, { stage: progress.stage ?? undefined, error: reason });
+        await publish('failed', reason.message, { stage: progress.stage ?? undefined, error: reason, preset: input.options.preset });
       }
     });
     throw err;
@@ -190,9 +212,9 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
 }
 
 /** Removes the work folder and partial outputs. A cleanup that keeps failing must not hide the job's own outcome. */
-async function cleanUp(jobId: string): Promise<void> {
+async function cleanUp(cleanup: Pick<PipelineActivities, 'cleanupJob'>, jobId: string): Promise<void> {
   try {
-    await cleanupActivities.cleanupJob({ jobId, keepOutputs: false });
+    await cleanup.cleanupJob({ jobId, keepOutputs: false });
   } catch (err) {
     log.error('Cleanup of the job folder failed; it must be removed by hand', { jobId, error: String(err) });
   }

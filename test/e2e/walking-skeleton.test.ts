@@ -11,9 +11,15 @@ import { sampleValue } from '../helpers/prometheus.js';
 describe('walking skeleton: upload → workflow → HPC activity → Redis → socket', () => {
   let stack: TestStack;
   let hpcMetricsPort: number;
+  let orchestratorMetricsPort: number;
   beforeAll(async () => {
-    hpcMetricsPort = await freePort();
-    stack = await startStack({ componentEnv: { 'worker:hpc': { METRICS_PORT: String(hpcMetricsPort) } } });
+    [hpcMetricsPort, orchestratorMetricsPort] = await Promise.all([freePort(), freePort()]);
+    stack = await startStack({
+      componentEnv: {
+        'worker:hpc': { METRICS_PORT: String(hpcMetricsPort) },
+        'worker:orchestrator': { METRICS_PORT: String(orchestratorMetricsPort) },
+      },
+    });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -110,8 +116,32 @@ describe('walking skeleton: upload → workflow → HPC activity → Redis → s
     ).toBeGreaterThanOrEqual(1);
     expect(sampleValue(body, 'asset_farm_activity_queue_wait_seconds_count', { activity: 'inspectAsset' })).toBeGreaterThanOrEqual(1);
     expect(sampleValue(body, 'asset_farm_progress_mirror_drops_total')).toBe(0);
+    expect(sampleValue(body, 'asset_farm_progress_publish_lag_seconds_count')).toBeGreaterThanOrEqual(1);
     expect(sampleValue(body, 'temporal_worker_task_slots_available', { task_queue: 'hpc', worker_type: 'ActivityWorker' })).toBeGreaterThan(
       0,
     );
+  });
+
+  it('exposes the API metrics (jobs, sockets, relay latency) and the orchestrator counts finished jobs', async () => {
+    // The first test ran a game-ready job with one socket following it; this socket is still open when scraped.
+    const socket = TestSocket.connect(stack.wsUrl, stack.tokenFor('carol'));
+    await socket.opened;
+    socket.send({ type: 'subscribeAll' });
+    await socket.waitFor((m) => m.type === 'subscribed');
+    const res = await fetch(`${stack.apiUrl}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    const body = await res.text();
+    socket.close();
+    expect(sampleValue(body, 'asset_farm_jobs_started_total', { preset: 'game-ready', component: 'api' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(body, 'asset_farm_api_sockets')).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(body, 'asset_farm_api_redis_subscriptions', { kind: 'pattern' })).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(body, 'asset_farm_progress_socket_latency_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(body, 'asset_farm_api_messages_relayed_total')).toBeGreaterThanOrEqual(1);
+    expect(sampleValue(body, 'asset_farm_api_progress_coalesced_total')).toBe(0);
+    expect(sampleValue(body, 'asset_farm_process_resident_memory_bytes')).toBeGreaterThan(0);
+
+    const orchestrator = await (await fetch(`http://127.0.0.1:${orchestratorMetricsPort}/metrics`)).text();
+    expect(sampleValue(orchestrator, 'asset_farm_jobs_finished_total', { outcome: 'completed', preset: 'game-ready' })).toBe(1);
   });
 });

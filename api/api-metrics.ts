@@ -1,0 +1,62 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Reads the producer's `ts` from a pre-serialised message: one regex per relayed message, never a JSON.parse. */
+const TS_FIELD = /"ts":(\d+(?:\.\d+)?)/;
+
+/** Prometheus metrics of an API process (asset_farm_ prefix, component="api"), on their own registry. */
+export function createApiMetrics(sources: { stats: () => { sockets: number; channels: number; patterns: number } }) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ component: 'api' });
+  collectDefaultMetrics({ register: registry, prefix: 'asset_farm_' });
+  const metrics = {
+    registry,
+    jobsStarted: new Counter({
+      name: 'asset_farm_jobs_started_total',
+      help: 'Jobs started through POST /api/jobs (uploads and retries), by preset',
+      labelNames: ['preset'] as const,
+      registers: [registry],
+    }),
+    activeSockets: new Gauge({
+      name: 'asset_farm_api_sockets',
+      help: 'Open progress sockets on this API process',
+      registers: [registry],
+      collect() {
+        this.set(sources.stats().sockets);
+      },
+    }),
+    subscriptions: new Gauge({
+      name: 'asset_farm_api_redis_subscriptions',
+      help: 'Redis channels (one job) and patterns (all of an owner) this API process is subscribed to',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+      collect() {
+        const stats = sources.stats();
+        this.set({ kind: 'channel' }, stats.channels);
+        this.set({ kind: 'pattern' }, stats.patterns);
+      },
+    }),
+    socketLatency: new Histogram({
+      name: 'asset_farm_progress_socket_latency_seconds',
+      help: 'From a progress report on the HPC worker (its ts) to this API relaying it to sockets; includes clock skew between hosts',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    messagesRelayed: new Counter({
+      name: 'asset_farm_api_messages_relayed_total',
+      help: 'Job messages (progress and events) from Redis handed to a socket, counted once per socket',
+      registers: [registry],
+    }),
+    progressCoalesced: new Counter({
+      name: 'asset_farm_api_progress_coalesced_total',
+      help: 'Progress messages not sent to a slow socket because a newer one superseded them',
+      registers: [registry],
+    }),
+    /** Observes the heartbeat-to-socket latency of one live progress message, from its raw JSON. */
+    observeRelay(rawProgress: string, now = Date.now()): void {
+      const ts = TS_FIELD.exec(rawProgress);
+      if (ts) metrics.socketLatency.observe(Math.max(0, now - Number(ts[1])) / 1000);
+    },
+  };
+  return metrics;
+}
+export type ApiMetrics = ReturnType<typeof createApiMetrics>;
