@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['{common,activities,workflows,worker,api,storage,scripts,cli,test}/**/*.test.ts'],
+    // The long fault and load runs have their own command: npm run test:chaos (vitest.chaos.config.ts).
+    exclude: ['**/node_modules/**', 'test/chaos/**'],
     globalSetup: ['test/global-setup.ts'],
     setupFiles: ['test/setup-runtime.ts'],
     // Real servers start inside tests; these bound a hang, they are not performance assertions.
