@@ -52,6 +52,8 @@ export async function startStack(
     componentEnv?: Partial<Record<ComponentName, NodeJS.ProcessEnv>>;
     /** Keep Temporal's state in a SQLite file in the data folder, so restartTemporal() keeps running workflows. */
     temporalDbFile?: boolean;
+    /** Every log line of the node components, e.g. to count error lines under load. */
+    onLine?: (component: ComponentName, line: string) => void;
   } = {},
 ): Promise<TestStack> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-test-'));
@@ -86,7 +88,13 @@ export async function startStack(
     const proc = new ServiceProcess(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, SCRIPTS[name])], {
       env: { ...env, ...options.componentEnv?.[name] },
       cwd: PROJECT_ROOT,
-      onLine: verbose ? (line) => console.log(`[${name}] ${line}`) : undefined,
+      onLine:
+        verbose || options.onLine
+          ? (line) => {
+              if (verbose) console.log(`[${name}] ${line}`);
+              options.onLine?.(name, line);
+            }
+          : undefined,
     });
     processes.set(name, proc);
     if (name === 'api') {
