@@ -39,6 +39,7 @@ describe('load', () => {
   let stack: TestStack;
   const errorLines: string[] = [];
   const warnLines: Record<string, number> = {};
+  const warnSamples: string[] = [];
   const sockets: LoadSocket[] = [];
 
   beforeAll(async () => {
@@ -47,7 +48,10 @@ describe('load', () => {
       onLine: (component: ComponentName, line: string) => {
         const level = levelOf(line);
         if (level >= 50) errorLines.push(`[${component}] ${line}`);
-        else if (level === 40) warnLines[component] = (warnLines[component] ?? 0) + 1;
+        else if (level === 40) {
+          warnLines[component] = (warnLines[component] ?? 0) + 1;
+          if (warnSamples.length < 5) warnSamples.push(`[${component}] ${line.slice(0, 300)}`);
+        }
       },
     });
   });
@@ -159,6 +163,7 @@ describe('load', () => {
     };
     console.log(`[chaos] load: ${JSON.stringify(figures)}`);
     if (errorLines.length) console.log(errorLines.slice(0, 20).join('\n'));
+    if (warnSamples.length) console.log(`[chaos] load warnings (first ${warnSamples.length}):\n${warnSamples.join('\n')}`);
     expect(figures.lost).toBe(0);
     expect(figures.completed).toBe(UPLOADS);
     expect(figures.listedCompleted).toBe(UPLOADS);

@@ -258,6 +258,65 @@ describe('bad input and attacks through the real API', () => {
     await socket.waitFor((m) => m.type === 'subscribed');
   });
 
+  it("refuses missing, wrongly signed, alg:none and expired tokens on every route, and B learns nothing of A's job", async () => {
+    const upload = await uploadAsset(stack.apiUrl, stack.tokenFor('alice'), [path.join(SHARED_ASSETS, 'TwoCubes.glb')]);
+    const { jobId } = (await upload.json()) as { jobId: string };
+    const missing = `asset-alice-${randomUUID()}`;
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const tokens: [string, string | null, string][] = [
+      ['missing', null, 'AUTH_MISSING'],
+      ['alg none', `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sub: 'alice', exp })}.`, 'AUTH_INVALID'],
+      ['wrong key', stack.tokenFor('alice').replace(/\.[^.]+$/, '.' + Buffer.alloc(32, 1).toString('base64url')), 'AUTH_INVALID'],
+      ['expired', stack.tokenFor('alice', { expiresIn: -10 }), 'AUTH_EXPIRED'],
+    ];
+    const routes: [string, string][] = [
+      ['GET', `/api/jobs/${jobId}`],
+      ['POST', `/api/jobs/${jobId}/cancel`],
+      ['POST', `/api/jobs/${jobId}/retry`],
+      ['GET', `/api/jobs/${jobId}/outputs`],
+      ['GET', `/api/jobs/${jobId}/outputs/x.glb`],
+      ['GET', `/api/jobs/${jobId}/outputs.zip`],
+      ['GET', `/api/jobs/${jobId}/history`],
+      ['GET', '/api/jobs'],
+      ['POST', '/api/jobs'],
+    ];
+    for (const [what, token, code] of tokens)
+      for (const [method, url] of routes) {
+        const res = await fetch(`${stack.apiUrl}${url}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+        expect(res.status, `${what} ${method} ${url}`).toBe(401);
+        expect(((await res.json()) as { error: { code: string } }).error.code, `${what} ${method} ${url}`).toBe(code);
+      }
+    // A valid token of another user: the same 404 body as for a job that does not exist, on every job route.
+    for (const [method, url] of routes.filter(([, u]) => u.includes(jobId))) {
+      const theirs = await fetch(`${stack.apiUrl}${url}`, { method, headers: auth('bob') });
+      const none = await fetch(`${stack.apiUrl}${url.replace(jobId, missing)}`, { method, headers: auth('bob') });
+      expect({ status: theirs.status, body: await theirs.text() }, `${method} ${url}`).toEqual({ status: 404, body: await none.text() });
+    }
+    // And every socket message: subscribe and unsubscribe answer as for a job that does not exist.
+    const bob = TestSocket.connect(stack.wsUrl, stack.tokenFor('bob'));
+    sockets.push(bob);
+    await bob.opened;
+    bob.send({ type: 'subscribeAll' });
+    await bob.waitFor((m) => m.type === 'subscribed');
+    for (const id of [jobId, missing]) {
+      bob.send({ type: 'subscribe', jobId: id, lastSeq: 0 });
+      bob.send({ type: 'unsubscribe', jobId: id });
+    }
+    const errors = await Promise.all([jobId, missing].map((id) => bob.waitFor((m) => m.type === 'error' && m.jobId === id)));
+    expect(errors.map(({ jobId: _id, ...rest }) => rest)).toEqual([
+      { type: 'error', code: 'JOB_NOT_FOUND', message: 'No such job.' },
+      { type: 'error', code: 'JOB_NOT_FOUND', message: 'No such job.' },
+    ]);
+    // Alice's job runs to its end while bob's socket listens: bob hears nothing of it.
+    await waitFor(
+      async () =>
+        ((await (await fetch(`${stack.apiUrl}/api/jobs/${jobId}`, { headers: auth('alice') })).json()) as JobView).status !== 'RUNNING',
+      { timeoutMs: 60_000, what: "alice's job to end" },
+    );
+    expect(bob.messages.filter((m) => m.jobId === jobId && m.type !== 'error')).toEqual([]);
+  });
+
   it('closes a socket sending a frame over 16 KiB with 1009, and one sending malformed frames with 4400, other sockets unharmed', async () => {
     const bystander = TestSocket.connect(stack.wsUrl, stack.tokenFor('mallory'));
     const big = TestSocket.connect(stack.wsUrl, stack.tokenFor('mallory'));
