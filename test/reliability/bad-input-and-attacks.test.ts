@@ -35,6 +35,7 @@ function gltf(buffer: { uri: string; byteLength: number }, extra: Record<string,
 }
 const dataUri = (bytes: Buffer) => `data:application/octet-stream;base64,${bytes.toString('base64')}`;
 const TRIANGLE = Buffer.from(new Float32Array([0, 0, 0, 1, 0, 0, 0, 1, 0]).buffer);
+const TEXTURED_TRIANGLE = Buffer.concat([TRIANGLE, Buffer.from(new Float32Array([0, 0, 1, 0, 0, 1]).buffer)]);
 const NAN_TRIANGLE = Buffer.from(new Float32Array([NaN, 0, 0, 1, NaN, 0, 0, 1, NaN]).buffer);
 
 /** Each case: the files of one upload (name → bytes). */
@@ -46,13 +47,23 @@ function corpus(): Record<string, Record<string, string | Buffer>> {
   badChunk.writeUInt32LE(0x7fff_fff0, 12); // the JSON chunk claims 2 GiB
   const badTotal = Buffer.from(glb);
   badTotal.writeUInt32LE(glb.length * 1000, 8); // header length beyond the file
-  const texturedGltf = JSON.parse(gltf({ uri: dataUri(TRIANGLE), byteLength: 36 })) as Record<string, unknown>;
-  Object.assign(texturedGltf, {
+  // A valid textured triangle (positions, then UVs) whose one image the case supplies.
+  const texturedGltf = JSON.stringify({
+    ...(JSON.parse(gltf({ uri: dataUri(TEXTURED_TRIANGLE), byteLength: 60 })) as Record<string, unknown>),
+    bufferViews: [
+      { buffer: 0, byteLength: 36 },
+      { buffer: 0, byteOffset: 36, byteLength: 24 },
+    ],
+    accessors: [
+      { bufferView: 0, componentType: 5126, count: 3, type: 'VEC3', min: [0, 0, 0], max: [1, 1, 0] },
+      { bufferView: 1, componentType: 5126, count: 3, type: 'VEC2' },
+    ],
     images: [{ uri: 'albedo.png' }],
     textures: [{ source: 0 }],
     materials: [{ pbrMetallicRoughness: { baseColorTexture: { index: 0 } } }],
-    meshes: [{ primitives: [{ attributes: { POSITION: 0 }, material: 0 }] }],
+    meshes: [{ primitives: [{ attributes: { POSITION: 0, TEXCOORD_0: 1 }, material: 0 }] }],
   });
+  const pngSignature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
   return {
     'truncated GLB': { 'truncated.glb': glb.subarray(0, 100) },
     'wrong magic': { 'magic.glb': wrongMagic },
@@ -63,7 +74,8 @@ function corpus(): Record<string, Record<string, string | Buffer>> {
     'huge declared buffer': { 'huge.gltf': gltf({ uri: dataUri(TRIANGLE), byteLength: 2 ** 40 }) },
     'accessor out of bounds': { 'oob.gltf': gltf({ uri: dataUri(TRIANGLE), byteLength: 36 }, {}, 1_000_000) },
     'NaN positions': { 'nan.gltf': gltf({ uri: dataUri(NAN_TRIANGLE), byteLength: 36 }) },
-    'an image that is not an image': { 'textured.gltf': JSON.stringify(texturedGltf), 'albedo.png': 'GIF89a but really text' },
+    'an image that is not an image': { 'textured.gltf': texturedGltf, 'albedo.png': 'GIF89a but really text' },
+    'a PNG cut after its signature': { 'cut-png.gltf': texturedGltf, 'albedo.png': Buffer.concat([pngSignature, Buffer.from('IHDR')]) },
     'buffer URI ../': { 'parent.gltf': gltf({ uri: '../secret.bin', byteLength: 36 }) },
     'buffer URI absolute path': { 'absolute.gltf': gltf({ uri: '/etc/passwd', byteLength: 36 }) },
     'buffer URI file:': { 'file.gltf': gltf({ uri: 'file:///etc/passwd', byteLength: 36 }) },
