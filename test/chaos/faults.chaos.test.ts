@@ -35,20 +35,28 @@ describe('faults: nothing lost', () => {
 
   it('Redis killed (kill -9) for 30 s and restarted: no job fails, progress resumes, snapshots right again', async () => {
     newObserver();
-    await submitJobs(stack, observer, USERS, 8);
+    // More jobs than the other runs: on two cores some are still queued or running when Redis comes back.
+    await submitJobs(stack, observer, USERS, 16);
     await whenJobsRunning(observer, 2);
     const started = Date.now();
     kill9(stack.redis.process.child.pid);
     await stack.redis.process.exited;
     // The outage itself: a fixed duration is the fault being injected, not a wait for something.
     await new Promise((resolve) => setTimeout(resolve, REDIS_OUTAGE_MS));
+    // Jobs still going when Redis comes back: their progress must resume on the same streams.
+    const unfinishedAtRestart = [...observer.jobs.values()].filter((j) => !j.outcome).map((j) => [j.jobId, j.lastSeq] as const);
     await stack.restartRedis();
     await observer.settled(SETTLE_MS);
     const figures = observer.figures();
+    const resumed = unfinishedAtRestart.filter(([id, seq]) => observer.jobs.get(id)!.lastSeq > seq).length;
     reportFigures('redis killed 30 s', figures, {
       outageMs: REDIS_OUTAGE_MS,
+      unfinishedAtRestart: unfinishedAtRestart.length,
+      resumedAfterRestart: resumed,
       allDoneAfterRestartMs: Date.now() - started - REDIS_OUTAGE_MS,
     });
+    expect(unfinishedAtRestart.length).toBeGreaterThan(0);
+    expect(resumed).toBe(unfinishedAtRestart.length);
     expect(figures.completed).toBe(figures.submitted);
     await expectSnapshotsAgree(stack, observer);
   });

@@ -32,8 +32,8 @@ function levelOf(line: string): number {
  * Load: UPLOADS concurrent uploads of TwoCubes.glb by USERS users while SOCKETS sockets (spread evenly over
  * the users, each under subscribeAll) are open on one API process. Every job must be accounted for, every
  * socket must get the final state of each of its own user's jobs and nothing of anyone else's, and the
- * components must log no error. API memory is sampled and reported (not asserted against a time or a size
- * picked from this machine; it must only come back down once the sockets close).
+ * components must log no error. API memory is sampled every 500 ms and reported, not asserted: a size picked
+ * on this machine would be a timed-performance assertion in disguise.
  */
 describe('load', () => {
   let stack: TestStack;
@@ -132,6 +132,7 @@ describe('load', () => {
 
     for (const s of sockets) s.ws.close();
     await waitFor(() => sockets.every((s) => s.ws.readyState === WebSocket.CLOSED), { timeoutMs: 30_000, what: 'sockets closed' });
+    const rssAfterClose = rssMiB(apiPid);
 
     // Each job's REST state agrees.
     const listed = await Promise.all(
@@ -156,7 +157,7 @@ describe('load', () => {
       listedCompleted: listedJobs.filter((j) => j.status === 'COMPLETED').length,
       socketGaps: sockets.reduce((n, s) => n + s.gaps, 0),
       foreignMessages: sockets.reduce((n, s) => n + s.foreign, 0),
-      apiRssMiB: { idle: rss[0], withSockets: rssWithSockets, max: Math.max(...rss) },
+      apiRssMiB: { idle: rss[0], withSockets: rssWithSockets, max: Math.max(...rss), afterSocketsClosed: rssAfterClose },
       errorLines: errorLines.length,
       warnLines,
       allDoneMs,
