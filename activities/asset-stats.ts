@@ -22,7 +22,7 @@ export function readAssetStats(doc: Document, fileBytes: number): AssetStats {
   const textures = root.listTextures().map((texture, i) => {
     const image = texture.getImage();
     const mimeType = texture.getMimeType();
-    const size = image ? ImageUtils.getSize(image, mimeType) : null;
+    const size = image ? imageSize(image, mimeType) : null;
     return {
       name: textureLabel(texture, i),
       mimeType,
@@ -52,4 +52,17 @@ export function textureLabel(texture: Texture, index: number): string {
   if (named) return named;
   const slots = [...new Set(listTextureSlots(texture))];
   return slots.length ? `${slots.join(' + ')} (texture ${index})` : `texture ${index}`;
+}
+
+/**
+ * The image's size from its header, or null when the header cannot be read. glTF-Transform reads past the
+ * end of a truncated or mislabelled image (a RangeError): that is a bad upload, which the textures stage
+ * reports to the artist as IMAGE_UNREADABLE, not a reason for inspect to crash and be retried.
+ */
+function imageSize(image: Uint8Array, mimeType: string): [number, number] | null {
+  try {
+    return ImageUtils.getSize(image, mimeType);
+  } catch {
+    return null;
+  }
 }

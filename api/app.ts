@@ -16,6 +16,7 @@ import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
 import { JobService } from './job-service.js';
 import { jobsRouter } from './jobs-router.js';
+import { corsAllowlist } from './cors.js';
 import { securityHeaders } from './security-headers.js';
 import { SocketHub, type SocketHubOptions } from './socket-hub.js';
 import { SubmitRateLimiter } from './submit-rate-limiter.js';
@@ -56,6 +57,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
+  app.use('/api', corsAllowlist(process.env.API_CORS_ORIGINS));
   app.use(
     pinoHttp({ logger: log, autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' } }),
   );

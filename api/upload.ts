@@ -64,16 +64,17 @@ export function receiveUpload(req: Request, storage: AssetStorage, maxBytes: num
       }
       stream.on('limit', () => stream.destroy(new UploadTooLargeError(maxBytes)));
       stores.push(
-        storage.putUpload(stream, Math.max(0, maxBytes - total)).then(
-          (blob) => {
+        storage
+          .putUpload(stream, Math.max(0, maxBytes - total))
+          .then((blob) => {
             total += blob.size;
             if (total > maxBytes) throw new UploadTooLargeError(maxBytes);
             files.push({ name, ...blob });
-          },
-          (err: unknown) => {
+          })
+          // Also catches the total going over the limit above: that is a 413 too, not a 500.
+          .catch((err: unknown) => {
             fail(err instanceof UploadTooLargeError ? new UploadError(413, 'UPLOAD_TOO_LARGE', err.message) : (err as Error));
-          },
-        ),
+          }),
       );
     });
     bb.on('field', (name, value, info) => {

@@ -27,6 +27,10 @@ export interface TestStack {
   tokenFor(user: string, options?: jwt.SignOptions): string;
   /** Starts (or restarts) one of the node components with the stack's environment. */
   startComponent(name: ComponentName): Promise<ServiceProcess>;
+  /** Starts redis-server again on the same port and data folder (after a test killed it). */
+  restartRedis(): Promise<RunningRedis>;
+  /** Stops the Temporal dev server and starts it again on the same port (state survives with `temporalDbFile`). */
+  restartTemporal(): Promise<RunningDevServer>;
   stop(): Promise<void>;
 }
 
@@ -42,14 +46,24 @@ const SCRIPTS: Record<ComponentName, string> = {
  * each its own process on free loopback ports, with data in a temporary folder removed by stop().
  */
 export async function startStack(
-  options: { components?: ComponentName[]; env?: NodeJS.ProcessEnv; componentEnv?: Partial<Record<ComponentName, NodeJS.ProcessEnv>> } = {},
+  options: {
+    components?: ComponentName[];
+    env?: NodeJS.ProcessEnv;
+    componentEnv?: Partial<Record<ComponentName, NodeJS.ProcessEnv>>;
+    /** Keep Temporal's state in a SQLite file in the data folder, so restartTemporal() keeps running workflows. */
+    temporalDbFile?: boolean;
+    /** Every log line of the node components, e.g. to count error lines under load. */
+    onLine?: (component: ComponentName, line: string) => void;
+  } = {},
 ): Promise<TestStack> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-test-'));
   const cliPath = inject('temporalCliPath');
   if (cliPath) process.env.TEMPORAL_CLI_PATH = cliPath;
+  const temporalPort = await freePort();
+  const dbFile = options.temporalDbFile ? path.join(dataDir, 'temporal', 'temporal.sqlite') : null;
   const [redis, temporal] = await Promise.all([
     freePort().then((port) => startRedisServer({ port, dir: path.join(dataDir, 'redis') })),
-    freePort().then((port) => startDevServer({ port, uiPort: null, dbFile: null })),
+    startDevServer({ port: temporalPort, uiPort: null, dbFile }),
   ]);
   const apiPort = await freePort();
   const secret = randomBytes(32).toString('hex');
@@ -74,7 +88,13 @@ export async function startStack(
     const proc = new ServiceProcess(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, SCRIPTS[name])], {
       env: { ...env, ...options.componentEnv?.[name] },
       cwd: PROJECT_ROOT,
-      onLine: verbose ? (line) => console.log(`[${name}] ${line}`) : undefined,
+      onLine:
+        verbose || options.onLine
+          ? (line) => {
+              if (verbose) console.log(`[${name}] ${line}`);
+              options.onLine?.(name, line);
+            }
+          : undefined,
     });
     processes.set(name, proc);
     if (name === 'api') {
@@ -113,9 +133,19 @@ export async function startStack(
     env,
     tokenFor: (user, signOptions = {}) => jwt.sign({ sub: user }, secret, { algorithm: 'HS256', expiresIn: 3600, ...signOptions }),
     startComponent,
+    async restartRedis() {
+      await stack.redis.stop();
+      stack.redis = await startRedisServer({ port: redis.port, dir: path.join(dataDir, 'redis') });
+      return stack.redis;
+    },
+    async restartTemporal() {
+      await stack.temporal.stop();
+      stack.temporal = await startDevServer({ port: temporalPort, uiPort: null, dbFile });
+      return stack.temporal;
+    },
     async stop() {
       await Promise.all([...processes.values()].map((p) => p.stop(5000)));
-      await Promise.all([temporal.stop(), redis.stop()]);
+      await Promise.all([stack.temporal.stop(), stack.redis.stop()]);
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
