@@ -23,14 +23,17 @@ export function commandDelta(
   return { total: delta.reduce((s, [, d]) => s + d, 0), top: Object.fromEntries(delta.slice(0, top)) };
 }
 
-/** Clients connected to Redis, grouped by their CLIENT SETNAME name, with their subscription counts. */
+/**
+ * Clients connected to Redis, grouped by their CLIENT SETNAME name without its `:<pid>` suffix
+ * (common/redis.ts names connections `asset-farm:<role>:<pid>`), with their subscription counts.
+ */
 export async function clientsByName(redis: Redis): Promise<Record<string, { connections: number; subscriptions: number }>> {
   const list = (await redis.client('LIST')) as string;
   const groups: Record<string, { connections: number; subscriptions: number }> = {};
   for (const line of list.split('\n')) {
     if (!line.trim()) continue;
     const fields = Object.fromEntries(line.split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-    const name = fields.name || '(unnamed)';
+    const name = (fields.name || '(unnamed)').replace(/:\d+$/, '');
     const group = (groups[name] ??= { connections: 0, subscriptions: 0 });
     group.connections++;
     group.subscriptions += Number(fields.sub ?? 0) + Number(fields.psub ?? 0);
