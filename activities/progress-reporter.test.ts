@@ -55,7 +55,8 @@ describe('ProgressReporter coalescing (fake timers)', () => {
       reporter.update(i, `vertex ${i}`);
     }
     await vi.advanceTimersByTimeAsync(1000);
-    expect(heartbeats).toHaveLength(1001); // every update heartbeats; Temporal throttles those itself
+    // Heartbeats are throttled to one a second (start, 2 s of updates, the trailing one), not one per update.
+    expect(heartbeats.length).toBeLessThanOrEqual(4);
     expect(reporter.dropped).toBe(0);
     // Over 2 s at 10/s: the stage start plus about 20 more, never two within 100 ms except the forced ones.
     const sent = log.progress;
@@ -82,6 +83,58 @@ describe('ProgressReporter coalescing (fake timers)', () => {
       ['optimize', 4, 'Finished optimize'],
       ['export', 0, 'Starting export'],
     ]);
+  });
+
+  it('heartbeats at most once a second, but at once on stage start, stage finish and a new checkpoint', async () => {
+    const log = new RecordingJobLog();
+    const { reporter, heartbeats } = reporterWith(log, { maxRate: 10 });
+    const progressOf = (d: HeartbeatDetails<unknown> | undefined) => [d?.progress.stage, d?.progress.done, d?.checkpoint];
+    reporter.startStage('optimize', 100, 'textures');
+    expect(heartbeats.map(progressOf)).toEqual([['optimize', 0, undefined]]);
+    // 50 updates in 500 ms, none with a new checkpoint: no heartbeat yet, the state is held for the trailing one.
+    for (let i = 1; i <= 50; i++) {
+      await vi.advanceTimersByTimeAsync(10);
+      reporter.update(i);
+    }
+    expect(heartbeats).toHaveLength(1);
+    // A new checkpoint goes at once (a retry must resume from it), whatever the interval.
+    reporter.update(51, undefined, { done: [0] });
+    expect(heartbeats.map(progressOf).at(-1)).toEqual(['optimize', 51, { done: [0] }]);
+    // The same checkpoint again is not news: it waits for the interval like any update.
+    await vi.advanceTimersByTimeAsync(10);
+    reporter.update(52, undefined, { done: [0] });
+    expect(heartbeats).toHaveLength(2);
+    // One interval after the last heartbeat, the trailing heartbeat carries the latest state.
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(heartbeats).toHaveLength(3);
+    expect(heartbeats.map(progressOf).at(-1)).toEqual(['optimize', 52, { done: [0] }]);
+    // Nothing new since: no more heartbeats however long the stage stays quiet.
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(heartbeats).toHaveLength(3);
+    // Stage finish goes at once even inside the interval.
+    reporter.update(60);
+    reporter.finishStage();
+    expect(heartbeats.map(progressOf).at(-1)).toEqual(['optimize', 100, { done: [0] }]);
+    const count = heartbeats.length;
+    reporter.startStage('export', 1, 'files');
+    expect(heartbeats).toHaveLength(count + 1);
+    await reporter.flush();
+  });
+
+  it('flush sends a held heartbeat; close drops it', async () => {
+    const log = new RecordingJobLog();
+    const { reporter, heartbeats } = reporterWith(log, { maxRate: 10 });
+    reporter.startStage('inspect', 10, 'steps');
+    await vi.advanceTimersByTimeAsync(10);
+    reporter.update(3);
+    expect(heartbeats).toHaveLength(1);
+    await reporter.flush();
+    expect(heartbeats.at(-1)?.progress.done).toBe(3);
+    await vi.advanceTimersByTimeAsync(10);
+    reporter.update(4);
+    reporter.close();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(heartbeats.at(-1)?.progress.done).toBe(3);
   });
 
   it('flush sends the held update; nothing is sent after close', async () => {

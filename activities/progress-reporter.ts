@@ -16,6 +16,11 @@ export interface ProgressReporterOptions<C> {
   jobLog: Pick<JobLog, 'publishProgress' | 'publishEvent'>;
   /** Records a heartbeat with Temporal (Context.current().heartbeat in an activity). */
   heartbeat: (details: HeartbeatDetails<C>) => void;
+  /**
+   * Least time between two heartbeats (default 1 s), except those that always go: stage start and
+   * finish, and a changed checkpoint. Matches the HPC worker's maxHeartbeatThrottleInterval.
+   */
+  heartbeatIntervalMs?: number;
   /** Most updates mirrored to Redis per second; the first, stage changes and the last always go. */
   maxRate: number;
   now?: () => number;
@@ -28,11 +33,19 @@ export interface ProgressReporterOptions<C> {
 const MAX_IN_FLIGHT = 8;
 /** Longest flush() waits for mirrors in flight: an activity must never wait on Redis for long. */
 const FLUSH_WAIT_MS = 2000;
+/**
+ * Default least time between heartbeats. Each ctx.heartbeat() converts its details and crosses into the
+ * native Temporal core even though the SDK throttles what reaches the server; at 10 updates/s per job
+ * that call was the HPC worker's largest CPU cost (BENCHMARKS.md). The worker sends to the server at
+ * most once a second anyway (maxHeartbeatThrottleInterval), so calling more often gains nothing.
+ */
+const HEARTBEAT_INTERVAL_MS = 1000;
 
 /**
- * The one progress reporter every activity uses. Each update heartbeats to Temporal (which throttles
- * on its own) and is mirrored to Redis, coalesced to at most `maxRate` per second with a trailing send
- * so the latest value always arrives. The first update, every stage start and finish, and flush() are
+ * The one progress reporter every activity uses. Updates heartbeat to Temporal at most once per
+ * `heartbeatIntervalMs` (stage start and finish and every new checkpoint at once, the latest state
+ * otherwise with a trailing heartbeat), and are mirrored to Redis, coalesced to at most `maxRate` per
+ * second with a trailing send so the latest value always arrives. The first update, every stage start and finish, and flush() are
  * sent at once. Redis trouble never fails or slows the activity: the update is counted as dropped and
  * the next one, a full snapshot, restores the job's state in Redis.
  */
@@ -56,13 +69,21 @@ export class ProgressReporter<C = unknown> {
   dropped = 0;
   /** Updates mirrored to Redis. */
   published = 0;
+  /** Heartbeats recorded with Temporal. */
+  heartbeats = 0;
+  private lastHeartbeatAt = Number.NEGATIVE_INFINITY;
+  /** The checkpoint last heartbeated, serialised: a new one must reach Temporal at once so a retry resumes from it. */
+  private heartbeatedCheckpoint: string | undefined;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
   private readonly minIntervalMs: number;
+  private readonly heartbeatIntervalMs: number;
 
   constructor(private readonly options: ProgressReporterOptions<C>) {
     if (!(options.maxRate > 0)) throw new Error(`maxRate must be a positive number of updates per second (got ${options.maxRate})`);
     this.now = options.now ?? Date.now;
     this.minIntervalMs = 1000 / options.maxRate;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
   }
 
   /** Starts a stage: always mirrored at once. On a retried attempt, the first stage also announces the retry. */
@@ -119,6 +140,7 @@ export class ProgressReporter<C = unknown> {
   /** Sends any coalesced update now and waits (briefly) for mirrors in flight; call before the activity returns. */
   async flush(): Promise<void> {
     this.clearTimer();
+    if (this.heartbeatTimer) this.heartbeatNow();
     if (this.pending && !this.closed) this.send({ ...this.pending, ts: this.now() });
     if (this.inFlight.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
@@ -136,7 +158,13 @@ export class ProgressReporter<C = unknown> {
   close(): void {
     this.closed = true;
     this.clearTimer();
+    this.clearHeartbeatTimer();
     this.pending = null;
+  }
+
+  private clearHeartbeatTimer(): void {
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    this.heartbeatTimer = null;
   }
 
   private clearTimer(): void {
@@ -175,10 +203,7 @@ export class ProgressReporter<C = unknown> {
 
   private emit(always: boolean): void {
     const fields = this.fields();
-    this.options.heartbeat({
-      progress: { stage: fields.stage, done: fields.done, total: fields.total, unit: fields.unit, message: fields.message },
-      ...(this.checkpoint !== undefined ? { checkpoint: this.checkpoint } : {}),
-    });
+    this.heartbeatIfDue(always, fields.ts);
     if (this.closed) return;
     const sinceLast = fields.ts - this.lastSentAt;
     if (always || sinceLast >= this.minIntervalMs) {
@@ -196,6 +221,38 @@ export class ProgressReporter<C = unknown> {
       }, this.minIntervalMs - sinceLast);
       this.timer.unref();
     }
+  }
+
+  /**
+   * Heartbeats now when forced, when the checkpoint changed or when the interval has passed; otherwise
+   * leaves a trailing heartbeat that sends the latest state when the interval ends, so the last update
+   * of a burst is never held back longer than one interval.
+   */
+  private heartbeatIfDue(always: boolean, now: number): void {
+    const checkpointChanged = this.checkpoint !== undefined && JSON.stringify(this.checkpoint) !== this.heartbeatedCheckpoint;
+    const sinceLast = now - this.lastHeartbeatAt;
+    if (always || checkpointChanged || sinceLast >= this.heartbeatIntervalMs) {
+      this.heartbeatNow();
+      return;
+    }
+    if (!this.heartbeatTimer && !this.closed) {
+      this.heartbeatTimer = setTimeout(() => {
+        this.heartbeatTimer = null;
+        if (!this.closed) this.heartbeatNow();
+      }, this.heartbeatIntervalMs - sinceLast);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  private heartbeatNow(): void {
+    this.clearHeartbeatTimer();
+    this.lastHeartbeatAt = this.now();
+    this.heartbeats++;
+    if (this.checkpoint !== undefined) this.heartbeatedCheckpoint = JSON.stringify(this.checkpoint);
+    this.options.heartbeat({
+      progress: { stage: this.stage, done: this.done, total: this.total, unit: this.unit, message: this.message },
+      ...(this.checkpoint !== undefined ? { checkpoint: this.checkpoint } : {}),
+    });
   }
 
   private send(fields: ProgressFields): void {

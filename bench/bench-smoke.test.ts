@@ -57,11 +57,37 @@ describe('npm run bench -- --smoke', () => {
     for (const r of runs) expect(Number.isFinite(r.mibPerSecond) && Number.isFinite(r.rssGrowth)).toBe(true);
   });
 
-  it('reports the pipeline benchmarks as skipped until the pipeline stages exist, never with made-up figures', () => {
-    for (const id of ['orchestration-overhead', 'cancel-latency', 'compute']) {
-      const r = result(id);
-      if (r.status === 'skipped') expect(r.rows).toEqual([]);
-      else expect(r.status).toBe('ok');
+  it('measures orchestration overhead per asset and saturated throughput against raw compute', () => {
+    const r = result('orchestration-overhead');
+    const rows = r.rows;
+    for (const asset of ['TwoCubes.glb', 'DamagedHelmet.glb']) {
+      const e2e = rows.find((x) => x.metric === 'job time, end to end' && x.scale === asset)!;
+      expect(Number.isFinite(e2e.value.median) && Number.isFinite(e2e.reference!.value.median)).toBe(true);
+      expect(rows.some((x) => x.metric.startsWith('orchestration overhead') && x.scale === asset)).toBe(true);
     }
+    const throughput = rows.find((x) => x.metric === 'throughput, HPC queue saturated')!;
+    expect(throughput.value.median).toBeGreaterThan(0);
+    expect(throughput.reference!.value.median).toBeGreaterThan(0);
+  });
+
+  it('measures cancel latency from the request to the HPC worker going idle', () => {
+    const runs = result('cancel-latency').details.runs as { requestToStoppedMs: number; requestToCancelledEventMs: number }[];
+    expect(runs.length).toBeGreaterThan(0);
+    for (const run of runs) {
+      expect(Number.isFinite(run.requestToStoppedMs)).toBe(true);
+      expect(Number.isFinite(run.requestToCancelledEventMs)).toBe(true);
+    }
+  });
+
+  it('measures compute per stage, peak RSS and output size beside gltfpack', () => {
+    const rows = result('compute').rows;
+    for (const stage of ['inspect', 'validate', 'optimize', 'lods', 'textures', 'package']) {
+      expect(Number.isFinite(rows.find((x) => x.metric === `stage ${stage}`)?.value.median)).toBe(true);
+    }
+    expect(rows.find((x) => x.metric === 'peak RSS (in-process run)')!.value.median).toBeGreaterThan(0);
+    const size = rows.find((x) => x.metric === 'output geometry size (all LOD GLBs − images)')!;
+    expect(size.value.median).toBeGreaterThan(0);
+    expect(size.reference?.name).toBe('gltfpack');
+    expect(size.reference!.value.median).toBeGreaterThan(0);
   });
 });

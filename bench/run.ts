@@ -91,6 +91,8 @@ export async function runBenchmarks(options: {
       options.only.length < Object.keys(BENCHMARKS).length ? `--only ${options.only.join(',')}` : '',
       options.scales?.jobs ? `--jobs ${options.scales.jobs.join(',')}` : '',
       options.scales?.sockets ? `--sockets ${options.scales.sockets.join(',')}` : '',
+      options.scales?.triangles ? `--triangles ${options.scales.triangles.join(',')}` : '',
+      options.scales?.textureSize ? `--texture-size ${options.scales.textureSize}` : '',
     ]
       .filter(Boolean)
       .join(' '),
@@ -162,16 +164,33 @@ async function main(): Promise<void> {
     .option('--only <names>', `comma-separated subset of: ${Object.keys(BENCHMARKS).join(', ')}`)
     .option('--jobs <list>', 'progress loads in concurrent jobs, e.g. 100,1000 (default 1,100,1000)')
     .option('--sockets <list>', 'fan-out sizes, e.g. 1000 (default 1000,10000)')
+    .option('--triangles <list>', 'compute benchmark mesh sizes, e.g. 1000000,2000000 (default 1000000,5000000)')
+    .option('--texture-size <n>', 'compute benchmark texture side in pixels (default 4096)')
     .option('--no-save', 'print only; do not write bench/results or BENCHMARKS.md')
     .parse();
-  const opts = program.opts<{ smoke: boolean; repeats?: number; only?: string; jobs?: string; sockets?: string; save: boolean }>();
+  const opts = program.opts<{
+    smoke: boolean;
+    repeats?: number;
+    only?: string;
+    jobs?: string;
+    sockets?: string;
+    triangles?: string;
+    textureSize?: string;
+    save: boolean;
+  }>();
   const list = (value: string | undefined, name: string) => {
     if (value === undefined) return undefined;
     const numbers = value.split(',').map((v) => Number.parseInt(v, 10));
     if (numbers.some((n) => !Number.isInteger(n) || n < 1)) program.error(`--${name} takes positive integers separated by commas.`);
     return numbers;
   };
-  const scales = { jobs: list(opts.jobs, 'jobs'), sockets: list(opts.sockets, 'sockets') };
+  const textureSize = list(opts.textureSize, 'texture-size')?.[0];
+  const scales = {
+    jobs: list(opts.jobs, 'jobs'),
+    sockets: list(opts.sockets, 'sockets'),
+    triangles: list(opts.triangles, 'triangles'),
+    ...(textureSize ? { textureSize } : {}),
+  };
   const only = opts.only ? opts.only.split(',').map((s) => s.trim()) : Object.keys(BENCHMARKS);
   const unknown = only.filter((n) => !(n in BENCHMARKS));
   if (unknown.length) program.error(`Unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(BENCHMARKS).join(', ')}.`);

@@ -7,8 +7,8 @@ export interface BenchContext {
   /** Small counts and short runs, to keep the harness working in CI; figures are not meaningful. */
   smoke: boolean;
   repeats: number;
-  /** Overrides of the default loads (--jobs, --sockets), for probing one scale. */
-  scales: { jobs?: number[]; sockets?: number[] };
+  /** Overrides of the default loads (--jobs, --sockets) and compute sizes (--triangles, --texture-size). */
+  scales: { jobs?: number[]; sockets?: number[]; triangles?: number[]; textureSize?: number };
   log(message: string): void;
   /**
    * The benchmark worker (synthetic activity on an HPC-style worker), started on first use and kept

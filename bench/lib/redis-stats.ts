@@ -24,7 +24,7 @@ export function commandDelta(
 }
 
 /**
- * Clients connected to Redis, grouped by their CLIENT SETNAME name with the process id dropped
+ * Clients connected to Redis, grouped by their CLIENT SETNAME name without its `:<pid>` suffix
  * (common/redis.ts names connections `asset-farm:<role>:<pid>`), with their subscription counts.
  */
 export async function clientsByName(redis: Redis): Promise<Record<string, { connections: number; subscriptions: number }>> {
@@ -33,7 +33,7 @@ export async function clientsByName(redis: Redis): Promise<Record<string, { conn
   for (const line of list.split('\n')) {
     if (!line.trim()) continue;
     const fields = Object.fromEntries(line.split(' ').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
-    const name = (fields.name || '(unnamed)').replace(/^(asset-farm:[a-z]+):\d+$/, '$1');
+    const name = (fields.name || '(unnamed)').replace(/:\d+$/, '');
     const group = (groups[name] ??= { connections: 0, subscriptions: 0 });
     group.connections++;
     group.subscriptions += Number(fields.sub ?? 0) + Number(fields.psub ?? 0);

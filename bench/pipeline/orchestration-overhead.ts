@@ -1,0 +1,133 @@
+import path from 'node:path';
+import { PROJECT_ROOT } from '../../common/config.js';
+import type { BenchContext } from '../lib/bench-context.js';
+import { row, type BenchResult, type ResultRow } from '../lib/report.js';
+import { spawnNode, type BenchChild } from '../lib/rpc.js';
+import { repeated } from '../lib/stats.js';
+import type { DirectRun } from './direct-pipeline.js';
+import { OwnerSocket, submitJob, type PipelineStack } from './pipeline-stack.js';
+
+/** The shared sample assets, used in place. */
+export const SHARED_ASSETS = path.resolve(PROJECT_ROOT, '..', 'shared', 'assets');
+const OPTIONS = { preset: 'game-ready' } as const;
+const JOB_TIMEOUT_MS = 600_000;
+
+function median(values: number[]): number {
+  return repeated(values).median;
+}
+
+/** Starts the in-process runner of the six stages (bench/pipeline/direct-pipeline.ts) as its own process. */
+export function startDirectPipeline(ctx: BenchContext): BenchChild {
+  return spawnNode('direct-pipeline', 'bench/pipeline/direct-pipeline.ts', { env: ctx.infra.env });
+}
+
+/**
+ * Benchmark 4: what Temporal, the workers, Redis, the API and the socket add to a job. End to end is
+ * upload accepted (the 202) → `completed` on the owner's socket; raw compute is the same six stages run
+ * directly in one process. Throughput: N concurrent TwoCubes jobs with the HPC queue saturated
+ * (slots = cores) against the same N run directly with the same concurrency.
+ */
+export async function runOrchestrationOverhead(ctx: BenchContext, stack: PipelineStack, direct: BenchChild): Promise<BenchResult> {
+  const assets = ['TwoCubes.glb', 'DamagedHelmet.glb'];
+  const sequentialJobs = ctx.smoke ? 1 : 3;
+  const concurrentJobs = ctx.smoke ? 4 : 24;
+  let socket: OwnerSocket | null = null;
+  let hpcSlots = 0;
+  const perRepeat: { asset: string; endToEndMs: number[]; rawMs: number[] }[][] = [];
+  const throughput: { endToEndPerMinute: number; rawPerMinute: number; endToEndWallMs: number; rawWallMs: number; jobs: number }[] = [];
+  try {
+    hpcSlots = stack.hpcSlots;
+    socket = await OwnerSocket.open(stack.api.wsUrl, ctx.infra.tokenFor('bench'));
+    const token = ctx.infra.tokenFor('bench');
+    const endToEnd = async (file: string): Promise<number> => {
+      const { jobId, acceptedAt } = await submitJob(stack.api.url, token, [file], OPTIONS);
+      const endedAt = await socket!.terminal(jobId, JOB_TIMEOUT_MS);
+      const event = socket!.eventOf(jobId, endedAt);
+      if (event !== 'completed') throw new Error(`${path.basename(file)} job ended ${event ?? 'unknown'}, not completed`);
+      return endedAt - acceptedAt;
+    };
+    const raw = (file: string, jobs: number, concurrency: number) =>
+      direct.call<DirectRun>('run', { files: [file], options: OPTIONS, jobs, concurrency }, JOB_TIMEOUT_MS * 2);
+
+    // Warm-up: the first job of each path loads the stage threads' libraries; not what is measured.
+    // Smoke warms up on TwoCubes only: DamagedHelmet's warm-up would double its time for no figure that counts.
+    for (const asset of ctx.smoke ? assets.slice(0, 1) : assets) {
+      const file = path.join(SHARED_ASSETS, asset);
+      await endToEnd(file);
+      await raw(file, 1, 1);
+    }
+    for (let r = 0; r < ctx.repeats; r++) {
+      const repeat: (typeof perRepeat)[number] = [];
+      for (const asset of assets) {
+        const file = path.join(SHARED_ASSETS, asset);
+        const endToEndMs: number[] = [];
+        for (let i = 0; i < sequentialJobs; i++) endToEndMs.push(await endToEnd(file));
+        const rawMs = (await raw(file, sequentialJobs, 1)).jobs.map((j) => j.totalMs);
+        ctx.log(
+          `orchestration: ${asset} end to end ${endToEndMs.map((v) => v.toFixed(0)).join(',')} ms, raw ${rawMs.map((v) => v.toFixed(0)).join(',')} ms`,
+        );
+        repeat.push({ asset, endToEndMs, rawMs });
+      }
+      perRepeat.push(repeat);
+
+      const twoCubes = path.join(SHARED_ASSETS, 'TwoCubes.glb');
+      const t0 = performance.now();
+      const durations = await Promise.all(Array.from({ length: concurrentJobs }, () => endToEnd(twoCubes)));
+      const endToEndWallMs = performance.now() - t0;
+      const rawRun = await raw(twoCubes, concurrentJobs, stack.hpcSlots);
+      throughput.push({
+        jobs: concurrentJobs,
+        endToEndWallMs,
+        rawWallMs: rawRun.wallMs,
+        endToEndPerMinute: (concurrentJobs / endToEndWallMs) * 60_000,
+        rawPerMinute: (concurrentJobs / rawRun.wallMs) * 60_000,
+      });
+      ctx.log(
+        `orchestration: ${concurrentJobs} concurrent TwoCubes: end to end ${endToEndWallMs.toFixed(0)} ms (slowest job ${Math.max(...durations).toFixed(0)} ms), raw ${rawRun.wallMs.toFixed(0)} ms`,
+      );
+    }
+  } finally {
+    socket?.close();
+  }
+
+  const rows: ResultRow[] = [];
+  for (const asset of assets) {
+    const of = perRepeat.map((rep) => rep.find((a) => a.asset === asset)!);
+    const e2e = of.map((a) => median(a.endToEndMs));
+    const raw = of.map((a) => median(a.rawMs));
+    rows.push(row('job time, end to end', asset, 'ms', e2e, { name: 'raw compute (in-process)', values: raw }));
+    rows.push(
+      row(
+        'orchestration overhead (end to end − raw)',
+        asset,
+        'ms',
+        e2e.map((v, i) => v - raw[i]!),
+        undefined,
+        {
+          text: '≤ 150 ms',
+          met: (m) => m <= 150,
+        },
+      ),
+    );
+  }
+  rows.push(
+    row(
+      'throughput, HPC queue saturated',
+      `${concurrentJobs} × TwoCubes, ${hpcSlots} HPC slots`,
+      'jobs/min',
+      throughput.map((t) => t.endToEndPerMinute),
+      { name: 'raw compute, same concurrency', values: throughput.map((t) => t.rawPerMinute) },
+      { text: '≥ 95 % of raw', met: (_m, ratio) => ratio >= 0.95 },
+    ),
+  );
+  return {
+    id: 'orchestration-overhead',
+    title: '4. Orchestration overhead',
+    status: 'ok',
+    rows,
+    details: { preset: OPTIONS.preset, sequentialJobs, perRepeat, throughput },
+    notes: [
+      `end to end = upload 202 → \`completed\` on the owner's socket (real API, orchestrator and HPC workers, Temporal dev server, Redis); raw = the six HPC activities called in order in one process through MockActivityEnvironment; median of ${sequentialJobs} sequential jobs after one warm-up job each.`,
+    ],
+  };
+}
