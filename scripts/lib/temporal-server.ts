@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { resolveTemporalCli, type ResolvedBinary } from '../provision.js';
 import { ServiceProcess } from './service-process.js';
-import { waitFor } from './wait.js';
+import { freePort, waitFor } from './wait.js';
 
 const CONFIG_DIR = path.join(PROJECT_ROOT, 'temporal-config');
 
@@ -92,6 +92,9 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
     };
   }
 
+  // The dev server's HTTP API and metrics ports default to random picks that can collide with ports the
+  // caller reserved a moment ago; choose them the same way as everything else instead.
+  const [httpPort, metricsPort] = [await freePort(), await freePort()];
   const args = [
     'server',
     'start-dev',
@@ -99,6 +102,10 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
     ip,
     '--port',
     String(options.port),
+    '--http-port',
+    String(httpPort),
+    '--metrics-port',
+    String(metricsPort),
     '--namespace',
     config.namespace,
     ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
