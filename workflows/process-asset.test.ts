@@ -1,7 +1,7 @@
 import { sleep as activitySleep, Context as ActivityContext, heartbeat, CancelledFailure as ActivityCancelled } from '@temporalio/activity';
 
 const activityContext = () => ActivityContext.current();
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
@@ -18,7 +18,7 @@ import { mockPipeline, TWO_CUBES_OPTIMIZE, TWO_CUBES_STATS } from '../test/helpe
 import { createTimeSkippingEnv } from '../test/helpers/temporal-env.js';
 import type { expireOutputs } from './expire-outputs.js';
 import type { processAsset } from './process-asset.js';
-import { progressQuery } from './queries.js';
+import { progressQuery, setRetentionDaysUpdate } from './queries.js';
 
 const input: ProcessAssetInput = {
   owner: 'alice',
@@ -231,6 +231,36 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     ]);
     expect((await upsertedSearchAttributes(handle)).at(-1)).toEqual({ [ASSET_OUTCOME.name]: 'cancelled' });
     await saveHistoryIfRequested('process-asset-cancelled', handle);
+  });
+
+  it("lets an engineer change a running job's retention by update, and refuses nonsense", async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let texturesStarted = false;
+    const mock = mockPipeline({
+      async processTextures() {
+        texturesStarted = true;
+        await released;
+        return [];
+      },
+    });
+    const { report, refused, answered } = await runJob(mock.activities, async ({ handle }) => {
+      await waitFor(() => texturesStarted, { timeoutMs: 20_000, what: 'the textures stage' });
+      const refused = await handle.executeUpdate(setRetentionDaysUpdate, { args: [0] }).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      const answered = await handle.executeUpdate(setRetentionDaysUpdate, { args: [30] });
+      release();
+      return { report: await handle.result(), refused, answered };
+    });
+    expect(refused).toBeInstanceOf(WorkflowUpdateFailedError);
+    expect((refused as WorkflowUpdateFailedError).cause?.message).toContain('retention must be 1 to 365 days, not 0');
+    expect(answered).toBe(30);
+    expect(report.settings.retentionDays).toBe(30);
+    // expiresAt is 30 days after completion (workflow time), not the preset's 7.
+    const days = (Date.parse(report.expiresAt) - Date.now()) / DAY_MS;
+    expect(days).toBeGreaterThan(29);
   });
 
   it('raises the AssetStalled flag while a stage reports a stall, and lowers it when the stage moves again', async () => {

@@ -29,7 +29,7 @@ import { HPC_TASK_QUEUE } from '../common/task-queues.js';
 import { expireOutputs } from './expire-outputs.js';
 import { describeFailure, WORKFLOW_FAILURE_TYPES } from './failure-reasons.js';
 import { jobEventPublisher } from './job-events.js';
-import { progressQuery, type AssetProgress } from './queries.js';
+import { progressQuery, setRetentionDaysUpdate, type AssetProgress } from './queries.js';
 
 /** Compute stages on an HPC machine, heartbeating, retried with backoff unless the asset itself is bad. */
 function computeActivities(taskQueue: string, startToCloseTimeout: Duration) {
@@ -109,6 +109,21 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   setHandler(stallChangedSignal, (stalled) => {
     upsertSearchAttributes([{ key: ASSET_STALLED, value: stalled }]);
   });
+  // Set once the settings are resolved; an engineer may change it until the job completes.
+  let retentionDays: number | null = null;
+  setHandler(
+    setRetentionDaysUpdate,
+    (days) => {
+      retentionDays = days;
+      return days;
+    },
+    {
+      validator: (days) => {
+        if (!Number.isFinite(days) || days <= 0 || days > 365) throw new Error(`retention must be 1 to 365 days, not ${days}`);
+        if (progress.status !== 'running') throw new Error(`the job is ${progress.status}; its outputs' expiry is already set`);
+      },
+    },
+  );
 
   // Announced as soon as the cancel arrives: the running stage may take a while to stop.
   let cancelling: Promise<unknown> | undefined;
@@ -127,6 +142,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   try {
     await publish('started', `Processing ${input.assetName}`);
     const settings = settingsOf(input.options);
+    retentionDays ??= settings.retentionDays;
     const request: StageRequest = { input, settings };
     const runStage = async <T>(stage: Stage, run: (request: StageRequest) => Promise<T>): Promise<T> => {
       progress.stage = stage;
@@ -145,7 +161,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     const textures = await runStage('textures', longStages.processTextures);
     const packaged = await runStage('package', shortStages.packageOutputs);
 
-    const expiresAt = new Date(Date.now() + settings.retentionDays * DAY_MS).toISOString();
+    const expiresAt = new Date(Date.now() + (retentionDays ?? settings.retentionDays) * DAY_MS).toISOString();
     // A child, not a sleep here, so the artist's job closes as COMPLETED; ABANDON keeps the timer
     // alive after this workflow closes. Awaiting the start makes it durable before we return.
     try {
@@ -179,7 +195,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     return {
       jobId,
       assetName: input.assetName,
-      settings,
+      settings: { ...settings, retentionDays: retentionDays ?? settings.retentionDays },
       input: stats,
       validation,
       optimize,

@@ -1,4 +1,4 @@
-import { defineQuery } from '@temporalio/workflow';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { Stage } from '../common/pipeline.js';
 
 /** Where an asset job is, from the workflow's own state (the Redis mirror may lag or be down). */
@@ -30,3 +30,10 @@ export interface BatchProgress {
 }
 
 export const batchProgressQuery = defineQuery<BatchProgress>('batchProgress');
+
+/**
+ * Changes how long a running job's outputs are kept (days, 1-365), e.g. when an engineer knows a review
+ * will take longer; applies to the expiry scheduled when the job completes. Answers the new retention.
+ * `temporal workflow update execute --name setRetentionDays -w <jobId> --input 30`.
+ */
+export const setRetentionDaysUpdate = defineUpdate<number, [days: number]>('setRetentionDays');
