@@ -107,7 +107,9 @@ describe('stages interrupted by retries and cancellation', () => {
     const jobId = 'asset-alice-dense-cancel';
     const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')], { lodRatios: [0.5, 0.25, 0.1] });
     const workDir = await fx.storage.workDir(jobId);
-    await new NodeIO().write(workFiles.optimized(workDir), denseGrid(700));
+    // About 2M triangles: simplifying them outlasts the three heartbeats (one a second) the test waits for,
+    // even on an idle machine.
+    await new NodeIO().write(workFiles.optimized(workDir), denseGrid(1000));
 
     const env = fx.envFor(jobId);
     const simplifying = heartbeatWhere(env, (d) => d.progress.stage === 'lods' && d.progress.message.startsWith('Simplifying'));
