@@ -182,6 +182,13 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       1, 2, 3,
     ]);
     expect(mock.namesFor(handle.workflowId)).not.toContain('cleanupJob');
+    // Each compute step carries a summary the Temporal UI shows beside it.
+    const summaries = ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+      const data = e.activityTaskScheduledEventAttributes ? e.userMetadata?.summary?.data : undefined;
+      return data ? [JSON.parse(Buffer.from(data).toString('utf8')) as string] : [];
+    });
+    expect(summaries).toContain('Building LODs of TwoCubes.glb');
+    expect(summaries).toContain('Packaging TwoCubes.glb');
   });
 
   it('cancels mid-stage: the stage sees the cancel, cleanup runs, the artist sees cancelling then cancelled', async () => {

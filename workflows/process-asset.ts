@@ -32,10 +32,12 @@ import { jobEventPublisher } from './job-events.js';
 import { progressQuery, setRetentionDaysUpdate, type AssetProgress } from './queries.js';
 
 /** Compute stages on an HPC machine, heartbeating, retried with backoff unless the asset itself is bad. */
-function computeActivities(taskQueue: string, startToCloseTimeout: Duration) {
+function computeActivities(taskQueue: string, startToCloseTimeout: Duration, summary?: string) {
   return proxyActivities<PipelineActivities>({
     taskQueue,
     startToCloseTimeout,
+    // What the step does, on the activity in the Temporal UI (e.g. "Building LODs of DamagedHelmet.glb").
+    ...(summary ? { summary } : {}),
     // A dead HPC worker is noticed within this, and the stage retried from its last checkpoint.
     heartbeatTimeout: '30 seconds',
     // Cleanup must not run while the stage still writes into the work folder: wait until it has stopped.
@@ -59,9 +61,9 @@ function computeActivities(taskQueue: string, startToCloseTimeout: Duration) {
 function hpcActivitiesOn(taskQueue: string) {
   return {
     /** Reading, validating and packaging are bounded by the upload's size. */
-    shortStages: computeActivities(taskQueue, '20 minutes'),
+    shortStages: (summary: string) => computeActivities(taskQueue, '20 minutes', summary),
     /** Simplifying and re-encoding a dense asset can take long on a busy machine. */
-    longStages: computeActivities(taskQueue, '2 hours'),
+    longStages: (summary: string) => computeActivities(taskQueue, '2 hours', summary),
     /** Cleanup is idempotent and quick; it need not heartbeat. */
     cleanup: proxyActivities<Pick<PipelineActivities, 'cleanupJob'>>({
       taskQueue,
@@ -144,22 +146,27 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     const settings = settingsOf(input.options);
     retentionDays ??= settings.retentionDays;
     const request: StageRequest = { input, settings };
-    const runStage = async <T>(stage: Stage, run: (request: StageRequest) => Promise<T>): Promise<T> => {
+    const runStage = async <T>(
+      stage: Stage,
+      activities: (summary: string) => PipelineActivities,
+      run: (stages: PipelineActivities) => (request: StageRequest) => Promise<T>,
+    ): Promise<T> => {
       progress.stage = stage;
       progress.stageIndex = STAGES.indexOf(stage);
       upsertSearchAttributes([{ key: ASSET_STAGE, value: stage }]);
-      await publish('stage-started', `${STAGE_LABELS[stage]} ${input.assetName}`, { stage });
-      const result = await run(request);
+      const summary = `${STAGE_LABELS[stage]} ${input.assetName}`;
+      await publish('stage-started', summary, { stage });
+      const result = await run(activities(summary))(request);
       await publish('stage-finished', `${STAGE_LABELS[stage]} ${input.assetName}: done`, { stage });
       return result;
     };
 
-    const stats = await runStage('inspect', shortStages.inspectAsset);
-    const validation = await runStage('validate', shortStages.validateAsset);
-    const optimize = await runStage('optimize', longStages.optimizeAsset);
-    const lods = await runStage('lods', longStages.buildLods);
-    const textures = await runStage('textures', longStages.processTextures);
-    const packaged = await runStage('package', shortStages.packageOutputs);
+    const stats = await runStage('inspect', shortStages, (a) => a.inspectAsset);
+    const validation = await runStage('validate', shortStages, (a) => a.validateAsset);
+    const optimize = await runStage('optimize', longStages, (a) => a.optimizeAsset);
+    const lods = await runStage('lods', longStages, (a) => a.buildLods);
+    const textures = await runStage('textures', longStages, (a) => a.processTextures);
+    const packaged = await runStage('package', shortStages, (a) => a.packageOutputs);
 
     const expiresAt = new Date(Date.now() + (retentionDays ?? settings.retentionDays) * DAY_MS).toISOString();
     // A child, not a sleep here, so the artist's job closes as COMPLETED; ABANDON keeps the timer
