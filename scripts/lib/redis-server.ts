@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { resolveRedisServer } from '../provision.js';
 import { ServiceProcess } from './service-process.js';
-import { waitFor } from './wait.js';
+import { WaitAborted, waitFor } from './wait.js';
 
 export interface RunningRedis {
   url: string;
@@ -46,7 +46,8 @@ export async function startRedisServer(options: {
   try {
     await waitFor(
       async () => {
-        if (proc.child.exitCode !== null) throw new Error(`redis-server exited with ${proc.child.exitCode}:\n${proc.tail.join('\n')}`);
+        if (proc.child.exitCode !== null)
+          throw new WaitAborted(`redis-server exited with ${proc.child.exitCode}:\n${proc.tail.join('\n')}`);
         const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
         client.on('error', () => {});
         try {

@@ -3,11 +3,14 @@ import readline from 'node:readline';
 
 /** How many of a process's last log lines are kept to explain a crash. */
 const TAIL_LINES = 30;
+const HEAD_LINES = 10;
 
 /** A child process started by the stack: its output tagged line by line, its last lines kept, stoppable as a group. */
 export class ServiceProcess {
   readonly child: ChildProcess;
   readonly tail: string[] = [];
+  /** First lines of output: where a crash usually says why (a panic's message precedes its long trace). */
+  readonly head: string[] = [];
   /** Resolves with the exit code (or the signal name) when the process ends. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private stopping = false;
@@ -29,6 +32,7 @@ export class ServiceProcess {
     for (const stream of [this.child.stdout, this.child.stderr]) {
       if (!stream) continue;
       readline.createInterface({ input: stream }).on('line', (line) => {
+        if (this.head.length < HEAD_LINES) this.head.push(line);
         this.tail.push(line);
         if (this.tail.length > TAIL_LINES) this.tail.shift();
         options.onLine?.(line);

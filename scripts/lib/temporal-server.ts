@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { resolveTemporalCli, type ResolvedBinary } from '../provision.js';
 import { ServiceProcess } from './service-process.js';
-import { freePort, waitFor } from './wait.js';
+import { freePort, WaitAborted, waitFor } from './wait.js';
 
 const CONFIG_DIR = path.join(PROJECT_ROOT, 'temporal-config');
 
@@ -92,20 +92,13 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
     };
   }
 
-  // The dev server's HTTP API and metrics ports default to random picks that can collide with ports the
-  // caller reserved a moment ago; choose them the same way as everything else instead.
-  const [httpPort, metricsPort] = [await freePort(), await freePort()];
-  const args = [
+  const baseArgs = [
     'server',
     'start-dev',
     '--ip',
     ip,
     '--port',
     String(options.port),
-    '--http-port',
-    String(httpPort),
-    '--metrics-port',
-    String(metricsPort),
     '--namespace',
     config.namespace,
     ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
@@ -113,32 +106,45 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
     ...Object.entries(config.searchAttributes).flatMap(([k, type]) => ['--search-attribute', `${k}=${type}`]),
     ...extraArgs,
   ];
-  const proc = new ServiceProcess('temporal', binary.path, args, { onLine: options.onLine });
-  const stop = () => proc.stop();
-  try {
-    await waitFor(
-      async () => {
-        if (proc.child.exitCode !== null) throw new Error(`temporal exited with ${proc.child.exitCode}:\n${proc.tail.join('\n')}`);
-        const connection = await Connection.connect({ address, connectTimeout: 1000 });
-        try {
-          await connection.workflowService.describeNamespace({ namespace: config.namespace });
-          return true;
-        } finally {
-          await connection.close();
-        }
-      },
-      { timeoutMs: 60_000, what: `the Temporal dev server on ${address}`, intervalMs: 250 },
-    );
-  } catch (err) {
-    await stop();
-    throw err;
+  let proc: ServiceProcess | null = null;
+  // A port picked free a moment ago can be taken by the time the server binds it (other tests pick ports
+  // too): a server that exits during start-up is started again on fresh HTTP and metrics ports.
+  for (let attempt = 1; ; attempt++) {
+    const [httpPort, metricsPort] = [await freePort(), await freePort()];
+    const args = [...baseArgs, '--http-port', String(httpPort), '--metrics-port', String(metricsPort)];
+    const started = new ServiceProcess('temporal', binary.path, args, { onLine: options.onLine });
+    try {
+      await waitFor(
+        async () => {
+          if (started.child.exitCode !== null) {
+            throw new WaitAborted(`temporal exited with ${started.child.exitCode}:\n${[...started.head, '…', ...started.tail].join('\n')}`);
+          }
+          const connection = await Connection.connect({ address, connectTimeout: 1000 });
+          try {
+            await connection.workflowService.describeNamespace({ namespace: config.namespace });
+            return true;
+          } finally {
+            await connection.close();
+          }
+        },
+        { timeoutMs: 60_000, what: `the Temporal dev server on ${address}`, intervalMs: 250 },
+      );
+      proc = started;
+      break;
+    } catch (err) {
+      await started.stop();
+      if (!(err instanceof WaitAborted) || attempt >= 3) throw err;
+      options.onLine?.(`temporal exited during start-up (attempt ${attempt}); starting it again`);
+    }
   }
+  const running = proc;
+  const stop = () => running.stop();
   return {
     address,
     namespace: config.namespace,
     uiUrl: options.uiPort !== null ? `http://localhost:${options.uiPort}` : null,
     binary,
-    process: proc,
+    process: running,
     stop,
   };
 }

@@ -1,4 +1,12 @@
 export { freePort, isPortOpen } from '../../common/net.js';
+/** Thrown by a check to end the wait at once: the thing waited for can no longer happen. */
+export class WaitAborted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WaitAborted';
+  }
+}
+
 /** Polls `check` until it returns a value other than undefined/false, or throws after the deadline with `what` in the message. */
 export async function waitFor<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,
@@ -11,6 +19,7 @@ export async function waitFor<T>(
       const value = await check();
       if (value !== undefined && value !== false) return value;
     } catch (err) {
+      if (err instanceof WaitAborted) throw err;
       lastError = err;
     }
     await new Promise((r) => setTimeout(r, intervalMs));
