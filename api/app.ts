@@ -59,7 +59,16 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
   app.use('/api', corsAllowlist(process.env.API_CORS_ORIGINS));
   app.use(
-    pinoHttp({ logger: log, autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' } }),
+    pinoHttp({
+      logger: log,
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
+      // Every request line says whose it was and which job it touched.
+      customProps: (req, res) => {
+        const owner = (res as unknown as { locals?: { owner?: { id?: string } } }).locals?.owner?.id; // express's res, typed by pino-http as http's
+        const jobId = /^\/api\/jobs\/([A-Za-z0-9._@-]+)/.exec(req.url ?? '')?.[1];
+        return { ...(owner ? { owner } : {}), ...(jobId ? { jobId } : {}) };
+      },
+    }),
   );
   // Every JSON body the API accepts is small; uploads are multipart and streamed (api/upload.ts).
   app.use('/api', express.json({ limit: '16kb' }));

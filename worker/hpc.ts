@@ -8,6 +8,7 @@ import { LocalStorage } from '../storage/local-storage.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
 import { setUpWorkerObservability } from './observability.js';
+import { jobLogAttributes } from './job-log-attributes.js';
 
 /**
  * The HPC machine's worker: polls only the compute queue and runs the heavy activities, at most
@@ -26,7 +27,7 @@ const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.HPC_TASK_QUEUE,
-  interceptors: { activity: [activityMetricsInterceptor(metrics)] },
+  interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes] },
   activities: createHpcActivities({
     jobLog,
     storage: new LocalStorage(config.DATA_DIR),

@@ -9,6 +9,7 @@ import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
 import { setUpWorkerObservability } from './observability.js';
+import { jobLogAttributes } from './job-log-attributes.js';
 
 /** Runs the workflows and the light activities they need (event publishing) on the orchestrator queue. */
 const config = loadConfigOrExit(orchestratorWorkerSchema, 'worker:orchestrator');
@@ -22,7 +23,7 @@ const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: ORCHESTRATOR_TASK_QUEUE,
-  interceptors: { activity: [activityMetricsInterceptor(metrics)] },
+  interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes] },
   workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
   activities: createJobEventActivities({
     jobLog,
