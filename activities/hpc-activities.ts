@@ -19,6 +19,7 @@ import {
 import type { AssetStats } from '../common/jobs.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { removeTempFiles } from './asset-io.js';
+import type { HeartbeatPacer } from './heartbeat-pacer.js';
 import { ProgressReporter } from './progress-reporter.js';
 import { StallWatch } from './stall-watch.js';
 import { compareWithGltfpack } from './stages/gltfpack-compare.js';
@@ -51,6 +52,8 @@ export interface HpcActivityDeps {
   onPublished?: (seq: number, producedAt: number) => void;
   /** How often a running stage heartbeats even when its thread has nothing new to say. */
   heartbeatIntervalMs?: number;
+  /** Spreads this worker's heartbeats over its running stages (none: each stage heartbeats up to once a second). */
+  heartbeatPacer?: HeartbeatPacer;
   /** A running stage whose thread reports no progress for this long is flagged stalled (default 2 min). */
   stallAfterMs?: number;
   /** Called with +1 when a stage stalls and -1 when it moves again or ends (for a gauge). */
@@ -93,6 +96,7 @@ const READS_UPLOAD: ReadonlySet<Stage> = new Set(['inspect', 'validate', 'optimi
  */
 export function createHpcActivities(deps: HpcActivityDeps) {
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 2000;
+  const pacer = deps.heartbeatPacer;
 
   async function runStage<T>(
     stage: Stage,
@@ -125,6 +129,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       heartbeat: (details) =>
         ctx.heartbeat(details.checkpoint === undefined && checkpoint !== undefined ? { ...details, checkpoint } : details),
       maxRate: deps.progressMaxRate,
+      ...(pacer ? { heartbeatIntervalMs: () => pacer.intervalMs() } : {}),
       onDrop: deps.onDrop,
       onPublished: deps.onPublished,
     });
@@ -147,6 +152,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     let done = 0;
     const stall = stallWatchFor(ctx, jobId, input.owner, stage);
     // The thread may spend minutes in one library call; the event loop is free, so heartbeat from here.
+    const leavePacer = pacer?.join();
     const ticker = setInterval(() => {
       reporter.update(done);
       stall.check();
@@ -189,6 +195,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       }
       throw toActivityFailure(err);
     } finally {
+      leavePacer?.();
       clearInterval(ticker);
       if (stall.stalled) deps.onStallChange?.(-1);
     }

@@ -18,10 +18,14 @@ export interface ProgressReporterOptions<C> {
   heartbeat: (details: HeartbeatDetails<C>) => void;
   /**
    * Least time between two heartbeats (default 1 s), except those that always go: stage start and
-   * finish, and a changed checkpoint. Matches the HPC worker's maxHeartbeatThrottleInterval.
+   * finish, and a changed checkpoint. Matches the HPC worker's maxHeartbeatThrottleInterval. A function
+   * is asked at each heartbeat (a HeartbeatPacer spreading the worker's heartbeats over its stages).
    */
-  heartbeatIntervalMs?: number;
-  /** Most updates mirrored to Redis per second; the first, stage changes and the last always go. */
+  heartbeatIntervalMs?: number | (() => number);
+  /**
+   * Most updates mirrored to Redis per second, on average (a token bucket that holds up to RATE_BURST
+   * sends); the first, stage changes and the last always go.
+   */
   maxRate: number;
   now?: () => number;
   /** Called when an update could not be mirrored (Redis down or slow). */
@@ -31,6 +35,13 @@ export interface ProgressReporterOptions<C> {
 
 /** Mirror calls allowed in flight before further updates are dropped instead of queued. */
 const MAX_IN_FLIGHT = 8;
+/**
+ * Sends the rate limiter lets through back to back. A strict "one per 1/maxRate" rule held every other
+ * update of a stream reporting at exactly maxRate for a millisecond or so (timer jitter makes half the
+ * gaps a hair short), which was most of the project's median latency in benchmark 1; a bucket of two
+ * absorbs that jitter and still caps a flood at maxRate a second on average (BENCHMARKS.md, "Make it fast 2").
+ */
+const RATE_BURST = 2;
 /** Longest flush() waits for mirrors in flight: an activity must never wait on Redis for long. */
 const FLUSH_WAIT_MS = 2000;
 /**
@@ -39,14 +50,14 @@ const FLUSH_WAIT_MS = 2000;
  * that call was the HPC worker's largest CPU cost (BENCHMARKS.md). The worker sends to the server at
  * most once a second anyway (maxHeartbeatThrottleInterval), so calling more often gains nothing.
  */
-const HEARTBEAT_INTERVAL_MS = 1000;
+export const HEARTBEAT_INTERVAL_MS = 1000;
 
 /**
  * The one progress reporter every activity uses. Updates heartbeat to Temporal at most once per
  * `heartbeatIntervalMs` (stage start and finish and every new checkpoint at once, the latest state
  * otherwise with a trailing heartbeat), and are mirrored to Redis, coalesced to at most `maxRate` per
- * second with a trailing send so the latest value always arrives. The first update, every stage start and finish, and flush() are
- * sent at once. Redis trouble never fails or slows the activity: the update is counted as dropped and
+ * second on average (bursts of RATE_BURST) with a trailing send so the latest value always arrives. The
+ * first update, every stage start and finish, and flush() are sent at once. Redis trouble never fails or slows the activity: the update is counted as dropped and
  * the next one, a full snapshot, restores the job's state in Redis.
  */
 export class ProgressReporter<C = unknown> {
@@ -58,7 +69,9 @@ export class ProgressReporter<C = unknown> {
   private message = '';
   private stageStartedAt = 0;
   private stageFinished = false;
-  private lastSentAt = Number.NEGATIVE_INFINITY;
+  /** Sends the rate limiter allows right now (token bucket, refilled at maxRate, capped at RATE_BURST). */
+  private tokens = RATE_BURST;
+  private refilledAt = Number.NEGATIVE_INFINITY;
   private pending: ProgressFields | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly inFlight = new Set<Promise<void>>();
@@ -77,13 +90,14 @@ export class ProgressReporter<C = unknown> {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private readonly now: () => number;
   private readonly minIntervalMs: number;
-  private readonly heartbeatIntervalMs: number;
+  private readonly heartbeatIntervalMs: () => number;
 
   constructor(private readonly options: ProgressReporterOptions<C>) {
     if (!(options.maxRate > 0)) throw new Error(`maxRate must be a positive number of updates per second (got ${options.maxRate})`);
     this.now = options.now ?? Date.now;
     this.minIntervalMs = 1000 / options.maxRate;
-    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    const interval = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    this.heartbeatIntervalMs = typeof interval === 'number' ? () => interval : interval;
   }
 
   /** Starts a stage: always mirrored at once. On a retried attempt, the first stage also announces the retry. */
@@ -205,8 +219,8 @@ export class ProgressReporter<C = unknown> {
     const fields = this.fields();
     this.heartbeatIfDue(always, fields.ts);
     if (this.closed) return;
-    const sinceLast = fields.ts - this.lastSentAt;
-    if (always || sinceLast >= this.minIntervalMs) {
+    this.refill(fields.ts);
+    if (always || this.tokens >= 1) {
       // An immediate send supersedes anything still waiting: it carries newer state.
       this.clearTimer();
       this.send(fields);
@@ -214,13 +228,26 @@ export class ProgressReporter<C = unknown> {
     }
     this.pending = fields;
     if (!this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        // Recompute at send time so the trailing message carries a fresh timestamp and ETA.
-        if (this.pending && !this.closed) this.send(this.fields());
-      }, this.minIntervalMs - sinceLast);
+      this.timer = setTimeout(
+        () => {
+          this.timer = null;
+          // Recompute at send time so the trailing message carries a fresh timestamp and ETA.
+          if (this.pending && !this.closed) {
+            const latest = this.fields();
+            this.refill(latest.ts);
+            this.send(latest);
+          }
+        },
+        Math.ceil((1 - this.tokens) * this.minIntervalMs),
+      );
       this.timer.unref();
     }
+  }
+
+  private refill(now: number): void {
+    const elapsed = now - this.refilledAt;
+    this.tokens = elapsed === Number.POSITIVE_INFINITY ? RATE_BURST : Math.min(RATE_BURST, this.tokens + elapsed / this.minIntervalMs);
+    this.refilledAt = now;
   }
 
   /**
@@ -231,7 +258,8 @@ export class ProgressReporter<C = unknown> {
   private heartbeatIfDue(always: boolean, now: number): void {
     const checkpointChanged = this.checkpoint !== undefined && JSON.stringify(this.checkpoint) !== this.heartbeatedCheckpoint;
     const sinceLast = now - this.lastHeartbeatAt;
-    if (always || checkpointChanged || sinceLast >= this.heartbeatIntervalMs) {
+    const intervalMs = this.heartbeatIntervalMs();
+    if (always || checkpointChanged || sinceLast >= intervalMs) {
       this.heartbeatNow();
       return;
     }
@@ -239,7 +267,7 @@ export class ProgressReporter<C = unknown> {
       this.heartbeatTimer = setTimeout(() => {
         this.heartbeatTimer = null;
         if (!this.closed) this.heartbeatNow();
-      }, this.heartbeatIntervalMs - sinceLast);
+      }, intervalMs - sinceLast);
       this.heartbeatTimer.unref();
     }
   }
@@ -257,7 +285,8 @@ export class ProgressReporter<C = unknown> {
 
   private send(fields: ProgressFields): void {
     this.pending = null;
-    this.lastSentAt = fields.ts;
+    // Forced sends (stage changes, flush) take a token when there is one but never wait for it.
+    this.tokens = Math.max(0, this.tokens - 1);
     if (this.inFlight.size >= MAX_IN_FLIGHT) {
       // Redis is slow: queueing more would only grow memory and deliver stale states late.
       this.dropped++;

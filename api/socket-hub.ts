@@ -53,6 +53,10 @@ export class SocketHub {
   private readonly clients = new Set<ClientConnection>();
   /** Jobs known to be over (a terminal event was seen): not polled any more. */
   private readonly finishedJobs = new Set<string>();
+  /** When each job's stream last carried a message here: a job that speaks is running, no need to ask Temporal. */
+  private readonly lastHeardAt = new Map<string, number>();
+  /** A job silent for this long is checked against Temporal (the reconcile interval). */
+  private readonly quietMs: number;
   private readonly timers: NodeJS.Timeout[] = [];
   private subscriberLost = false;
   private reconciling = false;
@@ -100,6 +104,7 @@ export class SocketHub {
       }, 100),
     );
     const reconcileMs = options.reconcileIntervalMs ?? 5000;
+    this.quietMs = reconcileMs;
     if (reconcileMs > 0) this.timers.push(setInterval(() => void this.reconcileWatched(), reconcileMs));
     for (const timer of this.timers) timer.unref();
   }
@@ -299,6 +304,7 @@ export class SocketHub {
     if (!shared) return;
     // progress:{owner}:{jobId}; neither part may contain ':'.
     const jobId = channel.slice(channel.indexOf(':', channel.indexOf(':') + 1) + 1);
+    this.lastHeardAt.set(jobId, Date.now());
     const kind = message.startsWith('{"type":"event"') ? EVENT_KIND.exec(message)?.[1] : undefined;
     if (kind) this.noteEvent(jobId, kind as JobEventKind);
     else if (message.startsWith('{"type":"progress"')) this.deps.metrics?.observeRelay(message);
@@ -338,8 +344,9 @@ export class SocketHub {
   /**
    * Notices workflows that closed with no code to say so (terminate, timeout, reset, or an event lost to
    * a Redis outage) while their sockets are open: every few seconds, describes each job a socket here
-   * follows that has not finished. Describe is per job but strongly consistent and bounded by the jobs
-   * this process's sockets watch; a visibility query would lag and need advanced visibility for IN.
+   * follows that has not finished and has been quiet for an interval. Describe is per job but strongly
+   * consistent and bounded by the quiet jobs this process's sockets watch; a visibility query would lag
+   * and need advanced visibility for IN.
    */
   private async reconcileWatched(): Promise<void> {
     if (this.reconciling) return;
@@ -348,12 +355,20 @@ export class SocketHub {
       // Finished jobs too, now and then: a reset from the Temporal UI brings one back with no event of
       // its own until the new run's first stage reports.
       const checkFinished = ++this.reconcileRounds % RESET_CHECK_EVERY === 0;
+      // A job whose stream spoke within the last interval is running: a terminated or reset workflow's
+      // activity stops reporting within a heartbeat, so it turns quiet and is checked on a later round.
+      // Without this, 1,000 streaming jobs cost 200 describes a second (BENCHMARKS.md, "Make it fast 2").
+      const quietSince = Date.now() - this.quietMs;
       const watched = new Map<string, string>();
       for (const client of this.clients)
-        for (const jobId of client.streams.keys()) if (checkFinished || !this.finishedJobs.has(jobId)) watched.set(jobId, client.owner.id);
+        for (const jobId of client.streams.keys()) {
+          const finished = this.finishedJobs.has(jobId);
+          if (finished ? checkFinished : (this.lastHeardAt.get(jobId) ?? 0) <= quietSince) watched.set(jobId, client.owner.id);
+        }
       const referenced = new Set<string>();
       for (const client of this.clients) for (const jobId of client.streams.keys()) referenced.add(jobId);
       for (const jobId of this.finishedJobs) if (!referenced.has(jobId)) this.finishedJobs.delete(jobId);
+      for (const jobId of this.lastHeardAt.keys()) if (!referenced.has(jobId)) this.lastHeardAt.delete(jobId);
       const queue = [...watched];
       const worker = async () => {
         for (let next = queue.shift(); next; next = queue.shift()) {

@@ -110,6 +110,12 @@ export const hpcWorkerSchema = z.object({
   HPC_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(30),
   /** A running stage with no progress for this long is flagged stalled (artist's view, metric, AssetStalled). */
   HPC_STALL_AFTER_SECONDS: z.coerce.number().positive().default(120),
+  /**
+   * Heartbeats per second this worker sends Temporal across all its running stages. Each stage heartbeats
+   * once a second (so a cancel arrives within a second) until more than this many run at once; then each
+   * heartbeats less often, up to every 10 s, so the Temporal server's load stays bounded.
+   */
+  HPC_HEARTBEATS_PER_SECOND: positiveInt.default(100),
 });
 export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
 

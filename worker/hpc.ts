@@ -1,5 +1,7 @@
 import { Worker } from '@temporalio/worker';
 import { createHpcActivities } from '../activities/index.js';
+import { HeartbeatPacer } from '../activities/heartbeat-pacer.js';
+import { HEARTBEAT_INTERVAL_MS } from '../activities/progress-reporter.js';
 import { hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
@@ -42,11 +44,12 @@ const worker = await Worker.create({
       if (delta > 0) metrics.stalls.inc();
     },
     onPublished: (_seq, producedAt) => metrics.publishLag.observe(Math.max(0, Date.now() - producedAt) / 1000),
+    heartbeatPacer: new HeartbeatPacer({ maxPerSecond: config.HPC_HEARTBEATS_PER_SECOND, minIntervalMs: HEARTBEAT_INTERVAL_MS }),
   }),
   maxConcurrentActivityTaskExecutions: config.HPC_MAX_CONCURRENT_ACTIVITIES,
   // A cancel reaches a running stage only with the answer to a heartbeat; the default throttle (80 % of
   // the 30 s heartbeat timeout) would delay it by up to 24 s, far past the 2 s the artist is promised.
-  maxHeartbeatThrottleInterval: '1 second',
+  maxHeartbeatThrottleInterval: HEARTBEAT_INTERVAL_MS,
   shutdownGraceTime: config.HPC_SHUTDOWN_GRACE_SECONDS * 1000,
 });
 log.info(

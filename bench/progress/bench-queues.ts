@@ -21,4 +21,6 @@ export interface SyntheticJobResult {
   published: number;
   /** Messages the reporter could not mirror (Redis slow or down), over the whole activity. */
   dropped: number;
+  /** Report call → Redis's answer to the publish, per mirrored update after the start signal (ms). */
+  publishRoundTripsMs?: number[];
 }

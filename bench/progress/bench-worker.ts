@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { hpcWorkerSchema, loadConfigOrExit } from '../../common/config.js';
+import { HeartbeatPacer } from '../../activities/heartbeat-pacer.js';
+import { HEARTBEAT_INTERVAL_MS } from '../../activities/progress-reporter.js';
 import { JobLog } from '../../common/job-log.js';
 import { createLogger } from '../../common/logger.js';
 import { createRedis } from '../../common/redis.js';
@@ -26,8 +28,15 @@ const activityWorker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: BENCH_HPC_QUEUE,
-  activities: createSyntheticActivities({ jobLog, reader, maxRate: config.PROGRESS_MAX_RATE }),
+  activities: createSyntheticActivities({
+    jobLog,
+    reader,
+    maxRate: config.PROGRESS_MAX_RATE,
+    heartbeatPacer: new HeartbeatPacer({ maxPerSecond: config.HPC_HEARTBEATS_PER_SECOND, minIntervalMs: HEARTBEAT_INTERVAL_MS }),
+  }),
   maxConcurrentActivityTaskExecutions: config.HPC_MAX_CONCURRENT_ACTIVITIES,
+  // As worker/hpc.ts: every running job's heartbeat reaches Temporal once a second, and that load counts.
+  maxHeartbeatThrottleInterval: HEARTBEAT_INTERVAL_MS,
   shutdownGraceTime: '2 seconds',
 });
 const workflowWorker = await Worker.create({

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { preciseNow } from '../lib/clock.js';
@@ -45,6 +46,23 @@ let sockets: Tracked[] = [];
 let samples = new Float64Array(1 << 16);
 let sampleCount = 0;
 let unparsable = 0;
+
+/**
+ * Diagnostic split of the project's latency (BENCH_TAP=1): a plain subscriber in this process records
+ * when each progress message leaves Redis, so report call → Redis and Redis → socket can be told apart.
+ */
+let tapSamples: number[] = [];
+if (process.env.BENCH_TAP === '1' && process.env.REDIS_URL) {
+  const tap = new Redis(process.env.REDIS_URL);
+  void tap.psubscribe('progress:*');
+  tap.on('pmessage', (_pattern: string, _channel: string, message: string) => {
+    const arrived = preciseNow();
+    const at = message.indexOf(`"message":"${CALL_TIME_PREFIX}`);
+    if (at < 0) return;
+    const start = at + 11 + CALL_TIME_PREFIX.length;
+    tapSamples.push(arrived - Number(message.slice(start, message.indexOf('"', start))));
+  });
+}
 
 function record(latency: number): void {
   if (sampleCount === samples.length) {
@@ -158,7 +176,8 @@ serveCommands({
       seqGaps += s.seqGaps;
     }
     const latency: LatencySummary = summarizeLatency(samples.subarray(0, sampleCount));
-    return { sockets: sockets.length, delivered, expected: expectedTotal, finals, seqGaps, unparsable, latency };
+    const tap = tapSamples.length ? summarizeLatency(Float64Array.from(tapSamples)) : undefined;
+    return { sockets: sockets.length, delivered, expected: expectedTotal, finals, seqGaps, unparsable, latency, ...(tap ? { tap } : {}) };
   },
   async close() {
     const closing = sockets.map(
@@ -174,6 +193,7 @@ serveCommands({
     samples = new Float64Array(1 << 16);
     sampleCount = 0;
     unparsable = 0;
+    tapSamples = [];
     return true;
   },
 });

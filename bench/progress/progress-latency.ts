@@ -9,7 +9,7 @@ import { startCpuMeter } from '../lib/proc-stats.js';
 import { commandCalls, commandDelta } from '../lib/redis-stats.js';
 import { row, type BenchResult, type ResultRow } from '../lib/report.js';
 import { spawnNode, type BenchChild } from '../lib/rpc.js';
-import type { LatencySummary } from '../lib/stats.js';
+import { summarizeLatency, type LatencySummary } from '../lib/stats.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { BENCH_ORCHESTRATOR_QUEUE, type SyntheticJobInput, type SyntheticJobResult } from './bench-queues.js';
 
@@ -297,7 +297,13 @@ async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, upd
     await rig.clients.call('waitDelivered', { expected, timeoutMs: 5000 });
     return { produced, expected };
   });
-  const got = await rig.clients.call<ClientResults>('results', { expected: window.value.expected });
+  const got = await rig.clients.call<ClientResults & { tap?: LatencySummary }>('results', { expected: window.value.expected });
+  const roundTrips = Float64Array.from(window.value.produced.flatMap((p) => p.publishRoundTripsMs ?? []));
+  if (roundTrips.length) {
+    const rt = summarizeLatency(roundTrips);
+    ctx.log(`  report call → Redis answered, in the worker: p50 ${rt.p50.toFixed(3)} ms, p99 ${rt.p99.toFixed(3)} ms`);
+  }
+  if (got.tap) ctx.log(`  tap (report call → leaving Redis): p50 ${got.tap.p50.toFixed(3)} ms, p99 ${got.tap.p99.toFixed(3)} ms`);
   await rig.clients.call('close');
   const produced = window.value.produced;
   return {
