@@ -35,6 +35,9 @@ export interface ApiDeps {
   socketOptions?: SocketHubOptions;
 }
 
+/** A partial upload nobody has written to for this long belongs to a request that is gone. */
+const STALE_UPLOAD_MS = 60 * 60 * 1000;
+const STALE_UPLOAD_SWEEP_MS = 10 * 60 * 1000;
 const WEB_DIST = path.join(PROJECT_ROOT, 'web', 'dist');
 const WEB_PUBLIC = path.join(PROJECT_ROOT, 'web', 'public');
 
@@ -156,10 +159,20 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     options: { reconcileIntervalMs: config.API_RECONCILE_INTERVAL_MS, ...deps.socketOptions },
   });
   built.hub = socketHub;
+  // Partial uploads of a process killed mid-request are never finished by anyone: sweep them now and then.
+  const sweepStaleUploads = () =>
+    deps.storage.removeStaleUploads(STALE_UPLOAD_MS).then(
+      (removed) => removed > 0 && log.info({ removed }, 'removed partial uploads left by interrupted requests'),
+      (err: unknown) => log.warn({ err }, 'could not sweep partial uploads'),
+    );
+  void sweepStaleUploads();
+  const sweeper = setInterval(() => void sweepStaleUploads(), STALE_UPLOAD_SWEEP_MS);
+  sweeper.unref();
   return {
     server,
     hub: socketHub,
     async close() {
+      clearInterval(sweeper);
       await socketHub.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

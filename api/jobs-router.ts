@@ -60,24 +60,32 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
       return;
     }
     const upload = await receiveUpload(req, deps.storage, deps.uploadMaxBytes);
-    let options: JobOptions;
+    let input: ProcessAssetInput;
     try {
-      const raw = upload.fields.options ? (JSON.parse(upload.fields.options) as unknown) : {};
-      options = JobOptions.parse({ ...(raw as object), ...(upload.fields.preset ? { preset: upload.fields.preset } : {}) });
-    } catch {
-      throw new UploadError(
-        400,
-        'BAD_OPTIONS',
-        `Options must be JSON like {"preset":"game-ready"}; presets: ${Preset.options.join(', ')}.`,
-      );
+      let options: JobOptions;
+      try {
+        const raw = upload.fields.options ? (JSON.parse(upload.fields.options) as unknown) : {};
+        options = JobOptions.parse({ ...(raw as object), ...(upload.fields.preset ? { preset: upload.fields.preset } : {}) });
+      } catch {
+        throw new UploadError(
+          400,
+          'BAD_OPTIONS',
+          `Options must be JSON like {"preset":"game-ready"}; presets: ${Preset.options.join(', ')}.`,
+        );
+      }
+      const main = upload.files.find((f) => /\.(glb|gltf)$/i.test(f.name));
+      if (!main) throw new UploadError(400, 'UPLOAD_NO_MODEL', 'The upload has no .glb or .gltf file.');
+      input = ProcessAssetInput.parse({ owner, assetName: main.name, files: upload.files, options });
+    } catch (err) {
+      // Refused after the files were stored: no job will use them.
+      await upload.settle('discarded');
+      throw err;
     }
-    const main = upload.files.find((f) => /\.(glb|gltf)$/i.test(f.name));
-    if (!main) throw new UploadError(400, 'UPLOAD_NO_MODEL', 'The upload has no .glb or .gltf file.');
-    const input = ProcessAssetInput.parse({ owner, assetName: main.name, files: upload.files, options });
-    const jobId = await deps.jobs.start(input);
+    // Kept even when starting fails: a start that timed out may still have created the workflow.
+    const jobId = await deps.jobs.start(input).finally(() => void upload.settle('kept'));
     deps.onJobStarted?.(input.options.preset);
-    req.log.info({ jobId, owner, asset: main.name, files: upload.files.length }, 'job started');
-    res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, assetName: main.name, files: upload.files });
+    req.log.info({ jobId, owner, asset: input.assetName, files: upload.files.length }, 'job started');
+    res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, assetName: input.assetName, files: upload.files });
   });
 
   router.get('/', async (req, res) => {

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import busboy from 'busboy';
-import type { AssetFile, AssetStorage } from '../storage/asset-storage.js';
+import type { AssetFile, AssetStorage, StoredBlob } from '../storage/asset-storage.js';
 import { UploadTooLargeError } from '../storage/asset-storage.js';
 
 /** An upload the client got wrong: answered with 400 (or 413 for size) and the message as is. */
@@ -18,6 +18,11 @@ export class UploadError extends Error {
 export interface ParsedUpload {
   files: AssetFile[];
   fields: Record<string, string>;
+  /**
+   * Ends the request's hold on what it stored: `kept` once a job uses the files, `discarded` when the
+   * request is refused after the upload (bad options, no model), so nothing is left behind.
+   */
+  settle(outcome: 'kept' | 'discarded'): Promise<void>;
 }
 
 const MAX_FILES = 256;
@@ -39,14 +44,22 @@ export function receiveUpload(req: Request, storage: AssetStorage, maxBytes: num
     const files: AssetFile[] = [];
     const fields: Record<string, string> = {};
     const stores: Promise<void>[] = [];
+    /** Every blob stored for this request, kept or not, so a failed request can remove what it added. */
+    const stored: StoredBlob[] = [];
     let total = 0;
     let failed: Error | null = null;
+    const settle = async (outcome: 'kept' | 'discarded') => {
+      await Promise.allSettled(stored.splice(0).map((blob) => storage.settleUpload(blob, outcome)));
+    };
     const fail = (err: Error) => {
       if (failed) return;
       failed = err;
       req.unpipe(bb);
       req.resume();
       reject(err);
+      // Files that made it into storage before the failure belong to no job: remove them once every
+      // file of the request has settled (a file still streaming settles with an error now).
+      void Promise.allSettled(stores).then(() => settle('discarded'));
     };
 
     bb.on('file', (field, stream, info) => {
@@ -67,6 +80,8 @@ export function receiveUpload(req: Request, storage: AssetStorage, maxBytes: num
         storage
           .putUpload(stream, Math.max(0, maxBytes - total))
           .then((blob) => {
+            stored.push(blob);
+            if (failed) return;
             total += blob.size;
             if (total > maxBytes) throw new UploadTooLargeError(maxBytes);
             files.push({ name, ...blob });
@@ -88,7 +103,7 @@ export function receiveUpload(req: Request, storage: AssetStorage, maxBytes: num
         if (failed) return;
         if (files.length === 0)
           fail(new UploadError(400, 'UPLOAD_EMPTY', 'The upload has no files; attach the .glb, or the .gltf with its .bin and textures.'));
-        else resolve({ files, fields });
+        else resolve({ files, fields, settle });
       }, fail);
     });
     req.on('aborted', () => fail(new UploadError(400, 'UPLOAD_ABORTED', 'The upload was interrupted before it finished; send it again.')));

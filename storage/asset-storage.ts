@@ -32,6 +32,17 @@ export interface AssetStorage {
   removeOutputs(jobId: string): Promise<void>;
   /** Removes a job's working and output folders. */
   removeJob(jobId: string): Promise<void>;
+  /**
+   * Ends the request's hold on a blob putUpload returned. `discarded`: the request failed (another file
+   * was too large, the options were bad), so a blob it created is removed once no other request in flight
+   * holds it; a blob that existed before, or that a job may need, is kept. `kept`: a job uses it.
+   */
+  settleUpload(blob: StoredBlob, outcome: 'kept' | 'discarded'): Promise<void>;
+  /**
+   * Removes partial upload files that no request has written to for maxAgeMs (left by a process killed
+   * mid-upload). Returns how many were removed.
+   */
+  removeStaleUploads(maxAgeMs: number): Promise<number>;
 }
 
 /** Thrown when an upload goes over the configured size limit. */

@@ -15,7 +15,17 @@ const SHA256 = /^[0-9a-f]{64}$/;
  *   outputs/<jobId>/...          what the job produced
  */
 export class LocalStorage implements AssetStorage {
+  /**
+   * Blobs that uploads in flight in this process created (they were not on disk before), by digest: how
+   * many requests hold them, whether any kept them, and the inode last renamed into place.
+   */
+  private readonly pending = new Map<string, { holders: number; kept: boolean; ino: number }>();
+
   constructor(private readonly root: string) {}
+
+  private get tmpDir(): string {
+    return path.join(this.root, 'uploads', 'tmp');
+  }
 
   private blobPath(sha256: string): string {
     if (!SHA256.test(sha256)) throw new Error(`Not a sha256 digest: ${sha256}`);
@@ -28,9 +38,8 @@ export class LocalStorage implements AssetStorage {
   }
 
   async putUpload(stream: Readable, maxBytes: number): Promise<StoredBlob> {
-    const tmpDir = path.join(this.root, 'uploads', 'tmp');
-    await fs.mkdir(tmpDir, { recursive: true });
-    const tmp = path.join(tmpDir, randomUUID());
+    await fs.mkdir(this.tmpDir, { recursive: true });
+    const tmp = path.join(this.tmpDir, randomUUID());
     const hash = createHash('sha256');
     let size = 0;
     const meter = new Transform({
@@ -46,13 +55,56 @@ export class LocalStorage implements AssetStorage {
       const sha256 = hash.digest('hex');
       const dest = this.blobPath(sha256);
       await fs.mkdir(path.dirname(dest), { recursive: true });
+      const existed = await fs.stat(dest).then(
+        () => true,
+        () => false,
+      );
       // rename is atomic: a concurrent identical upload just replaces the blob with the same bytes.
       await fs.rename(tmp, dest);
+      const ino = (await fs.stat(dest)).ino;
+      const entry = this.pending.get(sha256);
+      if (entry) {
+        entry.holders++;
+        entry.ino = ino;
+      } else if (!existed) this.pending.set(sha256, { holders: 1, kept: false, ino });
       return { sha256, size };
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw err;
     }
+  }
+
+  async settleUpload(blob: StoredBlob, outcome: 'kept' | 'discarded'): Promise<void> {
+    const entry = this.pending.get(blob.sha256);
+    if (!entry) return;
+    entry.holders--;
+    if (outcome === 'kept') entry.kept = true;
+    if (entry.holders > 0) return;
+    this.pending.delete(blob.sha256);
+    if (entry.kept) return;
+    const dest = this.blobPath(blob.sha256);
+    // Another process renamed its copy of the same bytes over ours (other inode), or a job has laid
+    // the blob out (more links): it is in use.
+    const current = await fs.stat(dest).catch(() => null);
+    if (current?.ino === entry.ino && current.nlink === 1) await fs.rm(dest, { force: true });
+  }
+
+  async removeStaleUploads(maxAgeMs: number): Promise<number> {
+    const names = await fs.readdir(this.tmpDir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    const cutoff = Date.now() - maxAgeMs;
+    let removed = 0;
+    for (const name of names) {
+      const file = path.join(this.tmpDir, name);
+      const stat = await fs.stat(file).catch(() => null);
+      // An upload in progress writes its file continuously, so its mtime stays recent.
+      if (!stat || stat.mtimeMs > cutoff) continue;
+      await fs.rm(file, { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   async materializeInputs(jobId: string, files: readonly AssetFile[]): Promise<string> {

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -213,14 +213,27 @@ describe('bad input and attacks through the real API', () => {
     // Several files each under the limit but over it together are refused too.
     const half = path.join(dir, 'half.bin');
     writeFileSync(half, Buffer.alloc(Math.ceil(UPLOAD_MAX_BYTES / 2) + 10, 1));
-    const together = await uploadAsset(stack.apiUrl, stack.tokenFor('mallory'), [path.join(SHARED_ASSETS, 'TwoCubes.glb'), half, half]);
+    const first = path.join(dir, 'first.glb');
+    writeFileSync(first, randomBytes(4096));
+    const together = await uploadAsset(stack.apiUrl, stack.tokenFor('mallory'), [first, half, half]);
     expect(together.status).toBe(413);
+    // The files stored before the limit was crossed belong to no job: they are removed, not left as orphans.
+    const blobOf = (file: string) => {
+      const sha = createHash('sha256').update(readFileSync(file)).digest('hex');
+      return path.join(stack.dataDir, 'uploads', 'sha256', sha.slice(0, 2), sha);
+    };
+    await waitFor(() => !existsSync(blobOf(first)) && !existsSync(blobOf(half)), {
+      timeoutMs: 10_000,
+      what: 'the blobs of the refused upload to be removed',
+    });
     // A zip (a bomb or not) is never unpacked: without a .glb/.gltf the upload is refused.
     const zip = path.join(dir, 'bomb.zip');
     writeFileSync(zip, Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(2000)]));
     const archive = await uploadAsset(stack.apiUrl, stack.tokenFor('mallory'), [zip]);
     expect(archive.status).toBe(400);
     expect(((await archive.json()) as { error: { code: string } }).error.code).toBe('UPLOAD_NO_MODEL');
+    // Refused after it was stored: its blob is removed too.
+    await waitFor(() => !existsSync(blobOf(zip)), { timeoutMs: 10_000, what: 'the refused archive’s blob to be removed' });
     // Nothing half-stored: the upload staging folder is empty again.
     const staging = path.join(stack.dataDir, 'uploads', 'tmp');
     await waitFor(() => readdirSync(staging).length === 0, { timeoutMs: 10_000, what: 'the staging folder to be empty' });
