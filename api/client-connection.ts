@@ -48,8 +48,11 @@ export class ClientConnection {
     return this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** Handles one live message from Redis for a job this socket follows. */
-  deliver(jobId: string, raw: string): void {
+  /**
+   * Handles one live message from Redis for a job this socket follows. `frame` is the same message
+   * already encoded, shared by every socket it goes to, so fan-out does not re-encode it per socket.
+   */
+  deliver(jobId: string, raw: string, frame?: Buffer): void {
     const head = HEAD.exec(raw);
     if (!head) return;
     const seq = Number(head[2]);
@@ -75,7 +78,7 @@ export class ClientConnection {
       return;
     }
     stream.received = seq;
-    this.output(stream, head[1] as 'progress' | 'event', raw);
+    this.output(stream, head[1] as 'progress' | 'event', raw, frame);
   }
 
   /** Marks a catch-up as running for a job: live messages wait in its buffer. */
@@ -144,7 +147,7 @@ export class ClientConnection {
     this.sendRaw(JSON.stringify(message));
   }
 
-  private output(stream: JobStream, type: 'progress' | 'event', raw: string): void {
+  private output(stream: JobStream, type: 'progress' | 'event', raw: string, frame?: Buffer): void {
     if (type === 'progress' && this.ws.bufferedAmount > this.slowBytes) {
       if (stream.held !== null) this.onCoalesced?.();
       stream.held = raw;
@@ -155,10 +158,11 @@ export class ClientConnection {
     // held one goes first (one per job: bounded).
     if (stream.held !== null && type === 'event') this.sendRaw(stream.held);
     stream.held = null;
-    this.sendRaw(raw);
+    this.sendRaw(frame ?? raw);
   }
 
-  private sendRaw(raw: string): void {
-    if (this.open) this.ws.send(raw);
+  private sendRaw(data: string | Buffer): void {
+    // A Buffer goes out as is; `binary: false` keeps it a text frame, as the protocol's JSON is.
+    if (this.open) this.ws.send(data, { binary: false });
   }
 }

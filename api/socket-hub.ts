@@ -309,9 +309,11 @@ export class SocketHub {
     if (kind) this.noteEvent(jobId, kind as JobEventKind);
     else if (message.startsWith('{"type":"progress"')) this.deps.metrics?.observeRelay(message);
     let relayed = 0;
+    // Encoded once for every socket, not once per socket (ws would convert a string on each send).
+    const frame = shared.clients.size > 1 ? Buffer.from(message) : undefined;
     for (const client of shared.clients)
       if (client.open) {
-        client.deliver(jobId, message);
+        client.deliver(jobId, message, frame);
         relayed++;
       }
     if (relayed > 0) this.deps.metrics?.messagesRelayed.inc(relayed);
