@@ -150,17 +150,23 @@ describe('HPC pipeline stages on the shared sample assets', () => {
     );
     await checkOutputs(fx, jobId, run.pkg, 1024);
     // Geometry laid out for meshopt as gltfpack lays it out (benchmark 7 compares the sizes): positions as grid
-    // integers, octahedral normals, and at every level the triangles in vertex-cache order with the vertices in
-    // first-use order. DamagedHelmet's UVs span v 1.0006..1.9987, outside [0,1], so they stay float.
+    // integers, octahedral normals, UVs (v 1.0006..1.9987 here) as 12-bit values under a texture transform,
+    // and at every level the triangles in vertex-cache order with the vertices in first-use order.
     for (const output of run.pkg.outputs.filter((o) => o.kind === 'glb')) {
       const bytes = await fs.readFile((await fx.storage.outputPath(jobId, output.name))!);
       expect(attributeLayout(bytes), output.name).toEqual({
         POSITION: { componentType: 5122, normalized: false, mode: 'ATTRIBUTES' },
         NORMAL: { componentType: 5120, normalized: true, mode: 'ATTRIBUTES', filter: 'OCTAHEDRAL' },
-        TEXCOORD_0: { componentType: 5126, normalized: false, mode: 'ATTRIBUTES' },
+        TEXCOORD_0: { componentType: 5123, normalized: true, mode: 'ATTRIBUTES' },
         indices: { componentType: 5123, normalized: false, mode: 'TRIANGLES' },
       });
       const doc = await (await assetIO()).readBinary(bytes);
+      expect(
+        doc
+          .getRoot()
+          .listExtensionsUsed()
+          .map((e) => e.extensionName),
+      ).toContain('KHR_texture_transform');
       for (const prim of doc
         .getRoot()
         .listMeshes()

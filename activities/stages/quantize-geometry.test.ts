@@ -6,7 +6,7 @@ import { QUANTIZATION_BITS, quantizeGeometry, unreplicate } from './quantize-geo
 const SIZE = 24;
 
 /** A wavy textured grid on a translated, scaled node: float positions, normals and UVs, as an upload has. */
-function texturedGrid(options: { textured?: boolean; morph?: boolean } = {}) {
+function texturedGrid(options: { textured?: boolean; morph?: boolean; uvRange?: [number, number] } = {}) {
   const doc = new Document();
   const buffer = doc.createBuffer();
   const n = (SIZE + 1) * (SIZE + 1);
@@ -17,7 +17,8 @@ function texturedGrid(options: { textured?: boolean; morph?: boolean } = {}) {
     for (let x = 0; x <= SIZE; x++, i++) {
       positions.set([x / SIZE - 0.3, 0.07 * Math.sin(x / 3) * Math.cos(y / 4), y / SIZE + 0.1], i * 3);
       normals.set([0, 1, 0], i * 3);
-      uvs.set([0.05 + (0.9 * x) / SIZE, 0.1 + (0.7 * y) / SIZE], i * 2);
+      const [from, to] = options.uvRange ?? [0, 1];
+      uvs.set([from + (to - from) * (0.05 + (0.9 * x) / SIZE), from + (to - from) * (0.1 + (0.7 * y) / SIZE)], i * 2);
     }
   }
   const indices = new Uint16Array(SIZE * SIZE * 6);
@@ -124,6 +125,21 @@ describe('quantizeGeometry', () => {
     expect(Math.max(...(texcoord.getArray() as Uint16Array))).toBeLessThanOrEqual((1 << QUANTIZATION_BITS.texcoord) - 1);
     const original = Array.from({ length: uvs.length / 2 }, (_, i) => [uvs[2 * i]!, uvs[2 * i + 1]!]);
     expect(maxError(sampledUvs(prim.getMaterial()!, texcoord), original)).toBeLessThan(0.5 / 4095 + 1e-6);
+  });
+
+  it('quantises UVs outside [0,1] and tiled UVs too, keeping at least 12 bits per UV unit', async () => {
+    for (const uvRange of [
+      [1, 2],
+      [-3, 5],
+    ] as [number, number][]) {
+      const { doc, uvs } = texturedGrid({ uvRange });
+      await doc.transform(quantizeGeometry({ meshoptFilters: true }));
+      const prim = onlyPrimitive(doc);
+      const texcoord = prim.getAttribute('TEXCOORD_0')!;
+      expect(texcoord.getComponentType(), `UVs in ${uvRange}`).toBe(5123);
+      const original = Array.from({ length: uvs.length / 2 }, (_, i) => [uvs[2 * i]!, uvs[2 * i + 1]!]);
+      expect(maxError(sampledUvs(prim.getMaterial()!, texcoord), original), `UVs in ${uvRange}`).toBeLessThan(0.5 / 4095 + 1e-6);
+    }
   });
 
   it('composes with a texture transform the asset already had', async () => {
