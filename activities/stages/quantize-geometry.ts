@@ -121,11 +121,12 @@ function storePositionsOnGrid(doc: Document, bits: number): void {
     for (const [accessor, grid] of arrays as [Accessor, Int16Array | Uint16Array][]) candidates.set(accessor, grid);
     eligible.add(mesh);
   }
-  // An accessor shared with a mesh that keeps the normalized layout must keep it too, and so must its meshes.
+  // An accessor shared with a mesh that keeps the normalized layout (or used otherwise) must keep it too, and
+  // so must every mesh drawing it.
   for (let changed = true; changed;) {
     changed = false;
     for (const mesh of eligible) {
-      const shared = mesh.listPrimitives().some((p) => meshesUsing(p.getAttribute('POSITION')!).some((m) => !eligible.has(m)));
+      const shared = mesh.listPrimitives().some((p) => meshesUsing(p.getAttribute('POSITION')!)?.some((m) => !eligible.has(m)) ?? true);
       if (shared) {
         eligible.delete(mesh);
         changed = true;
@@ -148,21 +149,23 @@ function storePositionsOnGrid(doc: Document, bits: number): void {
   }
 }
 
-function meshesUsing(accessor: Accessor): Mesh[] {
-  return accessor
-    .listParents()
-    .filter((p): p is Primitive => p instanceof Primitive)
-    .flatMap((p) => p.listParents().filter((m): m is Mesh => m instanceof Mesh));
+/** Meshes drawing the accessor as POSITION; null when anything else (a morph target, another semantic) uses it. */
+function meshesUsing(accessor: Accessor): Mesh[] | null {
+  const parents = accessor.listParents().filter((p) => p.propertyType !== PropertyType.ROOT);
+  const prims = parents.filter((p): p is Primitive => p instanceof Primitive);
+  if (prims.length < parents.length || prims.some((p) => p.listSemantics().some((s) => s !== 'POSITION' && p.getAttribute(s) === accessor)))
+    return null;
+  return prims.flatMap((p) => p.listParents().filter((m): m is Mesh => m instanceof Mesh));
 }
 
 /** A float UV accessor in [0,1] that quantizeTexcoords left alone. */
 function isUnplacedTexcoord(accessor: Accessor): boolean {
-  const parents = accessor.listParents().filter((p): p is Primitive => p instanceof Primitive);
+  const parents = accessor.listParents().filter((p) => p.propertyType !== PropertyType.ROOT);
   return (
     accessor.getComponentType() === GL_FLOAT &&
     !accessor.getSparse() &&
     parents.length > 0 &&
-    parents.every((p) => texcoordSets(p, accessor).every((set) => set >= 0)) &&
+    parents.every((p) => p instanceof Primitive && texcoordSets(p, accessor).every((set) => set >= 0)) &&
     accessor.getMin([]).every((v) => v >= 0) &&
     accessor.getMax([]).every((v) => v <= 1)
   );
