@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ImageUtils } from '@gltf-transform/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { ProcessAssetInput } from '../common/jobs.js';
 import { type PipelineSettings, resolveSettings } from '../common/pipeline.js';
 import { assetIO } from './asset-io.js';
@@ -53,6 +54,46 @@ async function checkOutputs(
       expect(Math.max(...size!)).toBeLessThanOrEqual(maxTextureSize);
     }
   }
+}
+
+const GltfLayoutJson = z.looseObject({
+  meshes: z.array(z.object({ primitives: z.array(z.looseObject({ attributes: z.record(z.string(), z.number()), indices: z.number() })) })),
+  accessors: z.array(z.looseObject({ componentType: z.number(), normalized: z.boolean().optional(), bufferView: z.number() })),
+  bufferViews: z.array(
+    z.looseObject({
+      extensions: z.object({ EXT_meshopt_compression: z.looseObject({ mode: z.string(), filter: z.string().optional() }) }).optional(),
+    }),
+  ),
+});
+
+/** Per attribute (and indices) of a meshopt GLB, from its JSON: component type, normalized, meshopt mode and filter. */
+function attributeLayout(glb: Uint8Array) {
+  const jsonLength = new DataView(glb.buffer, glb.byteOffset).getUint32(12, true);
+  const json = GltfLayoutJson.parse(JSON.parse(new TextDecoder().decode(glb.subarray(20, 20 + jsonLength))));
+  const layout: Record<string, { componentType: number; normalized: boolean; mode: string; filter?: string }> = {};
+  for (const prim of json.meshes.flatMap((m) => m.primitives)) {
+    for (const [semantic, index] of [...Object.entries(prim.attributes), ['indices', prim.indices] as const]) {
+      const accessor = json.accessors[index]!;
+      const meshopt = json.bufferViews[accessor.bufferView]!.extensions?.EXT_meshopt_compression;
+      layout[semantic] = {
+        componentType: accessor.componentType,
+        normalized: accessor.normalized ?? false,
+        mode: meshopt?.mode ?? 'none',
+        ...(meshopt?.filter ? { filter: meshopt.filter } : {}),
+      };
+    }
+  }
+  return layout;
+}
+
+/** True when each vertex is first referenced after all lower-numbered ones: meshopt's vertex-fetch order. */
+function inFirstUseOrder(indices: ArrayLike<number>, vertexCount: number): boolean {
+  let next = 0;
+  for (let i = 0; i < indices.length; i++) {
+    if (indices[i]! > next) return false;
+    if (indices[i] === next) next++;
+  }
+  return next === vertexCount;
 }
 
 describe('HPC pipeline stages on the shared sample assets', () => {
@@ -108,6 +149,31 @@ describe('HPC pipeline stages on the shared sample assets', () => {
       expect.arrayContaining(['EXT_meshopt_compression', 'EXT_texture_webp', 'KHR_mesh_quantization']),
     );
     await checkOutputs(fx, jobId, run.pkg, 1024);
+    // Geometry laid out for meshopt as gltfpack lays it out (benchmark 7 compares the sizes): positions as grid
+    // integers, octahedral normals, UVs (v 1.0006..1.9987 here) as 12-bit values under a texture transform,
+    // and at every level the triangles in vertex-cache order with the vertices in first-use order.
+    for (const output of run.pkg.outputs.filter((o) => o.kind === 'glb')) {
+      const bytes = await fs.readFile((await fx.storage.outputPath(jobId, output.name))!);
+      expect(attributeLayout(bytes), output.name).toEqual({
+        POSITION: { componentType: 5122, normalized: false, mode: 'ATTRIBUTES' },
+        NORMAL: { componentType: 5120, normalized: true, mode: 'ATTRIBUTES', filter: 'OCTAHEDRAL' },
+        TEXCOORD_0: { componentType: 5123, normalized: true, mode: 'ATTRIBUTES' },
+        indices: { componentType: 5123, normalized: false, mode: 'TRIANGLES' },
+      });
+      const doc = await (await assetIO()).readBinary(bytes);
+      expect(
+        doc
+          .getRoot()
+          .listExtensionsUsed()
+          .map((e) => e.extensionName),
+      ).toContain('KHR_texture_transform');
+      for (const prim of doc
+        .getRoot()
+        .listMeshes()
+        .flatMap((m) => m.listPrimitives())) {
+        expect(inFirstUseOrder(prim.getIndices()!.getArray()!, prim.getAttribute('POSITION')!.getCount()), output.name).toBe(true);
+      }
+    }
     const lod3 = await (await assetIO()).read((await fx.storage.outputPath(jobId, 'DamagedHelmet-lod3.glb'))!);
     expect(readAssetStats(lod3, 0).triangles).toBe(run.lods[2]!.triangles);
     const report = JSON.parse(await fs.readFile((await fx.storage.outputPath(jobId, 'report.json'))!, 'utf8'));

@@ -89,5 +89,12 @@ describe('npm run bench -- --smoke', () => {
     expect(size.value.median).toBeGreaterThan(0);
     expect(size.reference?.name).toBe('gltfpack');
     expect(size.reference!.value.median).toBeGreaterThan(0);
+    // Sizes are compared at stated triangle counts: each simplified level's count beside gltfpack's.
+    for (const level of [1, 2]) {
+      const triangles = rows.find((x) => x.metric === `LOD${level} triangles`)!;
+      expect(triangles.value.median).toBeGreaterThan(0);
+      expect(triangles.reference?.name).toBe('gltfpack');
+      expect(triangles.reference!.value.median).toBeGreaterThan(0);
+    }
   });
 });

@@ -9,7 +9,7 @@ import { startBenchWorker, startInfra } from './lib/bench-stack.js';
 import type { BenchChild } from './lib/rpc.js';
 import { machineFacts, type MachineFacts } from './lib/machine.js';
 import { markdownTable, type BenchResult } from './lib/report.js';
-import { runPipelineBenchmarks } from './pipeline/pipeline-benchmarks.js';
+import { runComputeBenchmark, runPipelineBenchmarks } from './pipeline/pipeline-benchmarks.js';
 import { runProgressBenchmarks } from './progress/progress-latency.js';
 import { runUploadBenchmark } from './upload/upload-throughput.js';
 
@@ -19,6 +19,10 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchResult[]>> 
   fanout: async (ctx) => [await runFanoutBenchmark(ctx)],
   upload: async (ctx) => [await runUploadBenchmark(ctx)],
   pipeline: runPipelineBenchmarks,
+};
+/** Parts `--only` also takes, not run by default because a benchmark above includes them. */
+const PARTS: Record<string, (ctx: BenchContext) => Promise<BenchResult[]>> = {
+  compute: runComputeBenchmark,
 };
 
 export interface BenchRun {
@@ -61,7 +65,7 @@ export async function runBenchmarks(options: {
   const results: BenchResult[] = [];
   try {
     for (const name of options.only) {
-      const bench = BENCHMARKS[name]!;
+      const bench = (BENCHMARKS[name] ?? PARTS[name])!;
       const t0 = performance.now();
       try {
         results.push(...(await bench(ctx)));
@@ -161,7 +165,10 @@ async function main(): Promise<void> {
     .description('Runs the asset-farm benchmarks on this machine, starting everything they need.')
     .option('--smoke', 'small counts and short runs, to check the harness works (figures mean nothing)', false)
     .addOption(new Option('--repeats <n>', 'repeats of each measurement (default 3, smoke 1)').argParser((v) => Number.parseInt(v, 10)))
-    .option('--only <names>', `comma-separated subset of: ${Object.keys(BENCHMARKS).join(', ')}`)
+    .option(
+      '--only <names>',
+      `comma-separated subset of: ${Object.keys(BENCHMARKS).join(', ')} (or compute: benchmark 7 of pipeline alone)`,
+    )
     .option('--jobs <list>', 'progress loads in concurrent jobs, e.g. 100,1000 (default 1,100,1000)')
     .option('--sockets <list>', 'fan-out sizes, e.g. 1000 (default 1000,10000)')
     .option('--triangles <list>', 'compute benchmark mesh sizes, e.g. 1000000,2000000 (default 1000000,5000000)')
@@ -192,7 +199,7 @@ async function main(): Promise<void> {
     ...(textureSize ? { textureSize } : {}),
   };
   const only = opts.only ? opts.only.split(',').map((s) => s.trim()) : Object.keys(BENCHMARKS);
-  const unknown = only.filter((n) => !(n in BENCHMARKS));
+  const unknown = only.filter((n) => !(n in BENCHMARKS) && !(n in PARTS));
   if (unknown.length) program.error(`Unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(BENCHMARKS).join(', ')}.`);
   const repeats = opts.repeats ?? (opts.smoke ? 1 : 3);
   if (!Number.isInteger(repeats) || repeats < 1) program.error('--repeats must be a positive integer.');

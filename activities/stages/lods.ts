@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
-import { simplify, weld } from '@gltf-transform/functions';
-import { MeshoptSimplifier } from 'meshoptimizer';
+import { reorder, simplify, weld } from '@gltf-transform/functions';
+import { MeshoptEncoder, MeshoptSimplifier } from 'meshoptimizer';
 import type { LodResult } from '../../common/pipeline.js';
 import { readAssetStats } from '../asset-stats.js';
 import { readJsonIfExists, readWorkFile, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
@@ -64,6 +64,10 @@ async function buildLod(job: StageJob, level: number, ratio: number): Promise<Lo
     await doc.transform(weld(), simplify({ simplifier: permissiveSimplifier, ratio, error: 1, lockBorder: false }));
     triangles = readAssetStats(doc, 0).triangles;
   }
+  // Simplification leaves the triangles in the source's order with gaps in the vertex range; meshopt's codecs
+  // compress an index buffer in vertex-cache (strip) order and vertices in first-use order far better, as
+  // the optimize stage does for LOD0 (gltfpack does the same after simplifying).
+  await doc.transform(reorder({ encoder: MeshoptEncoder, target: 'size' }));
   await writeGlbAtomic(doc, workFiles.lodGlb(job.workDir, level));
   const result: LodResult = { level, ratio, targetTriangles, triangles };
   await writeFileAtomic(workFiles.lodResult(job.workDir, level), JSON.stringify(result));

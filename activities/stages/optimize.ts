@@ -1,12 +1,13 @@
 import fs from 'node:fs/promises';
 import type { Transform } from '@gltf-transform/core';
-import { dedup, prune, quantize, reorder, resample, unpartition, weld } from '@gltf-transform/functions';
+import { dedup, prune, reorder, resample, unpartition, weld } from '@gltf-transform/functions';
 import { MeshoptEncoder } from 'meshoptimizer';
 import type { OptimizeResult } from '../../common/pipeline.js';
 import { readAssetStats } from '../asset-stats.js';
 import { readUpload, removeTempFiles, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { workFiles } from '../work-files.js';
+import { quantizeGeometry } from './quantize-geometry.js';
 
 /**
  * Lossless clean-up of the upload (dedup, weld, prune, resample, meshopt vertex-cache reorder) and, when the
@@ -22,7 +23,9 @@ export async function optimizeStage(job: StageJob, progress: StageProgress): Pro
     ['prune', prune()],
     ['resample', resample()],
     ['reorder', reorder({ encoder: MeshoptEncoder, target: 'size' })],
-    ...(job.settings.quantize ? [['quantize', quantize()] as [string, Transform]] : []),
+    ...(job.settings.quantize
+      ? [['quantize', quantizeGeometry({ meshoptFilters: job.settings.geometryCompression === 'meshopt' })] as [string, Transform]]
+      : []),
   ];
   progress.start(steps.length + 2, 'steps', `Optimising ${job.assetName}`);
   progress.update(1, 'Read the upload');

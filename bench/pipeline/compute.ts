@@ -9,7 +9,7 @@ import type { BenchContext } from '../lib/bench-context.js';
 import { row, type BenchResult, type ResultRow } from '../lib/report.js';
 import type { BenchChild } from '../lib/rpc.js';
 import type { DirectRun } from './direct-pipeline.js';
-import { glbImageBytes } from './glb-images.js';
+import { glbGeometry, glbImageBytes, type GlbGeometry } from './glb-images.js';
 
 const PRESET = 'game-ready' as const;
 const MIB = 1024 * 1024;
@@ -28,6 +28,7 @@ interface GltfpackLevel {
   ms: number;
   bytes: number;
   imageBytes: number;
+  geometry: GlbGeometry;
 }
 
 /** Runs gltfpack once per level (LOD0 and each preset ratio); total time, bytes and geometry bytes of the GLBs written. */
@@ -40,13 +41,26 @@ async function runGltfpack(input: string): Promise<{ ms: number; bytes: number; 
       const output = path.join(dir, `lod-${ratio ?? 0}.glb`);
       const t0 = performance.now();
       await runExternalTool({ command: process.execPath, args: [cli, ...gltfpackArgs(input, output, ratio)] });
-      levels.push({ ratio, ms: performance.now() - t0, bytes: statSync(output).size, imageBytes: glbImageBytes(output) });
+      levels.push({
+        ratio,
+        ms: performance.now() - t0,
+        bytes: statSync(output).size,
+        imageBytes: glbImageBytes(output),
+        geometry: glbGeometry(output),
+      });
     }
     const sum = (f: (l: (typeof levels)[number]) => number) => levels.reduce((s, l) => s + f(l), 0);
     return { ms: sum((l) => l.ms), bytes: sum((l) => l.bytes), geometryBytes: sum((l) => l.bytes - l.imageBytes), levels };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** One level's geometry as a log line: triangles, then stored bytes per stream and JSON. */
+function describeLevel(geometry: GlbGeometry | null): string {
+  if (!geometry) return 'missing';
+  const streams = Object.entries(geometry.streams).map(([name, bytes]) => `${name} ${(bytes / 1024).toFixed(1)}`);
+  return `${geometry.triangles} tris; KiB: ${[...streams, `json ${(geometry.jsonBytes / 1024).toFixed(1)}`].join(', ')}`;
 }
 
 function compactCount(n: number): string {
@@ -111,6 +125,24 @@ export async function runCompute(ctx: BenchContext, direct: BenchChild): Promise
       ),
     );
     const glbs = jobs.map((j) => j.outputs.filter((o) => o.kind === 'glb'));
+    // Sizes compare fairly only at equal triangle counts: gltfpack's simplifier stops above the target when
+    // its error limit (-se 0.01) is reached, ours goes on to the target (activities/stages/lods.ts).
+    const levels = packs[0]!.levels.length;
+    for (let level = 1; level < levels; level++) {
+      rows.push(
+        row(
+          `LOD${level} triangles`,
+          scale,
+          'count',
+          glbs.map((g) => g[level]?.geometry?.triangles ?? Number.NaN),
+          { name: 'gltfpack', values: packs.map((p) => p.levels[level]!.geometry.triangles) },
+        ),
+      );
+    }
+    for (let level = 0; level < levels; level++) {
+      ctx.log(`compute: ${scale}: LOD${level} ours: ${describeLevel(glbs[0]![level]?.geometry ?? null)}`);
+      ctx.log(`compute: ${scale}: LOD${level} gltfpack: ${describeLevel(packs[0]!.levels[level]!.geometry)}`);
+    }
     rows.push(
       row(
         'output geometry size (all LOD GLBs − images)',
@@ -139,7 +171,7 @@ export async function runCompute(ctx: BenchContext, direct: BenchChild): Promise
     rows,
     details: { preset: PRESET, gltfpackArgs: gltfpackArgs('<in>', '<out>', 0.5), sizes: details },
     notes: [
-      `preset ${PRESET}; gltfpack -cc, once for LOD0 and once per LOD ratio with -si; sizes are sums over the GLBs each writes. The npm gltfpack cannot encode WebP or KTX2, so the size target is checked on geometry (GLB bytes minus embedded images); the total with textures is shown for what it is (ours WebP ≤ 2048 px, gltfpack's the source PNGs).`,
+      `preset ${PRESET}; gltfpack -cc, once for LOD0 and once per LOD ratio with -si; sizes are sums over the GLBs each writes, at the triangle counts in the LODn rows (gltfpack stops above the target when its -se 0.01 error limit is reached; a ratio below 1 there means gltfpack's level has more triangles than ours). Per-level, per-stream bytes of both are in the run's JSON (details.sizes[].runs[].jobs[].outputs[].geometry and gltfpack[].levels[].geometry). The npm gltfpack cannot encode WebP or KTX2, so the size target is checked on geometry (GLB bytes minus embedded images); the total with textures is shown for what it is (ours WebP ≤ 2048 px, gltfpack's the source PNGs).`,
     ],
   };
 }

@@ -12,7 +12,7 @@ import { createRedis } from '../../common/redis.js';
 import { LocalStorage } from '../../storage/local-storage.js';
 import { memoryOf, resetPeakMemory } from '../lib/proc-stats.js';
 import { serveCommands } from '../lib/rpc.js';
-import { glbImageBytes } from './glb-images.js';
+import { glbGeometry, glbImageBytes, type GlbGeometry } from './glb-images.js';
 
 /**
  * The raw compute of a job, without orchestration: the six HPC activities of createHpcActivities
@@ -32,8 +32,8 @@ const RunArgs = z.object({
 export interface DirectJob {
   stageMs: Record<Stage, number>;
   totalMs: number;
-  /** Deliverables, with the bytes of the images embedded in each GLB (to compare geometry alone). */
-  outputs: { name: string; bytes: number; kind: string; imageBytes: number }[];
+  /** Deliverables, with the bytes of the images embedded in each GLB (to compare geometry alone) and where its geometry bytes go. */
+  outputs: { name: string; bytes: number; kind: string; imageBytes: number; geometry: GlbGeometry | null }[];
 }
 
 /** What a `run` command answers. */
@@ -83,6 +83,7 @@ async function runJob(input: ProcessAssetInput): Promise<DirectJob> {
   const outputs = PackageOutputs.parse(packaged).outputs.map((o) => ({
     ...o,
     imageBytes: o.kind === 'glb' ? glbImageBytes(path.join(outputDir, o.name)) : 0,
+    geometry: o.kind === 'glb' ? glbGeometry(path.join(outputDir, o.name)) : null,
   }));
   // As the workflow's cleanup does, and so a long run does not fill the disk with work folders.
   await activities.cleanupJob({ jobId, keepOutputs: false });

@@ -36,3 +36,13 @@ export async function runPipelineBenchmarks(ctx: BenchContext): Promise<BenchRes
     await Promise.all([stack?.stop(), direct.stop()]);
   }
 }
+
+/** Benchmark 7 alone (`--only compute`): its in-process runner without 4 and 5's product stack. */
+export async function runComputeBenchmark(ctx: BenchContext): Promise<BenchResult[]> {
+  const direct = startDirectPipeline(ctx);
+  try {
+    return [await guarded(ctx, 'compute', '7. Compute', () => runCompute(ctx, direct))];
+  } finally {
+    await direct.stop();
+  }
+}
