@@ -5,7 +5,7 @@ import { row, type BenchResult, type ResultRow } from '../lib/report.js';
 import { spawnNode, type BenchChild } from '../lib/rpc.js';
 import { repeated } from '../lib/stats.js';
 import type { DirectRun } from './direct-pipeline.js';
-import { OwnerSocket, submitJob, type PipelineStack } from './pipeline-stack.js';
+import { OwnerSocket, startPipelineStack, submitJob, type PipelineStack } from './pipeline-stack.js';
 
 /** The shared sample assets, used in place. */
 export const SHARED_ASSETS = path.resolve(PROJECT_ROOT, '..', 'shared', 'assets');
@@ -19,6 +19,21 @@ function median(values: number[]): number {
 /** Starts the in-process runner of the six stages (bench/pipeline/direct-pipeline.ts) as its own process. */
 export function startDirectPipeline(ctx: BenchContext): BenchChild {
   return spawnNode('direct-pipeline', 'bench/pipeline/direct-pipeline.ts', { env: ctx.infra.env });
+}
+
+/**
+ * Benchmark 4 alone (`--only overhead`): its own product stack and in-process runner, without the
+ * minutes-long compute benchmark that `pipeline` runs first. For measuring orchestration changes.
+ */
+export async function runOrchestrationOverheadAlone(ctx: BenchContext): Promise<BenchResult> {
+  const direct = startDirectPipeline(ctx);
+  let stack: PipelineStack | null = null;
+  try {
+    stack = await startPipelineStack(ctx.infra);
+    return await runOrchestrationOverhead(ctx, stack, direct);
+  } finally {
+    await Promise.all([stack?.stop(), direct.stop()]);
+  }
 }
 
 /**
