@@ -4,15 +4,15 @@ import type { JobEventFields, JobEventKind } from '../common/progress.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 
 /**
- * Patch id of publishing events as local activities. Runs started before it publish through
- * `remoteEvents` (an activity task per event) and must keep doing so on replay.
+ * Patch id of publishing events as local activities. Runs started before it publish each event as an
+ * activity task (`remoteEvents`) and must keep doing so on replay.
  */
 export const LOCAL_JOB_EVENTS_PATCH = 'job-events-as-local-activities';
 
 /**
- * Same limits for both: a publish is one Redis script that fails within a second while Redis is down
- * (the publisher connection has no offline queue), and publishJobEvent then resolves to null, so it
- * never fails the job on an outage; the retries are for a worker that died mid-publish.
+ * Same limits on both paths: a publish is one Redis script per event that fails within a second while
+ * Redis is down (the publisher connection has no offline queue), and the activity then resolves to
+ * null, so publishing never fails the job on an outage; the retries are for a worker that died mid-publish.
  */
 const PUBLISH_LIMITS = { startToCloseTimeout: '10 seconds', retry: { maximumAttempts: 3 } } as const;
 
@@ -22,19 +22,21 @@ const remoteEvents = proxyActivities<JobEventActivities>({ taskQueue: ORCHESTRAT
 /**
  * Since LOCAL_JOB_EVENTS_PATCH: run by the orchestrator worker inside the workflow task, so a stage's
  * `stage-finished`, the next `stage-started` and the next stage's activity leave in one workflow task
- * instead of five round trips through the server. The workflow still awaits each publish before its
- * next command, so the order the artist sees is unchanged (a stage is announced before its activity is
- * even scheduled). A local activity is recorded as a marker once it completes; one cut short by a
- * worker crash runs again, as a retried activity did (at least once either way).
+ * instead of five round trips through the server. A local activity is recorded as a marker once it
+ * completes; one cut short by a worker crash runs again, as a retried activity did (at least once
+ * either way).
  */
 const localEvents = proxyLocalActivities<JobEventActivities>({
   ...PUBLISH_LIMITS,
-  // Give up within the limits above rather than keep a job's workflow task busy for long.
+  // Give up within the limits above rather than hold a job's workflow task for long.
   scheduleToCloseTimeout: '40 seconds',
 });
 
 /** What an event carries besides its kind and message. */
 export type JobEventExtra = Pick<JobEventFields, 'stage' | 'error' | 'result' | 'preset'>;
+
+/** Publishes one event (with any held by `publishWithNext` before it) and resolves once all are out. */
+export type PublishJobEvent = (event: JobEventKind, message: string, extra?: JobEventExtra) => Promise<unknown>;
 
 /**
  * Whether this run publishes its events as local activities: true for runs started since the patch,
@@ -51,9 +53,39 @@ export function publishesEventsLocally(): boolean {
  * Each event carries this run's id: after a Temporal reset the API tells the old run's terminal event
  * from the new run's (activity inputs are not part of the replay check, so this needs no patch).
  * `local` is the run's publishesEventsLocally().
+ *
+ * `publishWithNext` is for an event that is always followed by another in the same workflow task (a
+ * stage's end by the next stage's start or the job's outcome): on the local path it is held and sent,
+ * in order, in one local activity with that next event; on the old path it is published at once, as
+ * those runs recorded it. Every path of a workflow ends in a `publish`, so nothing held is left behind.
  */
-export function jobEventPublisher(jobId: string, owner: string, local: boolean) {
-  const { publishJobEvent } = local ? localEvents : remoteEvents;
-  return (event: JobEventKind, message: string, extra: JobEventExtra = {}) =>
-    publishJobEvent({ jobId, owner, event, message, ts: Date.now(), runId: workflowInfo().runId, ...extra });
+export function jobEventPublisher(
+  jobId: string,
+  owner: string,
+  local: boolean,
+): { publish: PublishJobEvent; publishWithNext: PublishJobEvent } {
+  const fields = (event: JobEventKind, message: string, extra: JobEventExtra = {}): JobEventFields => ({
+    jobId,
+    owner,
+    event,
+    message,
+    ts: Date.now(),
+    runId: workflowInfo().runId,
+    ...extra,
+  });
+  if (!local) {
+    const publish: PublishJobEvent = (...args) => remoteEvents.publishJobEvent(fields(...args));
+    return { publish, publishWithNext: publish };
+  }
+  let held: JobEventFields[] = [];
+  return {
+    publish: (...args) => {
+      const events = [...held, fields(...args)];
+      held = [];
+      return localEvents.publishJobEvents(events);
+    },
+    publishWithNext: async (...args) => {
+      held.push(fields(...args));
+    },
+  };
 }

@@ -153,32 +153,32 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       return { events, history: await handle.fetchHistory() };
     });
 
-    // What the history says happened, in its order. A publish is a local activity, recorded as a
-    // marker whose result is what publishJobEvent answered: here (withWorkers) the event's position.
+    // What the history says happened, in its order. Events are published by a local activity, recorded
+    // as a marker whose result is what publishJobEvents answered: here (withWorkers) the events' positions.
+    const label = (e: JobEventFields) => `${e.event}${e.stage ? ` ${e.stage}` : ''}`;
     const timeline = (history.events ?? []).flatMap((e): string[] => {
       const scheduled = e.activityTaskScheduledEventAttributes?.activityType?.name;
       if (scheduled) return [`activity ${scheduled}`];
       const marker = e.markerRecordedEventAttributes;
       if (marker?.markerName === 'core_local_activity') {
         const about = z.object({ activity_type: z.string() }).parse(payloadValue(marker.details?.data?.payloads?.[0]));
-        const position = z.number().int().positive().parse(payloadValue(marker.details?.result?.payloads?.[0]));
-        const event = events[position - 1]!;
-        return [`${about.activity_type} ${event.event}${event.stage ? ` ${event.stage}` : ''}`];
+        const positions = z.array(z.number().int().positive()).parse(payloadValue(marker.details?.result?.payloads?.[0]));
+        return [`${about.activity_type}: ${positions.map((p) => label(events[p - 1]!)).join(', ')}`];
       }
       if (e.startChildWorkflowExecutionInitiatedEventAttributes) return ['child expireOutputs'];
       if (e.workflowExecutionCompletedEventAttributes) return ['job closed'];
       return [];
     });
+    const stageActivities = ['inspectAsset', 'validateAsset', 'optimizeAsset', 'buildLods', 'processTextures', 'packageOutputs'];
     expect(timeline).toEqual([
-      'publishJobEvent started',
+      'publishJobEvents: started, stage-started inspect',
       ...STAGES.flatMap((stage, i) => [
-        `publishJobEvent stage-started ${stage}`,
-        `activity ${mock.namesFor(events[0]!.jobId)[i]}`,
-        `publishJobEvent stage-finished ${stage}`,
+        `activity ${stageActivities[i]}`,
+        ...(i + 1 < STAGES.length ? [`publishJobEvents: stage-finished ${stage}, stage-started ${STAGES[i + 1]}`] : []),
       ]),
-      // The expiry child is started in the same workflow task as `completed`, and the job closes once it has.
+      // The expiry child is started in the same workflow task as `completed`; the job closes once it has.
       'child expireOutputs',
-      'publishJobEvent completed',
+      'publishJobEvents: stage-finished package, completed',
       'job closed',
     ]);
     // One workflow task to start, one per stage's end, one for the child's start: publishing adds none.

@@ -105,7 +105,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   const jobId = workflowInfo().workflowId;
   // Decided once, before any other command: see publishesEventsLocally.
   const eventsInTask = publishesEventsLocally();
-  const publish = jobEventPublisher(jobId, input.owner, eventsInTask);
+  const { publish, publishWithNext } = jobEventPublisher(jobId, input.owner, eventsInTask);
   const { shortStages, longStages, cleanup } = hpcActivitiesOn(input.options.hpcQueue ?? HPC_TASK_QUEUE);
   const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: STAGES.length, status: 'running' };
   setHandler(progressQuery, () => progress);
@@ -144,7 +144,8 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   };
 
   try {
-    await publish('started', `Processing ${input.assetName}`);
+    // Followed by the first stage's start, or by `failed` for options that cannot be resolved.
+    await publishWithNext('started', `Processing ${input.assetName}`);
     const settings = settingsOf(input.options);
     retentionDays ??= settings.retentionDays;
     const request: StageRequest = { input, settings };
@@ -159,7 +160,8 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
       const summary = `${STAGE_LABELS[stage]} ${input.assetName}`;
       await publish('stage-started', summary, { stage });
       const result = await run(activities(summary))(request);
-      await publish('stage-finished', `${STAGE_LABELS[stage]} ${input.assetName}: done`, { stage });
+      // Always followed by the next stage's start or the job's outcome, in the same workflow task.
+      await publishWithNext('stage-finished', `${STAGE_LABELS[stage]} ${input.assetName}: done`, { stage });
       return result;
     };
 

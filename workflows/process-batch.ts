@@ -40,7 +40,7 @@ export interface BatchAssetOutcome {
 export async function processBatch(input: ProcessBatchInput): Promise<BatchAssetOutcome[]> {
   const batchId = workflowInfo().workflowId;
   // Decided once, before any other command: see publishesEventsLocally.
-  const publish = jobEventPublisher(batchId, input.owner, publishesEventsLocally());
+  const { publish } = jobEventPublisher(batchId, input.owner, publishesEventsLocally());
   const strangers = input.assets.filter((asset) => asset.owner !== input.owner);
   if (strangers.length > 0) {
     throw ApplicationFailure.nonRetryable(

@@ -34,6 +34,12 @@ export async function withWorkers<T>(
       events.push(fields);
       return events.length;
     },
+    async publishJobEvents(batch) {
+      return batch.map((fields) => {
+        events.push(fields);
+        return events.length;
+      });
+    },
   };
   const orchestrator = await Worker.create({
     connection: env.nativeConnection,
