@@ -66,6 +66,28 @@ describe('publishJobEvents (the local activity workflows publish their events wi
     expect(await jobLog.readSince(jobId, 0)).toEqual([]);
   });
 
+  it('a reset run announces its restart once, before its own events, only while the stream ends with the old run’s outcome', async () => {
+    const jobId = `asset-alice-${randomUUID()}`;
+    const [, completed] = eventsOf(jobId);
+    await inActivity(activities.publishJobEvent, completed!);
+    const newRun = { jobId, owner: 'alice', runId: 'run-2', ts: 2 };
+    const restarted: JobEventFields = {
+      ...newRun,
+      event: 'started',
+      message: 'TwoCubes.glb was restarted by an engineer and is running again',
+    };
+    const redo = (stage: string): JobEventFields => ({ ...newRun, event: 'stage-started', stage, message: `Redoing ${stage}` });
+    await inActivity(activities.publishJobEvents, [redo('textures')], restarted);
+    await inActivity(activities.publishJobEvents, [redo('package')], restarted);
+    const log = await jobLog.readSince(jobId, 0);
+    expect(log?.map((m) => (m.type === 'event' ? `${m.event} ${m.runId}${m.stage ? ` ${m.stage}` : ''}` : m.type))).toEqual([
+      'completed run-1',
+      'started run-2',
+      'stage-started run-2 textures',
+      'stage-started run-2 package',
+    ]);
+  });
+
   it('never fails while Redis is down: each event is dropped and counted, and the job carries on', async () => {
     await redis.stop();
     const jobId = `asset-alice-${randomUUID()}`;

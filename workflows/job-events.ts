@@ -52,7 +52,7 @@ export function publishesEventsLocally(): boolean {
  * Publishes workflow events on one job's channel. `ts` is workflow time, so replay sees the same value.
  * Each event carries this run's id: after a Temporal reset the API tells the old run's terminal event
  * from the new run's (activity inputs are not part of the replay check, so this needs no patch).
- * `local` is the run's publishesEventsLocally().
+ * `local` is the run's publishesEventsLocally(); `name` names the job in messages.
  *
  * `publishWithNext` is for an event that is always followed by another in the same workflow task (a
  * stage's end by the next stage's start or the job's outcome): on the local path it is held and sent,
@@ -62,7 +62,7 @@ export function publishesEventsLocally(): boolean {
 export function jobEventPublisher(
   jobId: string,
   owner: string,
-  local: boolean,
+  { local, name }: { local: boolean; name: string },
 ): { publish: PublishJobEvent; publishWithNext: PublishJobEvent } {
   const fields = (event: JobEventKind, message: string, extra: JobEventExtra = {}): JobEventFields => ({
     jobId,
@@ -77,12 +77,19 @@ export function jobEventPublisher(
     const publish: PublishJobEvent = (...args) => remoteEvents.publishJobEvent(fields(...args));
     return { publish, publishWithNext: publish };
   }
+  // A run started by a reset (its run id differs from the one recorded at the start) redoes the reset
+  // workflow task at once, publishing the redone stage's start: each publish first announces the restart,
+  // as the API's reconciler would (only while the stream ends with the old run's outcome, so once).
+  const info = workflowInfo();
+  const restarted = info.runId !== info.originalExecutionRunId;
   let held: JobEventFields[] = [];
   return {
     publish: (...args) => {
       const events = [...held, fields(...args)];
       held = [];
-      return localEvents.publishJobEvents(events);
+      return restarted
+        ? localEvents.publishJobEvents(events, fields('started', `${name} was restarted by an engineer and is running again`))
+        : localEvents.publishJobEvents(events);
     },
     publishWithNext: async (...args) => {
       held.push(fields(...args));

@@ -40,7 +40,10 @@ export interface BatchAssetOutcome {
 export async function processBatch(input: ProcessBatchInput): Promise<BatchAssetOutcome[]> {
   const batchId = workflowInfo().workflowId;
   // Decided once, before any other command: see publishesEventsLocally.
-  const { publish } = jobEventPublisher(batchId, input.owner, publishesEventsLocally());
+  const { publish } = jobEventPublisher(batchId, input.owner, {
+    local: publishesEventsLocally(),
+    name: `The batch of ${input.assets.length} assets`,
+  });
   const strangers = input.assets.filter((asset) => asset.owner !== input.owner);
   if (strangers.length > 0) {
     throw ApplicationFailure.nonRetryable(
