@@ -1,4 +1,4 @@
-import { patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { JobEventActivities } from '../activities/index.js';
 import type { JobEventFields, JobEventKind } from '../common/progress.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
@@ -87,9 +87,14 @@ export function jobEventPublisher(
     publish: (...args) => {
       const events = [...held, fields(...args)];
       held = [];
-      return restarted
-        ? localEvents.publishJobEvents(events, fields('started', `${name} was restarted by an engineer and is running again`))
-        : localEvents.publishJobEvents(events);
+      // Not cancellable: a cancel that arrives as a stage ends must not drop that stage's held
+      // `stage-finished` with the call it rides in; publishing takes milliseconds, and the cancel
+      // then stops the job at its next step.
+      return CancellationScope.nonCancellable(() =>
+        restarted
+          ? localEvents.publishJobEvents(events, fields('started', `${name} was restarted by an engineer and is running again`))
+          : localEvents.publishJobEvents(events),
+      );
     },
     publishWithNext: async (...args) => {
       held.push(fields(...args));
