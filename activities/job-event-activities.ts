@@ -1,10 +1,15 @@
 import { log } from '@temporalio/activity';
+import { z } from 'zod';
 import type { JobLog } from '../common/job-log.js';
 import { JobEventFields, TERMINAL_EVENTS } from '../common/progress.js';
 
+/** The `started` event a reset run announces itself with; it must name the run (publishIfSuperseded compares it). */
+const RestartAnnouncement = JobEventFields.extend({ event: z.literal('started'), runId: z.string().min(1).max(64) });
+type RestartAnnouncement = z.infer<typeof RestartAnnouncement>;
+
 /**
  * Light activities run by the orchestrator worker. Workflows cannot do I/O, so they publish their
- * state changes (started, retrying, cancelled, completed...) through this one.
+ * state changes (started, retrying, cancelled, completed...) through these.
  */
 export function createJobEventActivities(deps: {
   jobLog: JobLog;
@@ -12,24 +17,56 @@ export function createJobEventActivities(deps: {
   /** Called once per terminal event this activity publishes (or tries to), for the jobs-finished metric. */
   onFinished?: (outcome: string, preset: string) => void;
 }) {
+  /**
+   * Publishes one workflow-level event to the job's channel; resolves to its sequence number, or null
+   * when Redis is unreachable. A Redis outage must not hold up the job, and the API reconciles
+   * terminal states from the workflow's own status, so a lost event is logged, not retried.
+   */
+  async function publishJobEvent(fields: JobEventFields): Promise<number | null> {
+    const event = JobEventFields.parse(fields);
+    // Counted before publishing: the job finished whether or not Redis heard about it. A retried
+    // attempt after a lost answer may count it twice; terminations never run this (the API reconciles them).
+    if (TERMINAL_EVENTS.has(event.event)) deps.onFinished?.(event.event, event.preset ?? 'unknown');
+    try {
+      return await deps.jobLog.publishEvent(event);
+    } catch (err) {
+      deps.onDrop?.(err);
+      log.warn('Job event not mirrored to Redis', { jobId: event.jobId, event: event.event, error: String(err) });
+      return null;
+    }
+  }
+
+  /**
+   * A run started by a reset from the Temporal UI publishes its first events at once, before the API's
+   * reconciler notices the reset; this says so first, as the API would: published only while the
+   * stream still ends with another run's terminal event, so the API and every later call of the run
+   * find it done and publish nothing.
+   */
+  async function announceRestart(announcement: RestartAnnouncement): Promise<void> {
+    try {
+      await deps.jobLog.publishIfSuperseded(announcement);
+    } catch (err) {
+      deps.onDrop?.(err);
+      log.warn('Restart of the job not mirrored to Redis', { jobId: announcement.jobId, error: String(err) });
+    }
+  }
+
   return {
+    publishJobEvent,
     /**
-     * Publishes a workflow-level event to the job's channel; resolves to its sequence number, or null
-     * when Redis is unreachable. A Redis outage must not hold up the job, and the API reconciles
-     * terminal states from the workflow's own status, so a lost event is logged, not retried.
+     * Publishes several events of one job in the given order, each as publishJobEvent does (a Redis
+     * outage drops them with a warning, never fails). Workflows call it as a local activity with the
+     * events that arise in one workflow task (a stage's end and the next one's start), so each costs
+     * one local activity, not one each. `restarted` is given by a run that a reset started: see announceRestart.
      */
-    async publishJobEvent(fields: JobEventFields): Promise<number | null> {
-      const event = JobEventFields.parse(fields);
-      // Counted before publishing: the job finished whether or not Redis heard about it. A retried
-      // attempt after a lost answer may count it twice; terminations never run this (the API reconciles them).
-      if (TERMINAL_EVENTS.has(event.event)) deps.onFinished?.(event.event, event.preset ?? 'unknown');
-      try {
-        return await deps.jobLog.publishEvent(event);
-      } catch (err) {
-        deps.onDrop?.(err);
-        log.warn('Job event not mirrored to Redis', { jobId: event.jobId, event: event.event, error: String(err) });
-        return null;
-      }
+    async publishJobEvents(events: JobEventFields[], restarted?: JobEventFields): Promise<(number | null)[]> {
+      // All checked first, so a malformed event fails the call before any of them is published.
+      const valid = events.map((fields) => JobEventFields.parse(fields));
+      const announcement = restarted ? RestartAnnouncement.parse(restarted) : undefined;
+      if (announcement) await announceRestart(announcement);
+      const seqs: (number | null)[] = [];
+      for (const fields of valid) seqs.push(await publishJobEvent(fields));
+      return seqs;
     },
   };
 }

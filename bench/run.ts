@@ -9,6 +9,7 @@ import { startBenchWorker, startInfra } from './lib/bench-stack.js';
 import type { BenchChild } from './lib/rpc.js';
 import { machineFacts, type MachineFacts } from './lib/machine.js';
 import { markdownTable, type BenchResult } from './lib/report.js';
+import { runOrchestrationOverheadAlone } from './pipeline/orchestration-overhead.js';
 import { runComputeBenchmark, runPipelineBenchmarks } from './pipeline/pipeline-benchmarks.js';
 import { runProgressBenchmarks } from './progress/progress-latency.js';
 import { runUploadBenchmark } from './upload/upload-throughput.js';
@@ -19,11 +20,13 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchResult[]>> 
   fanout: async (ctx) => [await runFanoutBenchmark(ctx)],
   upload: async (ctx) => [await runUploadBenchmark(ctx)],
   pipeline: runPipelineBenchmarks,
-};
-/** Parts `--only` also takes, not run by default because a benchmark above includes them. */
-const PARTS: Record<string, (ctx: BenchContext) => Promise<BenchResult[]>> = {
+  // Benchmark 4 on its own (already part of `pipeline`); not in the default run, which would measure it twice.
+  overhead: async (ctx) => [await runOrchestrationOverheadAlone(ctx)],
+  // Benchmark 7 on its own (already part of `pipeline`), without the stack that 4 and 5 need.
   compute: runComputeBenchmark,
 };
+/** What runs without --only. */
+const DEFAULT_BENCHMARKS = ['progress', 'fanout', 'upload', 'pipeline'];
 
 export interface BenchRun {
   command: string;
@@ -65,7 +68,7 @@ export async function runBenchmarks(options: {
   const results: BenchResult[] = [];
   try {
     for (const name of options.only) {
-      const bench = (BENCHMARKS[name] ?? PARTS[name])!;
+      const bench = BENCHMARKS[name]!;
       const t0 = performance.now();
       try {
         results.push(...(await bench(ctx)));
@@ -92,7 +95,7 @@ export async function runBenchmarks(options: {
       'npm run bench --',
       options.smoke ? '--smoke' : '',
       `--repeats ${options.repeats}`,
-      options.only.length < Object.keys(BENCHMARKS).length ? `--only ${options.only.join(',')}` : '',
+      options.only.join() !== DEFAULT_BENCHMARKS.join() ? `--only ${options.only.join(',')}` : '',
       options.scales?.jobs ? `--jobs ${options.scales.jobs.join(',')}` : '',
       options.scales?.sockets ? `--sockets ${options.scales.sockets.join(',')}` : '',
       options.scales?.triangles ? `--triangles ${options.scales.triangles.join(',')}` : '',
@@ -167,7 +170,7 @@ async function main(): Promise<void> {
     .addOption(new Option('--repeats <n>', 'repeats of each measurement (default 3, smoke 1)').argParser((v) => Number.parseInt(v, 10)))
     .option(
       '--only <names>',
-      `comma-separated subset of: ${Object.keys(BENCHMARKS).join(', ')} (or compute: benchmark 7 of pipeline alone)`,
+      `comma-separated subset of: ${Object.keys(BENCHMARKS).join(', ')} (default ${DEFAULT_BENCHMARKS.join(',')}; overhead and compute are benchmarks 4 and 7 of pipeline alone)`,
     )
     .option('--jobs <list>', 'progress loads in concurrent jobs, e.g. 100,1000 (default 1,100,1000)')
     .option('--sockets <list>', 'fan-out sizes, e.g. 1000 (default 1000,10000)')
@@ -198,8 +201,8 @@ async function main(): Promise<void> {
     triangles: list(opts.triangles, 'triangles'),
     ...(textureSize ? { textureSize } : {}),
   };
-  const only = opts.only ? opts.only.split(',').map((s) => s.trim()) : Object.keys(BENCHMARKS);
-  const unknown = only.filter((n) => !(n in BENCHMARKS) && !(n in PARTS));
+  const only = opts.only ? opts.only.split(',').map((s) => s.trim()) : DEFAULT_BENCHMARKS;
+  const unknown = only.filter((n) => !(n in BENCHMARKS));
   if (unknown.length) program.error(`Unknown benchmark ${unknown.join(', ')}; choose from ${Object.keys(BENCHMARKS).join(', ')}.`);
   const repeats = opts.repeats ?? (opts.smoke ? 1 : 3);
   if (!Number.isInteger(repeats) || repeats < 1) program.error('--repeats must be a positive integer.');

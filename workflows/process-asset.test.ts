@@ -6,6 +6,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { waitFor } from '../scripts/lib/wait.js';
 import type { ProcessAssetInput } from '../common/jobs.js';
 import { STAGES, type PipelineActivities, type PipelineReport } from '../common/pipeline.js';
@@ -28,14 +29,23 @@ const input: ProcessAssetInput = {
 };
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** The search-attribute values a workflow upserted, in order, from its history. */
+/**
+ * The search-attribute values a workflow upserted, in order, from its history. TemporalChangeVersion
+ * is the SDK's own record of the patches a run took (upserted by `patched()`), not the job's.
+ */
 async function upsertedSearchAttributes(handle: WorkflowHandle): Promise<Record<string, string>[]> {
   const history = await handle.fetchHistory();
   return (history.events ?? []).flatMap((e) => {
     const fields = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields;
-    if (!fields) return [];
-    return [Object.fromEntries(Object.entries(fields).map(([k, p]) => [k, JSON.parse(Buffer.from(p.data!).toString())]))];
+    const ours = Object.entries(fields ?? {}).filter(([k]) => k !== 'TemporalChangeVersion');
+    if (ours.length === 0) return [];
+    return [Object.fromEntries(ours.map(([k, p]) => [k, JSON.parse(Buffer.from(p.data!).toString())]))];
   });
+}
+
+/** A JSON payload's value (no codec is configured). */
+function payloadValue(payload: { data?: Uint8Array | null } | undefined | null): unknown {
+  return payload?.data ? JSON.parse(Buffer.from(payload.data).toString('utf8')) : undefined;
 }
 
 /**
@@ -133,6 +143,47 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       { [ASSET_OUTCOME.name]: 'completed' },
     ]);
     await saveHistoryIfRequested('process-asset-completed', handle);
+  });
+
+  it('publishes its events inside workflow tasks: no activity task per event, each stage announced before it is scheduled, completed last', async () => {
+    const mock = mockPipeline();
+    const { events, history } = await runJob(mock.activities, async ({ handle, events }) => {
+      await handle.result();
+      await retentionTimerOf(env, handle.workflowId);
+      return { events, history: await handle.fetchHistory() };
+    });
+
+    // What the history says happened, in its order. Events are published by a local activity, recorded
+    // as a marker whose result is what publishJobEvents answered: here (withWorkers) the events' positions.
+    const label = (e: JobEventFields) => `${e.event}${e.stage ? ` ${e.stage}` : ''}`;
+    const timeline = (history.events ?? []).flatMap((e): string[] => {
+      const scheduled = e.activityTaskScheduledEventAttributes?.activityType?.name;
+      if (scheduled) return [`activity ${scheduled}`];
+      const marker = e.markerRecordedEventAttributes;
+      if (marker?.markerName === 'core_local_activity') {
+        const about = z.object({ activity_type: z.string() }).parse(payloadValue(marker.details?.data?.payloads?.[0]));
+        const positions = z.array(z.number().int().positive()).parse(payloadValue(marker.details?.result?.payloads?.[0]));
+        return [`${about.activity_type}: ${positions.map((p) => label(events[p - 1]!)).join(', ')}`];
+      }
+      if (e.startChildWorkflowExecutionInitiatedEventAttributes) return ['child expireOutputs'];
+      if (e.workflowExecutionCompletedEventAttributes) return ['job closed'];
+      return [];
+    });
+    const stageActivities = ['inspectAsset', 'validateAsset', 'optimizeAsset', 'buildLods', 'processTextures', 'packageOutputs'];
+    expect(timeline).toEqual([
+      'publishJobEvents: started, stage-started inspect',
+      ...STAGES.flatMap((stage, i) => [
+        `activity ${stageActivities[i]}`,
+        ...(i + 1 < STAGES.length ? [`publishJobEvents: stage-finished ${stage}, stage-started ${STAGES[i + 1]}`] : []),
+      ]),
+      // The expiry child is started in the same workflow task as `completed`; the job closes once it has.
+      'child expireOutputs',
+      'publishJobEvents: stage-finished package, completed',
+      'job closed',
+    ]);
+    // One workflow task to start, one per stage's end, one for the child's start: publishing adds none.
+    const workflowTasks = (history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).length;
+    expect(workflowTasks).toBe(1 + STAGES.length + 1);
   });
 
   it('fails at once on an invalid asset, without retrying, removes partial outputs and passes on the validator messages', async () => {

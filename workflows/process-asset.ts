@@ -28,7 +28,7 @@ import { stallChangedSignal } from '../common/signals.js';
 import { HPC_TASK_QUEUE } from '../common/task-queues.js';
 import { expireOutputs } from './expire-outputs.js';
 import { describeFailure, WORKFLOW_FAILURE_TYPES } from './failure-reasons.js';
-import { jobEventPublisher } from './job-events.js';
+import { jobEventPublisher, publishesEventsLocally } from './job-events.js';
 import { progressQuery, setRetentionDaysUpdate, type AssetProgress } from './queries.js';
 
 /** Compute stages on an HPC machine, heartbeating, retried with backoff unless the asset itself is bad. */
@@ -103,7 +103,9 @@ function settingsOf(options: ProcessAssetInput['options']): PipelineSettings {
  */
 export async function processAsset(input: ProcessAssetInput): Promise<PipelineReport> {
   const jobId = workflowInfo().workflowId;
-  const publish = jobEventPublisher(jobId, input.owner);
+  // Decided once, before any other command: see publishesEventsLocally.
+  const eventsInTask = publishesEventsLocally();
+  const { publish, publishWithNext } = jobEventPublisher(jobId, input.owner, { local: eventsInTask, name: input.assetName });
   const { shortStages, longStages, cleanup } = hpcActivitiesOn(input.options.hpcQueue ?? HPC_TASK_QUEUE);
   const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: STAGES.length, status: 'running' };
   setHandler(progressQuery, () => progress);
@@ -142,7 +144,8 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   };
 
   try {
-    await publish('started', `Processing ${input.assetName}`);
+    // Followed by the first stage's start, or by `failed` for options that cannot be resolved.
+    await publishWithNext('started', `Processing ${input.assetName}`);
     const settings = settingsOf(input.options);
     retentionDays ??= settings.retentionDays;
     const request: StageRequest = { input, settings };
@@ -157,7 +160,8 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
       const summary = `${STAGE_LABELS[stage]} ${input.assetName}`;
       await publish('stage-started', summary, { stage });
       const result = await run(activities(summary))(request);
-      await publish('stage-finished', `${STAGE_LABELS[stage]} ${input.assetName}: done`, { stage });
+      // Always followed by the next stage's start or the job's outcome, in the same workflow task.
+      await publishWithNext('stage-finished', `${STAGE_LABELS[stage]} ${input.assetName}: done`, { stage });
       return result;
     };
 
@@ -169,23 +173,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     const packaged = await runStage('package', shortStages, (a) => a.packageOutputs);
 
     const expiresAt = new Date(Date.now() + (retentionDays ?? settings.retentionDays) * DAY_MS).toISOString();
-    // A child, not a sleep here, so the artist's job closes as COMPLETED; ABANDON keeps the timer
-    // alive after this workflow closes. Awaiting the start makes it durable before we return.
-    try {
-      await startChild(expireOutputs, {
-        workflowId: `expire-outputs-${jobId}`,
-        args: [{ jobId, expiresAt }],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-      });
-    } catch (err) {
-      // A job reset from the Temporal UI after it completed: the first run's expiry timer still runs and
-      // keeps its date. Same commands either way, so replay is unaffected.
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-      log.info('Outputs expiry already scheduled by an earlier run of this job', { jobId });
-    }
-
-    finish('completed');
-    await publish('completed', `${input.assetName} is ready`, {
+    const completedEvent = {
       preset: input.options.preset,
       result: {
         meshes: stats.meshes,
@@ -198,7 +186,39 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
         outputBytes: packaged.outputs.reduce((sum, file) => sum + file.bytes, 0),
         expiresAt,
       },
-    });
+    };
+    // A child, not a sleep here, so the artist's job closes as COMPLETED; ABANDON keeps the timer
+    // alive after this workflow closes. Awaiting the start makes it durable before we return.
+    const scheduleExpiry = async () => {
+      try {
+        await startChild(expireOutputs, {
+          workflowId: `expire-outputs-${jobId}`,
+          args: [{ jobId, expiresAt }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+        });
+      } catch (err) {
+        // A job reset from the Temporal UI after it completed: the first run's expiry timer still runs and
+        // keeps its date. Same commands either way, so replay is unaffected.
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        log.info('Outputs expiry already scheduled by an earlier run of this job', { jobId });
+      }
+    };
+
+    if (eventsInTask) {
+      // The child's start is a command like the others: the artist need not wait a server round trip
+      // for it. `completed` goes out in the same workflow task, and the job still closes only once the
+      // child has started. Its start can only fail with "already started", which scheduleExpiry
+      // accepts, so a `completed` announced here is never followed by `failed`.
+      const expiryScheduled = scheduleExpiry();
+      finish('completed');
+      await publish('completed', `${input.assetName} is ready`, completedEvent);
+      await expiryScheduled;
+    } else {
+      // Runs recorded before the patch: child started, then outcome and event, one round trip apart.
+      await scheduleExpiry();
+      finish('completed');
+      await publish('completed', `${input.assetName} is ready`, completedEvent);
+    }
     return {
       jobId,
       assetName: input.assetName,

@@ -12,7 +12,7 @@ import {
 import type { ProcessAssetInput } from '../common/jobs.js';
 import { ASSET_NAME, ASSET_OWNER, ASSET_PRESET } from '../common/search-attributes.js';
 import { describeFailure, WORKFLOW_FAILURE_TYPES, type JobFailureReason } from './failure-reasons.js';
-import { jobEventPublisher } from './job-events.js';
+import { jobEventPublisher, publishesEventsLocally } from './job-events.js';
 import { processAsset } from './process-asset.js';
 import { batchProgressQuery, type BatchProgress } from './queries.js';
 
@@ -39,7 +39,11 @@ export interface BatchAssetOutcome {
  */
 export async function processBatch(input: ProcessBatchInput): Promise<BatchAssetOutcome[]> {
   const batchId = workflowInfo().workflowId;
-  const publish = jobEventPublisher(batchId, input.owner);
+  // Decided once, before any other command: see publishesEventsLocally.
+  const { publish } = jobEventPublisher(batchId, input.owner, {
+    local: publishesEventsLocally(),
+    name: `The batch of ${input.assets.length} assets`,
+  });
   const strangers = input.assets.filter((asset) => asset.owner !== input.owner);
   if (strangers.length > 0) {
     throw ApplicationFailure.nonRetryable(
