@@ -149,6 +149,30 @@ async function measureWindow<T>(
   return { value, cpu, redisCommands: delta.total, redisTopCommands: delta.top };
 }
 
+/** One phase's figures: what the clients received, and the window's CPU and Redis counts. */
+function phaseResult(
+  system: PhaseResult['system'],
+  jobs: number,
+  got: ClientResults,
+  window: { cpu: Record<string, number>; redisCommands: number; redisTopCommands: Record<string, number> },
+  producer: { coalesced: number; drops: number },
+): PhaseResult {
+  return {
+    system,
+    jobs,
+    latency: got.latency,
+    delivered: got.delivered,
+    expected: got.expected,
+    coalesced: producer.coalesced,
+    producerDrops: producer.drops,
+    finals: got.finals,
+    seqGaps: got.seqGaps,
+    cpu: window.cpu,
+    redisCommands: window.redisCommands,
+    redisTopCommands: window.redisTopCommands,
+  };
+}
+
 export function connectOrThrow(result: { connected: number; failed: number; firstError: string }, what: string): void {
   if (result.failed > 0) throw new Error(`${result.failed} ${what} sockets failed to subscribe: ${result.firstError}`);
 }
@@ -174,20 +198,7 @@ async function runFloor(ctx: BenchContext, rig: ProgressRig, jobs: number, updat
   });
   const got = await rig.clients.call<ClientResults>('results', { expected: window.value.expected });
   await rig.clients.call('close');
-  return {
-    system: 'floor',
-    jobs,
-    latency: got.latency,
-    delivered: got.delivered,
-    expected: got.expected,
-    coalesced: 0,
-    producerDrops: window.value.produced.reduce((s, p) => s + p.dropped, 0),
-    finals: got.finals,
-    seqGaps: got.seqGaps,
-    cpu: window.cpu,
-    redisCommands: window.redisCommands,
-    redisTopCommands: window.redisTopCommands,
-  };
+  return phaseResult('floor', jobs, got, window, { coalesced: 0, drops: window.value.produced.reduce((s, p) => s + p.dropped, 0) });
 }
 
 /** Synthetic jobs started as real workflows, waiting for their start signal. */
@@ -306,20 +317,10 @@ async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, upd
   if (got.tap) ctx.log(`  tap (report call → leaving Redis): p50 ${got.tap.p50.toFixed(3)} ms, p99 ${got.tap.p99.toFixed(3)} ms`);
   await rig.clients.call('close');
   const produced = window.value.produced;
-  return {
-    system: 'project',
-    jobs,
-    latency: got.latency,
-    delivered: got.delivered,
-    expected: got.expected,
+  return phaseResult('project', jobs, got, window, {
     coalesced: produced.reduce((s, p) => s + Math.max(0, p.calls - p.published - p.dropped), 0),
-    producerDrops: produced.reduce((s, p) => s + p.dropped, 0),
-    finals: got.finals,
-    seqGaps: got.seqGaps,
-    cpu: window.cpu,
-    redisCommands: window.redisCommands,
-    redisTopCommands: window.redisTopCommands,
-  };
+    drops: produced.reduce((s, p) => s + p.dropped, 0),
+  });
 }
 
 async function runBullmq(ctx: BenchContext, rig: ProgressRig, jobs: number, updates: number): Promise<PhaseResult> {
@@ -358,20 +359,7 @@ async function runBullmq(ctx: BenchContext, rig: ProgressRig, jobs: number, upda
   const got = await rig.clients.call<ClientResults>('results', { expected: window.value.expected });
   await rig.clients.call('close');
   await rig.queue.clean(0, jobs * 2, 'completed');
-  return {
-    system: 'bullmq',
-    jobs,
-    latency: got.latency,
-    delivered: got.delivered,
-    expected: got.expected,
-    coalesced: 0,
-    producerDrops: window.value.produced.reduce((s, p) => s + p.dropped, 0),
-    finals: got.finals,
-    seqGaps: got.seqGaps,
-    cpu: window.cpu,
-    redisCommands: window.redisCommands,
-    redisTopCommands: window.redisTopCommands,
-  };
+  return phaseResult('bullmq', jobs, got, window, { coalesced: 0, drops: window.value.produced.reduce((s, p) => s + p.dropped, 0) });
 }
 
 const sumCpu = (p: PhaseResult) => Object.entries(p.cpu).reduce((s, [name, v]) => (name === 'temporal' ? s : s + v), 0);
