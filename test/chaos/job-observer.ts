@@ -20,6 +20,8 @@ export interface ObservedJob {
   duplicates: number;
   /** Snapshots with reset: true (the server lost the job's data). */
   resets: number;
+  /** Snapshots, progress and events received: the stream moved, whatever its seq did (a reset lowers it). */
+  received: number;
   /** Compute attempts above 1 that the stream showed (retrying events or progress of a later attempt). */
   retriesSeen: number;
 }
@@ -57,7 +59,18 @@ export class JobObserver {
   /** Follows jobId for user from its first message. */
   track(user: string, jobId: string): void {
     if (this.jobs.has(jobId)) return;
-    this.jobs.set(jobId, { jobId, user, lastSeq: 0, outcome: null, error: null, gaps: 0, duplicates: 0, resets: 0, retriesSeen: 0 });
+    this.jobs.set(jobId, {
+      jobId,
+      user,
+      lastSeq: 0,
+      outcome: null,
+      error: null,
+      gaps: 0,
+      duplicates: 0,
+      resets: 0,
+      received: 0,
+      retriesSeen: 0,
+    });
     const ws = this.sockets.get(user);
     if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'subscribe', jobId }));
     else if (!ws) this.connect(user);
@@ -84,6 +97,7 @@ export class JobObserver {
   private onMessage(m: Message): void {
     const job = typeof m.jobId === 'string' ? this.jobs.get(m.jobId) : undefined;
     if (!job) return;
+    if (m.type === 'snapshot' || m.type === 'progress' || m.type === 'event') job.received++;
     if (m.type === 'snapshot') {
       const seq = m.seq as number;
       if (m.reset) job.resets++;
