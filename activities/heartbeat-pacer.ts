@@ -6,9 +6,10 @@ export const MAX_HEARTBEAT_INTERVAL_MS = 10_000;
  * Temporal server persists; at one a second per stage, 1,000 running stages cost the server 1,000 writes a
  * second (most of a core of the dev server in benchmark 1). The pacer gives each stage an interval of
  * `running / maxPerSecond` seconds, never shorter than `minIntervalMs` (the worker's heartbeat throttle)
- * nor longer than MAX_HEARTBEAT_INTERVAL_MS. A cancel reaches a stage with the answer to its next
- * heartbeat, so it arrives within one interval: 1 s while this worker runs no more than maxPerSecond
- * stages (any HPC machine's normal load), longer only past that. Progress to Redis is not paced.
+ * nor longer than MAX_HEARTBEAT_INTERVAL_MS. Temporal's cancel reaches a stage with the answer to its
+ * next heartbeat, within one interval: 1 s while this worker runs no more than maxPerSecond stages (any
+ * HPC machine's normal load), longer only past that; the stop message from Redis (StopHints) usually ends
+ * the work first. Progress to Redis is not paced.
  */
 export class HeartbeatPacer {
   private running = 0;

@@ -20,8 +20,9 @@ import type { AssetStats } from '../common/jobs.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { removeTempFiles } from './asset-io.js';
 import type { HeartbeatPacer } from './heartbeat-pacer.js';
-import { ProgressReporter } from './progress-reporter.js';
+import { HEARTBEAT_INTERVAL_MS, ProgressReporter } from './progress-reporter.js';
 import { StallWatch } from './stall-watch.js';
+import type { StopHints } from './stop-hints.js';
 import { compareWithGltfpack } from './stages/gltfpack-compare.js';
 import { stallChangedSignal } from '../common/signals.js';
 import type { StageJob } from './stage-job.js';
@@ -58,6 +59,48 @@ export interface HpcActivityDeps {
   stallAfterMs?: number;
   /** Called with +1 when a stage stalls and -1 when it moves again or ends (for a gauge). */
   onStallChange?: (delta: 1 | -1) => void;
+  /**
+   * Stop messages from Redis: a cancelled job's stage stops its CPU work when the workflow accepts the
+   * cancel, not when the answer to its next heartbeat brings it (none: the heartbeat path only).
+   */
+  stopHints?: StopHints;
+  /** After a stop message, how long to wait for Temporal to confirm the cancel (default 60 s). */
+  stopConfirmTimeoutMs?: number;
+  /** Called when a stage stopped on a stop message, before Temporal confirmed the cancel. */
+  onStopHint?: (jobId: string, stage: Stage) => void;
+}
+
+/** A stop message (StopHints) ended the stage's work; Temporal's cancel has not arrived yet. */
+export class StopRequestedError extends Error {
+  override readonly name = 'StopRequestedError';
+}
+
+/**
+ * Waits for Temporal's cancel after the stage stopped on a stop message, heartbeating (with the stage's
+ * last details, so a checkpoint is never overwritten) so the cancel comes back within the worker's
+ * heartbeat throttle. False when it did not come within timeoutMs.
+ */
+async function confirmCancel(ctx: Context, lastDetails: () => unknown, timeoutMs: number): Promise<boolean> {
+  const signal = ctx.cancellationSignal;
+  if (signal.aborted) return true;
+  const beat = () => ctx.heartbeat(lastDetails());
+  beat();
+  const ticker = setInterval(beat, HEARTBEAT_INTERVAL_MS);
+  try {
+    return await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+        { once: true },
+      );
+    });
+  } finally {
+    clearInterval(ticker);
+  }
 }
 
 const StageRequestSchema = z.object({ input: ProcessAssetInput, settings: PipelineSettings });
@@ -118,6 +161,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     const previous = PreviousHeartbeat.safeParse(ctx.info.heartbeatDetails);
     const checkpoint = previous.success ? previous.data.checkpoint : undefined;
 
+    let lastDetails: unknown = ctx.info.heartbeatDetails;
     const reporter = new ProgressReporter<unknown>({
       jobId,
       owner: input.owner,
@@ -126,8 +170,10 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       jobLog: deps.jobLog,
       // Until this attempt records a checkpoint of its own, keep sending the previous attempt's, so an
       // attempt that dies early does not lose the work done before it.
-      heartbeat: (details) =>
-        ctx.heartbeat(details.checkpoint === undefined && checkpoint !== undefined ? { ...details, checkpoint } : details),
+      heartbeat: (details) => {
+        lastDetails = details.checkpoint === undefined && checkpoint !== undefined ? { ...details, checkpoint } : details;
+        ctx.heartbeat(lastDetails);
+      },
       maxRate: deps.progressMaxRate,
       ...(pacer ? { heartbeatIntervalMs: () => pacer.intervalMs() } : {}),
       onDrop: deps.onDrop,
@@ -148,6 +194,19 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       settings,
       checkpoint,
     };
+
+    // The stage's work stops on Temporal's cancel (or timeout, or shutdown) and on a stop message.
+    const work = new AbortController();
+    const onCancel = () => work.abort(ctx.cancellationSignal.reason);
+    if (ctx.cancellationSignal.aborted) onCancel();
+    else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
+    const stopWatch = deps.stopHints?.watch(jobId, () => {
+      if (work.signal.aborted) return;
+      // ctx.log, not log: this runs from the Redis connection's callback, outside the activity's context.
+      ctx.log.info('Stopping the stage: its job is being cancelled', { jobId, stage });
+      deps.onStopHint?.(jobId, stage);
+      work.abort(new StopRequestedError(`${stage} stopped: job ${jobId} is being cancelled`));
+    });
 
     let done = 0;
     const stall = stallWatchFor(ctx, jobId, input.owner, stage);
@@ -171,15 +230,26 @@ export function createHpcActivities(deps: HpcActivityDeps) {
             reporter.update(value, message, next);
           },
         },
-        ctx.cancellationSignal,
+        work.signal,
       );
       const parsed = result.parse(output);
-      const final = afterThread ? await afterThread(job, parsed, reporter, ctx.cancellationSignal) : parsed;
+      const final = afterThread ? await afterThread(job, parsed, reporter, work.signal) : parsed;
       reporter.finishStage();
       await reporter.flush();
       return final;
     } catch (err) {
       reporter.close();
+      if (work.signal.aborted && !ctx.cancellationSignal.aborted) {
+        // Stopped on a stop message: Temporal's cancel follows (the workflow sent it with the message).
+        const timeoutMs = deps.stopConfirmTimeoutMs ?? 60_000;
+        if (!(await confirmCancel(ctx, () => lastDetails, timeoutMs))) {
+          // Never lose a stage to a stray message: run it again from its last checkpoint.
+          throw ApplicationFailure.retryable(
+            `${stage} stopped on a cancel request that Temporal did not confirm within ${timeoutMs / 1000} s; the stage will run again`,
+            FAILURE_TYPES.STOP_NOT_CONFIRMED,
+          );
+        }
+      }
       if (ctx.cancellationSignal.aborted) {
         // Asked to stop: drop the stage's partial work. Timed out or shutting down: keep finished,
         // checkpointed pieces for the retry and drop only half-written files.
@@ -191,11 +261,14 @@ export function createHpcActivities(deps: HpcActivityDeps) {
           // The cancellation must still be reported; cleanupJob removes the whole work folder later anyway.
           log.warn('Could not remove a cancelled stage’s partial files', { jobId, stage, error: String(cleanupErr) });
         });
-        throw err;
+        // Temporal's own reason (a CancelledFailure), also when a stop message ended the work first.
+        throw work.signal.reason instanceof StopRequestedError ? ctx.cancellationSignal.reason : err;
       }
       throw toActivityFailure(err);
     } finally {
       leavePacer?.();
+      stopWatch?.close();
+      ctx.cancellationSignal.removeEventListener('abort', onCancel);
       clearInterval(ticker);
       if (stall.stalled) deps.onStallChange?.(-1);
     }

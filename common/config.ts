@@ -112,10 +112,12 @@ export const hpcWorkerSchema = z.object({
   HPC_STALL_AFTER_SECONDS: z.coerce.number().positive().default(120),
   /**
    * Heartbeats per second this worker sends Temporal across all its running stages. Each stage heartbeats
-   * once a second (so a cancel arrives within a second) until more than this many run at once; then each
-   * heartbeats less often, up to every 10 s, so the Temporal server's load stays bounded.
+   * once a second until more than this many run at once; then each heartbeats less often, up to every
+   * 10 s, so the Temporal server's load stays bounded. A cancel does not wait for a heartbeat: the stop
+   * message from Redis ends the stage's work (activities/stop-hints.ts); only without Redis does it
+   * ride the next heartbeat's answer.
    */
-  HPC_HEARTBEATS_PER_SECOND: positiveInt.default(100),
+  HPC_HEARTBEATS_PER_SECOND: positiveInt.default(10),
 });
 export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
 

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestRedis } from '../test/helpers/redis.js';
+import { JobControlMessage, jobControlChannel } from './job-control.js';
 import { JobLog, jobKeys } from './job-log.js';
 import { JobMessage, progressChannel, type ProgressFields } from './progress.js';
 
@@ -54,6 +55,39 @@ describe('JobLog on a real Redis', () => {
     const snapshot = await log.readSnapshot('job-a');
     expect(snapshot).toMatchObject({ seq: 6, progress: { seq: 5, done: 5 }, event: { seq: 6, event: 'completed' } });
     expect(await client.ttl(jobKeys('job-a').state)).toBeGreaterThan(50);
+  });
+
+  it('tells the HPC workers to stop a job that is being cancelled, on its control channel only', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60 });
+    const listener = new Redis(redis.url);
+    try {
+      const control: Array<[string, string]> = [];
+      listener.on('message', (channel: string, message: string) => control.push([channel, message]));
+      await listener.subscribe(jobControlChannel('job-stop'), jobControlChannel('job-other'));
+      await log.publishEvent({ jobId: 'job-stop', owner: 'alice', event: 'stage-started', stage: 'lods', message: 'LODs', ts: 1 });
+      await log.publishEvent({ jobId: 'job-stop', owner: 'alice', event: 'cancelling', message: 'Cancelling', ts: 2, runId: 'run-1' });
+      await expect.poll(() => control.length).toBe(1);
+      const [channel, message] = control[0]!;
+      expect(channel).toBe(jobControlChannel('job-stop'));
+      expect(JobControlMessage.parse(JSON.parse(message))).toEqual({ type: 'stop', jobId: 'job-stop', runId: 'run-1', ts: 2 });
+      // The artist's channel got the event itself, and nothing meant for the workers.
+      expect((await log.readSnapshot('job-stop'))?.event).toMatchObject({ event: 'cancelling' });
+    } finally {
+      listener.disconnect();
+    }
+  });
+
+  it('gives a job that only ever sent progress an expiry on all its keys, and caps its replay log', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60, logMax: 10 });
+    for (let i = 1; i <= 40; i++) await log.publishProgress(progress('job-ttl', i % 10));
+    const keys = jobKeys('job-ttl');
+    for (const key of [keys.seq, keys.state, keys.log]) {
+      const ttl = await client.ttl(key);
+      expect(ttl, key).toBeGreaterThan(0);
+      expect(ttl, key).toBeLessThanOrEqual(60);
+    }
+    expect(await client.llen(keys.log)).toBe(10);
+    expect(JobMessage.parse(JSON.parse((await client.lindex(keys.log, -1))!))).toMatchObject({ seq: 40 });
   });
 
   it('replays only what came after lastSeq, and says when the log no longer reaches back', async () => {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Redis, Result } from 'ioredis';
+import { JobControlMessage, jobControlChannel } from './job-control.js';
 import {
   JobEventFields,
   JobMessage,
@@ -85,10 +86,20 @@ export class JobLog {
     return this.publish('progress', valid.owner, valid.jobId, valid, '0');
   }
 
-  /** Publishes a workflow-level event (validated against the shared schema); resolves to its sequence number. */
+  /**
+   * Publishes a workflow-level event (validated against the shared schema); resolves to its sequence
+   * number. A `cancelling` event also tells the HPC workers to stop the job's running stage
+   * (common/job-control.ts).
+   */
   async publishEvent(fields: JobEventFields): Promise<number> {
     const valid = JobEventFields.parse(fields);
-    return this.publish('event', valid.owner, valid.jobId, valid, '0');
+    const seq = await this.publish('event', valid.owner, valid.jobId, valid, '0');
+    if (valid.event === 'cancelling') {
+      const stop: JobControlMessage = { type: 'stop', jobId: valid.jobId, ts: valid.ts, ...(valid.runId ? { runId: valid.runId } : {}) };
+      // Best effort: without it the cancel still reaches the stage with its next heartbeat's answer.
+      await this.redis.publish(jobControlChannel(valid.jobId), JSON.stringify(JobControlMessage.parse(stop))).catch(() => 0);
+    }
+    return seq;
   }
 
   /**

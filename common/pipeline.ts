@@ -196,4 +196,6 @@ export const FAILURE_TYPES = {
   OUTPUT_INVALID: 'OutputInvalid',
   /** An activity got a request outside this contract: a workflow bug. */
   INVALID_REQUEST: 'InvalidRequest',
+  /** A stage stopped on a stop message that Temporal never followed with a cancel: retried. */
+  STOP_NOT_CONFIRMED: 'StopNotConfirmed',
 } as const;

@@ -22,6 +22,9 @@ export { SHARED_ASSETS };
 export interface PipelineFixture {
   dataDir: string;
   storage: LocalStorage;
+  /** The real Redis behind the progress mirror, and the JobLog over it. */
+  redisUrl: string;
+  jobLog: JobLog;
   activities: HpcActivities;
   /** Stores files as an upload would and returns the workflow input naming them. */
   upload(files: string[], options?: Partial<ProcessAssetInput['options']>): Promise<ProcessAssetInput>;
@@ -35,8 +38,9 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
   const redisServer = await startTestRedis();
   const redis: Redis = createRedis(redisServer.url, 'publisher');
   const storage = new LocalStorage(dataDir);
+  const jobLog = new JobLog(redis, { ttlSeconds: 600 });
   const activities = createHpcActivities({
-    jobLog: new JobLog(redis, { ttlSeconds: 600 }),
+    jobLog,
     storage,
     progressMaxRate: 20,
     heartbeatIntervalMs: 200,
@@ -44,6 +48,8 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
   return {
     dataDir,
     storage,
+    redisUrl: redisServer.url,
+    jobLog,
     activities,
     async upload(files, options = {}) {
       const stored = await Promise.all(
