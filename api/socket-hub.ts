@@ -20,6 +20,13 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const RECONCILE_CONCURRENCY = 8;
 /** Finished jobs are checked for a Temporal reset on every this-many reconcile rounds (30 s by default). */
 const RESET_CHECK_EVERY = 6;
+/**
+ * A job that stays quiet is checked less and less often: after 1, 2, 4… reconcile intervals, at most
+ * this far apart. A running stage speaks every couple of seconds, so a quiet job is one waiting in the
+ * queue for an HPC slot; a thousand of those cost 200 describes a second at a fixed 5 s (benchmark 1
+ * saw the API describe its 1,000 waiting jobs inside the measured window).
+ */
+const MAX_QUIET_CHECK_MS = 60_000;
 
 /** Reads the event kind from a message the Lua script built, without parsing it all. */
 const EVENT_KIND = /"event":"([a-z-]+)"/;
@@ -57,6 +64,8 @@ export class SocketHub {
   private readonly lastHeardAt = new Map<string, number>();
   /** A job silent for this long is checked against Temporal (the reconcile interval). */
   private readonly quietMs: number;
+  /** Quiet jobs checked and found still running: how often in a row, and when next. Reset when the job speaks. */
+  private readonly quietChecks = new Map<string, { count: number; at: number; next: number }>();
   private readonly timers: NodeJS.Timeout[] = [];
   private subscriberLost = false;
   private reconciling = false;
@@ -367,17 +376,27 @@ export class SocketHub {
       // A job whose stream spoke within the last interval is running: a terminated or reset workflow's
       // activity stops reporting within a heartbeat, so it turns quiet and is checked on a later round.
       // Without this, 1,000 streaming jobs cost 200 describes a second (BENCHMARKS.md, "Make it fast 2").
-      const quietSince = Date.now() - this.quietMs;
+      const now = Date.now();
+      const quietSince = now - this.quietMs;
       const watched = new Map<string, string>();
+      const due = (jobId: string): boolean => {
+        const heardAt = this.lastHeardAt.get(jobId) ?? 0;
+        if (heardAt > quietSince) return false;
+        const checks = this.quietChecks.get(jobId);
+        if (checks && heardAt > checks.at) this.quietChecks.delete(jobId);
+        else if (checks && now < checks.next) return false;
+        return true;
+      };
       for (const client of this.clients)
         for (const jobId of client.streams.keys()) {
-          const finished = this.finishedJobs.has(jobId);
-          if (finished ? checkFinished : (this.lastHeardAt.get(jobId) ?? 0) <= quietSince) watched.set(jobId, client.owner.id);
+          if (watched.has(jobId)) continue;
+          if (this.finishedJobs.has(jobId) ? checkFinished : due(jobId)) watched.set(jobId, client.owner.id);
         }
       const referenced = new Set<string>();
       for (const client of this.clients) for (const jobId of client.streams.keys()) referenced.add(jobId);
       for (const jobId of this.finishedJobs) if (!referenced.has(jobId)) this.finishedJobs.delete(jobId);
       for (const jobId of this.lastHeardAt.keys()) if (!referenced.has(jobId)) this.lastHeardAt.delete(jobId);
+      for (const jobId of this.quietChecks.keys()) if (!referenced.has(jobId)) this.quietChecks.delete(jobId);
       const queue = [...watched];
       const worker = async () => {
         for (let next = queue.shift(); next; next = queue.shift()) {
@@ -392,7 +411,19 @@ export class SocketHub {
               status: job.status,
               runId: job.description.runId,
             });
-            if (closed) this.finishedJobs.add(jobId);
+            if (closed) {
+              this.finishedJobs.add(jobId);
+              this.quietChecks.delete(jobId);
+            } else if (!this.finishedJobs.has(jobId)) {
+              // Still running and still quiet: wait twice as long before asking again.
+              const count = (this.quietChecks.get(jobId)?.count ?? 0) + 1;
+              const checkedAt = Date.now();
+              this.quietChecks.set(jobId, {
+                count,
+                at: checkedAt,
+                next: checkedAt + Math.min(MAX_QUIET_CHECK_MS, this.quietMs * 2 ** count),
+              });
+            }
           } catch (err) {
             this.deps.log.warn({ err, jobId, owner }, 'could not check a watched job against Temporal');
           }
