@@ -10,7 +10,7 @@ import type { BenchChild } from './lib/rpc.js';
 import { machineFacts, type MachineFacts } from './lib/machine.js';
 import { markdownTable, type BenchResult } from './lib/report.js';
 import { runOrchestrationOverheadAlone } from './pipeline/orchestration-overhead.js';
-import { runComputeBenchmark, runPipelineBenchmarks } from './pipeline/pipeline-benchmarks.js';
+import { runCancelBenchmark, runComputeBenchmark, runPipelineBenchmarks } from './pipeline/pipeline-benchmarks.js';
 import { runProgressBenchmarks } from './progress/progress-latency.js';
 import { runUploadBenchmark } from './upload/upload-throughput.js';
 
@@ -24,6 +24,8 @@ const BENCHMARKS: Record<string, (ctx: BenchContext) => Promise<BenchResult[]>> 
   overhead: async (ctx) => [await runOrchestrationOverheadAlone(ctx)],
   // Benchmark 7 on its own (already part of `pipeline`), without the stack that 4 and 5 need.
   compute: runComputeBenchmark,
+  // Benchmark 5 on its own (already part of `pipeline`).
+  cancel: runCancelBenchmark,
 };
 /** What runs without --only. */
 const DEFAULT_BENCHMARKS = ['progress', 'fanout', 'upload', 'pipeline'];
@@ -170,7 +172,7 @@ async function main(): Promise<void> {
     .addOption(new Option('--repeats <n>', 'repeats of each measurement (default 3, smoke 1)').argParser((v) => Number.parseInt(v, 10)))
     .option(
       '--only <names>',
-      `comma-separated subset of: ${Object.keys(BENCHMARKS).join(', ')} (default ${DEFAULT_BENCHMARKS.join(',')}; overhead and compute are benchmarks 4 and 7 of pipeline alone)`,
+      `comma-separated subset of: ${Object.keys(BENCHMARKS).join(', ')} (default ${DEFAULT_BENCHMARKS.join(',')}; overhead, cancel and compute are benchmarks 4, 5 and 7 of pipeline alone)`,
     )
     .option('--jobs <list>', 'progress loads in concurrent jobs, e.g. 100,1000 (default 1,100,1000)')
     .option('--sockets <list>', 'fan-out sizes, e.g. 1000 (default 1000,10000)')

@@ -41,9 +41,9 @@ function cpuProfileArgs(name: string): string[] {
   const dir = process.env.BENCH_CPU_PROF;
   if (!dir) return [];
   const names = (process.env.BENCH_CPU_PROF_PROCESSES ?? 'api,bench-worker').split(',');
-  return names.includes(name)
-    ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir), '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`]
-    : [];
+  // A folder per process, Node's default file names inside: they carry the thread id, and with --import tsx
+  // the loader's thread writes a profile too (one shared name would let it overwrite the main thread's).
+  return names.includes(name) ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(dir, `${name}-${Date.now()}`)] : [];
 }
 
 /**

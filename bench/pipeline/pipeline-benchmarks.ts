@@ -46,3 +46,13 @@ export async function runComputeBenchmark(ctx: BenchContext): Promise<BenchResul
     await direct.stop();
   }
 }
+
+/** Benchmark 5 alone (`--only cancel`): its product stack without the compute and overhead runs. */
+export async function runCancelBenchmark(ctx: BenchContext): Promise<BenchResult[]> {
+  const stack = await startPipelineStack(ctx.infra);
+  try {
+    return [await guarded(ctx, 'cancel-latency', '5. Cancel latency', () => runCancelLatency(ctx, stack))];
+  } finally {
+    await stack.stop();
+  }
+}

@@ -7,7 +7,11 @@ export interface SyntheticJobInput {
   owner: string;
   updates: number;
   hz: number;
-  /** Redis key the runner sets once every client is subscribed; jobs report only after it. */
+  /**
+   * Redis key the runner sets once every client is subscribed; jobs report only after it. Each job then
+   * stores its result in the hash `<goKey>:results` (field: its job id) and holds its slot until the runner
+   * sets `<goKey>:release`, once the clients have every message.
+   */
   goKey: string;
   /** 0..1: where in the first period this job's ticks fall, so jobs do not all tick at the same instant. */
   phase: number;

@@ -236,13 +236,18 @@ export async function startSyntheticJobs(
   });
   let lastLog = Date.now();
   let ready = 0;
-  // A job that fails while the others start would otherwise be noticed only at the deadline.
+  // A job that fails while the others start would otherwise be noticed only at the deadline. These
+  // result long polls end at the start signal: 1,000 of them would cost Temporal CPU in the window.
+  const watching = new AbortController();
   const firstFailure = new Promise<never>((_, reject) => {
     for (const h of handles)
-      h.result().catch((err: unknown) => {
-        const cause = err instanceof Error ? (err.cause instanceof Error ? (err.cause.cause ?? err.cause) : err) : err;
-        reject(new Error(`synthetic job ${h.workflowId} failed: ${cause instanceof Error ? cause.message : String(cause)}`));
-      });
+      infra.client.connection
+        .withAbortSignal(watching.signal, () => h.result())
+        .catch((err: unknown) => {
+          if (watching.signal.aborted) return;
+          const cause = err instanceof Error ? (err.cause instanceof Error ? (err.cause.cause ?? err.cause) : err) : err;
+          reject(new Error(`synthetic job ${h.workflowId} failed: ${cause instanceof Error ? cause.message : String(cause)}`));
+        });
   });
   firstFailure.catch(() => {});
   try {
@@ -273,6 +278,8 @@ export async function startSyntheticJobs(
     );
     const counts = statuses.reduce<Record<string, number>>((acc, st) => ((acc[st] = (acc[st] ?? 0) + 1), acc), {});
     throw new Error(`${(err as Error).message} (${ready} running; workflows: ${JSON.stringify(counts)})`);
+  } finally {
+    watching.abort();
   }
   const tokens = new Map<string, string>();
   return {
@@ -281,6 +288,19 @@ export async function startSyntheticJobs(
     goKey,
     tokenOf: (owner) => tokens.get(owner) ?? tokens.set(owner, infra.tokenFor(owner)).get(owner)!,
   };
+}
+
+/** Each synthetic job's result, in `jobIds` order, once all are stored in `<goKey>:results`. */
+async function readSyntheticResults(redis: Redis, goKey: string, jobIds: string[]): Promise<SyntheticJobResult[]> {
+  const key = `${goKey}:results`;
+  await waitFor(async () => (await redis.hlen(key)) >= jobIds.length, {
+    timeoutMs: 120_000,
+    what: `${jobIds.length} synthetic jobs' results`,
+    intervalMs: 50,
+  });
+  const stored = await redis.hgetall(key);
+  await redis.expire(key, 3600);
+  return jobIds.map((id) => JSON.parse(stored[id]!) as SyntheticJobResult);
 }
 
 async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, updates: number): Promise<PhaseResult> {
@@ -301,13 +321,28 @@ async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, upd
     redis: infra.redis.process.child.pid!,
     temporal: infra.temporal.process?.child.pid ?? 0,
   };
+  // The window ends once the clients have every message; the jobs complete after it (SyntheticJobInput.goKey).
+  const completed = Promise.all(handles.map((h) => h.result() as Promise<SyntheticJobResult>));
+  completed.catch(() => {});
   const window = await measureWindow(rig, pids, async () => {
     await rig.redis.set(goKey, '1', 'EX', 3600);
-    const produced: SyntheticJobResult[] = await Promise.all(handles.map((h) => h.result() as Promise<SyntheticJobResult>));
+    const produced = await Promise.race([
+      readSyntheticResults(
+        rig.redis,
+        goKey,
+        specs.map((s) => s.jobId),
+      ),
+      completed.then(() => {
+        throw new Error('synthetic jobs completed before the runner released them');
+      }),
+    ]);
     const expected = Object.fromEntries(specs.map((s, i) => [s.jobId, produced[i]!.published]));
     await rig.clients.call('waitDelivered', { expected, timeoutMs: 5000 });
     return { produced, expected };
   });
+  await rig.redis.set(`${goKey}:release`, '1', 'EX', 3600);
+  // A job that failed is still reported as such (the race above fails fast only on one that ended early).
+  await completed;
   const got = await rig.clients.call<ClientResults & { tap?: LatencySummary }>('results', { expected: window.value.expected });
   const roundTrips = Float64Array.from(window.value.produced.flatMap((p) => p.publishRoundTripsMs ?? []));
   if (roundTrips.length) {

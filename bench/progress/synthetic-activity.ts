@@ -28,16 +28,17 @@ export function createSyntheticActivities(deps: {
   heartbeatPacer?: HeartbeatPacer;
   onDrop?: (err: unknown) => void;
 }) {
-  // One poll loop per start key for the whole process, not one per job: 1,000 jobs polling would load Redis.
-  const starts = new Map<string, Promise<void>>();
-  function startSignal(goKey: string): Promise<void> {
-    let signal = starts.get(goKey);
+  // One poll loop per key for the whole process, not one per job: 1,000 jobs polling would load Redis.
+  const signals = new Map<string, Promise<void>>();
+  function keySet(key: string): Promise<void> {
+    let signal = signals.get(key);
     if (!signal) {
       signal = (async () => {
         // A command timing out on a saturated machine is not a failure of the job: poll on.
-        while ((await deps.reader.exists(goKey).catch(() => 0)) === 0) await new Promise((r) => setTimeout(r, 20));
+        while ((await deps.reader.exists(key).catch(() => 0)) === 0) await new Promise((r) => setTimeout(r, 20));
+        signals.delete(key);
       })();
-      starts.set(goKey, signal);
+      signals.set(key, signal);
     }
     return signal;
   }
@@ -94,12 +95,15 @@ export function createSyntheticActivities(deps: {
     }
     // Waiting for 1,000 jobs to start can outlast the heartbeat timeout: keep this one alive meanwhile,
     // at the pacer's interval (a heartbeat every 2 s from each of 1,000 waiting jobs would load Temporal).
-    const keepAlive = setInterval(() => ctx.heartbeat(), pacer?.intervalMs() ?? 2000);
-    try {
-      await startSignal(input.goKey);
-    } finally {
-      clearInterval(keepAlive);
-    }
+    const waitAlive = async (key: string) => {
+      const keepAlive = setInterval(() => ctx.heartbeat(), pacer?.intervalMs() ?? 2000);
+      try {
+        await keySet(key);
+      } finally {
+        clearInterval(keepAlive);
+      }
+    };
+    await waitAlive(input.goKey);
     startedAt = preciseNow();
     const period = 1000 / input.hz;
     await new Promise((r) => setTimeout(r, input.phase * period));
@@ -117,7 +121,18 @@ export function createSyntheticActivities(deps: {
       }, period);
     });
     await reporter.flush();
-    return { calls, published: publishedAfterStart, dropped: reporter.dropped, publishRoundTripsMs: roundTrips };
+    const result: SyntheticJobResult = {
+      calls,
+      published: publishedAfterStart,
+      dropped: reporter.dropped,
+      publishRoundTripsMs: roundTrips,
+    };
+    // The runner reads results from Redis and releases the jobs once the clients have every message: 1,000
+    // lockstep jobs completing at once (seconds of Temporal CPU) would otherwise land on the last updates
+    // of the others, which is a burst of the benchmark's making, not the progress path's.
+    await deps.reader.hset(`${input.goKey}:results`, jobId, JSON.stringify(result));
+    await waitAlive(`${input.goKey}:release`);
+    return result;
   }
 
   return { reportSyntheticProgress };
