@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { SyntheticJobResult } from '../progress/bench-queues.js';
 import type { BenchContext } from '../lib/bench-context.js';
 import { startApi } from '../lib/bench-stack.js';
 import { memoryOf, startCpuMeter } from '../lib/proc-stats.js';
@@ -84,11 +83,11 @@ async function runProjectFanout(
     const connectedRss = await settledRss(api.process.pid);
     const redisConnections = connectionDelta(before, await clientsByName(redis));
     const stopCpu = startCpuMeter({ api: api.process.pid });
-    await redis.set(jobs.goKey, '1', 'EX', 3600);
-    const produced = (await Promise.all(jobs.handles.map((h) => h.result()))) as SyntheticJobResult[];
+    const produced = await jobs.go();
     const expected = Object.fromEntries(jobs.specs.map((s, i) => [s.jobId, produced[i]!.published]));
     await clients.call('waitDelivered', { expected, timeoutMs: 15_000 });
     const cpu = stopCpu().api!;
+    await jobs.release();
     const got = await clients.call<ClientResults>('results', { expected });
     await clients.call('close');
     return {

@@ -208,6 +208,10 @@ export interface SyntheticJobs {
   goKey: string;
   /** A token per owner, as the identity provider would sign it. */
   tokenOf(owner: string): string;
+  /** Gives the start signal and resolves to every job's result, in `specs` order, once all have reported. */
+  go(): Promise<SyntheticJobResult[]>;
+  /** Lets the jobs complete (after the measured window) and waits until they have. */
+  release(): Promise<void>;
 }
 
 /**
@@ -282,11 +286,26 @@ export async function startSyntheticJobs(
     watching.abort();
   }
   const tokens = new Map<string, string>();
+  // Results come through Redis and the jobs complete only once released (SyntheticJobInput.goKey), so
+  // no result long poll runs during the window.
   return {
     specs,
     handles,
     goKey,
     tokenOf: (owner) => tokens.get(owner) ?? tokens.set(owner, infra.tokenFor(owner)).get(owner)!,
+    async go() {
+      await redis.set(goKey, '1', 'EX', 3600);
+      return readSyntheticResults(
+        redis,
+        goKey,
+        specs.map((s) => s.jobId),
+      );
+    },
+    async release() {
+      await redis.set(`${goKey}:release`, '1', 'EX', 3600);
+      // A job that failed is reported as such here.
+      await Promise.all(handles.map((h) => h.result()));
+    },
   };
 }
 
@@ -306,7 +325,8 @@ async function readSyntheticResults(redis: Redis, goKey: string, jobIds: string[
 async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, updates: number): Promise<PhaseResult> {
   const { infra } = ctx;
   // Several jobs per owner, as artists have: 10 owners at most, so ownership checks are exercised.
-  const { specs, handles, goKey, tokenOf } = await startSyntheticJobs(ctx, rig.redis, { jobs, updates, owners: 10 });
+  const synthetic = await startSyntheticJobs(ctx, rig.redis, { jobs, updates, owners: 10 });
+  const { specs, tokenOf } = synthetic;
   connectOrThrow(
     await rig.clients.call('connect', {
       mode: 'api',
@@ -322,27 +342,13 @@ async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, upd
     temporal: infra.temporal.process?.child.pid ?? 0,
   };
   // The window ends once the clients have every message; the jobs complete after it (SyntheticJobInput.goKey).
-  const completed = Promise.all(handles.map((h) => h.result() as Promise<SyntheticJobResult>));
-  completed.catch(() => {});
   const window = await measureWindow(rig, pids, async () => {
-    await rig.redis.set(goKey, '1', 'EX', 3600);
-    const produced = await Promise.race([
-      readSyntheticResults(
-        rig.redis,
-        goKey,
-        specs.map((s) => s.jobId),
-      ),
-      completed.then(() => {
-        throw new Error('synthetic jobs completed before the runner released them');
-      }),
-    ]);
+    const produced = await synthetic.go();
     const expected = Object.fromEntries(specs.map((s, i) => [s.jobId, produced[i]!.published]));
     await rig.clients.call('waitDelivered', { expected, timeoutMs: 5000 });
     return { produced, expected };
   });
-  await rig.redis.set(`${goKey}:release`, '1', 'EX', 3600);
-  // A job that failed is still reported as such (the race above fails fast only on one that ended early).
-  await completed;
+  await synthetic.release();
   const got = await rig.clients.call<ClientResults & { tap?: LatencySummary }>('results', { expected: window.value.expected });
   const roundTrips = Float64Array.from(window.value.produced.flatMap((p) => p.publishRoundTripsMs ?? []));
   if (roundTrips.length) {
