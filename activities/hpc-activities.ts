@@ -200,7 +200,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     const onCancel = () => work.abort(ctx.cancellationSignal.reason);
     if (ctx.cancellationSignal.aborted) onCancel();
     else ctx.cancellationSignal.addEventListener('abort', onCancel, { once: true });
-    const stopWatch = deps.stopHints?.watch(jobId, () => {
+    const stopWatching = deps.stopHints?.watch(jobId, () => {
       if (work.signal.aborted) return;
       // ctx.log, not log: this runs from the Redis connection's callback, outside the activity's context.
       ctx.log.info('Stopping the stage: its job is being cancelled', { jobId, stage });
@@ -267,7 +267,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       throw toActivityFailure(err);
     } finally {
       leavePacer?.();
-      stopWatch?.close();
+      stopWatching?.();
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
       clearInterval(ticker);
       if (stall.stalled) deps.onStallChange?.(-1);

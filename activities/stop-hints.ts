@@ -2,13 +2,6 @@ import type { Redis } from 'ioredis';
 import { JobControlMessage, jobControlChannel } from '../common/job-control.js';
 import type { Logger } from 'pino';
 
-export interface StopWatch {
-  /** Resolves once Redis confirmed the subscription (a stop published before that is not seen). */
-  ready: Promise<void>;
-  /** Stops watching (idempotent). */
-  close(): void;
-}
-
 /**
  * The HPC worker's ear for `stop` control messages (common/job-control.ts): one subscriber connection for
  * the process, subscribed to the control channel of each job that has a stage running here. A stop ends
@@ -26,34 +19,30 @@ export class StopHints {
     subscriber.on('message', (channel: string, payload: string) => this.deliver(channel, payload));
   }
 
-  /** Calls onStop when a stop for jobId arrives, until the watch is closed. */
-  watch(jobId: string, onStop: (message: JobControlMessage) => void): StopWatch {
+  /**
+   * Calls onStop when a stop for jobId arrives, until the returned function is called (idempotent). A
+   * stop published before Redis confirmed the subscription is not seen.
+   */
+  watch(jobId: string, onStop: (message: JobControlMessage) => void): () => void {
     const channel = jobControlChannel(jobId);
     let watchers = this.watchers.get(channel);
-    let ready: Promise<void> = Promise.resolve();
     if (!watchers) {
       watchers = new Set();
       this.watchers.set(channel, watchers);
-      ready = this.subscriber.subscribe(channel).then(
-        () => undefined,
-        (err: unknown) =>
+      this.subscriber
+        .subscribe(channel)
+        .catch((err: unknown) =>
           this.log?.warn({ jobId, err: String(err) }, 'Could not watch for stop messages; a cancel will arrive with a heartbeat'),
-      );
+        );
     }
     watchers.add(onStop);
-    let closed = false;
     const set = watchers;
-    return {
-      ready,
-      close: () => {
-        if (closed) return;
-        closed = true;
-        set.delete(onStop);
-        if (set.size === 0 && this.watchers.get(channel) === set) {
-          this.watchers.delete(channel);
-          this.subscriber.unsubscribe(channel).catch(() => undefined);
-        }
-      },
+    return () => {
+      if (!set.delete(onStop)) return;
+      if (set.size === 0 && this.watchers.get(channel) === set) {
+        this.watchers.delete(channel);
+        this.subscriber.unsubscribe(channel).catch(() => undefined);
+      }
     };
   }
 
