@@ -22,7 +22,7 @@ export async function startRedisServer(options: {
   persist?: boolean;
 }): Promise<RunningRedis> {
   const binary = resolveRedisServer();
-  mkdirSync(options.dir, { recursive: true });
+  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const args = [
     '--port',
     String(options.port),
