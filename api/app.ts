@@ -21,6 +21,7 @@ import { securityHeaders } from './security-headers.js';
 import { SocketHub, type SocketHubOptions } from './socket-hub.js';
 import { SubmitRateLimiter } from './submit-rate-limiter.js';
 import { UploadError } from './upload.js';
+import { FAILURES, isStorageError } from '../common/failures.js';
 
 export interface ApiDeps {
   config: ApiConfig;
@@ -82,7 +83,9 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     app.post('/api/auth/dev-login', (req, res) => {
       const body = DevLogin.safeParse(req.body);
       if (!body.success) {
-        res.status(400).json({ error: { code: 'BAD_USER', message: 'Send {"user":"name"} with letters, digits and . _ @ - only.' } });
+        res
+          .status(400)
+          .json({ error: { code: FAILURES.BAD_USER.code, message: 'Send {"user":"name"} with letters, digits and . _ @ - only.' } });
         return;
       }
       res.json({ token: issueDevToken(config, body.data.user), user: body.data.user });
@@ -107,7 +110,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   app.use(express.static(WEB_PUBLIC, { index: 'index.html' }));
 
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such route.' } });
+    res.status(404).json({ error: { code: FAILURES.NOT_FOUND.code, message: 'No such route.' } });
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof UploadError) {
@@ -120,7 +123,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       const tooLarge = status === 413;
       res.status(status).json({
         error: {
-          code: tooLarge ? 'BODY_TOO_LARGE' : 'BAD_REQUEST',
+          code: tooLarge ? FAILURES.BODY_TOO_LARGE.code : FAILURES.BAD_REQUEST.code,
           message: tooLarge ? 'The request body is too large; JSON bodies are limited to 16 KiB.' : 'The request body is not valid JSON.',
         },
       });
@@ -128,8 +131,16 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     }
     req.log.error({ err }, 'request failed');
     if (res.headersSent) return;
+    if (isStorageError(err)) {
+      // The upload folder is full, read-only or not ours: the farm's fault, and worth trying again later.
+      res.status(507).json({ error: { code: FAILURES.STORAGE.code, message: `${FAILURES.STORAGE.message} ${FAILURES.STORAGE.advice}` } });
+      return;
+    }
     res.status(500).json({
-      error: { code: 'INTERNAL', message: 'Something went wrong on the server; try again, and tell an engineer if it keeps happening.' },
+      error: {
+        code: FAILURES.INTERNAL.code,
+        message: 'Something went wrong on the server; try again, and tell an engineer if it keeps happening.',
+      },
     });
   });
 
