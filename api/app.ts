@@ -44,6 +44,9 @@ const WEB_PUBLIC = path.join(PROJECT_ROOT, 'web', 'public');
 export interface ApiServer {
   server: http.Server;
   hub: SocketHub;
+  /** From now on /readyz answers 503 "draining": a balancer stops routing here while sockets stay open. */
+  drain(): void;
+  /** Closes every socket with 1012 (reconnect elsewhere) and stops the server. */
   close(): Promise<void>;
 }
 
@@ -55,7 +58,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
   const reconciler = new JobReconciler({ jobLog, log });
   // The hub is built after the app; the gauges read it only when scraped.
-  const built: { hub?: SocketHub } = {};
+  const built: { hub?: SocketHub; draining?: boolean } = {};
   const metrics = createApiMetrics({ stats: () => built.hub?.stats() ?? { sockets: 0, channels: 0, patterns: 0 } });
   const app = express();
   app.disable('x-powered-by');
@@ -84,6 +87,11 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   app.get('/readyz', async (_req, res) => {
+    // A draining process says so first, so the balancer stops sending it new sockets before they are closed.
+    if (built.draining) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
     const checks = await Promise.allSettled([deps.redis.ping(), deps.temporal.workflowService.getSystemInfo({})]);
     const [redis, temporal] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unreachable'));
     const ready = redis === 'ok' && temporal === 'ok';
@@ -171,6 +179,9 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   return {
     server,
     hub: socketHub,
+    drain() {
+      built.draining = true;
+    },
     async close() {
       clearInterval(sweeper);
       await socketHub.close();

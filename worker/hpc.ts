@@ -6,7 +6,7 @@ import { StopHints } from '../activities/stop-hints.js';
 import { hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
-import { createRedis } from '../common/redis.js';
+import { createRedis, redisConnection } from '../common/redis.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
@@ -20,10 +20,10 @@ import { jobLogAttributes } from './job-log-attributes.js';
  */
 const config = loadConfigOrExit(hpcWorkerSchema, 'worker:hpc');
 const log = createLogger('worker-hpc', config.LOG_LEVEL);
-const redis = createRedis(config.REDIS_URL, 'publisher', log);
+const redis = createRedis(redisConnection(config), 'publisher', log);
 const jobLog = new JobLog(redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
 // Its own connection: a subscribed Redis connection can do nothing else.
-const subscriber = createRedis(config.REDIS_URL, 'subscriber', log);
+const subscriber = createRedis(redisConnection(config), 'subscriber', log);
 let dropped = 0;
 
 const metrics = await setUpWorkerObservability('worker-hpc', config.METRICS_PORT, log);

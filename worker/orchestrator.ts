@@ -4,7 +4,7 @@ import { createJobEventActivities } from '../activities/index.js';
 import { loadConfigOrExit, orchestratorWorkerSchema } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
-import { createRedis } from '../common/redis.js';
+import { createRedis, redisConnection } from '../common/redis.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
@@ -14,7 +14,7 @@ import { jobLogAttributes } from './job-log-attributes.js';
 /** Runs the workflows and the light activities they need (event publishing) on the orchestrator queue. */
 const config = loadConfigOrExit(orchestratorWorkerSchema, 'worker:orchestrator');
 const log = createLogger('worker-orchestrator', config.LOG_LEVEL);
-const redis = createRedis(config.REDIS_URL, 'publisher', log);
+const redis = createRedis(redisConnection(config), 'publisher', log);
 const jobLog = new JobLog(redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
 
 const metrics = await setUpWorkerObservability('worker-orchestrator', config.METRICS_PORT, log);
