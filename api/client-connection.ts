@@ -7,7 +7,6 @@ import type { JobOwner } from './auth.js';
 /** Above this many bytes queued on a socket, progress for it is coalesced to the latest per job. */
 export const SLOW_SOCKET_BYTES = 256 * 1024;
 
-
 /** What one socket has of one job's stream. */
 export interface JobStream {
   /** Highest seq taken from Redis (live or replayed) for this socket: the next one must be received + 1. */

@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { apiSchema, loadConfigOrExit } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
+import { serveMetrics } from '../common/metrics-server.js';
 import { createRedis, redisConnection } from '../common/redis.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import { createApiServer } from './app.js';
@@ -18,9 +19,15 @@ const redis = createRedis(redisConnection(config), 'reader', log);
 const subscriber = createRedis(redisConnection(config), 'subscriber', log);
 const api = createApiServer({ config, temporal, redis, subscriber, storage: new LocalStorage(config.DATA_DIR), log });
 
+// API_HOST is loopback unless set: exposing the app is a decision (BIND_HOST under npm start, API_HOST in compose).
 api.server.listen(config.API_PORT, config.API_HOST, () => {
-  log.info({ port: config.API_PORT, host: config.API_HOST }, `API listening on http://localhost:${config.API_PORT}`);
+  log.info({ port: config.API_PORT, host: config.API_HOST }, `API listening on http://${config.API_HOST}:${config.API_PORT}`);
 });
+// Unauthenticated, so on a port of its own (METRICS_HOST, loopback by default), never on the app's.
+const metricsServer = config.API_METRICS_PORT
+  ? await serveMetrics({ port: config.API_METRICS_PORT, host: config.METRICS_HOST, registry: api.metrics.registry })
+  : null;
+if (metricsServer) log.info({ port: config.API_METRICS_PORT, host: config.METRICS_HOST }, 'Prometheus metrics at /metrics');
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
@@ -35,6 +42,7 @@ async function shutdown(signal: string): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, config.API_DRAIN_SECONDS * 1000));
   }
   await api.close();
+  metricsServer?.close();
   redis.disconnect();
   subscriber.disconnect();
   await connection.close();

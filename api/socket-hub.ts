@@ -13,6 +13,7 @@ import { ClientConnection, SLOW_SOCKET_BYTES } from './client-connection.js';
 import { QuietJobWatch, type JobReconciler } from './job-reconciler.js';
 import type { JobService } from './job-service.js';
 import { RedisFanout } from './redis-fanout.js';
+import { FAILURES } from '../common/failures.js';
 
 const MAX_FRAME_BYTES = 16 * 1024;
 const MAX_BAD_MESSAGES = 20;
@@ -105,18 +106,21 @@ export class SocketHub {
     let failure: AuthError | null = null;
     const token = bearerToken(req.headers);
     if (!token)
-      failure = new AuthError('AUTH_MISSING', 'Sign in first: send the token as a bearer.<jwt> subprotocol or an Authorization header.');
+      failure = new AuthError(
+        FAILURES.AUTH_MISSING.code,
+        'Sign in first: send the token as a bearer.<jwt> subprotocol or an Authorization header.',
+      );
     else {
       try {
         owner = this.deps.verifier.verify(token);
       } catch (err) {
-        failure = err instanceof AuthError ? err : new AuthError('AUTH_INVALID', 'The access token is not valid.');
+        failure = err instanceof AuthError ? err : new AuthError(FAILURES.AUTH_INVALID.code, 'The access token is not valid.');
       }
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (!owner) {
         // Accept, then close with a specific code: browsers cannot read an HTTP status from a failed upgrade.
-        const refused = failure ?? new AuthError('AUTH_INVALID', 'The access token is not valid.');
+        const refused = failure ?? new AuthError(FAILURES.AUTH_INVALID.code, 'The access token is not valid.');
         ws.close(CLOSE_CODES[refused.code], refused.message);
         return;
       }
@@ -160,7 +164,7 @@ export class SocketHub {
       client.badMessages++;
       this.sendError(client, {
         type: 'error',
-        code: 'BAD_MESSAGE',
+        code: FAILURES.BAD_MESSAGE.code,
         message: 'Expected JSON: {"type":"subscribe","jobId":"…","lastSeq":0}, unsubscribe or subscribeAll.',
       });
       if (client.badMessages > MAX_BAD_MESSAGES) client.ws.close(CLOSE_CODES.TOO_MANY_BAD_MESSAGES, 'Too many malformed messages');
@@ -174,7 +178,7 @@ export class SocketHub {
       this.deps.log.error({ err, owner: client.owner.id, request: parsed }, 'socket request failed');
       this.sendError(client, {
         type: 'error',
-        code: 'UNAVAILABLE',
+        code: FAILURES.UNAVAILABLE.code,
         message: 'Progress is unavailable right now; the page will retry.',
         ...('jobId' in parsed ? { jobId: parsed.jobId } : {}),
       });
@@ -191,7 +195,7 @@ export class SocketHub {
     if ((known?.event?.owner ?? known?.progress?.owner) !== owner) {
       const job = await this.deps.jobs.describeOwned(owner, jobId);
       if (!job) {
-        this.sendError(client, { type: 'error', code: 'JOB_NOT_FOUND', jobId, message: 'No such job.' });
+        this.sendError(client, { type: 'error', code: FAILURES.JOB_NOT_FOUND.code, jobId, message: 'No such job.' });
         return;
       }
       // Closed without its terminal event (terminated from the Temporal UI, or the event was lost), or

@@ -62,6 +62,17 @@ const progressEnv = {
   PROGRESS_SNAPSHOT_TTL_SECONDS: positiveInt.default(7 * 24 * 3600),
 };
 
+/** True for an address only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+const metricsEnv = {
+  /** Address the Prometheus endpoint binds; loopback unless a scraper on another host needs it. */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+};
+
 const logEnv = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
@@ -73,8 +84,13 @@ export const apiSchema = z
     ...storageEnv,
     ...progressEnv,
     ...logEnv,
+    ...metricsEnv,
     API_PORT: port.default(3000),
-    API_HOST: z.string().default('0.0.0.0'),
+    /** Address the app listens on: loopback by default; 0.0.0.0 (or an interface's address) exposes it. */
+    API_HOST: z.string().min(1).default('127.0.0.1'),
+    /** Port of the API's Prometheus /metrics, apart from the app port; 0 turns it off. */
+    API_METRICS_PORT: port.default(0),
+    NODE_ENV: z.string().optional(),
     /** HS256 secret shared with the identity provider (or the dev login). At least 32 characters. */
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters (openssl rand -hex 32)').optional(),
     /** PEM public key when the studio's identity provider signs with RS256/ES256 instead. */
@@ -106,6 +122,16 @@ export const apiSchema = z
     if (!asymmetric && !env.JWT_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (at least 32 characters) when JWT_ALGORITHM=HS256' });
     }
+    if (env.DEV_LOGIN && !isLoopbackHost(env.API_HOST)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DEV_LOGIN'],
+        message: `must be false when API_HOST=${env.API_HOST} is reachable from other machines: the dev login gives anyone a token. Use a loopback API_HOST, or set DEV_LOGIN=false and configure JWT_SECRET/JWT_PUBLIC_KEY`,
+      });
+    }
+    if (env.DEV_LOGIN && env.NODE_ENV === 'production') {
+      ctx.addIssue({ code: 'custom', path: ['DEV_LOGIN'], message: 'must be false when NODE_ENV=production: the dev login gives anyone a token' });
+    }
     if (asymmetric && env.DEV_LOGIN) {
       ctx.addIssue({
         code: 'custom',
@@ -128,6 +154,7 @@ export const hpcWorkerSchema = z.object({
   HPC_TASK_QUEUE: z.string().min(1).default('hpc'),
   /** Port for this worker's Prometheus metrics; 0 disables them. */
   METRICS_PORT: port.default(0),
+  ...metricsEnv,
   /**
    * On SIGTERM/Ctrl-C the worker stops taking work and lets running activities finish for this long;
    * whatever is still running then is retried elsewhere from its last heartbeat checkpoint.
@@ -153,6 +180,7 @@ export const orchestratorWorkerSchema = z.object({
   ...progressEnv,
   ...logEnv,
   METRICS_PORT: port.default(0),
+  ...metricsEnv,
 });
 export type OrchestratorWorkerConfig = z.infer<typeof orchestratorWorkerSchema>;
 

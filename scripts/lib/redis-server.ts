@@ -24,7 +24,7 @@ export async function startRedisServer(options: {
   extraArgs?: string[];
 }): Promise<RunningRedis> {
   const binary = resolveRedisServer();
-  mkdirSync(options.dir, { recursive: true });
+  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const args = [
     '--port',
     String(options.port),
