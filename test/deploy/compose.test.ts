@@ -111,8 +111,9 @@ describe('docker-compose.yml', () => {
       const filled = Object.fromEntries(
         Object.entries(env).map(([k, v]) => [
           k,
-          String(v).replace(/\$\{[^}:]+(?::-([^}]*)|[^}]*)\}/g, (_m, fallback?: string) =>
-            fallback ?? (k === 'JWT_SECRET' ? 'x'.repeat(40) : '1'),
+          String(v).replace(
+            /\$\{[^}:]+(?::-([^}]*)|[^}]*)\}/g,
+            (_m, fallback?: string) => fallback ?? (k === 'JWT_SECRET' ? 'x'.repeat(40) : '1'),
           ),
         ]),
       );
