@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { apiSchema, ConfigError, isLoopbackHost, loadConfig, PROJECT_ROOT } from '../common/config.js';
+import { buildWebIfStale } from './build-web.js';
 import { formatLogLine } from './lib/log-format.js';
 import { startRedisServer } from './lib/redis-server.js';
 import { ServiceProcess, stopAllServices, whenOrphaned } from './lib/service-process.js';
@@ -132,6 +133,10 @@ try {
   delete apiEnv.METRICS_HOST;
   loadConfig(apiSchema, apiEnv);
   if (exposed) say('start', `The app listens on ${bindHost} (--host/BIND_HOST): other machines can reach it. Temporal and Redis stay on loopback.`);
+
+  // The page, built only when web/dist is missing or older than its sources (in this process: no second
+  // Node start-up for a check that is usually "fresh").
+  await buildWebIfStale((line) => say('start', line));
 
   // Redis
   let redisUrl = env.REDIS_URL;
