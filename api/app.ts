@@ -47,6 +47,9 @@ export interface ApiServer {
   hub: SocketHub;
   /** Prometheus metrics of this process, served apart from the app (api/main.ts, API_METRICS_PORT). */
   metrics: ApiMetrics;
+  /** From now on /readyz answers 503 "draining": a balancer stops routing here while sockets stay open. */
+  drain(): void;
+  /** Closes every socket with 1012 (reconnect elsewhere) and stops the server. */
   close(): Promise<void>;
 }
 
@@ -58,7 +61,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
   const reconciler = new JobReconciler({ jobLog, log });
   // The hub is built after the app; the gauges read it only when scraped.
-  const built: { hub?: SocketHub } = {};
+  const built: { hub?: SocketHub; draining?: boolean } = {};
   const metrics = createApiMetrics({ stats: () => built.hub?.stats() ?? { sockets: 0, channels: 0, patterns: 0 } });
   const app = express();
   app.disable('x-powered-by');
@@ -72,6 +75,11 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
+    // A draining process says so first, so the balancer stops sending it new sockets before they are closed.
+    if (built.draining) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
     const checks = await Promise.allSettled([deps.redis.ping(), deps.temporal.workflowService.getSystemInfo({})]);
     const [redis, temporal] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unreachable'));
     const ready = redis === 'ok' && temporal === 'ok';
@@ -170,6 +178,9 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     server,
     hub: socketHub,
     metrics,
+    drain() {
+      built.draining = true;
+    },
     async close() {
       clearInterval(sweeper);
       await socketHub.close();

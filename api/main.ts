@@ -2,7 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { apiSchema, loadConfigOrExit } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { serveMetrics } from '../common/metrics-server.js';
-import { createRedis } from '../common/redis.js';
+import { createRedis, redisConnection } from '../common/redis.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import { createApiServer } from './app.js';
 
@@ -15,8 +15,8 @@ const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS }
   process.exit(1);
 });
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-const redis = createRedis(config.REDIS_URL, 'reader', log);
-const subscriber = createRedis(config.REDIS_URL, 'subscriber', log);
+const redis = createRedis(redisConnection(config), 'reader', log);
+const subscriber = createRedis(redisConnection(config), 'subscriber', log);
 const api = createApiServer({ config, temporal, redis, subscriber, storage: new LocalStorage(config.DATA_DIR), log });
 
 // API_HOST is loopback unless set: exposing the app is a decision (BIND_HOST under npm start, API_HOST in compose).
@@ -34,6 +34,13 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'API shutting down');
+  if (config.API_DRAIN_SECONDS > 0) {
+    // Behind a balancer: fail the readiness check, give the balancer time to notice, then close the sockets
+    // (1012: clients reconnect, and the balancer sends them to another API process).
+    api.drain();
+    log.info({ seconds: config.API_DRAIN_SECONDS }, 'draining: /readyz answers 503 before the sockets are closed');
+    await new Promise((resolve) => setTimeout(resolve, config.API_DRAIN_SECONDS * 1000));
+  }
   await api.close();
   metricsServer?.close();
   redis.disconnect();

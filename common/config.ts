@@ -24,12 +24,32 @@ const temporalEnv = {
   TEMPORAL_NAMESPACE: z.string().min(1).default('asset-farm'),
 };
 
+const hostPort = z.string().regex(/^[^\s:,/]+:\d{1,5}$/, 'must be host:port');
 const redisEnv = {
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
     .default('redis://127.0.0.1:6379'),
+  /**
+   * Redis Sentinels to ask for the current master, as `host:port,host:port,…`. When set, every process
+   * connects through them (and follows a failover) instead of to REDIS_URL.
+   */
+  REDIS_SENTINELS: z
+    .string()
+    .transform((list) => list.split(',').map((entry) => entry.trim()))
+    .pipe(z.array(hostPort).min(1, 'needs at least one host:port'))
+    .optional(),
+  /** The master's name in the Sentinels' configuration (`sentinel monitor <name> …`). */
+  REDIS_SENTINEL_MASTER: z.string().min(1).default('asset-farm'),
+  /** Password of the Redis master and replicas (with REDIS_SENTINELS; a REDIS_URL carries its own). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** Password of the Sentinels themselves, when they require one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
 };
+/** Validates the Redis variables alone (every component schema includes them). */
+export const redisSchema = z.object(redisEnv);
+/** The Redis part of every component's configuration (common/redis.ts turns it into a connection). */
+export type RedisEnv = z.infer<typeof redisSchema>;
 
 const storageEnv = {
   DATA_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, 'data')),
@@ -88,6 +108,11 @@ export const apiSchema = z
     API_SUBMIT_PER_MINUTE: positiveInt.default(30),
     /** How often the API checks the Temporal status of running jobs that open sockets follow; 0 disables. */
     API_RECONCILE_INTERVAL_MS: z.coerce.number().int().nonnegative().default(5000),
+    /**
+     * On SIGTERM, how long /readyz answers 503 before the sockets are closed, so a balancer (deploy/haproxy)
+     * stops routing to this process first. 0 (the local default) closes at once.
+     */
+    API_DRAIN_SECONDS: z.coerce.number().nonnegative().max(300).default(0),
   })
   .superRefine((env, ctx) => {
     const asymmetric = env.JWT_ALGORITHM !== 'HS256';
@@ -171,7 +196,7 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
   const lines = parsed.error.issues.map((issue) => {
     const name = issue.path.join('.') || '(environment)';
     const value = env[String(issue.path[0])];
-    const shown = value === undefined ? 'unset' : name.includes('SECRET') || name.includes('KEY') ? 'set (hidden)' : JSON.stringify(value);
+    const shown = value === undefined ? 'unset' : name.includes('SECRET') || name.includes('KEY') || name.includes('PASSWORD') ? 'set (hidden)' : JSON.stringify(value);
     return `  ${name} (${shown}): ${issue.message}`;
   });
   throw new ConfigError(`Invalid configuration; fix these environment variables (see .env.example):\n${lines.join('\n')}`);

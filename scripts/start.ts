@@ -140,7 +140,8 @@ try {
 
   // Redis
   let redisUrl = env.REDIS_URL;
-  if (!redisUrl) {
+  if (env.REDIS_SENTINELS) say('start', `Using Redis through the Sentinels ${env.REDIS_SENTINELS}`);
+  else if (!redisUrl) {
     const wanted = ports.redis;
     const port = (await isPortOpen(wanted)) ? await freePort() : wanted;
     if (port !== wanted)
@@ -185,7 +186,7 @@ try {
     const port = ports[key as keyof typeof metricsVariables];
     if (port && (await isPortOpen(port))) throw new Error(`Port ${port} (${variable}) is in use; set ${variable} to another port or 0.`);
   }
-  const serviceEnv: NodeJS.ProcessEnv = { ...apiEnv, REDIS_URL: redisUrl, TEMPORAL_ADDRESS: temporalAddress };
+  const serviceEnv: NodeJS.ProcessEnv = { ...apiEnv, ...(redisUrl ? { REDIS_URL: redisUrl } : {}), TEMPORAL_ADDRESS: temporalAddress };
   // A local Ctrl-C should not wait half a minute for a compute step: 5 s to finish, then it is cancelled
   // (and retried from its checkpoint on the next start).
   const hpcGraceSeconds = Number(env.HPC_SHUTDOWN_GRACE_SECONDS ?? 5);

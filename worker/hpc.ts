@@ -6,7 +6,7 @@ import { StopHints } from '../activities/stop-hints.js';
 import { hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
-import { createRedis } from '../common/redis.js';
+import { createRedis, redisConnection } from '../common/redis.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
@@ -23,10 +23,10 @@ import { WorkerLifecycle } from './process-lifecycle.js';
 const config = loadConfigOrExit(hpcWorkerSchema, 'worker:hpc');
 const log = createLogger('worker-hpc', config.LOG_LEVEL);
 const lifecycle = new WorkerLifecycle(log, { graceMs: config.HPC_SHUTDOWN_GRACE_SECONDS * 1000 });
-const redis = createRedis(config.REDIS_URL, 'publisher', log);
+const redis = createRedis(redisConnection(config), 'publisher', log);
 const jobLog = new JobLog(redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
 // Its own connection: a subscribed Redis connection can do nothing else.
-const subscriber = createRedis(config.REDIS_URL, 'subscriber', log);
+const subscriber = createRedis(redisConnection(config), 'subscriber', log);
 let dropped = 0;
 
 const observability = await setUpWorkerObservability('worker-hpc', { port: config.METRICS_PORT, host: config.METRICS_HOST }, log);

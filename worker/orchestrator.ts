@@ -5,7 +5,7 @@ import { createJobEventActivities } from '../activities/index.js';
 import { loadConfigOrExit, orchestratorWorkerSchema } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
-import { createRedis } from '../common/redis.js';
+import { createRedis, redisConnection } from '../common/redis.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
@@ -19,7 +19,7 @@ const config = loadConfigOrExit(orchestratorWorkerSchema, 'worker:orchestrator')
 const log = createLogger('worker-orchestrator', config.LOG_LEVEL);
 // Workflow tasks are short; the SDK's default shutdownGraceTime (0) applies, the deadline only bounds a hang.
 const lifecycle = new WorkerLifecycle(log, { graceMs: 0 });
-const redis = createRedis(config.REDIS_URL, 'publisher', log);
+const redis = createRedis(redisConnection(config), 'publisher', log);
 const jobLog = new JobLog(redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
 
 const observability = await setUpWorkerObservability('worker-orchestrator', { port: config.METRICS_PORT, host: config.METRICS_HOST }, log);
