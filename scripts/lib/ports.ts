@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ConfigError } from '../../common/config.js';
 
-const Port = z.coerce.number().int().min(0).max(65535);
+// Decimal digits only: Number() would also take `0x1F90` or `1e3`.
+const Port = z.string().regex(/^\d{1,5}$/).transform(Number).pipe(z.number().int().min(0).max(65535));
 
 /**
  * A port from the environment for the stack's scripts, or `fallback` when unset or empty. A value that
