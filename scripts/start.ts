@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { apiSchema, ConfigError, isLoopbackHost, loadConfig, PROJECT_ROOT } from '../common/config.js';
@@ -32,6 +32,8 @@ const DATA_DIR = path.resolve(env.DATA_DIR ?? path.join(PROJECT_ROOT, 'data'));
 // umask is inherited by every child, so the files Redis, Temporal and the workers create are 0600 too.
 process.umask(0o077);
 mkdirSync(DATA_DIR, { recursive: true, mode: 0o700 });
+// A folder made before this rule (or by hand) is narrowed too: nothing inside is then reachable by others.
+chmodSync(DATA_DIR, 0o700);
 const bindHost = flags.host ?? env.BIND_HOST ?? '127.0.0.1';
 
 // A closed terminal (SIGHUP) or a closed pipe must not turn the shutdown's log lines into a crash.
