@@ -77,7 +77,9 @@ function pipInstall(packages: string[]): boolean {
     { stdio: ['ignore', process.stderr.isTTY ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
   );
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
-  console.error(`[provision] pip ${result.status === 0 ? `finished in ${seconds} s` : `failed after ${seconds} s (exit ${result.status})`}`);
+  console.error(
+    `[provision] pip ${result.status === 0 ? `finished in ${seconds} s` : `failed after ${seconds} s (exit ${result.status})`}`,
+  );
   return result.status === 0;
 }
 

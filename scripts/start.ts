@@ -134,7 +134,8 @@ try {
   };
   delete apiEnv.METRICS_HOST;
   loadConfig(apiSchema, apiEnv);
-  if (exposed) say('start', `The app listens on ${bindHost} (--host/BIND_HOST): other machines can reach it. Temporal and Redis stay on loopback.`);
+  if (exposed)
+    say('start', `The app listens on ${bindHost} (--host/BIND_HOST): other machines can reach it. Temporal and Redis stay on loopback.`);
 
   // The page, built only when web/dist is missing or older than its sources (in this process: no second
   // Node start-up for a check that is usually "fresh").
@@ -183,7 +184,11 @@ try {
   } else say('start', `Using Temporal at ${temporalAddress}`);
 
   if (await isPortOpen(ports.api)) throw new Error(`Port ${ports.api} is in use. Stop what is using it or set API_PORT.`);
-  const metricsVariables = { apiMetrics: 'API_METRICS_PORT', orchestratorMetrics: 'ORCHESTRATOR_METRICS_PORT', hpcMetrics: 'HPC_METRICS_PORT' } as const;
+  const metricsVariables = {
+    apiMetrics: 'API_METRICS_PORT',
+    orchestratorMetrics: 'ORCHESTRATOR_METRICS_PORT',
+    hpcMetrics: 'HPC_METRICS_PORT',
+  } as const;
   for (const [key, variable] of Object.entries(metricsVariables)) {
     const port = ports[key as keyof typeof metricsVariables];
     if (port && (await isPortOpen(port))) throw new Error(`Port ${port} (${variable}) is in use; set ${variable} to another port or 0.`);

@@ -21,7 +21,11 @@ async function filesUnder(dir: string): Promise<string[]> {
 async function sourceDigest(): Promise<string> {
   const hash = createHash('sha256');
   for (const file of [LOCKFILE, ...(await Promise.all(SOURCES.map(filesUnder))).flat()]) {
-    hash.update(path.relative(PROJECT_ROOT, file)).update('\0').update(await readFile(file)).update('\0');
+    hash
+      .update(path.relative(PROJECT_ROOT, file))
+      .update('\0')
+      .update(await readFile(file))
+      .update('\0');
   }
   return hash.digest('hex').slice(0, 32);
 }

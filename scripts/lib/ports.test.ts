@@ -19,7 +19,10 @@ describe('portFromEnv', () => {
     const notPorts = fc.oneof(
       fc.integer({ min: 65536, max: 2 ** 31 }).map(String),
       fc.integer({ min: -(2 ** 31), max: -1 }).map(String),
-      fc.double({ noNaN: true, min: 0.01, max: 65535 }).filter((n) => !Number.isInteger(n)).map(String),
+      fc
+        .double({ noNaN: true, min: 0.01, max: 65535 })
+        .filter((n) => !Number.isInteger(n))
+        .map(String),
       fc.stringMatching(/^[a-z:/.]{1,12}$/).filter((s) => s.trim() !== ''),
       fc.constantFrom('NaN', 'Infinity', '0x1F90', '80a', ':7233', 'localhost:6379'),
     );
