@@ -1,15 +1,21 @@
 import { FAILURE_TYPES, type ValidatorMessage } from '../common/pipeline.js';
 
+/** Failure types of input that will fail the same way on every attempt, each with its own artist-facing message. */
+export type AssetFailureType =
+  typeof FAILURE_TYPES.INVALID_ASSET | typeof FAILURE_TYPES.UNSUPPORTED_ASSET | typeof FAILURE_TYPES.ASSET_LIMIT;
+
 /**
  * Input that will never process, however often it is retried: the activity wrapper turns it into
- * ApplicationFailure.nonRetryable(message, 'InvalidAsset', details). Thrown inside stage threads, so it
- * carries only plain data that survives structured cloning.
+ * ApplicationFailure.nonRetryable(message, code, details) on the first attempt. `code` says whose it is:
+ * InvalidAsset (the file is broken), UnsupportedAsset (valid, but uses something this pipeline cannot
+ * process) or AssetLimit (over a configured complexity limit). Thrown inside stage threads, so it carries
+ * only plain data that survives structured cloning.
  */
 export class InvalidAssetError extends Error {
-  readonly code = FAILURE_TYPES.INVALID_ASSET;
   constructor(
     message: string,
     readonly details: ValidatorMessage[] = [],
+    readonly code: AssetFailureType = FAILURE_TYPES.INVALID_ASSET,
   ) {
     super(message);
     this.name = 'InvalidAssetError';
@@ -19,4 +25,41 @@ export class InvalidAssetError extends Error {
 /** A single error message for a problem found before or outside glTF-Validator. */
 export function invalidAsset(message: string, code: string, pointer?: string): InvalidAssetError {
   return new InvalidAssetError(message, [{ code, message, severity: 'error', ...(pointer !== undefined ? { pointer } : {}) }]);
+}
+
+/** A valid asset this pipeline cannot process, said in words (never a library's stack fragment). */
+export function unsupportedAsset(message: string, code: string, pointer?: string): InvalidAssetError {
+  return new InvalidAssetError(
+    message,
+    [{ code, message, severity: 'error', ...(pointer !== undefined ? { pointer } : {}) }],
+    FAILURE_TYPES.UNSUPPORTED_ASSET,
+  );
+}
+
+/** An asset over one of the configured complexity limits (common/config.ts assetLimits). */
+export function assetOverLimit(message: string, code: string): InvalidAssetError {
+  return new InvalidAssetError(message, [{ code, message, severity: 'error' }], FAILURE_TYPES.ASSET_LIMIT);
+}
+
+/**
+ * Errors that recur for the same input however often the stage runs: a library's recursion or string
+ * limit hit by the asset's size or shape. Each becomes UnsupportedAsset with a sentence for the artist;
+ * anything else (I/O, a lost worker, a timeout) stays retryable.
+ */
+export function deterministicFailure(err: unknown, fileName: string): InvalidAssetError | null {
+  if (err instanceof InvalidAssetError) return err;
+  if (!(err instanceof Error)) return null;
+  if (err instanceof RangeError && /call stack size/i.test(err.message)) {
+    return unsupportedAsset(
+      `${fileName} is nested too deeply for this pipeline to process (its JSON or node tree is too deep). Flatten the hierarchy and export again.`,
+      'NESTING_TOO_DEEP',
+    );
+  }
+  if (err instanceof RangeError && /invalid string length|array buffer allocation failed|invalid array length/i.test(err.message)) {
+    return assetOverLimit(
+      `${fileName} is too large for this pipeline to hold in memory. Split it into smaller assets or upload it as .glb with external textures.`,
+      'ASSET_TOO_LARGE',
+    );
+  }
+  return null;
 }

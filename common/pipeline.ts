@@ -79,7 +79,10 @@ export interface ValidatorMessage {
   code: string;
   message: string;
   severity: 'error' | 'warning' | 'info' | 'hint';
+  /** JSON pointer to the property concerned. */
   pointer?: string;
+  /** Byte offset in a GLB, for problems of the binary container (chunk lengths, truncation). */
+  offset?: number;
 }
 
 export interface ValidationSummary {
@@ -101,6 +104,8 @@ export interface LodResult {
   ratio: number;
   targetTriangles: number;
   triangles: number;
+  /** Why the level differs from what its ratio asks (e.g. a mesh too small to simplify keeps its triangles). */
+  note?: string;
 }
 
 export interface TextureResult {
@@ -146,6 +151,8 @@ export interface PackageResult {
   gltfpack?: GltfpackComparison;
   /** Steps applied while packaging (quantize, meshopt or draco compression, texture swaps). */
   steps?: string[];
+  /** Why an output differs from what the settings promise, per file (e.g. LOD0 larger than the upload, and why). */
+  notes?: string[];
 }
 
 /** What the completed workflow returns and the result view shows. */
@@ -190,7 +197,12 @@ export function resolveSettings(options: { preset: keyof typeof PRESET_SETTINGS 
 
 /** Error types the workflow and the API map to artist-facing messages. */
 export const FAILURE_TYPES = {
+  /** The upload is broken (glTF-Validator errors, bad names, unreadable images): fix it and upload again. */
   INVALID_ASSET: 'InvalidAsset',
+  /** A valid asset using something this pipeline cannot process (e.g. an unknown required extension). */
+  UNSUPPORTED_ASSET: 'UnsupportedAsset',
+  /** Over a configured complexity limit (accessors, nodes, triangles, texture pixels, JSON depth). */
+  ASSET_LIMIT: 'AssetLimit',
   STORAGE: 'StorageError',
   /** A packaged output failed glTF-Validator: a pipeline bug, not the artist's input. */
   OUTPUT_INVALID: 'OutputInvalid',

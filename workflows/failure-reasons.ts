@@ -18,6 +18,8 @@ export const WORKFLOW_FAILURE_TYPES = {
 /** Failure types whose message was written for the artist where it was raised, and is passed on as is. */
 const ARTIST_FACING_TYPES: ReadonlySet<string> = new Set([
   FAILURE_TYPES.INVALID_ASSET,
+  FAILURE_TYPES.UNSUPPORTED_ASSET,
+  FAILURE_TYPES.ASSET_LIMIT,
   WORKFLOW_FAILURE_TYPES.INVALID_OPTIONS,
   WORKFLOW_FAILURE_TYPES.INVALID_BATCH,
 ]);

@@ -20,7 +20,9 @@ export async function optimizeStage(job: StageJob, progress: StageProgress): Pro
     ...(doc.getRoot().listBuffers().length > 1 ? [['unpartition', unpartition()] as [string, Transform]] : []),
     ['dedup', dedup()],
     ['weld', weld()],
-    ['prune', prune()],
+    // Empty nodes are sockets and locators, and UV sets or colours no material uses may be used by the
+    // engine (lightmaps, vertex paint): keep both.
+    ['prune', prune({ keepLeaves: true, keepAttributes: true, keepExtras: true })],
     ['resample', resample()],
     ['reorder', reorder({ encoder: MeshoptEncoder, target: 'size' })],
     ...(job.settings.quantize
