@@ -194,8 +194,8 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       throw ApplicationFailure.nonRetryable(`${stage}: malformed stage request: ${request.error.message}`, FAILURE_TYPES.INVALID_REQUEST);
     }
     const { input, settings } = request.data;
-    const mainFile = mainFileOf(input.files);
     assertUploadNames(input.files);
+    const mainFile = mainFileOf(input.files);
     const previous = PreviousHeartbeat.safeParse(ctx.info.heartbeatDetails);
     const checkpoint = previous.success ? previous.data.checkpoint : undefined;
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Accessor, Document, type GLTF, type NodeIO, type Primitive, type Texture, VertexLayout } from '@gltf-transform/core';
 import {
   EXTMeshGPUInstancing,
@@ -26,6 +27,7 @@ import {
 } from '@gltf-transform/extensions';
 import { quantize } from '@gltf-transform/functions';
 import sharp from 'sharp';
+import { PROJECT_ROOT } from '../../common/config.js';
 import { assetIO } from '../asset-io.js';
 
 /**
@@ -581,7 +583,7 @@ export async function generateBrokenCases(valid: CorpusCase[]): Promise<BrokenCa
       json.extensionsUsed = ['EXT_studio_secret'];
       json.extensionsRequired = ['EXT_studio_secret'];
     },
-    ['UNSUPPORTED_EXTENSION'],
+    ['EXTENSION_NOT_PROCESSABLE'],
   );
   // JSON nested 100,000 deep in extras: a stack bomb for recursive readers.
   const bomb = '['.repeat(100_000) + ']'.repeat(100_000);
@@ -617,6 +619,42 @@ export async function generateBrokenCases(valid: CorpusCase[]): Promise<BrokenCa
 function renameMain(files: Record<string, Uint8Array>, name: string): Record<string, Uint8Array> {
   const entries = Object.entries(files).map(([file, bytes]): [string, Uint8Array] => [file.endsWith('.gltf') ? name : file, bytes]);
   return Object.fromEntries(entries);
+}
+
+/** Where generated corpora are cached (git-ignored), one folder per version of this generator. */
+export const CORPUS_CACHE = path.join(PROJECT_ROOT, '.cache', 'asset-corpus');
+
+/**
+ * The corpus on disk: generated once per version of this file (its digest names the folder), then read
+ * back. Returns each case with the paths of its files.
+ */
+export async function cachedCorpus(): Promise<{ valid: CachedCase[]; broken: (CachedCase & { expectCodes: string[] })[] }> {
+  const source = await fs.readFile(fileURLToPath(import.meta.url));
+  const dir = path.join(CORPUS_CACHE, createHash('sha256').update(source).digest('hex').slice(0, 16));
+  const index = path.join(dir, 'index.json');
+  const cached = await fs.readFile(index, 'utf8').then(
+    (text) => JSON.parse(text) as Awaited<ReturnType<typeof cachedCorpus>>,
+    () => null,
+  );
+  if (cached) return cached;
+  const valid = await generateValidCases();
+  const broken = await generateBrokenCases(valid);
+  const corpus = {
+    valid: await Promise.all(valid.map(async (c) => ({ name: c.name, files: await writeCase(path.join(dir, 'valid'), c) }))),
+    broken: await Promise.all(
+      broken.map(async (c) => ({ name: c.name, files: await writeCase(path.join(dir, 'broken'), c), expectCodes: c.expectCodes })),
+    ),
+  };
+  // Written last and renamed into place: a run interrupted while generating is regenerated next time.
+  await fs.writeFile(`${index}.tmp`, JSON.stringify(corpus));
+  await fs.rename(`${index}.tmp`, index);
+  return corpus;
+}
+
+/** A case as cached: its name and the paths of its files. */
+export interface CachedCase {
+  name: string;
+  files: string[];
 }
 
 /** Writes a case's files into dir/<case name>/ and returns their paths. */

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import type { AssetLimits } from '../../common/config.js';
 import type { AssetStats } from '../../common/jobs.js';
 import type {
   LodResult,
@@ -36,7 +37,12 @@ const QUIET: StageProgress = { start: () => {}, update: () => {} };
  * out in `jobDir/input`. For corpus tests that prove the compute on many inputs: the activity wrapper,
  * threads and Temporal are proven elsewhere (hpc-activities.test.ts) and would only add seconds per case.
  */
-export async function runStagesDirectly(jobDir: string, files: string[], settings: PipelineSettings): Promise<DirectRun> {
+export async function runStagesDirectly(
+  jobDir: string,
+  files: string[],
+  settings: PipelineSettings,
+  limits?: AssetLimits,
+): Promise<DirectRun> {
   const inputDir = path.join(jobDir, 'input');
   await fs.mkdir(inputDir, { recursive: true });
   await Promise.all(files.map((f) => fs.copyFile(f, path.join(inputDir, path.basename(f)))));
@@ -53,6 +59,7 @@ export async function runStagesDirectly(jobDir: string, files: string[], setting
     workDir: jobDir,
     outputDir: stage === 'package' ? outputDir : '',
     settings,
+    ...(limits ? { limits } : {}),
   });
   await fs.mkdir(outputDir, { recursive: true });
   const inspect = await inspectStage(job('inspect'), QUIET);
