@@ -40,6 +40,9 @@ export const TextureResultSchema = z.object({
   name: z.string(),
   before: ImageFacts,
   after: ImageFacts,
+  fidelity: z
+    .object({ maxChannelError: z.number(), psnrDb: z.number().nullable(), encoding: z.enum(['lossy', 'lossless', 'source']) })
+    .optional(),
   warnings: z.array(z.string()).optional(),
   resumed: z.boolean().optional(),
 });

@@ -112,6 +112,12 @@ export interface TextureResult {
   name: string;
   before: { width: number; height: number; bytes: number; mimeType: string };
   after: { width: number; height: number; bytes: number; mimeType: string };
+  /**
+   * How closely the delivered image matches the upload's at the delivered size (resizing aside): the
+   * largest channel error (0..255), PSNR in dB (null when identical), and how it was encoded: lossy,
+   * lossless (lossy would have changed colours visibly) or source (the upload's image kept as it is).
+   */
+  fidelity?: { maxChannelError: number; psnrDb: number | null; encoding: 'lossy' | 'lossless' | 'source' };
   /** Why the result differs from the settings (e.g. KTX2 asked, no encoder on this machine, WebP written). */
   warnings?: string[];
   /** True when a retried attempt kept this texture from the attempt before instead of redoing it. */
