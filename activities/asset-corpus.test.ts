@@ -113,7 +113,7 @@ describe('broken inputs fail on their first attempt with the validator’s codes
       const codes = (failure?.details ?? []).map((d) => (d as { code: string }).code);
       outcomes[c.name] = {
         nonRetryable: failure?.nonRetryable,
-        artistFacing: ['InvalidAsset', 'UnsupportedAsset', 'AssetLimit'].includes(failure?.type ?? ''),
+        artistFacing: ['INVALID_ASSET', 'UNSUPPORTED_ASSET', 'ASSET_LIMIT'].includes(failure?.type ?? ''),
         expectedCode: codes.some((code) => c.expectCodes.includes(code)),
         // No library's stack fragment in what the artist reads.
         plain: failure ? !/Cannot read properties|reading '|at .*\.ts:|\(-1\)|\.\. /.test(failure.message) : false,
@@ -140,13 +140,13 @@ describe('broken inputs fail on their first attempt with the validator’s codes
         .run(fx.activities.inspectAsset, requestFor(input))
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ApplicationFailure);
-      expect(err).toMatchObject({ type: 'InvalidAsset', nonRetryable: true, details: [{ code }] });
+      expect(err).toMatchObject({ type: 'INVALID_ASSET', nonRetryable: true, details: [{ code }] });
     }
   });
 });
 
 describe('complexity limits', () => {
-  it('refuses each limit, from the JSON alone, as a non-retryable AssetLimit naming its variable', async () => {
+  it('refuses each limit, from the JSON alone, as a non-retryable ASSET_LIMIT naming its variable', async () => {
     const big = corpus.valid.find((c) => c.name === 'deep-node-tree')!;
     const textured = corpus.valid.find((c) => c.name === 'textures-png-jpeg-webp')!;
     const cases = [
@@ -162,7 +162,7 @@ describe('complexity limits', () => {
         ...DEFAULT_ASSET_LIMITS,
         ...override,
       }).catch((e: unknown) => e);
-      expect(err, code).toMatchObject({ code: 'AssetLimit', details: [{ code }] });
+      expect(err, code).toMatchObject({ code: 'ASSET_LIMIT', details: [{ code }] });
       expect((err as Error).message, code).toContain(variable);
     }
   });

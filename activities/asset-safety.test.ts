@@ -37,7 +37,7 @@ async function expectInvalidAsset(run: Promise<unknown>): Promise<ApplicationFai
   );
   expect(err).toBeInstanceOf(ApplicationFailure);
   const failure = err as ApplicationFailure;
-  expect(failure.type).toBe('InvalidAsset');
+  expect(failure.type).toBe('INVALID_ASSET');
   expect(failure.nonRetryable).toBe(true);
   expect(failure.details?.length).toBeGreaterThan(0);
   for (const detail of failure.details ?? [])

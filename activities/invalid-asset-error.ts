@@ -1,21 +1,21 @@
-import { FAILURE_TYPES, type ValidatorMessage } from '../common/pipeline.js';
+import { FAILURES } from '../common/failures.js';
+import type { ValidatorMessage } from '../common/pipeline.js';
 
-/** Failure types of input that will fail the same way on every attempt, each with its own artist-facing message. */
-export type AssetFailureType =
-  typeof FAILURE_TYPES.INVALID_ASSET | typeof FAILURE_TYPES.UNSUPPORTED_ASSET | typeof FAILURE_TYPES.ASSET_LIMIT;
+/** Catalogue codes of input that will fail the same way on every attempt (common/failures.ts). */
+export type AssetFailureType = 'INVALID_ASSET' | 'UNSUPPORTED_ASSET' | 'ASSET_LIMIT';
 
 /**
  * Input that will never process, however often it is retried: the activity wrapper turns it into
  * ApplicationFailure.nonRetryable(message, code, details) on the first attempt. `code` says whose it is:
- * InvalidAsset (the file is broken), UnsupportedAsset (valid, but uses something this pipeline cannot
- * process) or AssetLimit (over a configured complexity limit). Thrown inside stage threads, so it carries
+ * INVALID_ASSET (the file is broken), UNSUPPORTED_ASSET (valid, but uses something this pipeline cannot
+ * process) or ASSET_LIMIT (over a configured complexity limit). Thrown inside stage threads, so it carries
  * only plain data that survives structured cloning.
  */
 export class InvalidAssetError extends Error {
   constructor(
     message: string,
     readonly details: ValidatorMessage[] = [],
-    readonly code: AssetFailureType = FAILURE_TYPES.INVALID_ASSET,
+    readonly code: AssetFailureType = FAILURES.INVALID_ASSET.code,
   ) {
     super(message);
     this.name = 'InvalidAssetError';
@@ -32,18 +32,18 @@ export function unsupportedAsset(message: string, code: string, pointer?: string
   return new InvalidAssetError(
     message,
     [{ code, message, severity: 'error', ...(pointer !== undefined ? { pointer } : {}) }],
-    FAILURE_TYPES.UNSUPPORTED_ASSET,
+    FAILURES.UNSUPPORTED_ASSET.code,
   );
 }
 
 /** An asset over one of the configured complexity limits (common/config.ts assetLimits). */
 export function assetOverLimit(message: string, code: string): InvalidAssetError {
-  return new InvalidAssetError(message, [{ code, message, severity: 'error' }], FAILURE_TYPES.ASSET_LIMIT);
+  return new InvalidAssetError(message, [{ code, message, severity: 'error' }], FAILURES.ASSET_LIMIT.code);
 }
 
 /**
  * Errors that recur for the same input however often the stage runs: a library's recursion or string
- * limit hit by the asset's size or shape. Each becomes UnsupportedAsset with a sentence for the artist;
+ * limit hit by the asset's size or shape. Each becomes UNSUPPORTED_ASSET or ASSET_LIMIT with a sentence for the artist;
  * anything else (I/O, a lost worker, a timeout) stays retryable.
  */
 export function deterministicFailure(err: unknown, fileName: string): InvalidAssetError | null {

@@ -1,6 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import { z } from 'zod';
 import type { Stage } from '../common/pipeline.js';
+import { FAILURES, isStorageError } from '../common/failures.js';
 import { deterministicFailure } from './invalid-asset-error.js';
 import { OutputInvalidError } from './output-error.js';
 import { StageJob, type StageProgress, type StageThreadMessage } from './stage-job.js';
@@ -44,7 +45,8 @@ async function runOne(raw: unknown): Promise<void> {
     const assetFailure = deterministicFailure(err, mainFile);
     post({
       type: 'failed',
-      failureType: assetFailure?.code ?? (err instanceof OutputInvalidError ? err.code : null),
+      failureType:
+        assetFailure?.code ?? (err instanceof OutputInvalidError ? err.code : isStorageError(err) ? FAILURES.STORAGE.code : null),
       message: assetFailure?.message ?? error.message,
       details: assetFailure?.details ?? [],
       stack: error.stack,

@@ -2,7 +2,8 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { type Document, ImageUtils } from '@gltf-transform/core';
 import { type AssetLimits, DEFAULT_ASSET_LIMITS } from '../common/config.js';
-import { FAILURE_TYPES, type ValidationSummary, type ValidatorMessage } from '../common/pipeline.js';
+import { FAILURES } from '../common/failures.js';
+import type { ValidationSummary, ValidatorMessage } from '../common/pipeline.js';
 import {
   assertUrisStayInUpload,
   type GltfJsonHead,
@@ -136,7 +137,7 @@ export async function validateUpload(job: UploadJob): Promise<ValidationSummary>
   } catch (err) {
     // A broken container or JSON: the validator's codes and byte offsets say it best. It is run without
     // access to any other file, since the URIs could not be checked.
-    if (err instanceof InvalidAssetError && err.code === FAILURE_TYPES.INVALID_ASSET) throw await validatorVerdict(bytes, job, err);
+    if (err instanceof InvalidAssetError && err.code === FAILURES.INVALID_ASSET.code) throw await validatorVerdict(bytes, job, err);
     throw err;
   }
   assertUrisStayInUpload(head, job.inputDir, job.fileNames);
