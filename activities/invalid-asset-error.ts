@@ -43,8 +43,9 @@ export function assetOverLimit(message: string, code: string): InvalidAssetError
 
 /**
  * Errors that recur for the same input however often the stage runs: a library's recursion or string
- * limit hit by the asset's size or shape. Each becomes UNSUPPORTED_ASSET or ASSET_LIMIT with a sentence for the artist;
- * anything else (I/O, a lost worker, a timeout) stays retryable.
+ * limit hit by the asset's size or shape, and programming errors (TypeError, an assertion) a library
+ * meets on this input. Each becomes UNSUPPORTED_ASSET or ASSET_LIMIT with a sentence for the artist, on
+ * the first attempt; anything else (I/O, a lost worker, a timeout) stays retryable.
  */
 export function deterministicFailure(err: unknown, fileName: string): InvalidAssetError | null {
   if (err instanceof InvalidAssetError) return err;
@@ -59,6 +60,15 @@ export function deterministicFailure(err: unknown, fileName: string): InvalidAss
     return assetOverLimit(
       `${fileName} is too large for this pipeline to hold in memory. Split it into smaller assets or upload it as .glb with external textures.`,
       'ASSET_TOO_LARGE',
+    );
+  }
+  const code = (err as { code?: unknown }).code ?? (err.cause as { code?: unknown } | undefined)?.code;
+  const programmingError =
+    err instanceof TypeError || err instanceof RangeError || err instanceof ReferenceError || /^assertion failed/i.test(err.message);
+  if (programmingError && code === undefined) {
+    return unsupportedAsset(
+      `${fileName} passed validation, but the pipeline failed while processing it: a fault in the farm, not in your file, and trying again would fail the same way. Report the job id to the pipeline team.`,
+      'PIPELINE_FAULT',
     );
   }
   return null;
