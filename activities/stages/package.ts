@@ -45,7 +45,7 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
     const doc = await readWorkFile(source, level === 0 ? 'optimizeAsset' : 'buildLods');
     for (const step of swapTextures(doc, textures)) steps.add(step);
     const name = `${base}-lod${level}.glb`;
-    const encoded = await encodeLevel(doc, job.settings, inputStats);
+    const encoded = await encodeLevel(doc, job.settings, inputStats, level === 0);
     for (const step of encoded.steps) steps.add(step);
     if (encoded.note) notes.push(`${name}: ${encoded.note}`);
     const bytes = encoded.bytes;
@@ -104,6 +104,7 @@ async function encodeLevel(
   doc: Document,
   settings: PipelineSettings,
   input: AssetStats | null,
+  fullDetail: boolean,
 ): Promise<{ bytes: Uint8Array; steps: string[]; note?: string }> {
   const io = await assetIO();
   const steps = applyCompression(doc, settings);
@@ -119,14 +120,19 @@ async function encodeLevel(
     }
     applyCompression(doc, settings);
   }
-  if (input && bytes.byteLength > input.fileBytes && hasGeometry(doc)) {
-    note = `${kb(bytes.byteLength)}, larger than the upload's ${kb(input.fileBytes)}: ${whyLarger(doc, settings, input)}`;
+  if (fullDetail && input && bytes.byteLength > input.fileBytes && hasGeometry(doc)) {
+    note = `${size(bytes.byteLength)}, larger than the upload's ${size(input.fileBytes)}: ${whyLarger(doc, settings, input)}`;
   }
   return { bytes, steps, ...(note ? { note } : {}) };
 }
 
 function kb(bytes: number): string {
   return `${(bytes / 1024).toFixed(1)} KB`;
+}
+
+/** Exact below 100 KB, where two sizes of a small file would otherwise read the same. */
+function size(bytes: number): string {
+  return bytes < 100 * 1024 ? `${bytes.toLocaleString('en')} bytes` : kb(bytes);
 }
 
 /** The likeliest reason an output outgrew its upload, from what differs between them. */
@@ -137,7 +143,10 @@ function whyLarger(doc: Document, settings: PipelineSettings, input: AssetStats)
     return 'its textures were re-encoded losslessly to keep their colours, which made them bigger.';
   if (settings.geometryCompression === 'none') return 'the settings ask for uncompressed geometry.';
   if (out.vertices > input.vertices) return 'vertices had to be split where normals or UVs differ, which the upload shared.';
-  return 'the upload was already compressed more tightly than these settings compress; choose the archive preset to keep it as it is.';
+  const compressed = input.extensionsUsed.some((e) => e === 'KHR_draco_mesh_compression' || e === 'EXT_meshopt_compression');
+  if (!compressed && input.fileBytes < 64 * 1024)
+    return 'in a file this small, the tables and extension records compression needs outweigh what it saves; the upload itself is as good to use.';
+  return 'the upload was already compressed more tightly than these settings compress; the archive preset keeps it as it is.';
 }
 
 /** True when the document has any geometry to compress: a GLB of only nodes must not get a compression buffer. */

@@ -446,6 +446,38 @@ const VALID_EDITS: Record<string, { from: string; edit: (json: GLTF.IGLTF) => vo
     },
   },
   'glb-padding-after-chunks': { from: 'quad', edit: () => {}, glbPadding: 8 },
+  'transform-texcoord-override': {
+    from: 'texture-transform',
+    edit: (json) => {
+      const info = json.materials![0]!.pbrMetallicRoughness!.baseColorTexture!;
+      (info.extensions!['KHR_texture_transform'] as { texCoord?: number }).texCoord = 0;
+      // The same texture, transformed, in the normal, occlusion and emissive slots.
+      json.materials![0]!.normalTexture = { ...info, scale: 1 };
+      json.materials![0]!.occlusionTexture = { ...info, strength: 0.5 };
+      json.materials![0]!.emissiveTexture = { index: info.index, extensions: { KHR_texture_transform: { offset: [0.5, 0] } } };
+    },
+  },
+  'lights-declared-unused': {
+    from: 'quad',
+    edit: (json) => {
+      json.extensionsUsed = [...(json.extensionsUsed ?? []), 'KHR_lights_punctual'];
+    },
+  },
+  'node-matrix-no-scene': {
+    from: 'quad',
+    edit: (json) => {
+      json.nodes![0]!.matrix = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1, 2, 3, 1];
+      delete json.scene;
+      delete json.scenes;
+    },
+  },
+  'min-version-2-1': {
+    from: 'quad',
+    edit: (json) => {
+      json.asset.version = '2.1';
+      json.asset.minVersion = '2.1';
+    },
+  },
 };
 
 /** Reassembles a GLB from its JSON (and the original BIN chunk), optionally with zero bytes after the chunks. */
