@@ -145,6 +145,22 @@ describe('broken inputs fail on their first attempt with the validator’s codes
   });
 });
 
+describe('unicode names', () => {
+  it('completes a 100-letter Cyrillic upload and names its outputs in Cyrillic, cut to a length every file system takes', async () => {
+    const quad = corpus.valid.find((c) => c.name === 'quad')!.files[0]!;
+    const dir = mkdtempSync(path.join(work, 'unicode-'));
+    const name = `${'Модель'.repeat(17).slice(0, 100)}.glb`;
+    await fs.copyFile(quad, path.join(dir, name));
+    const run = await runStagesDirectly(path.join(work, 'unicode-run'), [path.join(dir, name)], resolveSettings({ preset: 'game-ready' }));
+    const glbs = run.package.outputs.filter((o) => o.kind === 'glb').map((o) => o.name);
+    expect(glbs).toHaveLength(3);
+    for (const output of glbs) {
+      expect(output).toMatch(/^Модель/);
+      expect(Buffer.byteLength(output, 'utf8') + 41).toBeLessThanOrEqual(255);
+    }
+  });
+});
+
 describe('complexity limits', () => {
   it('refuses each limit, from the JSON alone, as a non-retryable ASSET_LIMIT naming its variable', async () => {
     const big = corpus.valid.find((c) => c.name === 'deep-node-tree')!;

@@ -14,12 +14,21 @@ import { CarriedFeatures, type DroppedFeature, droppedFeatures, readCarriedFeatu
 import { AssetStatsSchema, LodResultSchema, OptimizeResultSchema, ValidationSummarySchema, workFiles } from '../work-files.js';
 import { type ProcessedTexture, readProcessedTextures } from './textures.js';
 
-/** Output files are named after the asset, reduced to characters safe in every file system and URL. */
-function outputBaseName(assetName: string): string {
-  const base = assetName
+/** Longest output base name in UTF-8 bytes: with "-lod0.glb" and the 41-byte temporary suffix, under 255. */
+const MAX_BASE_NAME_BYTES = 150;
+
+/**
+ * Output files are named after the asset, in the artist's own script (модель-lod0.glb), reduced to letters,
+ * digits and . _ - (safe in every file system and, percent-encoded, in URLs) and cut to a length every
+ * file system takes (a 300-character name would otherwise fail ENAMETOOLONG on every attempt).
+ */
+export function outputBaseName(assetName: string): string {
+  let base = assetName
+    .normalize('NFC')
     .replace(/\.(glb|gltf)$/i, '')
-    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/[^\p{L}\p{M}\p{N}._-]+/gu, '_')
     .replace(/^[._]+/, '');
+  while (Buffer.byteLength(base, 'utf8') > MAX_BASE_NAME_BYTES) base = [...base].slice(0, -1).join('');
   return base || 'asset';
 }
 
