@@ -99,6 +99,32 @@ export function assertTexturesWithinLimits(doc: Document, limits: AssetLimits, f
   }
 }
 
+/**
+ * The validator does not know AVIF (EXT_texture_avif): it reports each AVIF image IMAGE_UNRECOGNIZED_FORMAT,
+ * which this project's settings make an error (to catch files that are no image at all). An image the
+ * asset declares as AVIF under that extension is the textures stage's to decode (sharp reads AVIF, and an
+ * unreadable one fails there as IMAGE_UNREADABLE): not an error here.
+ */
+function forgiveAvifImages(outcome: ValidationOutcome, head: GltfJsonHead): void {
+  if (!(head.extensionsUsed ?? []).includes('EXT_texture_avif')) return;
+  const images = (head as { images?: { mimeType?: unknown; uri?: unknown }[] }).images ?? [];
+  const isAvif = (pointer: string | undefined) => {
+    const image = images[Number(/^\/images\/(\d+)$/.exec(pointer ?? '')?.[1] ?? -1)];
+    return image?.mimeType === 'image/avif' || (typeof image?.uri === 'string' && /\.avif$/i.test(image.uri));
+  };
+  const forgiven = outcome.errorMessages.filter((m) => m.code === 'IMAGE_UNRECOGNIZED_FORMAT' && isAvif(m.pointer));
+  if (!forgiven.length) return;
+  outcome.errorMessages = outcome.errorMessages.filter((m) => !forgiven.includes(m));
+  outcome.errors -= forgiven.length;
+  outcome.messages.push(
+    ...forgiven.map((m) => ({
+      ...m,
+      severity: 'info' as const,
+      message: 'AVIF image: the validator cannot check it; the textures stage decodes it.',
+    })),
+  );
+}
+
 /** The InvalidAsset failure for a validator outcome with errors: every error as details, the first in words. */
 function validationFailure(assetName: string, outcome: ValidationOutcome): InvalidAssetError {
   const first = outcome.errorMessages[0];
@@ -151,6 +177,7 @@ export async function validateUpload(job: UploadJob): Promise<ValidationSummary>
       return fs.readFile(file);
     },
   });
+  forgiveAvifImages(outcome, head);
   if (outcome.errors > 0) throw validationFailure(job.assetName, outcome);
   // The validator says only that it cannot check an unknown extension; what matters is that it is dropped.
   const dropped = new Set(unknownOptionalExtensions(head));

@@ -108,10 +108,11 @@ async function processTexture(
     fidelity = measureFidelity(source, await rawRgba(encoded.data, width, height));
     method = 'lossless';
     const resized = width !== (meta.width ?? 0) || height !== (meta.height ?? 0);
-    if (!resized && encoded.data.byteLength >= image.byteLength && mimeType !== 'image/ktx2') {
+    const sourceEncoding = ENCODING_BY_MIME[mimeType];
+    if (!resized && sourceEncoding && encoded.data.byteLength >= image.byteLength) {
       // Lossless came out no smaller than the upload's own image, which is exact: keep that.
       encoded = { data: Buffer.from(image), info: encoded.info };
-      after = ENCODING_BY_MIME[mimeType] ?? after;
+      after = sourceEncoding;
       fidelity = { maxChannelError: 0, psnrDb: null };
       method = 'source';
     }

@@ -6,6 +6,7 @@ import { type Accessor, Document, type GLTF, type NodeIO, type Primitive, type T
 import {
   EXTMeshGPUInstancing,
   EXTMeshoptCompression,
+  EXTTextureAVIF,
   EXTTextureWebP,
   KHRDracoMeshCompression,
   KHRLightsPunctual,
@@ -248,6 +249,19 @@ const VALID_BUILDS: Record<string, Build> = {
       .setEmissiveTexture(webp)
       .setEmissiveFactor([1, 1, 1]);
     material.getBaseColorTextureInfo()!.setWrapS(33071).setWrapT(33648).setMinFilter(9987).setMagFilter(9729);
+    doc.getRoot().listMeshes()[0]!.listPrimitives()[0]!.setMaterial(material);
+    return doc;
+  },
+  'texture-avif': async (random) => {
+    const doc = gridDocument(random, 4, 4);
+    const pixels = Buffer.alloc(16 * 16 * 4).map((_, i) => (i % 4 === 3 ? 255 : Math.floor(random() * 256)));
+    const avif = new Uint8Array(
+      await sharp(pixels, { raw: { width: 16, height: 16, channels: 4 } })
+        .avif({ quality: 80 })
+        .toBuffer(),
+    );
+    doc.createExtension(EXTTextureAVIF).setRequired(true);
+    const material = doc.createMaterial('avif').setBaseColorTexture(textureOf(doc, avif, 'image/avif', 'albedo.avif'));
     doc.getRoot().listMeshes()[0]!.listPrimitives()[0]!.setMaterial(material);
     return doc;
   },
