@@ -53,7 +53,7 @@ describe('valid inputs of every kind complete with every preset', () => {
   it('covers the spec’s variety', () => {
     // A guard against the corpus silently shrinking: the cases each test below runs.
     expect(corpus.valid.length).toBeGreaterThanOrEqual(35);
-    expect(corpus.broken.length).toBeGreaterThanOrEqual(13);
+    expect(corpus.broken.length).toBeGreaterThanOrEqual(14);
   });
 
   it.each(PRESETS)('every valid input completes with %s, each output valid and carrying what the input carried', async (preset) => {
@@ -172,6 +172,7 @@ describe('complexity limits', () => {
       [big, { triangles: 7 }, 'TOO_MANY_TRIANGLES', 'ASSET_MAX_TRIANGLES'],
       [textured, { texturePixels: 31 * 31 }, 'TEXTURE_TOO_LARGE', 'ASSET_MAX_TEXTURE_PIXELS'],
       [big, { jsonDepth: 3 }, 'JSON_TOO_DEEP', 'ASSET_MAX_JSON_DEPTH'],
+      [big, { nodeDepth: 150 }, 'NODES_TOO_DEEP', 'ASSET_MAX_NODE_DEPTH'],
     ] as const;
     for (const [c, override, code, variable] of cases) {
       const err = await runStagesDirectly(path.join(work, `limit-${code}`), c.files, resolveSettings({ preset: 'archive' }), {

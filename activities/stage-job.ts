@@ -22,6 +22,7 @@ export const StageJob = z.object({
       triangles: z.number(),
       texturePixels: z.number(),
       jsonDepth: z.number(),
+      nodeDepth: z.number(),
     })
     .optional(),
   /** Heartbeat checkpoint of the previous attempt, if any. */

@@ -33,7 +33,13 @@ const GL_TRIANGLE_STRIP = 5;
 const GL_TRIANGLE_FAN = 6;
 
 /** What the JSON declares, counted defensively (the validator has not looked at it yet). */
-export function declaredCounts(head: GltfJsonHead): { accessors: number; nodes: number; primitives: number; triangles: number } {
+export function declaredCounts(head: GltfJsonHead): {
+  accessors: number;
+  nodes: number;
+  primitives: number;
+  triangles: number;
+  nodeDepth: number;
+} {
   const raw = head as Record<string, unknown>;
   const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
   const accessors = list(raw.accessors);
@@ -58,23 +64,51 @@ export function declaredCounts(head: GltfJsonHead): { accessors: number; nodes: 
       else if (mode === GL_TRIANGLE_STRIP || mode === GL_TRIANGLE_FAN) triangles += Math.max(0, elements - 2);
     }
   }
-  return { accessors: accessors.length, nodes: list(raw.nodes).length, primitives, triangles };
+  return { accessors: accessors.length, nodes: list(raw.nodes).length, primitives, triangles, nodeDepth: nodeDepthOf(list(raw.nodes)) };
+}
+
+/**
+ * The deepest chain of node children, walked breadth-first from the nodes no other node lists as a child,
+ * each node once: O(nodes), without recursion. Loops and shared children (the validator's NODE_LOOP and
+ * NODE_PARENT_OVERRIDE) are not followed twice.
+ */
+function nodeDepthOf(nodes: unknown[]): number {
+  const childrenOf = (i: number): number[] => {
+    const node = nodes[i];
+    const children = node && typeof node === 'object' ? (node as { children?: unknown }).children : undefined;
+    return Array.isArray(children) ? children.filter((c): c is number => Number.isInteger(c) && c >= 0 && c < nodes.length) : [];
+  };
+  const isChild = new Uint8Array(nodes.length);
+  for (let i = 0; i < nodes.length; i++) for (const c of childrenOf(i)) isChild[c] = 1;
+  const depth = new Int32Array(nodes.length);
+  let level = nodes.map((_, i) => i).filter((i) => !isChild[i]);
+  let deepest = 0;
+  while (level.length) {
+    deepest++;
+    for (const i of level) depth[i] = deepest;
+    level = level.flatMap(childrenOf).filter((c) => depth[c] === 0);
+  }
+  return deepest;
 }
 
 /** Refuses an asset over a complexity limit, from its JSON alone: before the validator or any reader. */
 export function assertWithinLimits(head: GltfJsonHead, limits: AssetLimits, fileName: string): void {
   const counts = declaredCounts(head);
-  const checks: [keyof typeof counts, string, string][] = [
-    ['accessors', 'ASSET_MAX_ACCESSORS', 'accessors (data arrays)'],
-    ['nodes', 'ASSET_MAX_NODES', 'nodes'],
-    ['primitives', 'ASSET_MAX_PRIMITIVES', 'mesh primitives (draw calls)'],
-    ['triangles', 'ASSET_MAX_TRIANGLES', 'triangles'],
+  const checks: [keyof typeof counts, string, string, string][] = [
+    ['accessors', 'ASSET_MAX_ACCESSORS', 'accessors (data arrays)', 'TOO_MANY_ACCESSORS'],
+    ['nodes', 'ASSET_MAX_NODES', 'nodes', 'TOO_MANY_NODES'],
+    ['primitives', 'ASSET_MAX_PRIMITIVES', 'mesh primitives (draw calls)', 'TOO_MANY_PRIMITIVES'],
+    ['triangles', 'ASSET_MAX_TRIANGLES', 'triangles', 'TOO_MANY_TRIANGLES'],
+    ['nodeDepth', 'ASSET_MAX_NODE_DEPTH', 'levels of nested nodes', 'NODES_TOO_DEEP'],
   ];
-  for (const [key, variable, what] of checks) {
+  for (const [key, variable, what, code] of checks) {
     if (counts[key] > limits[key]) {
       throw assetOverLimit(
-        `${fileName} has ${counts[key].toLocaleString('en')} ${what}; this farm accepts at most ${limits[key].toLocaleString('en')} (${variable}). Split the asset or merge its parts in your 3D tool, and upload again.`,
-        `TOO_MANY_${key.toUpperCase()}`,
+        `${fileName} has ${counts[key].toLocaleString('en')} ${what}; this farm accepts at most ${limits[key].toLocaleString('en')} (${variable}). ` +
+          (key === 'nodeDepth'
+            ? 'Flatten the hierarchy in your 3D tool and upload again.'
+            : 'Split the asset or merge its parts in your 3D tool, and upload again.'),
+        code,
       );
     }
   }

@@ -179,6 +179,12 @@ const assetLimitEnv = {
   ASSET_MAX_TEXTURE_PIXELS: positiveInt.default(16384 * 16384),
   /** Nesting depth of the glTF JSON (the spec's own structures need under 10; extras rarely more). */
   ASSET_MAX_JSON_DEPTH: positiveInt.default(64),
+  /**
+   * Depth of the node hierarchy. Rigs and scene graphs are a few dozen levels deep; glTF-Validator and
+   * glTF-Transform recurse over it and overflow the stack somewhere past 10,000 (the validator by crashing
+   * its thread, which would be retried as a lost worker).
+   */
+  ASSET_MAX_NODE_DEPTH: positiveInt.default(1000),
 };
 
 /** The limits as the stages use them. */
@@ -189,6 +195,7 @@ export interface AssetLimits {
   triangles: number;
   texturePixels: number;
   jsonDepth: number;
+  nodeDepth: number;
 }
 
 /** Limits with every variable unset (tests, tools). */
@@ -203,6 +210,7 @@ export function assetLimitsOf(config: { [K in keyof typeof assetLimitEnv]: numbe
     triangles: config.ASSET_MAX_TRIANGLES,
     texturePixels: config.ASSET_MAX_TEXTURE_PIXELS,
     jsonDepth: config.ASSET_MAX_JSON_DEPTH,
+    nodeDepth: config.ASSET_MAX_NODE_DEPTH,
   };
 }
 

@@ -638,6 +638,17 @@ export async function generateBrokenCases(valid: CorpusCase[]): Promise<BrokenCa
     files: { 'json-depth-bomb.gltf': new TextEncoder().encode(`{"asset":{"version":"2.0","extras":${bomb}}}`) },
     expectCodes: ['JSON_TOO_DEEP'],
   });
+  // A chain of 50,000 nested nodes: glTF-Validator's recursion overflows the stack on it (crashing its thread).
+  const chain = Array.from({ length: 50_000 }, (_, i) => (i < 49_999 ? { children: [i + 1] } : {}));
+  broken.push({
+    name: 'node-depth-bomb',
+    files: {
+      'node-depth-bomb.gltf': new TextEncoder().encode(
+        JSON.stringify({ asset: { version: '2.0' }, nodes: chain, scenes: [{ nodes: [0] }] }),
+      ),
+    },
+    expectCodes: ['NODES_TOO_DEEP'],
+  });
   broken.push({
     name: 'not-json',
     files: { 'not-json.gltf': new TextEncoder().encode('{"asset": {"version": "2.0"') },
