@@ -164,8 +164,59 @@ export const apiSchema = z
   });
 export type ApiConfig = z.infer<typeof apiSchema>;
 
+/**
+ * Complexity limits an upload is checked against before any heavy work (inspect reads only the JSON and
+ * image headers for them): each refusal is a non-retryable AssetLimit failure naming the limit. The
+ * defaults are far above any game asset (DamagedHelmet: 5 accessors, 1 node, 1 primitive, 46k triangles,
+ * 2048² textures) and below what holds an HPC slot for minutes (1,000,000 accessors: 3.3 GB, 10 min).
+ */
+const assetLimitEnv = {
+  ASSET_MAX_ACCESSORS: positiveInt.default(100_000),
+  ASSET_MAX_NODES: positiveInt.default(100_000),
+  ASSET_MAX_PRIMITIVES: positiveInt.default(50_000),
+  ASSET_MAX_TRIANGLES: positiveInt.default(20_000_000),
+  /** Width × height of the largest texture accepted (default 16384 × 16384). */
+  ASSET_MAX_TEXTURE_PIXELS: positiveInt.default(16384 * 16384),
+  /** Nesting depth of the glTF JSON (the spec's own structures need under 10; extras rarely more). */
+  ASSET_MAX_JSON_DEPTH: positiveInt.default(64),
+  /**
+   * Depth of the node hierarchy. Rigs and scene graphs are a few dozen levels deep; glTF-Validator and
+   * glTF-Transform recurse over it and overflow the stack somewhere past 10,000 (the validator by crashing
+   * its thread, which would be retried as a lost worker).
+   */
+  ASSET_MAX_NODE_DEPTH: positiveInt.default(1000),
+};
+
+/** The limits as the stages use them. */
+export interface AssetLimits {
+  accessors: number;
+  nodes: number;
+  primitives: number;
+  triangles: number;
+  texturePixels: number;
+  jsonDepth: number;
+  nodeDepth: number;
+}
+
+/** Limits with every variable unset (tests, tools). */
+export const DEFAULT_ASSET_LIMITS: AssetLimits = assetLimitsOf(z.object(assetLimitEnv).parse({}));
+
+/** The AssetLimits a parsed HPC worker config asks for. */
+export function assetLimitsOf(config: { [K in keyof typeof assetLimitEnv]: number }): AssetLimits {
+  return {
+    accessors: config.ASSET_MAX_ACCESSORS,
+    nodes: config.ASSET_MAX_NODES,
+    primitives: config.ASSET_MAX_PRIMITIVES,
+    triangles: config.ASSET_MAX_TRIANGLES,
+    texturePixels: config.ASSET_MAX_TEXTURE_PIXELS,
+    jsonDepth: config.ASSET_MAX_JSON_DEPTH,
+    nodeDepth: config.ASSET_MAX_NODE_DEPTH,
+  };
+}
+
 export const hpcWorkerSchema = z
   .object({
+    ...assetLimitEnv,
     ...temporalEnv,
     ...redisEnv,
     ...storageEnv,
