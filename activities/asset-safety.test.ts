@@ -37,7 +37,7 @@ async function expectInvalidAsset(run: Promise<unknown>): Promise<ApplicationFai
   );
   expect(err).toBeInstanceOf(ApplicationFailure);
   const failure = err as ApplicationFailure;
-  expect(failure.type).toBe('InvalidAsset');
+  expect(failure.type).toBe('INVALID_ASSET');
   expect(failure.nonRetryable).toBe(true);
   expect(failure.details?.length).toBeGreaterThan(0);
   for (const detail of failure.details ?? [])
@@ -164,7 +164,7 @@ describe('untrusted uploads', () => {
         // Inspect runs first in the workflow: it may read the file or refuse it, but only ever as InvalidAsset.
         const inspected = await env.run(fx.activities.inspectAsset, requestFor(input)).then(
           () => 'read',
-          (e: unknown) => (e instanceof ApplicationFailure && e.type === 'InvalidAsset' && e.nonRetryable ? 'refused' : e),
+          (e: unknown) => (e instanceof ApplicationFailure && e.type === 'INVALID_ASSET' && e.nonRetryable ? 'refused' : e),
         );
         expect(['read', 'refused']).toContain(inspected);
       });

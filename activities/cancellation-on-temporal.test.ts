@@ -7,7 +7,7 @@ import { ActivityFailure, ApplicationFailure, CancelledFailure } from '@temporal
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAILURE_TYPES } from '../common/pipeline.js';
+import { FAILURES } from '../common/failures.js';
 import { createRedis } from '../common/redis.js';
 import { startDevServer, type RunningDevServer } from '../scripts/lib/temporal-server.js';
 import { freePort, waitFor } from '../scripts/lib/wait.js';
@@ -152,7 +152,7 @@ describe('cancelling a running stage through the real Temporal server', () => {
         expect(cause).toBeInstanceOf(ActivityFailure);
         const failure = (cause as ActivityFailure).cause;
         expect(failure).toBeInstanceOf(ApplicationFailure);
-        expect(failure).toMatchObject({ type: FAILURE_TYPES.STOP_NOT_CONFIRMED, nonRetryable: false });
+        expect(failure).toMatchObject({ type: FAILURES.STOP_NOT_CONFIRMED.code, nonRetryable: false });
       });
     });
   });

@@ -235,7 +235,7 @@ describe('HPC pipeline stages on the shared sample assets', () => {
     const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')]);
     const failure = runIn(fx.envFor('asset-alice-out-of-order'), fx.activities.buildLods, requestFor(input));
     await expect(failure).rejects.toThrow(/optimized\.glb is missing .* run optimizeAsset first/);
-    await expect(failure).rejects.not.toMatchObject({ type: 'InvalidAsset' });
+    await expect(failure).rejects.not.toMatchObject({ type: 'INVALID_ASSET' });
   });
 
   it('cleans up a job idempotently: work folder gone, outputs kept or deleted as asked', async () => {

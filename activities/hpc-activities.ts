@@ -3,8 +3,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import type { JobLog } from '../common/job-log.js';
 import { ProcessAssetInput } from '../common/jobs.js';
+import { failureOf, FAILURES, isStorageError } from '../common/failures.js';
 import {
-  FAILURE_TYPES,
   type LodResult,
   type OptimizeResult,
   type PackageResult,
@@ -110,7 +110,8 @@ const JobRequest = z.object({ jobId: z.string().min(1) });
 /** The job an activity works for: its workflow's id. */
 function jobIdOf(ctx: Context): string {
   const id = ctx.info.workflowExecution?.workflowId;
-  if (!id) throw ApplicationFailure.nonRetryable('Asset activities run only inside a processAsset workflow', 'MisconfiguredActivity');
+  if (!id)
+    throw ApplicationFailure.nonRetryable('Asset activities run only inside a processAsset workflow', FAILURES.MISCONFIGURED_ACTIVITY.code);
   return id;
 }
 
@@ -122,7 +123,7 @@ export function mainFileOf(files: ProcessAssetInput['files']): string {
       mains.length === 0
         ? 'The upload has no .glb or .gltf file. Upload the model file together with its textures.'
         : `The upload has ${mains.length} model files (${mains.map((f) => f.name).join(', ')}); upload one asset per job.`,
-      FAILURE_TYPES.INVALID_ASSET,
+      FAILURES.INVALID_ASSET.code,
     );
   }
   return mains[0]!.name;
@@ -154,7 +155,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     const request = StageRequestSchema.safeParse(rawRequest);
     if (!request.success) {
       // The workflow sent something the contract does not allow: no retry will change it.
-      throw ApplicationFailure.nonRetryable(`${stage}: malformed stage request: ${request.error.message}`, FAILURE_TYPES.INVALID_REQUEST);
+      throw ApplicationFailure.nonRetryable(`${stage}: malformed stage request: ${request.error.message}`, FAILURES.INVALID_REQUEST.code);
     }
     const { input, settings } = request.data;
     const mainFile = mainFileOf(input.files);
@@ -181,16 +182,18 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     });
     reporter.startStage(stage, 1, 'steps', checkpoint === undefined ? `Starting ${stage}` : `Resuming ${stage}`);
 
-    const workDir = await deps.storage.workDir(jobId);
+    const workDir = await deps.storage.workDir(jobId).catch(throwAsActivityFailure);
     const job: StageJob = {
       stage,
       jobId,
       assetName: input.assetName,
       mainFile,
       fileNames: input.files.map((f) => f.name),
-      inputDir: READS_UPLOAD.has(stage) ? await deps.storage.materializeInputs(jobId, input.files) : workFiles.inputDir(workDir),
+      inputDir: READS_UPLOAD.has(stage)
+        ? await deps.storage.materializeInputs(jobId, input.files).catch(throwAsActivityFailure)
+        : workFiles.inputDir(workDir),
       workDir,
-      outputDir: stage === 'package' ? await deps.storage.outputDir(jobId) : '',
+      outputDir: stage === 'package' ? await deps.storage.outputDir(jobId).catch(throwAsActivityFailure) : '',
       settings,
       checkpoint,
     };
@@ -246,7 +249,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
           // Never lose a stage to a stray message: run it again from its last checkpoint.
           throw ApplicationFailure.retryable(
             `${stage} stopped on a cancel request that Temporal did not confirm within ${timeoutMs / 1000} s; the stage will run again`,
-            FAILURE_TYPES.STOP_NOT_CONFIRMED,
+            FAILURES.STOP_NOT_CONFIRMED.code,
           );
         }
       }
@@ -309,7 +312,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     async inspectAsset(request: StageRequest): Promise<AssetStats> {
       return runStage('inspect', request, AssetStatsSchema, keepNothing);
     },
-    /** Runs glTF-Validator; errors fail the job as InvalidAsset, warnings are returned. */
+    /** Runs glTF-Validator; errors fail the job as INVALID_ASSET, warnings are returned. */
     async validateAsset(request: StageRequest): Promise<ValidationSummary> {
       return runStage('validate', request, ValidationSummarySchema, keepNothing);
     },
@@ -338,11 +341,11 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     },
     async cleanupJob(request: { jobId: string; keepOutputs: boolean }): Promise<void> {
       const { jobId, keepOutputs } = JobRequest.extend({ keepOutputs: z.boolean() }).parse(request);
-      await deps.storage.removeWork(jobId);
-      if (!keepOutputs) await deps.storage.removeOutputs(jobId);
+      await deps.storage.removeWork(jobId).catch(throwAsActivityFailure);
+      if (!keepOutputs) await deps.storage.removeOutputs(jobId).catch(throwAsActivityFailure);
     },
     async deleteOutputs(request: { jobId: string }): Promise<void> {
-      await deps.storage.removeOutputs(JobRequest.parse(request).jobId);
+      await deps.storage.removeOutputs(JobRequest.parse(request).jobId).catch(throwAsActivityFailure);
     },
   } satisfies PipelineActivities;
   return activities;
@@ -351,12 +354,29 @@ export function createHpcActivities(deps: HpcActivityDeps) {
 /** Inspect and validate write nothing a cancellation must remove. */
 async function keepNothing(): Promise<void> {}
 
-/** Maps a stage's failure to what Temporal should do with it: never retry bad input, retry the rest. */
+/**
+ * Maps a stage's failure to what Temporal should do with it, by the catalogue's retryable flag: never
+ * retry bad input, retry the rest. A full, read-only or forbidden disk becomes STORAGE (retried, then
+ * told to the artist as the farm's fault).
+ */
 function toActivityFailure(err: unknown): unknown {
   if (err instanceof StageFailedError && err.failureType) {
-    return ApplicationFailure.create({ message: err.message, type: err.failureType, nonRetryable: true, details: err.details });
+    const { code, retryable } = failureOf(err.failureType);
+    return ApplicationFailure.create({ message: err.message, type: code, nonRetryable: !retryable, details: err.details });
+  }
+  if (isStorageError(err)) {
+    return ApplicationFailure.create({
+      message: (err as Error).message,
+      type: FAILURES.STORAGE.code,
+      nonRetryable: false,
+      cause: err as Error,
+    });
   }
   return err;
+}
+
+function throwAsActivityFailure(err: unknown): never {
+  throw toActivityFailure(err);
 }
 
 export type HpcActivities = ReturnType<typeof createHpcActivities>;

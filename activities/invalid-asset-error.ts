@@ -1,12 +1,13 @@
-import { FAILURE_TYPES, type ValidatorMessage } from '../common/pipeline.js';
+import { FAILURES } from '../common/failures.js';
+import type { ValidatorMessage } from '../common/pipeline.js';
 
 /**
  * Input that will never process, however often it is retried: the activity wrapper turns it into
- * ApplicationFailure.nonRetryable(message, 'InvalidAsset', details). Thrown inside stage threads, so it
+ * ApplicationFailure.nonRetryable(message, 'INVALID_ASSET', details). Thrown inside stage threads, so it
  * carries only plain data that survives structured cloning.
  */
 export class InvalidAssetError extends Error {
-  readonly code = FAILURE_TYPES.INVALID_ASSET;
+  readonly code = FAILURES.INVALID_ASSET.code;
   constructor(
     message: string,
     readonly details: ValidatorMessage[] = [],

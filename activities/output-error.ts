@@ -1,11 +1,11 @@
-import { FAILURE_TYPES } from '../common/pipeline.js';
+import { FAILURES } from '../common/failures.js';
 
 /**
  * A processed output that glTF-Validator rejects: a pipeline bug, not the artist's fault, and retrying
- * would produce the same file. The activity wrapper fails it as non-retryable 'OutputInvalid'.
+ * would produce the same file. The activity wrapper fails it as non-retryable OUTPUT_INVALID.
  */
 export class OutputInvalidError extends Error {
-  readonly code = FAILURE_TYPES.OUTPUT_INVALID;
+  readonly code = FAILURES.OUTPUT_INVALID.code;
   constructor(message: string) {
     super(message);
     this.name = 'OutputInvalidError';

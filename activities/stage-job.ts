@@ -32,7 +32,7 @@ export const StageThreadMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('done'), result: z.unknown() }),
   z.object({
     type: z.literal('failed'),
-    /** Non-retryable failure type ('InvalidAsset', 'OutputInvalid'), or null for a retryable error. */
+    /** Failure code from common/failures.ts (INVALID_ASSET, OUTPUT_INVALID, STORAGE), or null for an unclassified error. */
     failureType: z.string().nullable(),
     message: z.string(),
     details: z.array(

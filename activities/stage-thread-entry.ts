@@ -1,6 +1,7 @@
 import { parentPort } from 'node:worker_threads';
 import { z } from 'zod';
 import type { Stage } from '../common/pipeline.js';
+import { FAILURES, isStorageError } from '../common/failures.js';
 import { InvalidAssetError } from './invalid-asset-error.js';
 import { OutputInvalidError } from './output-error.js';
 import { StageJob, type StageProgress, type StageThreadMessage } from './stage-job.js';
@@ -40,7 +41,12 @@ async function runOne(raw: unknown): Promise<void> {
     const error = err instanceof Error ? err : new Error(String(err));
     post({
       type: 'failed',
-      failureType: err instanceof InvalidAssetError || err instanceof OutputInvalidError ? err.code : null,
+      failureType:
+        err instanceof InvalidAssetError || err instanceof OutputInvalidError
+          ? err.code
+          : isStorageError(err)
+            ? FAILURES.STORAGE.code
+            : null,
       message: error.message,
       details: err instanceof InvalidAssetError ? err.details : [],
       stack: error.stack,

@@ -33,7 +33,7 @@ export function busyStageThreads(): number[] {
   return [...busy];
 }
 
-/** A stage failed inside its thread; failureType says whether retrying can help. */
+/** A stage failed inside its thread; failureType is its catalogue code, which says whether retrying can help. */
 export class StageFailedError extends Error {
   constructor(
     message: string,

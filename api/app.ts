@@ -4,23 +4,24 @@ import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import { z } from 'zod';
 import { PROJECT_ROOT, type ApiConfig } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
-import { createApiMetrics } from './api-metrics.js';
+import { createApiMetrics, type ApiMetrics } from './api-metrics.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
 import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
 import { JobService } from './job-service.js';
 import { jobsRouter } from './jobs-router.js';
+import { requestLog } from './request-log.js';
 import { corsAllowlist } from './cors.js';
 import { securityHeaders } from './security-headers.js';
 import { SocketHub, type SocketHubOptions } from './socket-hub.js';
 import { sendRateLimited, SharedRateLimit, submitRateLimit } from './rate-limits.js';
 import { UploadError } from './upload.js';
+import { FAILURES, isStorageError } from '../common/failures.js';
 
 export interface ApiDeps {
   config: ApiConfig;
@@ -44,6 +45,11 @@ const WEB_PUBLIC = path.join(PROJECT_ROOT, 'web', 'public');
 export interface ApiServer {
   server: http.Server;
   hub: SocketHub;
+  /** Prometheus metrics of this process, served apart from the app (api/main.ts, API_METRICS_PORT). */
+  metrics: ApiMetrics;
+  /** From now on /readyz answers 503 "draining": a balancer stops routing here while sockets stay open. */
+  drain(): void;
+  /** Closes every socket with 1012 (reconnect elsewhere) and stops the server. */
   close(): Promise<void>;
 }
 
@@ -55,35 +61,25 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
   const reconciler = new JobReconciler({ jobLog, log });
   // The hub is built after the app; the gauges read it only when scraped.
-  const built: { hub?: SocketHub } = {};
+  const built: { hub?: SocketHub; draining?: boolean } = {};
   const metrics = createApiMetrics({ stats: () => built.hub?.stats() ?? { sockets: 0, channels: 0, patterns: 0 } });
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
   app.use('/api', corsAllowlist(process.env.API_CORS_ORIGINS));
-  app.use(
-    pinoHttp({
-      logger: log,
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
-      // Every request line says whose it was and which job it touched.
-      customProps: (req, res) => {
-        const owner = (res as unknown as { locals?: { owner?: { id?: string } } }).locals?.owner?.id; // express's res, typed by pino-http as http's
-        const jobId = /^\/api\/jobs\/([A-Za-z0-9._@-]+)/.exec(req.url ?? '')?.[1];
-        return { ...(owner ? { owner } : {}), ...(jobId ? { jobId } : {}) };
-      },
-    }),
-  );
+  app.use(requestLog(log));
   // Every JSON body the API accepts is small; uploads are multipart and streamed (api/upload.ts).
   app.use('/api', express.json({ limit: '16kb' }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  // Unauthenticated like /healthz: serve it on the internal network only (see RUNBOOK.md, Metrics).
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
   app.get('/readyz', async (_req, res) => {
+    // A draining process says so first, so the balancer stops sending it new sockets before they are closed.
+    if (built.draining) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
     const checks = await Promise.allSettled([deps.redis.ping(), deps.temporal.workflowService.getSystemInfo({})]);
     const [redis, temporal] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unreachable'));
     const ready = redis === 'ok' && temporal === 'ok';
@@ -97,12 +93,14 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     app.post('/api/auth/dev-login', async (req, res) => {
       const waitMs = await loginLimit.take(req.ip ?? 'unknown');
       if (waitMs > 0) {
-        sendRateLimited(res, waitMs, 'TOO_MANY_LOGINS', 'Too many sign-ins from this address');
+        sendRateLimited(res, waitMs, FAILURES.TOO_MANY_LOGINS.code, 'Too many sign-ins from this address');
         return;
       }
       const body = DevLogin.safeParse(req.body);
       if (!body.success) {
-        res.status(400).json({ error: { code: 'BAD_USER', message: 'Send {"user":"name"} with letters, digits and . _ @ - only.' } });
+        res
+          .status(400)
+          .json({ error: { code: FAILURES.BAD_USER.code, message: 'Send {"user":"name"} with letters, digits and . _ @ - only.' } });
         return;
       }
       res.json({ token: issueDevToken(config, body.data.user), user: body.data.user });
@@ -127,7 +125,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   app.use(express.static(WEB_PUBLIC, { index: 'index.html' }));
 
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ error: { code: 'NOT_FOUND', message: 'No such route.' } });
+    res.status(404).json({ error: { code: FAILURES.NOT_FOUND.code, message: 'No such route.' } });
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof UploadError) {
@@ -140,7 +138,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       const tooLarge = status === 413;
       res.status(status).json({
         error: {
-          code: tooLarge ? 'BODY_TOO_LARGE' : 'BAD_REQUEST',
+          code: tooLarge ? FAILURES.BODY_TOO_LARGE.code : FAILURES.BAD_REQUEST.code,
           message: tooLarge ? 'The request body is too large; JSON bodies are limited to 16 KiB.' : 'The request body is not valid JSON.',
         },
       });
@@ -148,8 +146,16 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     }
     req.log.error({ err }, 'request failed');
     if (res.headersSent) return;
+    if (isStorageError(err)) {
+      // The upload folder is full, read-only or not ours: the farm's fault, and worth trying again later.
+      res.status(507).json({ error: { code: FAILURES.STORAGE.code, message: `${FAILURES.STORAGE.message} ${FAILURES.STORAGE.advice}` } });
+      return;
+    }
     res.status(500).json({
-      error: { code: 'INTERNAL', message: 'Something went wrong on the server; try again, and tell an engineer if it keeps happening.' },
+      error: {
+        code: FAILURES.INTERNAL.code,
+        message: 'Something went wrong on the server; try again, and tell an engineer if it keeps happening.',
+      },
     });
   });
 
@@ -186,6 +192,10 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   return {
     server,
     hub: socketHub,
+    metrics,
+    drain() {
+      built.draining = true;
+    },
     async close() {
       clearInterval(sweeper);
       await socketHub.close();

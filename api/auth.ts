@@ -4,6 +4,7 @@ import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import type { ApiConfig } from '../common/config.js';
 import { OwnerId } from '../common/progress.js';
+import { FAILURES } from '../common/failures.js';
 
 /** Who a request or socket acts for: the JWT subject. */
 export interface JobOwner {
@@ -15,7 +16,7 @@ export interface JobOwner {
 /** Why a token was refused; each maps to an HTTP status and a WebSocket close code (docs/PROTOCOL.md). */
 export class AuthError extends Error {
   constructor(
-    readonly code: 'AUTH_MISSING' | 'AUTH_INVALID' | 'AUTH_EXPIRED',
+    readonly code: typeof FAILURES.AUTH_MISSING.code | typeof FAILURES.AUTH_INVALID.code | typeof FAILURES.AUTH_EXPIRED.code,
     message: string,
   ) {
     super(message);
@@ -57,8 +58,8 @@ export class TokenVerifier {
         ...(this.config.JWT_AUDIENCE ? { audience: this.config.JWT_AUDIENCE } : {}),
       });
     } catch (err) {
-      if (err instanceof jwt.TokenExpiredError) throw new AuthError('AUTH_EXPIRED', 'Your session has expired; sign in again.');
-      throw new AuthError('AUTH_INVALID', 'The access token is not valid; sign in again.');
+      if (err instanceof jwt.TokenExpiredError) throw new AuthError(FAILURES.AUTH_EXPIRED.code, 'Your session has expired; sign in again.');
+      throw new AuthError(FAILURES.AUTH_INVALID.code, 'The access token is not valid; sign in again.');
     }
     const claims = Claims.safeParse(payload);
     if (!claims.success) throw new AuthError('AUTH_INVALID', 'The access token has no usable subject or expiry (sub, exp); sign in again.');
@@ -117,16 +118,16 @@ export function requireOwner(verifier: TokenVerifier) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const token = bearerToken(req.headers);
     if (!token) {
-      res
-        .status(401)
-        .json({ error: { code: 'AUTH_MISSING', message: 'Sign in first: this request needs an Authorization: Bearer token.' } });
+      res.status(401).json({
+        error: { code: FAILURES.AUTH_MISSING.code, message: 'Sign in first: this request needs an Authorization: Bearer token.' },
+      });
       return;
     }
     try {
       res.locals.owner = verifier.verify(token);
       next();
     } catch (err) {
-      const e = err instanceof AuthError ? err : new AuthError('AUTH_INVALID', 'The access token is not valid; sign in again.');
+      const e = err instanceof AuthError ? err : new AuthError(FAILURES.AUTH_INVALID.code, 'The access token is not valid; sign in again.');
       res.status(401).json({ error: { code: e.code, message: e.message } });
     }
   };

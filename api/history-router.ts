@@ -5,6 +5,7 @@ import type { JobHistoryEntry } from '../common/job-history.js';
 import { JobId } from '../common/progress.js';
 import { ownerOf } from './auth.js';
 import type { JobService } from './job-service.js';
+import { FAILURES } from '../common/failures.js';
 
 /** Which pipeline stage each compute activity runs (common/pipeline.ts PipelineActivities). */
 const STAGE_OF_ACTIVITY: Readonly<Record<string, string>> = {
@@ -93,7 +94,7 @@ export function historyRouter(deps: { jobs: JobService; temporal: Client }): Rou
     const job = id.success ? await deps.jobs.describeOwned(ownerOf(res).id, id.data) : null;
     if (!job) {
       // The same answer whether the job does not exist or belongs to someone else.
-      res.status(404).json({ error: { code: 'JOB_NOT_FOUND', message: 'No such job.' } });
+      res.status(404).json({ error: { code: FAILURES.JOB_NOT_FOUND.code, message: 'No such job.' } });
       return;
     }
     const history = await deps.temporal.workflow.getHandle(job.jobId).fetchHistory();

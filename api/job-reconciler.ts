@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { JobLog } from '../common/job-log.js';
 import { TERMINAL_EVENTS, type JobEventFields, type JobEventKind } from '../common/progress.js';
+import { FAILURES } from '../common/failures.js';
 import type { JobService } from './job-service.js';
 
 /** Temporal execution statuses after which a run publishes nothing more. */
@@ -33,14 +34,14 @@ export function terminalEventFor(
         ...base,
         event: 'failed',
         message: `${name} took longer than allowed and was stopped; retry it, and tell an engineer if it happens again`,
-        error: { type: 'WorkflowTimedOut', message: 'The job ran past its time limit' },
+        error: { type: FAILURES.TIMEOUT.code, message: 'The job ran past its time limit' },
       };
     case 'FAILED':
       return {
         ...base,
         event: 'failed',
         message: `${name} failed; retry it, and tell an engineer if it happens again`,
-        error: { type: 'WorkflowFailed', message: 'The job failed' },
+        error: { type: FAILURES.INTERNAL.code, message: 'The job failed' },
       };
     default:
       return null;

@@ -10,6 +10,7 @@ import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
 import { decodeCursor, type JobService } from './job-service.js';
 import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
 import { receiveUpload, UploadError } from './upload.js';
+import { FAILURES } from '../common/failures.js';
 
 const ListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(25),
@@ -21,7 +22,7 @@ const RETRYABLE = new Set(['FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
 
 function notFound(res: Response): void {
   // The same answer whether the job does not exist or belongs to someone else.
-  res.status(404).json({ error: { code: 'JOB_NOT_FOUND', message: 'No such job.' } });
+  res.status(404).json({ error: { code: FAILURES.JOB_NOT_FOUND.code, message: 'No such job.' } });
 }
 
 export interface JobsRouterDeps {
@@ -52,7 +53,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
   async function mayStartJob(res: Response, owner: string): Promise<boolean> {
     const waitMs = await deps.submitLimit.take(owner);
     if (waitMs === 0) return true;
-    sendRateLimited(res, waitMs, 'TOO_MANY_JOBS', 'Too many uploads and retries in a short time');
+    sendRateLimited(res, waitMs, FAILURES.TOO_MANY_JOBS.code, 'Too many uploads and retries in a short time');
     return false;
   }
 
@@ -73,12 +74,12 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
       } catch {
         throw new UploadError(
           400,
-          'BAD_OPTIONS',
+          FAILURES.BAD_OPTIONS.code,
           `Options must be JSON like {"preset":"game-ready"}; presets: ${Preset.options.join(', ')}.`,
         );
       }
       const main = upload.files.find((f) => /\.(glb|gltf)$/i.test(f.name));
-      if (!main) throw new UploadError(400, 'UPLOAD_NO_MODEL', 'The upload has no .glb or .gltf file.');
+      if (!main) throw new UploadError(400, FAILURES.UPLOAD_NO_MODEL.code, 'The upload has no .glb or .gltf file.');
       input = ProcessAssetInput.parse({ owner, assetName: main.name, files: upload.files, options });
     } catch (err) {
       // Refused after the files were stored: no job will use them.
@@ -95,13 +96,15 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
   router.get('/', async (req, res) => {
     const query = ListQuery.safeParse(req.query);
     if (!query.success) {
-      res.status(400).json({ error: { code: 'BAD_QUERY', message: 'limit is 1-100 and before an ISO date-time.' } });
+      res.status(400).json({ error: { code: FAILURES.BAD_QUERY.code, message: 'limit is 1-100 and before an ISO date-time.' } });
       return;
     }
     const { limit, before } = query.data;
     const cursor = before !== undefined ? decodeCursor(before) : undefined;
     if (cursor === null) {
-      res.status(400).json({ error: { code: 'BAD_QUERY', message: 'before must be the nextBefore value of a previous page.' } });
+      res
+        .status(400)
+        .json({ error: { code: FAILURES.BAD_QUERY.code, message: 'before must be the nextBefore value of a previous page.' } });
       return;
     }
     res.json(await deps.jobs.list(ownerOf(res).id, { limit, ...(cursor ? { before: cursor } : {}) }));
@@ -129,7 +132,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     const job = await ownedJob(req, res);
     if (!job) return;
     if (job.status !== 'RUNNING') {
-      res.status(409).json({ error: { code: 'JOB_NOT_RUNNING', message: `The job is already ${job.status.toLowerCase()}.` } });
+      res.status(409).json({ error: { code: FAILURES.JOB_NOT_RUNNING.code, message: `The job is already ${job.status.toLowerCase()}.` } });
       return;
     }
     // The workflow publishes `cancelling` as it takes the request (once, however it was cancelled) and
@@ -144,7 +147,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     if (!RETRYABLE.has(job.status)) {
       res.status(409).json({
         error: {
-          code: 'JOB_NOT_RETRYABLE',
+          code: FAILURES.JOB_NOT_RETRYABLE.code,
           message: `Only a failed, cancelled or stopped job can be retried; this one is ${job.status.toLowerCase()}.`,
         },
       });
@@ -173,7 +176,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     // The zip needs names only; digests are for the listing.
     const outputs = await listOutputs(dir, { digests: false });
     if (outputs.length === 0) {
-      res.status(404).json({ error: { code: 'NO_OUTPUTS', message: 'This job has no outputs yet.' } });
+      res.status(404).json({ error: { code: FAILURES.NO_OUTPUTS.code, message: 'This job has no outputs yet.' } });
       return;
     }
     await sendOutputsZip(res, dir, outputs, `${job.jobId}.zip`);
@@ -186,7 +189,9 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     const name = Array.isArray(raw) ? raw.join('/') : (raw ?? '');
     const file = await resolveOutput(deps.storage.outputLocation(job.jobId), name);
     if (!file) {
-      res.status(404).json({ error: { code: 'OUTPUT_NOT_FOUND', message: 'This job has no such output; list them at its /outputs.' } });
+      res
+        .status(404)
+        .json({ error: { code: FAILURES.OUTPUT_NOT_FOUND.code, message: 'This job has no such output; list them at its /outputs.' } });
       return;
     }
     await sendOutput(res, file, name);
@@ -210,7 +215,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     if (!file || !stored) {
       res
         .status(404)
-        .json({ error: { code: 'INPUT_NOT_FOUND', message: 'This job has no such uploaded file; list them at its /inputs.' } });
+        .json({ error: { code: FAILURES.INPUT_NOT_FOUND.code, message: 'This job has no such uploaded file; list them at its /inputs.' } });
       return;
     }
     await sendOutput(res, stored, file.name);

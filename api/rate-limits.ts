@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import type { Redis } from 'ioredis';
+import type { FailureCode } from '../common/failures.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
@@ -42,7 +43,7 @@ export function submitRateLimit(redis: Redis, burst: number, perMinute: number):
 }
 
 /** Answers 429 with Retry-After and the API's error body. */
-export function sendRateLimited(res: Response, waitMs: number, code: string, what: string): void {
+export function sendRateLimited(res: Response, waitMs: number, code: FailureCode, what: string): void {
   const seconds = Math.ceil(waitMs / 1000);
   res.setHeader('retry-after', String(seconds));
   res.status(429).json({ error: { code, message: `${what}; try again in ${seconds} s.` } });

@@ -15,6 +15,7 @@ import { ClientConnection, SLOW_SOCKET_BYTES } from './client-connection.js';
 import { QuietJobWatch, type JobReconciler } from './job-reconciler.js';
 import type { JobService } from './job-service.js';
 import { RedisFanout } from './redis-fanout.js';
+import { FAILURES } from '../common/failures.js';
 
 const MAX_FRAME_BYTES = 16 * 1024;
 const MAX_BAD_MESSAGES = 20;
@@ -176,18 +177,21 @@ export class SocketHub {
     let failure: AuthError | null = null;
     const token = bearerToken(req.headers);
     if (!token)
-      failure = new AuthError('AUTH_MISSING', 'Sign in first: send the token as a bearer.<jwt> subprotocol or an Authorization header.');
+      failure = new AuthError(
+        FAILURES.AUTH_MISSING.code,
+        'Sign in first: send the token as a bearer.<jwt> subprotocol or an Authorization header.',
+      );
     else {
       try {
         owner = this.deps.verifier.verify(token);
       } catch (err) {
-        failure = err instanceof AuthError ? err : new AuthError('AUTH_INVALID', 'The access token is not valid.');
+        failure = err instanceof AuthError ? err : new AuthError(FAILURES.AUTH_INVALID.code, 'The access token is not valid.');
       }
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       if (!owner) {
         // Accept, then close with a specific code: browsers cannot read an HTTP status from a failed upgrade.
-        const refused = failure ?? new AuthError('AUTH_INVALID', 'The access token is not valid.');
+        const refused = failure ?? new AuthError(FAILURES.AUTH_INVALID.code, 'The access token is not valid.');
         ws.close(CLOSE_CODES[refused.code], refused.message);
         return;
       }
@@ -247,7 +251,7 @@ export class SocketHub {
       client.badMessages++;
       this.sendError(client, {
         type: 'error',
-        code: 'BAD_MESSAGE',
+        code: FAILURES.BAD_MESSAGE.code,
         message: 'Expected JSON: {"type":"subscribe","jobId":"…","lastSeq":0}, unsubscribe or subscribeAll.',
       });
       if (client.badMessages > MAX_BAD_MESSAGES) client.ws.close(CLOSE_CODES.TOO_MANY_BAD_MESSAGES, 'Too many malformed messages');
@@ -261,7 +265,7 @@ export class SocketHub {
       this.deps.log.error({ err, owner: client.owner.id, request: parsed }, 'socket request failed');
       this.sendError(client, {
         type: 'error',
-        code: 'UNAVAILABLE',
+        code: FAILURES.UNAVAILABLE.code,
         message: 'Progress is unavailable right now; the page will retry.',
         ...('jobId' in parsed ? { jobId: parsed.jobId } : {}),
       });
@@ -274,7 +278,7 @@ export class SocketHub {
       const refusal = this.subscriptionCapReached(client);
       if (refusal) {
         this.deps.metrics?.socketRefusals.inc({ reason: 'subscriptions' });
-        this.sendError(client, { type: 'error', code: 'TOO_MANY_SUBSCRIPTIONS', jobId, message: refusal });
+        this.sendError(client, { type: 'error', code: FAILURES.TOO_MANY_SUBSCRIPTIONS.code, jobId, message: refusal });
         return;
       }
     }
@@ -285,14 +289,14 @@ export class SocketHub {
       this.deps.metrics?.socketRefusals.inc({ reason: 'busy' });
       this.sendError(client, {
         type: 'error',
-        code: 'UNAVAILABLE',
+        code: FAILURES.UNAVAILABLE.code,
         jobId,
         message: 'The server is busy; subscribe again in a few seconds.',
       });
       return;
     }
     if (!owned) {
-      this.sendError(client, { type: 'error', code: 'JOB_NOT_FOUND', jobId, message: 'No such job.' });
+      this.sendError(client, { type: 'error', code: FAILURES.JOB_NOT_FOUND.code, jobId, message: 'No such job.' });
       return;
     }
     if (!client.jobs.has(jobId)) {
@@ -300,7 +304,7 @@ export class SocketHub {
       const refusal = this.subscriptionCapReached(client);
       if (refusal) {
         this.deps.metrics?.socketRefusals.inc({ reason: 'subscriptions' });
-        this.sendError(client, { type: 'error', code: 'TOO_MANY_SUBSCRIPTIONS', jobId, message: refusal });
+        this.sendError(client, { type: 'error', code: FAILURES.TOO_MANY_SUBSCRIPTIONS.code, jobId, message: refusal });
         return;
       }
     }

@@ -2,12 +2,13 @@ import type { Request } from 'express';
 import busboy from 'busboy';
 import type { AssetFile, AssetStorage, StoredBlob } from '../storage/asset-storage.js';
 import { UploadTooLargeError } from '../storage/asset-storage.js';
+import { FAILURES, type FailureCode } from '../common/failures.js';
 
 /** An upload the client got wrong: answered with 400 (or 413 for size) and the message as is. */
 export class UploadError extends Error {
   constructor(
     readonly status: 400 | 413,
-    readonly code: string,
+    readonly code: FailureCode,
     message: string,
   ) {
     super(message);
@@ -38,7 +39,9 @@ export function receiveUpload(req: Request, storage: AssetStorage, maxBytes: num
     try {
       bb = busboy({ headers: req.headers, limits: { files: MAX_FILES, fields: 32, fieldSize: MAX_FIELD_BYTES, fileSize: maxBytes } });
     } catch {
-      reject(new UploadError(400, 'UPLOAD_NOT_MULTIPART', 'Send the asset as multipart/form-data with one or more "files" parts.'));
+      reject(
+        new UploadError(400, FAILURES.UPLOAD_NOT_MULTIPART.code, 'Send the asset as multipart/form-data with one or more "files" parts.'),
+      );
       return;
     }
     const files: AssetFile[] = [];
@@ -69,7 +72,7 @@ export function receiveUpload(req: Request, storage: AssetStorage, maxBytes: num
         fail(
           new UploadError(
             400,
-            'UPLOAD_BAD_FILE',
+            FAILURES.UPLOAD_BAD_FILE.code,
             `Each file goes in a "files" part with a plain file name (got ${JSON.stringify(name ?? '')}).`,
           ),
         );
@@ -88,25 +91,36 @@ export function receiveUpload(req: Request, storage: AssetStorage, maxBytes: num
           })
           // Also catches the total going over the limit above: that is a 413 too, not a 500.
           .catch((err: unknown) => {
-            fail(err instanceof UploadTooLargeError ? new UploadError(413, 'UPLOAD_TOO_LARGE', err.message) : (err as Error));
+            fail(err instanceof UploadTooLargeError ? new UploadError(413, FAILURES.UPLOAD_TOO_LARGE.code, err.message) : (err as Error));
           }),
       );
     });
     bb.on('field', (name, value, info) => {
-      if (info.valueTruncated) fail(new UploadError(400, 'UPLOAD_FIELD_TOO_LARGE', `Field ${name} is over ${MAX_FIELD_BYTES} bytes.`));
+      if (info.valueTruncated)
+        fail(new UploadError(400, FAILURES.UPLOAD_FIELD_TOO_LARGE.code, `Field ${name} is over ${MAX_FIELD_BYTES} bytes.`));
       else fields[name] = value;
     });
-    bb.on('filesLimit', () => fail(new UploadError(400, 'UPLOAD_TOO_MANY_FILES', `At most ${MAX_FILES} files per asset.`)));
-    bb.on('error', (err: Error) => fail(new UploadError(400, 'UPLOAD_MALFORMED', `The upload could not be read: ${err.message}`)));
+    bb.on('filesLimit', () => fail(new UploadError(400, FAILURES.UPLOAD_TOO_MANY_FILES.code, `At most ${MAX_FILES} files per asset.`)));
+    bb.on('error', (err: Error) =>
+      fail(new UploadError(400, FAILURES.UPLOAD_MALFORMED.code, `The upload could not be read: ${err.message}`)),
+    );
     bb.on('close', () => {
       Promise.all(stores).then(() => {
         if (failed) return;
         if (files.length === 0)
-          fail(new UploadError(400, 'UPLOAD_EMPTY', 'The upload has no files; attach the .glb, or the .gltf with its .bin and textures.'));
+          fail(
+            new UploadError(
+              400,
+              FAILURES.UPLOAD_EMPTY.code,
+              'The upload has no files; attach the .glb, or the .gltf with its .bin and textures.',
+            ),
+          );
         else resolve({ files, fields, settle });
       }, fail);
     });
-    req.on('aborted', () => fail(new UploadError(400, 'UPLOAD_ABORTED', 'The upload was interrupted before it finished; send it again.')));
+    req.on('aborted', () =>
+      fail(new UploadError(400, FAILURES.UPLOAD_ABORTED.code, 'The upload was interrupted before it finished; send it again.')),
+    );
     req.pipe(bb);
   });
 }

@@ -166,7 +166,7 @@ export interface PipelineReport {
 /**
  * Signatures of the HPC compute activities. activities/ implements them; the workflow proxies them.
  * Each heartbeats HeartbeatDetails (activities/progress-reporter.ts) and resumes from its checkpoint
- * when retried. Bad input fails with ApplicationFailure.nonRetryable(…, 'InvalidAsset', details).
+ * when retried. Bad input fails with ApplicationFailure.nonRetryable(…, 'INVALID_ASSET', details).
  */
 export interface PipelineActivities {
   inspectAsset(request: StageRequest): Promise<AssetStats>;
@@ -187,15 +187,3 @@ export function resolveSettings(options: { preset: keyof typeof PRESET_SETTINGS 
   const defined = Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined));
   return PipelineSettings.parse({ ...PRESET_SETTINGS[preset], ...defined });
 }
-
-/** Error types the workflow and the API map to artist-facing messages. */
-export const FAILURE_TYPES = {
-  INVALID_ASSET: 'InvalidAsset',
-  STORAGE: 'StorageError',
-  /** A packaged output failed glTF-Validator: a pipeline bug, not the artist's input. */
-  OUTPUT_INVALID: 'OutputInvalid',
-  /** An activity got a request outside this contract: a workflow bug. */
-  INVALID_REQUEST: 'InvalidRequest',
-  /** A stage stopped on a stop message that Temporal never followed with a cancel: retried. */
-  STOP_NOT_CONFIRMED: 'StopNotConfirmed',
-} as const;

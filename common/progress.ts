@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JobFailureCode } from './failures.js';
 
 /**
  * The one message schema for job progress, shared by producers (activities, workflow events) and
@@ -61,14 +62,23 @@ export type JobEventKind = z.infer<typeof JobEventKind>;
 /** Terminal event kinds: after one of these no further message is published for the job. */
 export const TERMINAL_EVENTS: ReadonlySet<JobEventKind> = new Set(['cancelled', 'failed', 'completed', 'terminated']);
 
+/** Why a job failed, as the artist is told: a catalogue code (common/failures.ts) and its message. */
+export const JobFailureReason = z.object({
+  type: JobFailureCode,
+  message: z.string(),
+  /** e.g. the glTF-Validator messages that made the asset invalid. */
+  details: z.array(z.unknown()).optional(),
+});
+export type JobFailureReason = z.infer<typeof JobFailureReason>;
+
 export const JobEventFields = z.object({
   jobId: JobId,
   owner: OwnerId,
   event: JobEventKind,
   stage: z.string().optional(),
   message: z.string(),
-  /** Artist-facing error details when event is failed (e.g. validator messages). */
-  error: z.object({ type: z.string(), message: z.string(), details: z.array(z.unknown()).optional() }).optional(),
+  /** Why the job failed, when event is failed. */
+  error: JobFailureReason.optional(),
   /** Result summary when event is completed. */
   result: z.record(z.string(), z.unknown()).optional(),
   /** The workflow run that published it: a terminal event of an older run is superseded by a Temporal reset. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SocketErrorCode } from './failures.js';
 import { JobId, type JobEventMessage, type ProgressMessage } from './progress.js';
 
 /** Messages a client sends on /ws (docs/PROTOCOL.md). */
@@ -32,7 +33,8 @@ export interface SubscribedMessage {
   all?: true;
 }
 
-export type ErrorCode = 'BAD_MESSAGE' | 'JOB_NOT_FOUND' | 'UNAVAILABLE' | 'TOO_MANY_SUBSCRIPTIONS';
+/** The codes of a socket `error` frame, from the failure catalogue. */
+export type ErrorCode = SocketErrorCode;
 export interface ErrorMessage {
   type: 'error';
   code: ErrorCode;

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { FAILURES } from '../common/failures.js';
 
 /** A stored upload: content-addressed, so the same bytes uploaded twice are kept once. */
 export interface StoredBlob {
@@ -51,7 +52,7 @@ export interface AssetStorage {
 
 /** Thrown when an upload goes over the configured size limit. */
 export class UploadTooLargeError extends Error {
-  readonly code = 'UPLOAD_TOO_LARGE';
+  readonly code = FAILURES.UPLOAD_TOO_LARGE.code;
   constructor(readonly limit: number) {
     super(`Upload is larger than the ${limit}-byte limit; reduce the asset or ask an engineer to raise UPLOAD_MAX_BYTES.`);
     this.name = 'UploadTooLargeError';

@@ -190,7 +190,7 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     const messages = [{ code: 'ACCESSOR_INDEX_OOB', message: 'Index 99 is out of bounds', severity: 'error', pointer: '/meshes/0' }];
     const mock = mockPipeline({
       async validateAsset() {
-        throw ApplicationFailure.nonRetryable('TwoCubes.glb is not valid glTF: 1 error', 'InvalidAsset', ...messages);
+        throw ApplicationFailure.nonRetryable('TwoCubes.glb is not valid glTF: 1 error', 'INVALID_ASSET', ...messages);
       },
     });
     const { error, events, handle, description } = await runJob(mock.activities, async ({ handle, events }) => {
@@ -209,7 +209,7 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     expect(failed).toMatchObject({
       event: 'failed',
       stage: 'validate',
-      error: { type: 'InvalidAsset', message: 'TwoCubes.glb is not valid glTF: 1 error', details: messages },
+      error: { type: 'INVALID_ASSET', message: 'TwoCubes.glb is not valid glTF: 1 error', details: messages },
     });
     expect((await upsertedSearchAttributes(handle)).at(-1)).toEqual({ [ASSET_OUTCOME.name]: 'failed' });
     await saveHistoryIfRequested('process-asset-invalid', handle);

@@ -14,7 +14,6 @@ import {
 } from '@temporalio/workflow';
 import type { ProcessAssetInput } from '../common/jobs.js';
 import {
-  FAILURE_TYPES,
   resolveSettings,
   STAGES,
   type PipelineActivities,
@@ -27,7 +26,8 @@ import { ASSET_OUTCOME, ASSET_STAGE, ASSET_STALLED } from '../common/search-attr
 import { stallChangedSignal } from '../common/signals.js';
 import { HPC_TASK_QUEUE } from '../common/task-queues.js';
 import { expireOutputs } from './expire-outputs.js';
-import { describeFailure, WORKFLOW_FAILURE_TYPES } from './failure-reasons.js';
+import { FAILURES } from '../common/failures.js';
+import { describeFailure } from './failure-reasons.js';
 import { jobEventPublisher, publishesEventsLocally } from './job-events.js';
 import { progressQuery, setRetentionDaysUpdate, type AssetProgress } from './queries.js';
 
@@ -47,7 +47,7 @@ function computeActivities(taskQueue: string, startToCloseTimeout: Duration, sum
       backoffCoefficient: 2,
       maximumInterval: '1 minute',
       maximumAttempts: 5,
-      nonRetryableErrorTypes: [FAILURE_TYPES.INVALID_ASSET],
+      nonRetryableErrorTypes: [FAILURES.INVALID_ASSET.code],
     },
   });
 }
@@ -88,7 +88,7 @@ function settingsOf(options: ProcessAssetInput['options']): PipelineSettings {
   try {
     return resolveSettings(options);
   } catch (err) {
-    throw ApplicationFailure.nonRetryable(`The job options are not valid: ${String(err)}`, WORKFLOW_FAILURE_TYPES.INVALID_OPTIONS);
+    throw ApplicationFailure.nonRetryable(`The job options are not valid: ${String(err)}`, FAILURES.INVALID_OPTIONS.code);
   }
 }
 

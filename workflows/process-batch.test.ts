@@ -45,7 +45,7 @@ describe('processBatch workflow (time-skipping, mocked compute)', () => {
       },
       async validateAsset({ input }: StageRequest) {
         if (input.assetName === 'Broken.glb') {
-          throw ApplicationFailure.nonRetryable('Broken.glb is not valid glTF: 2 errors', 'InvalidAsset', {
+          throw ApplicationFailure.nonRetryable('Broken.glb is not valid glTF: 2 errors', 'INVALID_ASSET', {
             code: 'BUFFER_VIEW_TOO_LONG',
             message: 'bufferView goes past the end of its buffer',
             severity: 'error',
@@ -78,7 +78,7 @@ describe('processBatch workflow (time-skipping, mocked compute)', () => {
       ['Broken.glb', 'failed'],
       ['DamagedHelmet.glb', 'completed'],
     ]);
-    expect(outcomes[1]?.error).toMatchObject({ type: 'InvalidAsset', details: [{ code: 'BUFFER_VIEW_TOO_LONG' }] });
+    expect(outcomes[1]?.error).toMatchObject({ type: 'INVALID_ASSET', details: [{ code: 'BUFFER_VIEW_TOO_LONG' }] });
 
     // Each asset is an ordinary job of the owner: its own id, listed under AssetOwner, its own events.
     for (const outcome of outcomes) {

@@ -11,7 +11,8 @@ import {
 } from '@temporalio/workflow';
 import type { ProcessAssetInput } from '../common/jobs.js';
 import { ASSET_NAME, ASSET_OWNER, ASSET_PRESET } from '../common/search-attributes.js';
-import { describeFailure, WORKFLOW_FAILURE_TYPES, type JobFailureReason } from './failure-reasons.js';
+import { FAILURES } from '../common/failures.js';
+import { describeFailure, type JobFailureReason } from './failure-reasons.js';
 import { jobEventPublisher, publishesEventsLocally } from './job-events.js';
 import { processAsset } from './process-asset.js';
 import { batchProgressQuery, type BatchProgress } from './queries.js';
@@ -48,7 +49,7 @@ export async function processBatch(input: ProcessBatchInput): Promise<BatchAsset
   if (strangers.length > 0) {
     throw ApplicationFailure.nonRetryable(
       `Every asset of a batch must belong to ${input.owner}; ${strangers.map((a) => a.assetName).join(', ')} do not`,
-      WORKFLOW_FAILURE_TYPES.INVALID_BATCH,
+      FAILURES.INVALID_BATCH.code,
     );
   }
 

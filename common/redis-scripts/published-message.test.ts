@@ -67,7 +67,7 @@ describe('reading messages as publish-job-message.lua builds them', () => {
           event: JOB_EVENT_KINDS[Math.floor(random() * JOB_EVENT_KINDS.length)]!,
           message: randomText(random),
           ...(random() < 0.3 ? { stage: randomText(random) } : {}),
-          ...(random() < 0.3 ? { error: { type: 'InvalidAsset', message: randomText(random) } } : {}),
+          ...(random() < 0.3 ? { error: { type: 'INVALID_ASSET', message: randomText(random) } } : {}),
           ...(random() < 0.3 ? { result: { event: 'completed', ts: 1, note: randomText(random) } } : {}),
           ts,
         };

@@ -221,7 +221,7 @@ describe('faults: nothing lost', () => {
       );
     } else {
       expect(job.outcome).toBe('failed');
-      expect(job.error?.type).toBe('StorageError');
+      expect(job.error?.type).toBe('STORAGE');
       expect(listing.outputs).toEqual([]);
     }
     expect(readdirSync(path.join(stack.dataDir, 'outputs', jobId)).filter((n) => !/\.(glb|json)$/.test(n))).toEqual([]);

@@ -41,8 +41,9 @@ describe('bounds on what one user can do to the API', () => {
     sockets.push(socket);
     return socket;
   };
+  let metricsUrl: string;
   const metric = async (name: string, labels: Record<string, string> = {}) =>
-    sampleValue(await (await fetch(`${stack.apiUrl}/metrics`)).text(), name, labels) ?? 0;
+    sampleValue(await (await fetch(metricsUrl)).text(), name, labels) ?? 0;
 
   async function parkedJob(owner: string): Promise<string> {
     const jobId = newJobId(owner, randomUUID());
@@ -61,8 +62,11 @@ describe('bounds on what one user can do to the API', () => {
   }
 
   beforeAll(async () => {
+    const metricsPort = await freePort();
+    metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
     stack = await startStack({
       components: ['api'],
+      componentEnv: { api: { API_METRICS_PORT: String(metricsPort) } },
       env: {
         API_SOCKET_MESSAGES_PER_10S: String(MESSAGES_PER_10S),
         API_USER_MAX_SOCKETS: String(MAX_SOCKETS),
@@ -76,7 +80,7 @@ describe('bounds on what one user can do to the API', () => {
     const port = await freePort();
     api2Url = `http://127.0.0.1:${port}`;
     api2 = new ServiceProcess('api-2', process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'api/main.ts')], {
-      env: { ...stack.env, API_PORT: String(port) },
+      env: { ...stack.env, API_PORT: String(port), API_METRICS_PORT: '0' },
       cwd: PROJECT_ROOT,
     });
     connection = await Connection.connect({ address: stack.temporalAddress });

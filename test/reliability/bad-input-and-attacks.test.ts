@@ -162,7 +162,7 @@ describe('bad input and attacks through the real API', () => {
       expect(view.status, job.what).toBe('FAILED');
       const event = view.snapshot!.event!;
       expect(event.event, job.what).toBe('failed');
-      expect(event.error?.type, job.what).toBe('InvalidAsset');
+      expect(event.error?.type, job.what).toBe('INVALID_ASSET');
       // Words for the artist, not a stack trace.
       expect(event.error!.message.length, job.what).toBeGreaterThan(10);
       expect(event.error!.message, job.what).not.toMatch(/\n\s+at |node_modules|ENOENT|TypeError/);

@@ -145,7 +145,7 @@ describe('asset grouping: what one upload job gets', () => {
 describe('artist messages', () => {
   it('turns validator findings of a bad asset into plain advice, keeping the original for an engineer', () => {
     const message = explainJobFailure({
-      type: 'InvalidAsset',
+      type: 'INVALID_ASSET',
       message: 'Box.gltf failed validation.',
       details: [
         { code: 'IO_ERROR', message: 'Resource not found (Box0.bin).', severity: 'error', pointer: '/buffers/0' },
@@ -156,7 +156,7 @@ describe('artist messages', () => {
     expect(message.details).toEqual([
       'A file the model refers to is missing or could not be opened; upload the .gltf together with its .bin and textures. Validator: Resource not found (Box0.bin). (at /buffers/0)',
     ]);
-    expect(explainJobFailure({ type: 'StorageError', message: 'disk full' }).advice).toMatch(/not a problem with your asset/);
+    expect(explainJobFailure({ type: 'STORAGE', message: 'disk full' }).advice).toMatch(/not a problem with your asset/);
   });
 });
 

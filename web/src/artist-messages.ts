@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FAILURE_TYPES } from '../../common/pipeline.js';
+import { failureOf } from '../../common/failures.js';
 
 /** What went wrong and what to do, in an artist's words. One place maps every failure the page can show. */
 export interface ArtistMessage {
@@ -8,6 +8,8 @@ export interface ArtistMessage {
   advice: string;
   /** Specific findings (validator messages), already in plain words. */
   details: string[];
+  /** Whether running the job again can succeed (the catalogue's flag): Retry is offered only then. */
+  retryable: boolean;
 }
 
 const ValidatorDetail = z.object({
@@ -41,31 +43,29 @@ export function explainValidatorMessage(detail: { code: string; message: string;
   return plain ? `${capitalise(plain)}. Validator: ${detail.message}${where}` : `${detail.message}${where}`;
 }
 
-/** The failed event's error, for the job card. */
+/** Validator codes of a file that ends early: the upload or the export was cut short, the model itself may be fine. */
+const TRUNCATED_FILE = /UNEXPECTED_END|LENGTH_MISMATCH|LENGTH_TOO_SMALL|TRUNCATED/;
+
+/**
+ * The failed event's error, for the job card: the catalogue's title and advice for its code
+ * (common/failures.ts), each finding once.
+ */
 export function explainJobFailure(error: { type: string; message: string; details?: unknown[] | undefined } | undefined): ArtistMessage {
-  const details = (error?.details ?? []).flatMap((d) => {
+  const failure = failureOf(error?.type);
+  const findings = (error?.details ?? []).flatMap((d) => {
     const parsed = ValidatorDetail.safeParse(d);
-    return parsed.success ? [explainValidatorMessage(parsed.data)] : [];
+    return parsed.success ? [parsed.data] : [];
   });
-  if (error?.type === FAILURE_TYPES.INVALID_ASSET) {
-    return {
-      title: "This asset can't be processed",
-      advice: `${sentence(error.message)} Fix the model in your 3D tool, export it again and upload the new file.`,
-      details,
-    };
-  }
-  if (error?.type === FAILURE_TYPES.STORAGE) {
-    return {
-      title: "The farm couldn't store the files",
-      advice: 'This is not a problem with your asset. Retry the job in a few minutes; if it fails again, tell an engineer.',
-      details,
-    };
-  }
-  return {
-    title: 'The job failed',
-    advice: `${sentence(error?.message ?? 'No reason was given')} Retry the job; if it fails again, tell an engineer and give them the job id.`,
-    details,
-  };
+  const message = error?.message ?? failure.message;
+  // A single problem found outside glTF-Validator comes with a detail repeating the message: say it once.
+  const details = findings.filter((d) => d.message !== message).map(explainValidatorMessage);
+  const truncated = findings.length > 0 && findings.every((d) => TRUNCATED_FILE.test(d.code));
+  const advice = truncated
+    ? 'The file ends early: it was cut short while uploading or saving. Upload it again; if the same happens, export it again.'
+    : failure.advice;
+  // Messages the workflow took from the catalogue already end with its advice.
+  const text = message.includes(advice) ? sentence(message) : `${sentence(message)} ${advice}`;
+  return { title: failure.title ?? 'The job failed', advice: text, details, retryable: failure.retryable };
 }
 
 /** Ends a server message with a full stop so the advice after it reads as its own sentence. */

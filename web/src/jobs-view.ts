@@ -192,8 +192,8 @@ export class JobsView {
     card.attemptRow.hidden = job.attempt <= 1;
     setText(card.attempt, `${job.attempt} (retried after a failure)`);
 
-    if (job.phase === 'failed') {
-      const failure = explainJobFailure(job.lastEvent?.error);
+    const failure = job.phase === 'failed' ? explainJobFailure(job.lastEvent?.error) : null;
+    if (failure) {
       const key = JSON.stringify(failure);
       if (card.problem.dataset.key !== key) {
         card.problem.dataset.key = key;
@@ -211,7 +211,8 @@ export class JobsView {
     card.cancel.hidden = !running;
     card.cancel.disabled = job.phase === 'cancelling';
     setText(card.cancel, job.phase === 'cancelling' ? 'Cancelling…' : 'Cancel');
-    card.retry.hidden = !(job.phase === 'failed' || job.phase === 'cancelled');
+    // A failure that can only repeat (a broken asset, a farm bug) is not offered Retry.
+    card.retry.hidden = !(job.phase === 'cancelled' || failure?.retryable === true);
     card.result.hidden = job.phase !== 'completed';
     card.zip.hidden = job.phase !== 'completed';
   }

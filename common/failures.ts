@@ -1,0 +1,192 @@
+import { z } from 'zod';
+
+/**
+ * The one catalogue of failures, the way ws names its errors (`WS_ERR_INVALID_CLOSE_CODE`): every failure
+ * the farm reports has a stable UPPER_SNAKE code, whether trying again can help, and the sentence the
+ * artist reads. The same code is an activity's ApplicationFailure type, the `error.type` of a `failed`
+ * event, the `error.code` of an HTTP error body and the `code` of a socket `error` frame; the page and
+ * the CLI parse it with `FailureCode` (a z.enum of these keys). Add a failure here and nowhere else.
+ */
+interface FailureEntry {
+  /** True when the same job or request can succeed later unchanged (the page offers Retry only then). */
+  readonly retryable: boolean;
+  /** What happened, for the artist; a raise site may give a more specific message of its own. */
+  readonly message: string;
+  /** What the artist can do about it. */
+  readonly advice: string;
+  /** Heading of a failed job's card (job failures only). */
+  readonly title?: string;
+}
+
+const CATALOGUE = {
+  // A job's failure: the `error.type` of its `failed` event and the ApplicationFailure type behind it.
+  INVALID_ASSET: {
+    retryable: false,
+    title: "This asset can't be processed",
+    message: 'The uploaded model is not valid glTF and cannot be processed.',
+    advice: 'Fix the model in your 3D tool, export it again and upload the new file.',
+  },
+  INVALID_OPTIONS: {
+    retryable: false,
+    title: 'The job settings are not valid',
+    message: 'The job options are not valid.',
+    advice: 'Upload again with other settings.',
+  },
+  INVALID_BATCH: {
+    retryable: false,
+    title: 'The batch is not valid',
+    message: 'The batch of assets is not valid.',
+    advice: 'Send the batch again with one entry per asset.',
+  },
+  STORAGE: {
+    retryable: true,
+    title: "The farm couldn't store the files",
+    message: 'The processing machine could not read or write the job files (disk full or not writable).',
+    advice: 'This is not a problem with your asset. Retry the job in a few minutes; if it fails again, tell an engineer.',
+  },
+  OUTPUT_INVALID: {
+    retryable: false,
+    title: 'The farm produced a broken file',
+    message: 'A processed output failed validation: a fault in the farm, not in your asset.',
+    advice: 'Retrying would produce the same file. Tell an engineer and give them the job id.',
+  },
+  INVALID_REQUEST: {
+    retryable: false,
+    title: 'The job failed',
+    message: 'A processing stage was sent a request it does not accept: a fault in the farm.',
+    advice: 'Tell an engineer and give them the job id.',
+  },
+  MISCONFIGURED_ACTIVITY: {
+    retryable: false,
+    title: 'The job failed',
+    message: 'A processing stage ran outside an asset job: a fault in the farm setup.',
+    advice: 'Tell an engineer and give them the job id.',
+  },
+  STOP_NOT_CONFIRMED: {
+    retryable: true,
+    title: 'The job failed',
+    message: 'A stage stopped on a cancel request that never came; it runs again from its last checkpoint.',
+    advice: 'Retry the job; if it fails again, tell an engineer and give them the job id.',
+  },
+  TIMEOUT: {
+    retryable: true,
+    title: 'The job took too long',
+    message: 'A processing stage took too long and was stopped.',
+    advice: 'Retry the job, or choose a lighter preset.',
+  },
+  INTERNAL: {
+    retryable: true,
+    title: 'The job failed',
+    message: 'Something went wrong on the farm.',
+    advice: 'Retry the job; if it fails again, tell an engineer and give them the job id.',
+  },
+
+  // An HTTP request's failure: the `error.code` of the API's JSON error body.
+  NOT_FOUND: { retryable: false, message: 'No such route.', advice: 'Check the address.' },
+  BAD_REQUEST: { retryable: false, message: 'The request body is not valid JSON.', advice: 'Send a JSON body.' },
+  BODY_TOO_LARGE: { retryable: false, message: 'The request body is too large.', advice: 'JSON bodies are limited to 16 KiB.' },
+  BAD_USER: { retryable: false, message: 'The user name is not valid.', advice: 'Use letters, digits and . _ @ - only.' },
+  BAD_QUERY: { retryable: false, message: 'The query is not valid.', advice: 'limit is 1-100 and before a previous page’s nextBefore.' },
+  BAD_OPTIONS: { retryable: false, message: 'The job options are not valid.', advice: 'Correct the options and upload again.' },
+  AUTH_MISSING: { retryable: false, message: 'Sign in first.', advice: 'Send the access token as a bearer token.' },
+  AUTH_INVALID: { retryable: false, message: 'The access token is not valid.', advice: 'Sign in again.' },
+  AUTH_EXPIRED: { retryable: false, message: 'Your session has expired.', advice: 'Sign in again.' },
+  TOO_MANY_JOBS: { retryable: true, message: 'Too many uploads and retries in a short time.', advice: 'Wait a moment and upload again.' },
+  TOO_MANY_LOGINS: { retryable: true, message: 'Too many sign-ins from this address.', advice: 'Wait a minute and sign in again.' },
+  JOB_NOT_FOUND: { retryable: false, message: 'No such job.', advice: 'Check the job id; jobs of other users are not shown.' },
+  JOB_NOT_RUNNING: { retryable: false, message: 'The job is not running.', advice: 'Only a running job can be cancelled.' },
+  JOB_NOT_RETRYABLE: {
+    retryable: false,
+    message: 'Only a failed, cancelled or stopped job can be retried.',
+    advice: 'Wait for the job to finish.',
+  },
+  NO_OUTPUTS: { retryable: false, message: 'This job has no outputs yet.', advice: 'Wait until the job has completed.' },
+  OUTPUT_NOT_FOUND: { retryable: false, message: 'This job has no such output.', advice: 'List the outputs at the job’s /outputs.' },
+  INPUT_NOT_FOUND: { retryable: false, message: 'This job has no such uploaded file.', advice: 'List them at the job’s /inputs.' },
+  UPLOAD_NOT_MULTIPART: {
+    retryable: false,
+    message: 'The upload is not multipart/form-data.',
+    advice: 'Send the asset as multipart/form-data with one or more "files" parts.',
+  },
+  UPLOAD_NO_MODEL: { retryable: false, message: 'The upload has no .glb or .gltf file.', advice: 'Attach the model file.' },
+  UPLOAD_EMPTY: {
+    retryable: false,
+    message: 'The upload has no files.',
+    advice: 'Attach the .glb, or the .gltf with its .bin and textures.',
+  },
+  UPLOAD_BAD_FILE: { retryable: false, message: 'A file of the upload is not acceptable.', advice: 'Rename or remove the file.' },
+  UPLOAD_TOO_LARGE: { retryable: false, message: 'The upload is too large.', advice: 'Reduce the asset’s size, or ask an engineer.' },
+  UPLOAD_FIELD_TOO_LARGE: { retryable: false, message: 'A form field of the upload is too large.', advice: 'Send shorter options.' },
+  UPLOAD_TOO_MANY_FILES: { retryable: false, message: 'The upload has too many files.', advice: 'Upload one asset per job.' },
+  UPLOAD_MALFORMED: { retryable: false, message: 'The upload could not be read.', advice: 'Upload the files again.' },
+  UPLOAD_ABORTED: {
+    retryable: true,
+    message: 'The upload was interrupted before it finished.',
+    advice: 'Nothing was kept: upload the files again.',
+  },
+
+  // A socket's failure: the `code` of an `error` frame on /ws (docs/PROTOCOL.md).
+  BAD_MESSAGE: { retryable: false, message: 'The message is not valid.', advice: 'See docs/PROTOCOL.md for the messages a client sends.' },
+  UNAVAILABLE: { retryable: true, message: 'Live progress is unavailable for a moment.', advice: 'Reconnect; progress resumes.' },
+  TOO_MANY_SUBSCRIPTIONS: {
+    retryable: false,
+    message: 'This page follows too many jobs one by one.',
+    advice: 'Unsubscribe from finished jobs, or follow all of them with subscribeAll.',
+  },
+} as const satisfies Record<string, FailureEntry>;
+
+/** Every failure's stable code. */
+export type FailureCode = keyof typeof CATALOGUE;
+const CODES = Object.keys(CATALOGUE) as [FailureCode, ...FailureCode[]];
+/** Parses a failure code; the page and the CLI read any code the farm sends with it. */
+export const FailureCode = z.enum(CODES);
+
+/** One failure of the catalogue, with its code. */
+export type Failure<C extends FailureCode = FailureCode> = FailureEntry & (typeof CATALOGUE)[C] & { readonly code: C };
+
+/** The catalogue by code: `FAILURES.INVALID_ASSET.code`, `.retryable`, `.message`, `.advice`. */
+export const FAILURES = Object.fromEntries(CODES.map((code) => [code, { ...CATALOGUE[code], code }])) as {
+  readonly [C in FailureCode]: Failure<C>;
+};
+
+/** Codes a job can fail with: the `error.type` of a `failed` event. */
+export const JOB_FAILURE_CODES = [
+  'INVALID_ASSET',
+  'INVALID_OPTIONS',
+  'INVALID_BATCH',
+  'STORAGE',
+  'OUTPUT_INVALID',
+  'INVALID_REQUEST',
+  'MISCONFIGURED_ACTIVITY',
+  'STOP_NOT_CONFIRMED',
+  'TIMEOUT',
+  'INTERNAL',
+] as const satisfies readonly FailureCode[];
+/**
+ * A job failure's code. A code this build does not know (a newer producer, or a pre-catalogue entry in
+ * a replay log) reads as INTERNAL instead of dropping the whole frame.
+ */
+export const JobFailureCode = FailureCode.extract(JOB_FAILURE_CODES).catch('INTERNAL');
+export type JobFailureCode = (typeof JOB_FAILURE_CODES)[number];
+
+/** Codes of a socket `error` frame. */
+export const SocketErrorCode = FailureCode.extract(['BAD_MESSAGE', 'JOB_NOT_FOUND', 'UNAVAILABLE', 'TOO_MANY_SUBSCRIPTIONS']);
+export type SocketErrorCode = z.infer<typeof SocketErrorCode>;
+
+/** Codes of the API's JSON error bodies; an unknown one reads as INTERNAL. */
+export const ApiErrorCode = FailureCode.catch('INTERNAL');
+
+/** The catalogue entry of a code, or INTERNAL for one this build does not know. */
+export function failureOf(code: string | undefined): Failure {
+  const parsed = FailureCode.safeParse(code);
+  return FAILURES[parsed.success ? parsed.data : 'INTERNAL'];
+}
+
+/** errno codes that mean the machine's storage refused a write: full, not permitted, read-only. */
+const STORAGE_ERRNOS: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS']);
+
+/** True for a file-system error that is the storage's fault, not the input's (ENOSPC, EACCES, EROFS…). */
+export function isStorageError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && STORAGE_ERRNOS.has(code);
+}
