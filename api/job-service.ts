@@ -136,23 +136,30 @@ export class JobService {
    * millisecond are neither skipped nor repeated).
    *
    * SQL visibility (the dev server, PostgreSQL) supports no ORDER BY and lists running jobs first, so
-   * the page is cut from the owner's jobs started before the cursor, sorted here. That reads every such
-   * job's visibility row: fine for an artist's hundreds of jobs; with Elasticsearch visibility an
+   * the page is cut from the owner's jobs, one row per job, sorted here. That reads every visibility row
+   * of the owner: fine for an artist's hundreds of jobs; with Elasticsearch visibility an
    * `ORDER BY StartTime DESC` query would make it one page read.
    */
   async list(
     owner: string,
     { limit, before }: { limit: number; before?: JobCursor },
   ): Promise<{ jobs: JobSummary[]; nextBefore: string | null }> {
-    // owner is restricted to [A-Za-z0-9._@-] and the cursor time is a parsed Date, so nothing can break out of the quotes.
-    const upTo = before ? new Date(before.startTime.getTime() + 1).toISOString() : null;
-    const query = `AssetOwner = "${owner}"` + (upTo ? ` AND StartTime < "${upTo}"` : '');
-    const all: JobSummary[] = [];
+    // owner is restricted to [A-Za-z0-9._@-], so nothing can break out of the quotes. Every run of the
+    // owner's jobs is read, not just those before the cursor: a job reset in Temporal has a row per run,
+    // and only once they are all seen can the job be listed once, as its current run, on one page.
+    const query = `AssetOwner = "${owner}"`;
+    const current = new Map<string, { job: JobSummary; running: boolean }>();
     for await (const info of this.client.workflow.list({ query, pageSize: 1000 })) {
       const job = summarize(info);
-      if (before && !isBefore(job, before)) continue;
-      all.push(job);
+      const running = info.status.name === 'RUNNING';
+      const seen = current.get(job.jobId);
+      // The current run is the one running (a reset closes the old run as it starts the new one), else
+      // the one that closed last.
+      if (!seen || (running && !seen.running) || (!seen.running && (job.closeTime ?? '') > (seen.job.closeTime ?? ''))) {
+        current.set(job.jobId, { job, running });
+      }
     }
+    const all = [...current.values()].map((c) => c.job).filter((job) => !before || isBefore(job, before));
     all.sort((a, b) => (isBefore(a, cursorOf(b)) ? 1 : -1));
     const jobs = all.slice(0, limit);
     const last = jobs.at(-1);
