@@ -108,6 +108,17 @@ describe('job model: what a card shows from the socket messages', () => {
     expect(j.lastSeq).toBe(9);
     expect(stageRows(j).map((r) => r.state)).toEqual(['done', 'done', 'failed', 'pending', 'pending', 'pending']);
   });
+
+  it('follows a reset snapshot below its seq (Redis lost the job), and ignores a plain older one', () => {
+    let j = applyMessage(job(), progress(40, 3, 5), T0);
+    expect(applySnapshot(j, { seq: 2, progress: progress(2, 0, 1), event: null }, T0)).toBe(j);
+    j = applySnapshot(j, { seq: 0, progress: null, event: null, reset: true }, T0 + 1_000);
+    expect(j).toMatchObject({ lastSeq: 0, progress: null, lastEvent: null, phase: 'running' });
+    // The job's new messages start again at 1 and are applied.
+    j = applyMessage(j, progress(1, 0, 1, { attempt: 2 }), T0 + 2_000);
+    expect(j).toMatchObject({ lastSeq: 1, attempt: 2 });
+    expect(j.progress?.stageIndex).toBe(0);
+  });
 });
 
 describe('asset grouping: what one upload job gets', () => {
@@ -161,19 +172,18 @@ describe('artist messages', () => {
 });
 
 describe('REST bodies the page reads', () => {
-  it('reads an outputs list as OutputFiles or as a plain listing, taking the LOD level from the name', () => {
-    const listing = OutputListBody.parse({
-      jobId: 'asset-alice-1',
-      outputs: [
-        { name: 'Helmet-lod1.glb', size: 1200, modifiedAt: '2026-01-01T00:00:00Z' },
-        { name: 'report.json', size: 300 },
-      ],
-    });
-    expect(listing).toEqual([
-      { name: 'Helmet-lod1.glb', bytes: 1200, kind: 'glb', level: 1 },
-      { name: 'report.json', bytes: 300, kind: 'report', level: undefined },
-    ]);
-    const files = OutputListBody.parse([{ name: 'x.glb', bytes: 5, sha256: 'a'.repeat(64), kind: 'glb', level: 0 }]);
-    expect(files[0]).toMatchObject({ name: 'x.glb', bytes: 5, kind: 'glb', level: 0 });
+  it('reads the outputs listing with the schema the API builds it from, and refuses a listing without digests', () => {
+    const output = {
+      name: 'Helmet-lod1.glb',
+      bytes: 1200,
+      size: 1200,
+      sha256: 'a'.repeat(64),
+      kind: 'glb',
+      level: 1,
+      modifiedAt: '2026-01-01T00:00:00Z',
+    };
+    expect(OutputListBody.parse({ jobId: 'asset-alice-1', outputs: [output] })).toEqual([output]);
+    const { sha256: _, ...withoutDigest } = output;
+    expect(OutputListBody.safeParse({ jobId: 'asset-alice-1', outputs: [withoutDigest] }).success).toBe(false);
   });
 });

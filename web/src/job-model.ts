@@ -1,5 +1,6 @@
 import { STAGES } from '../../common/pipeline.js';
 import { TERMINAL_EVENTS, type JobEventKind, type JobEventMessage, type ProgressMessage } from '../../common/progress.js';
+import type { SnapshotMessage } from '../../common/socket-protocol.js';
 import type { JobSummaryBody } from './server-frames.js';
 
 /** What the artist sees a job doing. */
@@ -120,13 +121,22 @@ export function applyMessage(job: JobView, message: ProgressMessage | JobEventMe
  * Applies a snapshot: the job's latest progress and event replace what the page had. Unlike a live
  * message, the snapshot's progress is kept even for a finished job, so its stage list shows where it got to.
  */
-export function applySnapshot(
-  job: JobView,
-  snapshot: { seq: number; progress: ProgressMessage | null; event: JobEventMessage | null },
-  now: number,
-): JobView {
-  if (snapshot.seq < job.lastSeq) return job;
-  let next: JobView = { ...job, lastSeq: 0, lastHeardAt: now };
+export function applySnapshot(job: JobView, snapshot: Omit<SnapshotMessage, 'type' | 'jobId'>, now: number): JobView {
+  // A reset snapshot (docs/PROTOCOL.md): the server lost the job's data, so its seq starts again lower.
+  // Drop what the page showed and continue from the snapshot; any other older snapshot is stale.
+  if (snapshot.seq < job.lastSeq && !snapshot.reset) return job;
+  let next: JobView = snapshot.reset
+    ? {
+        ...job,
+        progress: null,
+        lastEvent: null,
+        serverStalled: false,
+        attempt: 1,
+        phase: TERMINAL_PHASES.has(job.phase) ? job.phase : 'running',
+        lastSeq: 0,
+        lastHeardAt: now,
+      }
+    : { ...job, lastSeq: 0, lastHeardAt: now };
   if (snapshot.event) next = applyMessage(next, snapshot.event, now);
   if (snapshot.progress) {
     const p = snapshot.progress;

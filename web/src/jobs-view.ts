@@ -140,6 +140,8 @@ export class JobsView {
   private update(card: JobCard, job: JobView, now: number): void {
     const { root } = card;
     root.dataset.phase = job.phase;
+    // The sequence number the card is at (docs/PROTOCOL.md): what the page resubscribes from.
+    root.dataset.seq = String(job.lastSeq);
     setText(root.querySelector('h3')!, job.assetName);
     card.badge.dataset.phase = job.phase;
     setText(card.badge, PHASE_LABEL[job.phase]);
