@@ -1,12 +1,12 @@
 # One image for the API and both workers; docker-compose.yml picks the command.
 # syntax=docker/dockerfile:1
 
-FROM node:20-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
-FROM node:20-bookworm-slim AS check
+FROM node:24-bookworm-slim AS check
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -15,10 +15,10 @@ RUN npm run typecheck
 # The web page (web/dist), bundled with everything it loads: no CDN at run time.
 RUN npm run build:web
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production DATA_DIR=/data
 WORKDIR /app
-RUN groupadd --system farm && useradd --system --gid farm --home /app farm && mkdir -p /data && chown farm:farm /data
+RUN groupadd --system farm && useradd --system --gid farm --home /app farm && mkdir -p /data && chown farm:farm /data && chmod 700 /data
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY common ./common

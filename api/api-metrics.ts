@@ -1,7 +1,6 @@
+import { readProgressTs } from '../common/redis-scripts/published-message.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** Reads the producer's `ts` from a pre-serialised message: one regex per relayed message, never a JSON.parse. */
-const TS_FIELD = /"ts":(\d+(?:\.\d+)?)/;
 
 /** Prometheus metrics of an API process (asset_farm_ prefix, component="api"), on their own registry. */
 export function createApiMetrics(sources: { stats: () => { sockets: number; channels: number; patterns: number } }) {
@@ -51,10 +50,10 @@ export function createApiMetrics(sources: { stats: () => { sockets: number; chan
       help: 'Progress messages not sent to a slow socket because a newer one superseded them',
       registers: [registry],
     }),
-    /** Observes the heartbeat-to-socket latency of one live progress message, from its raw JSON. */
-    observeRelay(rawProgress: string, now = Date.now()): void {
-      const ts = TS_FIELD.exec(rawProgress);
-      if (ts) metrics.socketLatency.observe(Math.max(0, now - Number(ts[1])) / 1000);
+    /** Observes the heartbeat-to-socket latency of one live message as published (events are not counted). */
+    observeRelay(raw: string, now = Date.now()): void {
+      const ts = readProgressTs(raw);
+      if (ts !== undefined) metrics.socketLatency.observe(Math.max(0, now - ts) / 1000);
     },
   };
   return metrics;

@@ -4,18 +4,18 @@ import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import { z } from 'zod';
 import { PROJECT_ROOT, type ApiConfig } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
-import { createApiMetrics } from './api-metrics.js';
+import { createApiMetrics, type ApiMetrics } from './api-metrics.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
 import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
 import { JobService } from './job-service.js';
 import { jobsRouter } from './jobs-router.js';
+import { requestLog } from './request-log.js';
 import { corsAllowlist } from './cors.js';
 import { securityHeaders } from './security-headers.js';
 import { SocketHub, type SocketHubOptions } from './socket-hub.js';
@@ -45,6 +45,11 @@ const WEB_PUBLIC = path.join(PROJECT_ROOT, 'web', 'public');
 export interface ApiServer {
   server: http.Server;
   hub: SocketHub;
+  /** Prometheus metrics of this process, served apart from the app (api/main.ts, API_METRICS_PORT). */
+  metrics: ApiMetrics;
+  /** From now on /readyz answers 503 "draining": a balancer stops routing here while sockets stay open. */
+  drain(): void;
+  /** Closes every socket with 1012 (reconnect elsewhere) and stops the server. */
   close(): Promise<void>;
 }
 
@@ -56,35 +61,25 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
   const reconciler = new JobReconciler({ jobLog, log });
   // The hub is built after the app; the gauges read it only when scraped.
-  const built: { hub?: SocketHub } = {};
+  const built: { hub?: SocketHub; draining?: boolean } = {};
   const metrics = createApiMetrics({ stats: () => built.hub?.stats() ?? { sockets: 0, channels: 0, patterns: 0 } });
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
   app.use('/api', corsAllowlist(process.env.API_CORS_ORIGINS));
-  app.use(
-    pinoHttp({
-      logger: log,
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics' },
-      // Every request line says whose it was and which job it touched.
-      customProps: (req, res) => {
-        const owner = (res as unknown as { locals?: { owner?: { id?: string } } }).locals?.owner?.id; // express's res, typed by pino-http as http's
-        const jobId = /^\/api\/jobs\/([A-Za-z0-9._@-]+)/.exec(req.url ?? '')?.[1];
-        return { ...(owner ? { owner } : {}), ...(jobId ? { jobId } : {}) };
-      },
-    }),
-  );
+  app.use(requestLog(log));
   // Every JSON body the API accepts is small; uploads are multipart and streamed (api/upload.ts).
   app.use('/api', express.json({ limit: '16kb' }));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  // Unauthenticated like /healthz: serve it on the internal network only (see RUNBOOK.md, Metrics).
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
   app.get('/readyz', async (_req, res) => {
+    // A draining process says so first, so the balancer stops sending it new sockets before they are closed.
+    if (built.draining) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
     const checks = await Promise.allSettled([deps.redis.ping(), deps.temporal.workflowService.getSystemInfo({})]);
     const [redis, temporal] = checks.map((c) => (c.status === 'fulfilled' ? 'ok' : 'unreachable'));
     const ready = redis === 'ok' && temporal === 'ok';
@@ -182,6 +177,10 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   return {
     server,
     hub: socketHub,
+    metrics,
+    drain() {
+      built.draining = true;
+    },
     async close() {
       clearInterval(sweeper);
       await socketHub.close();

@@ -1,13 +1,11 @@
 import { WebSocket } from 'ws';
 import type { JobCatchUp } from '../common/job-log.js';
 import type { ServerMessage } from '../common/socket-protocol.js';
+import { readPublishedHead } from '../common/redis-scripts/published-message.js';
 import type { JobOwner } from './auth.js';
 
 /** Above this many bytes queued on a socket, progress for it is coalesced to the latest per job. */
 export const SLOW_SOCKET_BYTES = 256 * 1024;
-
-/** Reads the seq and type from a message the Lua script built (`{"type":"…","seq":N,…`), without parsing it all. */
-const HEAD = /^\{"type":"(progress|event)","seq":(\d+),/;
 
 /** What one socket has of one job's stream. */
 export interface JobStream {
@@ -53,9 +51,9 @@ export class ClientConnection {
    * already encoded, shared by every socket it goes to, so fan-out does not re-encode it per socket.
    */
   deliver(jobId: string, raw: string, frame?: Buffer): void {
-    const head = HEAD.exec(raw);
+    const head = readPublishedHead(raw);
     if (!head) return;
-    const seq = Number(head[2]);
+    const { seq } = head;
     let stream = this.streams.get(jobId);
     if (!stream) {
       // A job first seen through subscribeAll: a client joining mid-job needs the state so far first.
@@ -78,7 +76,7 @@ export class ClientConnection {
       return;
     }
     stream.received = seq;
-    this.output(stream, head[1] as 'progress' | 'event', raw, frame);
+    this.output(stream, head.type, raw, frame);
   }
 
   /** Marks a catch-up as running for a job: live messages wait in its buffer. */

@@ -24,12 +24,32 @@ const temporalEnv = {
   TEMPORAL_NAMESPACE: z.string().min(1).default('asset-farm'),
 };
 
+const hostPort = z.string().regex(/^[^\s:,/]+:\d{1,5}$/, 'must be host:port');
 const redisEnv = {
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must start with redis:// or rediss://')
     .default('redis://127.0.0.1:6379'),
+  /**
+   * Redis Sentinels to ask for the current master, as `host:port,host:port,…`. When set, every process
+   * connects through them (and follows a failover) instead of to REDIS_URL.
+   */
+  REDIS_SENTINELS: z
+    .string()
+    .transform((list) => list.split(',').map((entry) => entry.trim()))
+    .pipe(z.array(hostPort).min(1, 'needs at least one host:port'))
+    .optional(),
+  /** The master's name in the Sentinels' configuration (`sentinel monitor <name> …`). */
+  REDIS_SENTINEL_MASTER: z.string().min(1).default('asset-farm'),
+  /** Password of the Redis master and replicas (with REDIS_SENTINELS; a REDIS_URL carries its own). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** Password of the Sentinels themselves, when they require one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
 };
+/** Validates the Redis variables alone (every component schema includes them). */
+export const redisSchema = z.object(redisEnv);
+/** The Redis part of every component's configuration (common/redis.ts turns it into a connection). */
+export type RedisEnv = z.infer<typeof redisSchema>;
 
 const storageEnv = {
   DATA_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, 'data')),
@@ -40,6 +60,17 @@ const progressEnv = {
   PROGRESS_MAX_RATE: positiveInt.default(10),
   /** How long a job's latest snapshot and replay log live in Redis after its last update. */
   PROGRESS_SNAPSHOT_TTL_SECONDS: positiveInt.default(7 * 24 * 3600),
+};
+
+/** True for an address only this machine can reach: 127.0.0.0/8, ::1, localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+const metricsEnv = {
+  /** Address the Prometheus endpoint binds; loopback unless a scraper on another host needs it. */
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 };
 
 const logEnv = {
@@ -53,8 +84,13 @@ export const apiSchema = z
     ...storageEnv,
     ...progressEnv,
     ...logEnv,
+    ...metricsEnv,
     API_PORT: port.default(3000),
-    API_HOST: z.string().default('0.0.0.0'),
+    /** Address the app listens on: loopback by default; 0.0.0.0 (or an interface's address) exposes it. */
+    API_HOST: z.string().min(1).default('127.0.0.1'),
+    /** Port of the API's Prometheus /metrics, apart from the app port; 0 turns it off. */
+    API_METRICS_PORT: port.default(0),
+    NODE_ENV: z.string().optional(),
     /** HS256 secret shared with the identity provider (or the dev login). At least 32 characters. */
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters (openssl rand -hex 32)').optional(),
     /** PEM public key when the studio's identity provider signs with RS256/ES256 instead. */
@@ -72,6 +108,11 @@ export const apiSchema = z
     API_SUBMIT_PER_MINUTE: positiveInt.default(30),
     /** How often the API checks the Temporal status of running jobs that open sockets follow; 0 disables. */
     API_RECONCILE_INTERVAL_MS: z.coerce.number().int().nonnegative().default(5000),
+    /**
+     * On SIGTERM, how long /readyz answers 503 before the sockets are closed, so a balancer (deploy/haproxy)
+     * stops routing to this process first. 0 (the local default) closes at once.
+     */
+    API_DRAIN_SECONDS: z.coerce.number().nonnegative().max(300).default(0),
   })
   .superRefine((env, ctx) => {
     const asymmetric = env.JWT_ALGORITHM !== 'HS256';
@@ -80,6 +121,16 @@ export const apiSchema = z
     }
     if (!asymmetric && !env.JWT_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (at least 32 characters) when JWT_ALGORITHM=HS256' });
+    }
+    if (env.DEV_LOGIN && !isLoopbackHost(env.API_HOST)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DEV_LOGIN'],
+        message: `must be false when API_HOST=${env.API_HOST} is reachable from other machines: the dev login gives anyone a token. Use a loopback API_HOST, or set DEV_LOGIN=false and configure JWT_SECRET/JWT_PUBLIC_KEY`,
+      });
+    }
+    if (env.DEV_LOGIN && env.NODE_ENV === 'production') {
+      ctx.addIssue({ code: 'custom', path: ['DEV_LOGIN'], message: 'must be false when NODE_ENV=production: the dev login gives anyone a token' });
     }
     if (asymmetric && env.DEV_LOGIN) {
       ctx.addIssue({
@@ -103,6 +154,7 @@ export const hpcWorkerSchema = z.object({
   HPC_TASK_QUEUE: z.string().min(1).default('hpc'),
   /** Port for this worker's Prometheus metrics; 0 disables them. */
   METRICS_PORT: port.default(0),
+  ...metricsEnv,
   /**
    * On SIGTERM/Ctrl-C the worker stops taking work and lets running activities finish for this long;
    * whatever is still running then is retried elsewhere from its last heartbeat checkpoint.
@@ -128,6 +180,7 @@ export const orchestratorWorkerSchema = z.object({
   ...progressEnv,
   ...logEnv,
   METRICS_PORT: port.default(0),
+  ...metricsEnv,
 });
 export type OrchestratorWorkerConfig = z.infer<typeof orchestratorWorkerSchema>;
 
@@ -143,7 +196,7 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
   const lines = parsed.error.issues.map((issue) => {
     const name = issue.path.join('.') || '(environment)';
     const value = env[String(issue.path[0])];
-    const shown = value === undefined ? 'unset' : name.includes('SECRET') || name.includes('KEY') ? 'set (hidden)' : JSON.stringify(value);
+    const shown = value === undefined ? 'unset' : name.includes('SECRET') || name.includes('KEY') || name.includes('PASSWORD') ? 'set (hidden)' : JSON.stringify(value);
     return `  ${name} (${shown}): ${issue.message}`;
   });
   throw new ConfigError(`Invalid configuration; fix these environment variables (see .env.example):\n${lines.join('\n')}`);

@@ -17,7 +17,11 @@ export function serveMetrics(options: { port: number; host?: string; registry: R
       (err: unknown) => res.writeHead(500).end(`metrics unavailable: ${String(err)}`),
     );
   });
-  return new Promise((resolve) => server.listen(options.port, options.host ?? '0.0.0.0', () => resolve(server)));
+  // Unauthenticated: loopback unless the caller names an address a scraper must reach (METRICS_HOST).
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', () => resolve(server));
+  });
 }
 
 /** The registry's metrics, then the SDK's (if reachable; a scrape never fails because of them). */

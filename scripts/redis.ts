@@ -1,9 +1,17 @@
 import path from 'node:path';
-import { PROJECT_ROOT } from '../common/config.js';
+import { ConfigError, PROJECT_ROOT } from '../common/config.js';
+import { portFromEnv } from './lib/ports.js';
 import { startRedisServer } from './lib/redis-server.js';
 
-/** `npm run redis`: a local redis-server with its data in DATA_DIR/redis, in the foreground until Ctrl-C. */
-const port = Number(process.env.REDIS_PORT ?? 6379);
+/** `npm run redis`: a local redis-server on 127.0.0.1 with its data in DATA_DIR/redis, in the foreground until Ctrl-C. */
+let port: number;
+try {
+  port = portFromEnv('REDIS_PORT', 6379);
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(`[redis] ${err.message}`);
+  process.exit(78);
+}
 const dataDir = path.resolve(process.env.DATA_DIR ?? path.join(PROJECT_ROOT, 'data'));
 const redis = await startRedisServer({ port, dir: path.join(dataDir, 'redis'), onLine: (l) => console.log(l) });
 console.log(`Redis ready at ${redis.url}. Ctrl-C to stop.`);
@@ -11,5 +19,4 @@ const stop = async () => {
   await redis.stop();
   process.exit(0);
 };
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop());

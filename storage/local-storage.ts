@@ -6,6 +6,10 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UploadTooLargeError, type AssetFile, type AssetStorage, type StoredBlob } from './asset-storage.js';
 
+/** Artists' files are this user's only: folders 0700, files 0600 (the umask can only narrow them). */
+const PRIVATE_DIR = 0o700;
+const PRIVATE_FILE = 0o600;
+
 const SHA256 = /^[0-9a-f]{64}$/;
 
 /**
@@ -38,7 +42,7 @@ export class LocalStorage implements AssetStorage {
   }
 
   async putUpload(stream: Readable, maxBytes: number): Promise<StoredBlob> {
-    await fs.mkdir(this.tmpDir, { recursive: true });
+    await fs.mkdir(this.tmpDir, { recursive: true, mode: PRIVATE_DIR });
     const tmp = path.join(this.tmpDir, randomUUID());
     const hash = createHash('sha256');
     let size = 0;
@@ -51,10 +55,10 @@ export class LocalStorage implements AssetStorage {
       },
     });
     try {
-      await pipeline(stream, meter, createWriteStream(tmp, { flags: 'wx' }));
+      await pipeline(stream, meter, createWriteStream(tmp, { flags: 'wx', mode: PRIVATE_FILE }));
       const sha256 = hash.digest('hex');
       const dest = this.blobPath(sha256);
-      await fs.mkdir(path.dirname(dest), { recursive: true });
+      await fs.mkdir(path.dirname(dest), { recursive: true, mode: PRIVATE_DIR });
       const existed = await fs.stat(dest).then(
         () => true,
         () => false,
@@ -110,7 +114,7 @@ export class LocalStorage implements AssetStorage {
   async materializeInputs(jobId: string, files: readonly AssetFile[]): Promise<string> {
     const dir = path.join(this.jobDir('work', jobId), 'input');
     await fs.rm(dir, { recursive: true, force: true });
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
     for (const file of files) {
       const name = path.basename(file.name);
       if (name !== file.name || name === '.' || name === '..') throw new Error(`Unsafe file name: ${file.name}`);
@@ -125,13 +129,13 @@ export class LocalStorage implements AssetStorage {
 
   async workDir(jobId: string): Promise<string> {
     const dir = this.jobDir('work', jobId);
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
     return dir;
   }
 
   async outputDir(jobId: string): Promise<string> {
     const dir = this.jobDir('outputs', jobId);
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
     return dir;
   }
 

@@ -6,28 +6,37 @@ import { StopHints } from '../activities/stop-hints.js';
 import { hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
-import { createRedis } from '../common/redis.js';
+import { createRedis, redisConnection } from '../common/redis.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
 import { setUpWorkerObservability } from './observability.js';
 import { jobLogAttributes } from './job-log-attributes.js';
+import { WorkerLifecycle } from './process-lifecycle.js';
 
 /**
  * The HPC machine's worker: polls only the compute queue and runs the heavy activities, at most
- * HPC_MAX_CONCURRENT_ACTIVITIES at a time. Ctrl-C / SIGTERM lets running activities finish their
- * grace period; anything cut short is retried from its heartbeat checkpoint by another worker.
+ * HPC_MAX_CONCURRENT_ACTIVITIES at a time. Ctrl-C / SIGTERM stops polling and lets running activities
+ * finish for HPC_SHUTDOWN_GRACE_SECONDS (then cancels them; each is retried from its heartbeat checkpoint
+ * by another worker), closes Temporal, Redis and /metrics, and exits (worker/process-lifecycle.ts).
  */
 const config = loadConfigOrExit(hpcWorkerSchema, 'worker:hpc');
 const log = createLogger('worker-hpc', config.LOG_LEVEL);
-const redis = createRedis(config.REDIS_URL, 'publisher', log);
+const lifecycle = new WorkerLifecycle(log, { graceMs: config.HPC_SHUTDOWN_GRACE_SECONDS * 1000 });
+const redis = createRedis(redisConnection(config), 'publisher', log);
 const jobLog = new JobLog(redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
 // Its own connection: a subscribed Redis connection can do nothing else.
-const subscriber = createRedis(config.REDIS_URL, 'subscriber', log);
+const subscriber = createRedis(redisConnection(config), 'subscriber', log);
 let dropped = 0;
 
-const metrics = await setUpWorkerObservability('worker-hpc', config.METRICS_PORT, log);
+const observability = await setUpWorkerObservability('worker-hpc', { port: config.METRICS_PORT, host: config.METRICS_HOST }, log);
+const metrics = observability.metrics;
 const connection = await connectToTemporal(config.TEMPORAL_ADDRESS, log);
+lifecycle.onClose('Temporal connection', () => connection.close());
+lifecycle.closeRedisAtExit('Redis publisher', redis);
+lifecycle.closeRedisAtExit('Redis subscriber', subscriber);
+lifecycle.onClose('metrics endpoint', () => observability.close());
+lifecycle.onClose('progress drop count', async () => log.info({ droppedProgressUpdates: dropped }, 'Progress updates not mirrored to Redis'));
 const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
@@ -61,11 +70,4 @@ log.info(
   { taskQueue: config.HPC_TASK_QUEUE, maxConcurrentActivities: config.HPC_MAX_CONCURRENT_ACTIVITIES, namespace: config.TEMPORAL_NAMESPACE },
   'HPC worker ready',
 );
-try {
-  await worker.run();
-} finally {
-  log.info({ droppedProgressUpdates: dropped }, 'HPC worker stopped');
-  await connection.close();
-  redis.disconnect();
-  subscriber.disconnect();
-}
+await lifecycle.run(worker);

@@ -11,15 +11,19 @@ import { createWorkerMetrics, type WorkerMetrics } from './worker-metrics.js';
  */
 export async function setUpWorkerObservability(
   component: 'worker-hpc' | 'worker-orchestrator',
-  metricsPort: number,
+  endpoint: { port: number; host: string },
   log: Logger,
-): Promise<WorkerMetrics> {
+): Promise<{ metrics: WorkerMetrics; close(): Promise<void> }> {
+  const { port: metricsPort, host } = endpoint;
   const metrics = createWorkerMetrics(component);
   const sdkMetricsPort = metricsPort ? await freePort() : null;
   installTemporalRuntime(log, sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
-  if (metricsPort) {
-    await serveMetrics({ port: metricsPort, registry: metrics.registry, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` });
-    log.info({ port: metricsPort }, 'Prometheus metrics at /metrics');
-  }
-  return metrics;
+  const server = metricsPort
+    ? await serveMetrics({ port: metricsPort, host, registry: metrics.registry, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` })
+    : null;
+  if (server) log.info({ port: metricsPort, host }, 'Prometheus metrics at /metrics');
+  return {
+    metrics,
+    close: () => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())),
+  };
 }

@@ -4,21 +4,28 @@ import { createJobEventActivities } from '../activities/index.js';
 import { loadConfigOrExit, orchestratorWorkerSchema } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
-import { createRedis } from '../common/redis.js';
+import { createRedis, redisConnection } from '../common/redis.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
 import { setUpWorkerObservability } from './observability.js';
 import { jobLogAttributes } from './job-log-attributes.js';
+import { WorkerLifecycle } from './process-lifecycle.js';
 
 /** Runs the workflows and the light activities they need (event publishing) on the orchestrator queue. */
 const config = loadConfigOrExit(orchestratorWorkerSchema, 'worker:orchestrator');
 const log = createLogger('worker-orchestrator', config.LOG_LEVEL);
-const redis = createRedis(config.REDIS_URL, 'publisher', log);
+// Workflow tasks are short; the SDK's default shutdownGraceTime (0) applies, the deadline only bounds a hang.
+const lifecycle = new WorkerLifecycle(log, { graceMs: 0 });
+const redis = createRedis(redisConnection(config), 'publisher', log);
 const jobLog = new JobLog(redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
 
-const metrics = await setUpWorkerObservability('worker-orchestrator', config.METRICS_PORT, log);
+const observability = await setUpWorkerObservability('worker-orchestrator', { port: config.METRICS_PORT, host: config.METRICS_HOST }, log);
+const metrics = observability.metrics;
 const connection = await connectToTemporal(config.TEMPORAL_ADDRESS, log);
+lifecycle.onClose('Temporal connection', () => connection.close());
+lifecycle.closeRedisAtExit('Redis publisher', redis);
+lifecycle.onClose('metrics endpoint', () => observability.close());
 const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
@@ -32,9 +39,4 @@ const worker = await Worker.create({
   }),
 });
 log.info({ taskQueue: ORCHESTRATOR_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'Orchestrator worker ready');
-try {
-  await worker.run();
-} finally {
-  await connection.close();
-  redis.disconnect();
-}
+await lifecycle.run(worker);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { z } from 'zod';
 import { PROJECT_ROOT } from '../../common/config.js';
+import { tiedToParent } from '../../scripts/lib/service-process.js';
 import { whichSync } from '../../scripts/provision.js';
 
 /**
@@ -64,8 +65,10 @@ export function spawnNode(
     path.resolve(PROJECT_ROOT, script),
     ...(options.args ?? []),
   ];
-  const [command, ...args] = prefix.length ? [...prefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
-  const child = spawn(command!, args, {
+  const [executable, ...rest] = prefix.length ? [...prefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
+  // Dies with the runner, however the runner ends (`timeout`, Ctrl-C, a crash): nothing is left running.
+  const { command, args } = tiedToParent(executable!, rest);
+  const child = spawn(command, args, {
     cwd: PROJECT_ROOT,
     env: options.env ?? process.env,
     stdio: options.ipc === false ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -1,18 +1,16 @@
-const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'msg', 'name', 'component', 'v']);
+import { prettyFactory } from 'pino-pretty';
 
-/** Turns a pino JSON line into `LEVEL message key=value…` for the terminal; other lines pass through. */
-export function formatLogLine(line: string): string {
+/**
+ * pino-pretty (pino's own prettifier) renders the components' JSON lines for the `npm start` terminal:
+ * one line each, `HH:MM:ss LEVEL message key=value…` after the process tag. Only the terminal view
+ * changes; every process still writes JSON, which is what production collects.
+ */
+const FIELDS_IN_TAG = 'pid,hostname,name,component';
+const plain = prettyFactory({ colorize: false, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: FIELDS_IN_TAG });
+const coloured = prettyFactory({ colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: FIELDS_IN_TAG });
+
+/** A pino JSON line made readable; any other line (Redis, Temporal, a stack trace) passes through. */
+export function formatLogLine(line: string, colour = false): string {
   if (!line.startsWith('{')) return line;
-  try {
-    const entry = JSON.parse(line) as Record<string, unknown>;
-    if (typeof entry.msg !== 'string' && typeof entry.level !== 'number') return line;
-    const level = LEVELS[entry.level as number] ?? String(entry.level);
-    const extras = Object.entries(entry)
-      .filter(([k]) => !SKIP.has(k))
-      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-    return [level.padEnd(5), entry.msg ?? '', ...extras].join(' ');
-  } catch {
-    return line;
-  }
+  return (colour ? coloured : plain)(line).replace(/\r?\n$/, '');
 }

@@ -20,9 +20,11 @@ export async function startRedisServer(options: {
   dir: string;
   onLine?: (line: string) => void;
   persist?: boolean;
+  /** More redis-server options, e.g. `['--replicaof', '127.0.0.1', '6379']` for a replica. */
+  extraArgs?: string[];
 }): Promise<RunningRedis> {
   const binary = resolveRedisServer();
-  mkdirSync(options.dir, { recursive: true });
+  mkdirSync(options.dir, { recursive: true, mode: 0o700 });
   const args = [
     '--port',
     String(options.port),
@@ -40,6 +42,7 @@ export async function startRedisServer(options: {
     'no',
     '--loglevel',
     'warning',
+    ...(options.extraArgs ?? []),
   ];
   const proc = new ServiceProcess('redis', binary.path!, args, { onLine: options.onLine });
   const url = `redis://127.0.0.1:${options.port}`;

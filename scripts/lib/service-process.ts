@@ -1,5 +1,36 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import readline from 'node:readline';
+
+const SETPRIV = '/usr/bin/setpriv';
+let setprivUsable: boolean | undefined;
+
+/**
+ * The command line that runs `command` so that it dies with the process spawning it: on Linux,
+ * util-linux's `setpriv --pdeathsig SIGTERM` sets the kernel's parent-death signal and execs the command
+ * (same pid), so even a SIGKILLed parent leaves no orphan holding ports; the child gets SIGTERM and
+ * shuts down in order. Where setpriv is missing (macOS) the command runs as given, and only the parent's
+ * own shutdown stops it. Every child of `npm start`, the tests' stacks and the benchmarks goes through here.
+ */
+export function tiedToParent(command: string, args: string[]): { command: string; args: string[] } {
+  if (setprivUsable === undefined) {
+    try {
+      accessSync(SETPRIV, constants.X_OK);
+      setprivUsable = process.platform === 'linux';
+    } catch {
+      setprivUsable = false;
+    }
+  }
+  return setprivUsable ? { command: SETPRIV, args: ['--pdeathsig', 'SIGTERM', '--', command, ...args] } : { command, args };
+}
+
+/** Every ServiceProcess of this process that has not exited yet, so a shutdown can reach those still starting. */
+const live = new Set<ServiceProcess>();
+
+/** Stops every ServiceProcess still running (in parallel), e.g. one whose start was interrupted by Ctrl-C. */
+export async function stopAllServices(graceMs = 10_000): Promise<void> {
+  await Promise.all([...live].map((service) => service.stop(graceMs)));
+}
 
 /** How many of a process's last log lines are kept to explain a crash. */
 const TAIL_LINES = 30;
@@ -22,7 +53,8 @@ export class ServiceProcess {
     args: string[],
     options: { env?: NodeJS.ProcessEnv; cwd?: string; onLine?: (line: string) => void } = {},
   ) {
-    this.child = spawn(command, args, {
+    const tied = tiedToParent(command, args);
+    this.child = spawn(tied.command, tied.args, {
       env: options.env ?? process.env,
       cwd: options.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -44,6 +76,7 @@ export class ServiceProcess {
         }
       });
     }
+    live.add(this);
     this.exited = new Promise((resolve) => {
       this.child.once('exit', (code, signal) => resolve({ code, signal }));
       this.child.once('error', (err) => {
@@ -51,6 +84,7 @@ export class ServiceProcess {
         resolve({ code: 127, signal: null });
       });
     });
+    void this.exited.then(() => live.delete(this));
   }
 
   /** Resolves when the process prints a line matching `pattern`; rejects if it exits first or the time runs out. */
@@ -97,4 +131,19 @@ export class ServiceProcess {
     // Anything the leader left behind in its group goes too.
     signal('SIGKILL');
   }
+}
+
+/**
+ * Calls `onOrphaned` once this process's parent has gone (it is re-parented: `npm` or the shell that
+ * ran it was killed without passing the signal on), so a stack's supervisor stops what it started
+ * instead of running on unwatched. Checked every second; the timer does not keep the process alive.
+ */
+export function whenOrphaned(onOrphaned: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    onOrphaned();
+  }, 1000);
+  timer.unref();
 }

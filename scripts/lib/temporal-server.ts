@@ -60,7 +60,7 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
   const binary = resolveTemporalCli();
   const ip = options.ip ?? '127.0.0.1';
   const address = `${ip}:${options.port}`;
-  if (options.dbFile) mkdirSync(path.dirname(options.dbFile), { recursive: true });
+  if (options.dbFile) mkdirSync(path.dirname(options.dbFile), { recursive: true, mode: 0o700 });
   const extraArgs = [
     ...Object.entries(config.dynamicConfig).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
     // The dev server logs every dropped poll at warn during shutdown; errors are what matter here.

@@ -42,6 +42,7 @@ export function reportFigures(fault: string, figures: ChaosFigures, extra: Recor
   expect(figures.lost, `${fault}: lost jobs`).toBe(0);
   expect(figures.gaps, `${fault}: progress gaps`).toBe(0);
   expect(figures.duplicates, `${fault}: duplicate messages`).toBe(0);
+  expect(figures.foreign, `${fault}: messages of another user's job`).toBe(0);
 }
 
 /** Each job's REST view must agree with what its owner's stream ended on (the snapshot is right again). */

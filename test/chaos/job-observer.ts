@@ -24,6 +24,9 @@ export interface ObservedJob {
   received: number;
   /** Compute attempts above 1 that the stream showed (retrying events or progress of a later attempt). */
   retriesSeen: number;
+  /** Stages this stream showed (in progress or events), and the stage count its progress gave. */
+  stages: Set<string>;
+  stageCount: number;
 }
 
 /** The figures of a chaos run. lost and gaps must be 0. */
@@ -37,6 +40,8 @@ export interface ChaosFigures {
   resets: number;
   reconnects: number;
   retriesSeen: number;
+  /** Messages of a job the observer does not follow, or of another user than the socket's: must be 0. */
+  foreign: number;
 }
 
 /**
@@ -48,6 +53,7 @@ export interface ChaosFigures {
 export class JobObserver {
   readonly jobs = new Map<string, ObservedJob>();
   reconnects = 0;
+  foreign = 0;
   private readonly sockets = new Map<string, WebSocket>();
   private stopped = false;
 
@@ -70,6 +76,8 @@ export class JobObserver {
       resets: 0,
       received: 0,
       retriesSeen: 0,
+      stages: new Set(),
+      stageCount: 0,
     });
     const ws = this.sockets.get(user);
     if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'subscribe', jobId }));
@@ -85,7 +93,7 @@ export class JobObserver {
         if (job.user === user && !job.outcome)
           ws.send(JSON.stringify({ type: 'subscribe', jobId: job.jobId, ...(job.lastSeq > 0 ? { lastSeq: job.lastSeq } : {}) }));
     });
-    ws.on('message', (data) => this.onMessage(JSON.parse(data.toString()) as Message));
+    ws.on('message', (data) => this.onMessage(user, JSON.parse(data.toString()) as Message));
     ws.on('error', () => {}); // 'close' follows and reconnects
     ws.on('close', () => {
       if (this.stopped) return;
@@ -94,8 +102,10 @@ export class JobObserver {
     });
   }
 
-  private onMessage(m: Message): void {
+  private onMessage(user: string, m: Message): void {
     const job = typeof m.jobId === 'string' ? this.jobs.get(m.jobId) : undefined;
+    const carriesJob = m.type === 'snapshot' || m.type === 'progress' || m.type === 'event';
+    if (carriesJob && (!job || job.user !== user || (m.owner !== undefined && m.owner !== user))) this.foreign++;
     if (!job) return;
     if (m.type === 'snapshot' || m.type === 'progress' || m.type === 'event') job.received++;
     if (m.type === 'snapshot') {
@@ -113,6 +123,8 @@ export class JobObserver {
       if (seq !== job.lastSeq + 1) job.gaps++;
       job.lastSeq = seq;
     }
+    if (typeof m.stage === 'string') job.stages.add(m.stage);
+    if (typeof m.stageCount === 'number') job.stageCount = Math.max(job.stageCount, m.stageCount);
     if (m.type === 'event' && m.event === 'retrying') job.retriesSeen++;
     if (m.type === 'event' && TERMINAL.has(m.event as string)) this.finish(job, m);
   }
@@ -147,6 +159,7 @@ export class JobObserver {
       resets: jobs.reduce((n, j) => n + j.resets, 0),
       reconnects: this.reconnects,
       retriesSeen: jobs.reduce((n, j) => n + j.retriesSeen, 0),
+      foreign: this.foreign,
     };
   }
 

@@ -26,6 +26,9 @@ const compose = parse(readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml')
 };
 const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 const dockerfile = readFileSync(path.join(PROJECT_ROOT, 'Dockerfile'), 'utf8');
+const dockerfileEnv = Object.fromEntries(
+  [...dockerfile.matchAll(/^ENV (.+)$/gm)].flatMap((m) => m[1]!.split(/\s+/).map((pair) => pair.split('=') as [string, string])),
+);
 const services = compose.services;
 
 describe('docker-compose.yml', () => {
@@ -45,7 +48,7 @@ describe('docker-compose.yml', () => {
     expect(services.temporal?.environment?.DB).toBe('postgres12');
     expect(services.temporal?.environment?.POSTGRES_SEEDS).toBe('postgresql');
     expect(services.postgresql?.image).toMatch(/^postgres:/);
-    expect(services['temporal-ui']?.ports).toContain('8233:8080');
+    expect(services['temporal-ui']?.image).toMatch(/^temporalio\/ui:/);
     expect(services.redis?.image).toMatch(/^redis:/);
     for (const name of ['api', 'worker-orchestrator', 'worker-hpc']) expect(services[name]?.build).toBe('.');
   });
@@ -75,17 +78,53 @@ describe('docker-compose.yml', () => {
       const env = services[name]!.environment!;
       const shape = 'shape' in schema ? schema.shape : (schema as unknown as { in: { shape: object } }).in.shape;
       for (const key of Object.keys(env)) expect(Object.keys(shape), `${name} sets ${key}`).toContain(key);
-      // With placeholders filled in, the component's own validation accepts the environment.
+      // With placeholders filled in (a `:-` default as compose would use it), the component's own
+      // validation accepts the environment, as the image runs it (NODE_ENV=production).
       const filled = Object.fromEntries(
-        Object.entries(env).map(([k, v]) => [k, String(v).replace(/\$\{[^}]+\}/g, k === 'JWT_SECRET' ? 'x'.repeat(40) : '1')]),
+        Object.entries(env).map(([k, v]) => [
+          k,
+          String(v).replace(/\$\{[^}:]+(?::-([^}]*)|[^}]*)\}/g, (_m, fallback?: string) =>
+            fallback ?? (k === 'JWT_SECRET' ? 'x'.repeat(40) : '1'),
+          ),
+        ]),
       );
-      expect(() => schema.parse(filled), name).not.toThrow();
+      expect(() => schema.parse({ ...filled, NODE_ENV: dockerfileEnv.NODE_ENV }), name).not.toThrow();
     }
   });
 
-  it('publishes the ports the code listens on and points the apps at the compose services', () => {
-    expect(services.api?.ports).toContain(`3000:${services.api?.environment?.API_PORT}`);
-    expect(services.temporal?.ports).toContain('7233:7233');
+  it('publishes the app and nothing else: Temporal, its UI, Redis, Postgres and metrics stay internal', () => {
+    const published = Object.entries(services)
+      .filter(([, service]) => (service.ports ?? []).length > 0)
+      .map(([name]) => name);
+    expect(published).toEqual(['api']);
+    expect(services.api?.ports).toEqual([`3000:${services.api?.environment?.API_PORT}`]);
+    // The API must listen on the container's interface for the published port to reach it...
+    expect(services.api?.environment?.API_HOST).toBe('0.0.0.0');
+    // ...which is exactly where the dev login is refused, whatever DEV_LOGIN says.
+    const devLoginOn = { JWT_SECRET: 'x'.repeat(40), API_HOST: services.api?.environment?.API_HOST, DEV_LOGIN: 'true' };
+    expect(() => apiSchema.parse(devLoginOn)).toThrow(/DEV_LOGIN/);
+  });
+
+  it('requires a Postgres password instead of defaulting one', () => {
+    const required = /^\$\{POSTGRES_PASSWORD:\?[^}]+\}$/;
+    expect(services.postgresql?.environment?.POSTGRES_PASSWORD).toMatch(required);
+    expect(services.temporal?.environment?.POSTGRES_PWD).toMatch(required);
+    expect(readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')).not.toMatch(/POSTGRES_PASSWORD:-/);
+  });
+
+  it('keeps secrets, local state and installed tools out of the build context', () => {
+    const ignored = readFileSync(path.join(PROJECT_ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    for (const entry of ['.env', 'data/', 'node_modules/', '.tools/', '.git/']) expect(ignored).toContain(entry);
+    // Everything the Dockerfile copies by name is still in the context.
+    for (const [, source] of dockerfile.matchAll(/^COPY (?!--from)(\S+) /gm)) {
+      for (const file of source!.split(' ')) expect(ignored.some((entry) => entry.replace(/\/$/, '') === file)).toBe(false);
+    }
+  });
+
+  it('points the apps at the compose services', () => {
     for (const name of ['api', 'worker-orchestrator', 'worker-hpc']) {
       const env = services[name]!.environment!;
       expect(env.TEMPORAL_ADDRESS).toBe('temporal:7233');

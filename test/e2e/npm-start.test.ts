@@ -1,12 +1,18 @@
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { freePort, isPortOpen, waitFor } from '../../scripts/lib/wait.js';
+
+/**
+ * `npm start` as a person runs it: in a pseudo-terminal (util-linux `script`), through npm, stopped with
+ * Ctrl-C typed into the terminal, which the terminal turns into SIGINT for the whole foreground process
+ * group (npm, its shell, start.ts), not a signal to start.ts alone.
+ */
 
 /** Pids of live processes whose environment carries this exact DATA_DIR: everything `npm start` launched. */
 function processesWithDataDir(dataDir: string): number[] {
@@ -23,58 +29,216 @@ function processesWithDataDir(dataDir: string): number[] {
   return pids;
 }
 
-describe('npm start', () => {
-  it('brings up the whole stack with a ready line and leaves nothing running after Ctrl-C', async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-start-'));
-    const [apiPort, temporalPort, uiPort, redisPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      DATA_DIR: dataDir,
-      API_PORT: String(apiPort),
-      TEMPORAL_PORT: String(temporalPort),
-      TEMPORAL_UI_PORT: String(uiPort),
-      REDIS_PORT: String(redisPort),
-      HPC_METRICS_PORT: '0',
-      ORCHESTRATOR_METRICS_PORT: '0',
-      LOG_LEVEL: 'warn',
-      NO_COLOR: '1',
-    };
-    delete env.REDIS_URL;
-    delete env.TEMPORAL_ADDRESS;
-    const cli = inject('temporalCliPath');
-    if (cli) env.TEMPORAL_CLI_PATH = cli;
-    const start = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'scripts/start.ts')], {
+/** Pids listening on any of these TCP ports (redis-server rewrites its environment block, so it is found by its port). */
+function processesOnPorts(ports: number[]): number[] {
+  const all = readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+  return [...new Set(listeningSockets(all).filter((s) => ports.includes(s.port)).map((s) => s.pid))];
+}
+
+/** Everything of one stack: by its DATA_DIR, and by the ports it was given. */
+function stackProcesses(dataDir: string, ports: number[]): number[] {
+  return [...new Set([...processesWithDataDir(dataDir), ...processesOnPorts(ports)])];
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0').join(' ').trim();
+  } catch {
+    return '(gone)';
+  }
+}
+
+interface ListeningSocket {
+  pid: number;
+  address: string;
+  port: number;
+  loopback: boolean;
+}
+
+/** An address from /proc/net/tcp{,6}: hex, each 32-bit word in host (little-endian) byte order. */
+function decodeAddress(hex: string): { address: string; loopback: boolean } {
+  const words = hex.match(/.{8}/g)!.map((w) => w.match(/../g)!.reverse().join(''));
+  if (words.length === 1) {
+    const bytes = words[0]!.match(/../g)!.map((b) => parseInt(b, 16));
+    return { address: bytes.join('.'), loopback: bytes[0] === 127 };
+  }
+  const full = words.join('');
+  const mapped = /^0{20}ffff([0-9a-f]{8})$/i.exec(full);
+  if (mapped) {
+    const bytes = mapped[1]!.match(/../g)!.map((b) => parseInt(b, 16));
+    return { address: `::ffff:${bytes.join('.')}`, loopback: bytes[0] === 127 };
+  }
+  return { address: full.match(/.{4}/g)!.join(':'), loopback: /^0{31}1$/.test(full) };
+}
+
+/** What `ss -ltnp` shows for these pids, read from /proc: every TCP socket they listen on. */
+function listeningSockets(pids: number[]): ListeningSocket[] {
+  const listening = new Map<string, { address: string; port: number; loopback: boolean }>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10 || fields[3] !== '0A') continue; // 0A = LISTEN
+      const [hexAddress, hexPort] = fields[1]!.split(':');
+      listening.set(fields[9]!, { ...decodeAddress(hexAddress!), port: parseInt(hexPort!, 16) });
+    }
+  }
+  const sockets: ListeningSocket[] = [];
+  for (const pid of pids) {
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let target = '';
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      const socket = inode ? listening.get(inode) : undefined;
+      if (socket) sockets.push({ pid, ...socket });
+    }
+  }
+  return sockets;
+}
+
+/** `npm start` in a pseudo-terminal; `ctrlC()` types Ctrl-C into it. */
+class TerminalSession {
+  readonly lines: string[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(env: NodeJS.ProcessEnv, args: string[] = []) {
+    // -e: script exits with npm's code; -f: output as it comes; the transcript goes nowhere.
+    this.child = spawn('script', ['-qefc', ['npm', 'start', ...(args.length ? ['--', ...args] : [])].join(' '), '/dev/null'], {
       cwd: PROJECT_ROOT,
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const lines: string[] = [];
-    readline.createInterface({ input: start.stdout }).on('line', (l) => lines.push(l));
-    readline.createInterface({ input: start.stderr }).on('line', (l) => lines.push(l));
-    const exited = new Promise<number | null>((resolve) => start.once('exit', (code) => resolve(code)));
-    try {
-      await waitFor(() => lines.some((l) => l.includes('asset-farm is ready')), {
-        timeoutMs: 150_000,
-        what: `the ready line; output so far:\n${lines.join('\n')}`,
-      });
-      expect(lines.join('\n')).toContain(`App:          http://localhost:${apiPort}`);
-      expect(lines.join('\n')).toContain(`Temporal UI:  http://localhost:${uiPort}/namespaces/asset-farm/workflows`);
-      // Each process's lines are tagged with its name.
-      expect(lines.some((l) => l.startsWith('temporal            | '))).toBe(true);
-      expect((await fetch(`http://127.0.0.1:${apiPort}/healthz`)).status).toBe(200);
-      expect((await fetch(`http://127.0.0.1:${apiPort}/readyz`)).status).toBe(200);
-      expect((await fetch(`http://127.0.0.1:${uiPort}/`)).status).toBe(200);
-      expect(processesWithDataDir(dataDir).length).toBeGreaterThanOrEqual(3);
+    for (const stream of [this.child.stdout!, this.child.stderr!])
+      readline.createInterface({ input: stream }).on('line', (l) => this.lines.push(l.replace(/\r$/, '')));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
 
-      start.kill('SIGINT');
-      expect(await exited).toBe(0);
-      expect(lines.join('\n')).toContain('Everything stopped.');
-      expect(processesWithDataDir(dataDir)).toEqual([]);
-      for (const port of [apiPort, temporalPort, uiPort, redisPort]) expect(await isPortOpen(port)).toBe(false);
-    } finally {
-      if (start.exitCode === null) start.kill('SIGKILL');
-      for (const pid of processesWithDataDir(dataDir)) process.kill(pid, 'SIGKILL');
-      rmSync(dataDir, { recursive: true, force: true });
+  get output(): string {
+    return this.lines.join('\n');
+  }
+
+  waitForLine(text: string, timeoutMs = 180_000): Promise<true> {
+    return waitFor(() => this.lines.some((l) => l.includes(text)), { timeoutMs, what: `"${text}"; output so far:\n${this.output}` });
+  }
+
+  /** What the terminal's line discipline turns into SIGINT for the foreground process group. */
+  ctrlC(): void {
+    this.child.stdin!.write('\x03');
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+describe('npm start in a terminal', () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-start-'));
+  const sessions: TerminalSession[] = [];
+  const allPorts: number[] = [];
+  afterAll(() => {
+    for (const session of sessions) session.kill();
+    for (const pid of processesWithDataDir(dataDir)) process.kill(pid, 'SIGKILL');
+    for (const pid of processesOnPorts(allPorts)) process.kill(pid, 'SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function stackEnv() {
+    const ports = {
+      API_PORT: await freePort(),
+      TEMPORAL_PORT: await freePort(),
+      TEMPORAL_UI_PORT: await freePort(),
+      REDIS_PORT: await freePort(),
+      API_METRICS_PORT: await freePort(),
+      HPC_METRICS_PORT: await freePort(),
+      ORCHESTRATOR_METRICS_PORT: await freePort(),
+    };
+    const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'info', NO_COLOR: '1' };
+    for (const [name, port] of Object.entries(ports)) env[name] = String(port);
+    for (const name of ['REDIS_URL', 'TEMPORAL_ADDRESS', 'BIND_HOST', 'API_HOST', 'DEV_LOGIN', 'METRICS_HOST', 'NODE_ENV'])
+      delete env[name];
+    const cli = inject('temporalCliPath');
+    if (cli) env.TEMPORAL_CLI_PATH = cli;
+    allPorts.push(...Object.values(ports));
+    return { env, ports: Object.values(ports) };
+  }
+
+  it('listens on loopback only, stops everything on Ctrl-C, starts again, and leaves nothing if killed', async () => {
+    const first = await stackEnv();
+    const run1 = new TerminalSession(first.env);
+    sessions.push(run1);
+    await run1.waitForLine('asset-farm is ready');
+    const pids = stackProcesses(dataDir, first.ports);
+    // start.ts, Redis, Temporal, two workers and the API (and the tools they run).
+    expect(pids.length).toBeGreaterThanOrEqual(6);
+    const sockets = listeningSockets(pids);
+    // Every port the stack opens, including the ones the Temporal dev server picks itself.
+    expect(sockets.filter((s) => !s.loopback).map((s) => `${s.address}:${s.port} (${commandOf(s.pid)})`)).toEqual([]);
+    for (const port of first.ports) expect(sockets.map((s) => s.port)).toContain(port);
+    expect(sockets.length).toBeGreaterThan(first.ports.length);
+    // Artists' data is this user's only.
+    expect(statSync(dataDir).mode & 0o077).toBe(0);
+    expect(statSync(path.join(dataDir, 'redis')).mode & 0o077).toBe(0);
+    // One short line per request at INFO: no headers, and a token in the query string never reaches it.
+    const secret = `tok${Math.random().toString(36).slice(2)}`;
+    expect((await fetch(`http://127.0.0.1:${first.env.API_PORT}/api/jobs?token=${secret}`)).status).toBe(401);
+    await run1.waitForLine('GET /api/jobs 401');
+    const requestLine = run1.lines.find((l) => l.includes('GET /api/jobs 401'))!;
+    expect(requestLine).not.toContain(secret);
+    expect(requestLine).not.toMatch(/user-agent|headers/i);
+
+    run1.ctrlC();
+    // npm ends as interrupted (128 + SIGINT) once start.ts has exited cleanly.
+    expect([0, 130]).toContain(await run1.exited);
+    expect(run1.output).toContain('Everything stopped');
+    expect(stackProcesses(dataDir, first.ports).map(commandOf)).toEqual([]);
+    for (const port of first.ports) expect(await isPortOpen(port)).toBe(false);
+
+    // The same ports and data folder again: nothing of the first run is in the way.
+    const run2 = new TerminalSession(first.env);
+    sessions.push(run2);
+    await run2.waitForLine('asset-farm is ready');
+    expect(run2.output).not.toContain('is taken');
+    // start.ts killed outright cannot stop anything itself: each child dies with it.
+    const start = processesWithDataDir(dataDir).find((pid) => commandOf(pid).includes('scripts/start.ts'));
+    expect(start).toBeDefined();
+    process.kill(start!, 'SIGKILL');
+    await waitFor(() => stackProcesses(dataDir, first.ports).length === 0, {
+      timeoutMs: 60_000,
+      what: 'the stack to die with start.ts',
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; still running: ${stackProcesses(dataDir, first.ports).map(commandOf).join('; ')}`);
+    });
+    for (const port of first.ports) expect(await isPortOpen(port)).toBe(false);
+    run2.kill();
+  });
+
+  it('refuses the dev login on an exposed address before starting anything', async () => {
+    const { env } = await stackEnv();
+    for (const [host, devLogin] of [
+      ['0.0.0.0', 'true'],
+      ['192.168.7.21', 'yes'],
+    ] as const) {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, 'scripts/start.ts'), '--host', host], {
+        cwd: PROJECT_ROOT,
+        env: { ...env, DEV_LOGIN: devLogin },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const out: string[] = [];
+      for (const stream of [child.stdout, child.stderr]) readline.createInterface({ input: stream }).on('line', (l) => out.push(l));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code, out.join('\n')).toBe(78);
+      expect(out.join('\n')).toMatch(new RegExp(`DEV_LOGIN.*API_HOST=${host.replaceAll('.', '\\.')}`));
+      expect(out.join('\n')).not.toContain('Starting Redis');
     }
   });
 });

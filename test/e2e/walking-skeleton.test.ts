@@ -12,12 +12,14 @@ describe('walking skeleton: upload → workflow → HPC activity → Redis → s
   let stack: TestStack;
   let hpcMetricsPort: number;
   let orchestratorMetricsPort: number;
+  let apiMetricsPort: number;
   beforeAll(async () => {
-    [hpcMetricsPort, orchestratorMetricsPort] = await Promise.all([freePort(), freePort()]);
+    [hpcMetricsPort, orchestratorMetricsPort, apiMetricsPort] = await Promise.all([freePort(), freePort(), freePort()]);
     stack = await startStack({
       componentEnv: {
         'worker:hpc': { METRICS_PORT: String(hpcMetricsPort) },
         'worker:orchestrator': { METRICS_PORT: String(orchestratorMetricsPort) },
+        api: { API_METRICS_PORT: String(apiMetricsPort) },
       },
     });
   });
@@ -128,7 +130,9 @@ describe('walking skeleton: upload → workflow → HPC activity → Redis → s
     await socket.opened;
     socket.send({ type: 'subscribeAll' });
     await socket.waitFor((m) => m.type === 'subscribed');
-    const res = await fetch(`${stack.apiUrl}/metrics`);
+    // Not on the app's port: it is unauthenticated, so it has a loopback port of its own.
+    expect((await fetch(`${stack.apiUrl}/metrics`)).status).toBe(404);
+    const res = await fetch(`http://127.0.0.1:${apiMetricsPort}/metrics`);
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/plain');
     const body = await res.text();
