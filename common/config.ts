@@ -64,7 +64,10 @@ const progressEnv = {
 
 /** True for an address only this machine can reach: 127.0.0.0/8, ::1, localhost. */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
 }
 
@@ -113,6 +116,21 @@ export const apiSchema = z
      * stops routing to this process first. 0 (the local default) closes at once.
      */
     API_DRAIN_SECONDS: z.coerce.number().nonnegative().max(300).default(0),
+    /**
+     * Origins allowed to call the API from another site's page: a comma-separated list of exact origins
+     * (`https://tools.studio.example,http://localhost:5173`). None by default: the page is served by the API
+     * itself (same origin), so browsers need no CORS header at all.
+     */
+    API_CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((raw) =>
+        raw
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.url('must be a comma-separated list of origins like https://tools.example').transform((u) => new URL(u).origin))),
   })
   .superRefine((env, ctx) => {
     const asymmetric = env.JWT_ALGORITHM !== 'HS256';
@@ -130,7 +148,11 @@ export const apiSchema = z
       });
     }
     if (env.DEV_LOGIN && env.NODE_ENV === 'production') {
-      ctx.addIssue({ code: 'custom', path: ['DEV_LOGIN'], message: 'must be false when NODE_ENV=production: the dev login gives anyone a token' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['DEV_LOGIN'],
+        message: 'must be false when NODE_ENV=production: the dev login gives anyone a token',
+      });
     }
     if (asymmetric && env.DEV_LOGIN) {
       ctx.addIssue({
@@ -196,7 +218,12 @@ export function loadConfig<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEn
   const lines = parsed.error.issues.map((issue) => {
     const name = issue.path.join('.') || '(environment)';
     const value = env[String(issue.path[0])];
-    const shown = value === undefined ? 'unset' : name.includes('SECRET') || name.includes('KEY') || name.includes('PASSWORD') ? 'set (hidden)' : JSON.stringify(value);
+    const shown =
+      value === undefined
+        ? 'unset'
+        : name.includes('SECRET') || name.includes('KEY') || name.includes('PASSWORD')
+          ? 'set (hidden)'
+          : JSON.stringify(value);
     return `  ${name} (${shown}): ${issue.message}`;
   });
   throw new ConfigError(`Invalid configuration; fix these environment variables (see .env.example):\n${lines.join('\n')}`);
