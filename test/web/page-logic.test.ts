@@ -6,7 +6,10 @@ import { OutputListBody } from '../../web/src/server-frames.js';
 import {
   applyMessage,
   applySnapshot,
+  elapsedMs,
   isStalled,
+  jobPercent,
+  stageEtaMs,
   jobFromSummary,
   markCancelling,
   stageRows,
@@ -68,6 +71,30 @@ describe('job model: what a card shows from the socket messages', () => {
     expect(stageRows(j).map((r) => r.state)).toEqual(['done', 'done', 'active', 'pending', 'pending', 'pending']);
     expect(stageRows(j)[2]!.fraction).toBeCloseTo(0.4);
     expect(j.lastSeq).toBe(2);
+  });
+
+  it('keeps a stage at 100 % active and the job under 100 % until the workflow says the stage finished', () => {
+    let j = applyMessage(job(), progress(3, 5, 10, { percent: 100 }), T0);
+    expect(stageRows(j).at(-1)!.state).toBe('active');
+    expect(jobPercent(j)).toBe(99);
+    j = applyMessage(j, event(4, 'stage-finished', { stage: 'package' }), T0);
+    expect(stageRows(j).at(-1)!.state).toBe('done');
+    expect(jobPercent(applyMessage(j, event(5, 'completed'), T0))).toBe(100);
+  });
+
+  it('gives no ETA at 0 % (nothing measured yet) nor once the stage is done', () => {
+    expect(stageEtaMs(applyMessage(job(), progress(1, 2, 0, { etaMs: 0 }), T0))).toBeNull();
+    expect(stageEtaMs(applyMessage(job(), progress(1, 2, 10, { etaMs: 0 }), T0))).toBeNull();
+    expect(stageEtaMs(applyMessage(job(), progress(1, 2, 4, { etaMs: 3000 }), T0))).toBe(3000);
+  });
+
+  it('times a job reset in Temporal from its new run, not from the first start', () => {
+    let j = applyMessage(job(), event(1, 'started', { runId: 'run-1' }), T0);
+    j = applyMessage(j, event(2, 'failed', { runId: 'run-1', ts: T0 + 60_000 }), T0 + 60_000);
+    expect(elapsedMs(j, T0 + 600_000)).toBe(60_000);
+    j = applyMessage(j, event(3, 'started', { runId: 'run-2', ts: T0 + 500_000 }), T0 + 500_000);
+    expect(j.phase).toBe('running');
+    expect(elapsedMs(j, T0 + 530_000)).toBe(30_000);
   });
 
   it('marks every stage done on completed and keeps "cancelling…" until the cancel is confirmed', () => {
