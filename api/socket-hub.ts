@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis.js';
 import type { Logger } from 'pino';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { JobLog } from '../common/job-log.js';
@@ -48,7 +48,7 @@ export class SocketHub {
     private readonly deps: {
       server: Server;
       verifier: TokenVerifier;
-      subscriber: Redis;
+      subscriber: RedisClient;
       jobLog: JobLog;
       jobs: JobService;
       reconciler: JobReconciler;

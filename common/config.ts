@@ -39,15 +39,29 @@ const redisEnv = {
     .transform((list) => list.split(',').map((entry) => entry.trim()))
     .pipe(z.array(hostPort).min(1, 'needs at least one host:port'))
     .optional(),
+  /**
+   * Seed nodes of a Redis Cluster, as `host:port,host:port,…`: every process then talks to the cluster
+   * (job keys are hash-tagged, so each job's keys and script run in one slot) instead of to REDIS_URL.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((list) => list.split(',').map((entry) => entry.trim()))
+    .pipe(z.array(hostPort).min(1, 'needs at least one host:port'))
+    .optional(),
   /** The master's name in the Sentinels' configuration (`sentinel monitor <name> …`). */
   REDIS_SENTINEL_MASTER: z.string().min(1).default('asset-farm'),
-  /** Password of the Redis master and replicas (with REDIS_SENTINELS; a REDIS_URL carries its own). */
+  /** Password of the Redis servers (with REDIS_SENTINELS or REDIS_CLUSTER_NODES; a REDIS_URL carries its own). */
   REDIS_PASSWORD: z.string().min(1).optional(),
   /** Password of the Sentinels themselves, when they require one. */
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
 };
+/** One way to reach Redis: a URL, Sentinels or a cluster's nodes. */
+function refineRedis(env: { REDIS_SENTINELS?: string[]; REDIS_CLUSTER_NODES?: string[] }, ctx: z.RefinementCtx): void {
+  if (env.REDIS_SENTINELS && env.REDIS_CLUSTER_NODES)
+    ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: 'set either REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both' });
+}
 /** Validates the Redis variables alone (every component schema includes them). */
-export const redisSchema = z.object(redisEnv);
+export const redisSchema = z.object(redisEnv).superRefine(refineRedis);
 /** The Redis part of every component's configuration (common/redis.ts turns it into a connection). */
 export type RedisEnv = z.infer<typeof redisSchema>;
 
@@ -133,6 +147,7 @@ export const apiSchema = z
       .pipe(z.array(z.url('must be a comma-separated list of origins like https://tools.example').transform((u) => new URL(u).origin))),
   })
   .superRefine((env, ctx) => {
+    refineRedis(env, ctx);
     const asymmetric = env.JWT_ALGORITHM !== 'HS256';
     if (asymmetric && !env.JWT_PUBLIC_KEY) {
       ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}` });
@@ -164,46 +179,50 @@ export const apiSchema = z
   });
 export type ApiConfig = z.infer<typeof apiSchema>;
 
-export const hpcWorkerSchema = z.object({
-  ...temporalEnv,
-  ...redisEnv,
-  ...storageEnv,
-  ...progressEnv,
-  ...logEnv,
-  /** Parallel compute activities on this machine; defaults to its core count. */
-  HPC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(os.availableParallelism()),
-  /** Task queue to poll: `hpc` by default, or a per-host queue to pin jobs to one machine. */
-  HPC_TASK_QUEUE: z.string().min(1).default('hpc'),
-  /** Port for this worker's Prometheus metrics; 0 disables them. */
-  METRICS_PORT: port.default(0),
-  ...metricsEnv,
-  /**
-   * On SIGTERM/Ctrl-C the worker stops taking work and lets running activities finish for this long;
-   * whatever is still running then is retried elsewhere from its last heartbeat checkpoint.
-   */
-  HPC_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(30),
-  /** A running stage with no progress for this long is flagged stalled (artist's view, metric, AssetStalled). */
-  HPC_STALL_AFTER_SECONDS: z.coerce.number().positive().default(120),
-  /**
-   * Heartbeats per second this worker sends Temporal across all its running stages. Each stage heartbeats
-   * once a second until more than this many run at once; then each heartbeats less often, up to every
-   * 10 s, so the Temporal server's load stays bounded. A cancel does not wait for a heartbeat: the stop
-   * message from Redis ends the stage's work (activities/stop-hints.ts); only without Redis does it
-   * ride the next heartbeat's answer.
-   */
-  HPC_HEARTBEATS_PER_SECOND: positiveInt.default(10),
-});
+export const hpcWorkerSchema = z
+  .object({
+    ...temporalEnv,
+    ...redisEnv,
+    ...storageEnv,
+    ...progressEnv,
+    ...logEnv,
+    /** Parallel compute activities on this machine; defaults to its core count. */
+    HPC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(os.availableParallelism()),
+    /** Task queue to poll: `hpc` by default, or a per-host queue to pin jobs to one machine. */
+    HPC_TASK_QUEUE: z.string().min(1).default('hpc'),
+    /** Port for this worker's Prometheus metrics; 0 disables them. */
+    METRICS_PORT: port.default(0),
+    ...metricsEnv,
+    /**
+     * On SIGTERM/Ctrl-C the worker stops taking work and lets running activities finish for this long;
+     * whatever is still running then is retried elsewhere from its last heartbeat checkpoint.
+     */
+    HPC_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(30),
+    /** A running stage with no progress for this long is flagged stalled (artist's view, metric, AssetStalled). */
+    HPC_STALL_AFTER_SECONDS: z.coerce.number().positive().default(120),
+    /**
+     * Heartbeats per second this worker sends Temporal across all its running stages. Each stage heartbeats
+     * once a second until more than this many run at once; then each heartbeats less often, up to every
+     * 10 s, so the Temporal server's load stays bounded. A cancel does not wait for a heartbeat: the stop
+     * message from Redis ends the stage's work (activities/stop-hints.ts); only without Redis does it
+     * ride the next heartbeat's answer.
+     */
+    HPC_HEARTBEATS_PER_SECOND: positiveInt.default(10),
+  })
+  .superRefine(refineRedis);
 export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
 
-export const orchestratorWorkerSchema = z.object({
-  ...temporalEnv,
-  ...redisEnv,
-  ...storageEnv,
-  ...progressEnv,
-  ...logEnv,
-  METRICS_PORT: port.default(0),
-  ...metricsEnv,
-});
+export const orchestratorWorkerSchema = z
+  .object({
+    ...temporalEnv,
+    ...redisEnv,
+    ...storageEnv,
+    ...progressEnv,
+    ...logEnv,
+    METRICS_PORT: port.default(0),
+    ...metricsEnv,
+  })
+  .superRefine(refineRedis);
 export type OrchestratorWorkerConfig = z.infer<typeof orchestratorWorkerSchema>;
 
 /**

@@ -1,5 +1,5 @@
 import type { Worker } from '@temporalio/worker';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis.js';
 import type { Logger } from 'pino';
 
 /** How long closing one connection may take before it is dropped: a dead Redis must not hold up the exit. */
@@ -30,7 +30,7 @@ export class WorkerLifecycle {
   }
 
   /** Registers a Redis connection: QUIT (pending replies are read), or dropped if Redis does not answer. */
-  closeRedisAtExit(name: string, redis: Redis): void {
+  closeRedisAtExit(name: string, redis: RedisClient): void {
     this.onClose(name, () => redis.quit().finally(() => redis.disconnect()));
   }
 
