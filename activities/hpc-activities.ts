@@ -41,9 +41,6 @@ import {
   workFiles,
 } from './work-files.js';
 
-/** Stages of a job as the artist sees them, in order. */
-export const JOB_STAGES = STAGES;
-
 /**
  * Defaults of HpcActivityDeps' tunables, in one object as ws (`WebSocketServer` options) and the Temporal
  * SDK (`WorkerOptions`) keep theirs; each option's JSDoc names its default.
