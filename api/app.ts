@@ -118,6 +118,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       uploadMaxBytes: config.UPLOAD_MAX_BYTES,
       submitLimit: submitRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
       onJobStarted: (preset) => metrics.jobsStarted.inc({ preset }),
+      scheduling: { urgentUsers: config.API_URGENT_USERS, urgentRole: config.API_URGENT_ROLE, weights: config.FAIR_SHARE_WEIGHTS },
     }),
   );
   app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal }));

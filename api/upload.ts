@@ -7,7 +7,7 @@ import { FAILURES, type FailureCode } from '../common/failures.js';
 /** An upload the client got wrong: answered with 400 (or 413 for size) and the message as is. */
 export class UploadError extends Error {
   constructor(
-    readonly status: 400 | 413,
+    readonly status: 400 | 403 | 413,
     readonly code: FailureCode,
     message: string,
   ) {

@@ -112,6 +112,11 @@ const CATALOGUE = {
     message: 'Only a failed, cancelled or stopped job can be retried.',
     advice: 'Wait for the job to finish.',
   },
+  PRIORITY_NOT_ALLOWED: {
+    retryable: false,
+    message: 'Urgent jobs are reserved for the people the studio allows to jump the queue.',
+    advice: 'Submit it as normal (or background), or ask an engineer for the urgent role.',
+  },
   NO_OUTPUTS: { retryable: false, message: 'This job has no outputs yet.', advice: 'Wait until the job has completed.' },
   OUTPUT_NOT_FOUND: { retryable: false, message: 'This job has no such output.', advice: 'List the outputs at the job’s /outputs.' },
   INPUT_NOT_FOUND: { retryable: false, message: 'This job has no such uploaded file.', advice: 'List them at the job’s /inputs.' },
