@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { SocketErrorCode } from './failures.js';
 import { JobId, type JobEventMessage, type ProgressMessage } from './progress.js';
 
 /** Messages a client sends on /ws (docs/PROTOCOL.md). */
@@ -32,7 +33,8 @@ export interface SubscribedMessage {
   all?: true;
 }
 
-export type ErrorCode = 'BAD_MESSAGE' | 'JOB_NOT_FOUND' | 'UNAVAILABLE';
+/** The codes of a socket `error` frame, from the failure catalogue. */
+export type ErrorCode = SocketErrorCode;
 export interface ErrorMessage {
   type: 'error';
   code: ErrorCode;
@@ -49,5 +51,9 @@ export const CLOSE_CODES = {
   AUTH_INVALID: 4403,
   AUTH_EXPIRED: 4419,
   TOO_MANY_BAD_MESSAGES: 4400,
+  /** More messages than the per-socket rate allows. */
+  TOO_MANY_MESSAGES: 4429,
+  /** The user already holds as many sockets as allowed on this API process. */
+  TOO_MANY_SOCKETS: 4430,
   SHUTTING_DOWN: 1012,
 } as const;

@@ -3,7 +3,7 @@ import { createHpcActivities } from '../activities/index.js';
 import { HeartbeatPacer } from '../activities/heartbeat-pacer.js';
 import { HEARTBEAT_INTERVAL_MS } from '../activities/progress-reporter.js';
 import { StopHints } from '../activities/stop-hints.js';
-import { hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
+import { assetLimitsOf, hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
 import { createRedis, redisConnection } from '../common/redis.js';
@@ -48,6 +48,7 @@ const worker = await Worker.create({
     jobLog,
     storage: new LocalStorage(config.DATA_DIR),
     progressMaxRate: config.PROGRESS_MAX_RATE,
+    assetLimits: assetLimitsOf(config),
     onDrop: () => {
       dropped++;
       metrics.progressDrops.inc();

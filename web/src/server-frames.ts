@@ -19,7 +19,7 @@ const SnapshotFrame = z.object({
 const SubscribedFrame = z.object({ type: z.literal('subscribed'), jobId: JobId.optional(), all: z.literal(true).optional() });
 const ErrorFrame = z.object({
   type: z.literal('error'),
-  code: z.enum(['BAD_MESSAGE', 'JOB_NOT_FOUND', 'UNAVAILABLE']),
+  code: z.enum(['BAD_MESSAGE', 'JOB_NOT_FOUND', 'UNAVAILABLE', 'TOO_MANY_SUBSCRIPTIONS']),
   message: z.string(),
   jobId: JobId.optional(),
 });
