@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis.js';
 import { JobControlMessage, jobControlChannel } from '../common/job-control.js';
 import type { Logger } from 'pino';
 
@@ -13,7 +13,7 @@ export class StopHints {
   private readonly watchers = new Map<string, Set<(message: JobControlMessage) => void>>();
 
   constructor(
-    private readonly subscriber: Redis,
+    private readonly subscriber: RedisClient,
     private readonly log?: Pick<Logger, 'warn'>,
   ) {
     subscriber.on('message', (channel: string, payload: string) => this.deliver(channel, payload));

@@ -9,6 +9,10 @@ import { AssetStatsSchema } from '../common/jobs.js';
 export const workFiles = {
   inputDir: (workDir: string) => path.join(workDir, 'input'),
   inspect: (workDir: string) => path.join(workDir, 'inspect.json'),
+  /** glTF-Validator's summary of the upload, written by inspect (which runs the validator first). */
+  validation: (workDir: string) => path.join(workDir, 'validation.json'),
+  /** What the upload carries that every output must keep (animations, skins, lights…), written by inspect. */
+  inputFeatures: (workDir: string) => path.join(workDir, 'input-features.json'),
   optimized: (workDir: string) => path.join(workDir, 'optimized.glb'),
   optimizeResult: (workDir: string) => path.join(workDir, 'optimize.json'),
   lodsDir: (workDir: string) => path.join(workDir, 'lods'),
@@ -28,6 +32,7 @@ export const LodResultSchema = z.object({
   ratio: z.number(),
   targetTriangles: z.number(),
   triangles: z.number(),
+  note: z.string().optional(),
 });
 
 const ImageFacts = z.object({ width: z.number(), height: z.number(), bytes: z.number(), mimeType: z.string() });
@@ -35,6 +40,9 @@ export const TextureResultSchema = z.object({
   name: z.string(),
   before: ImageFacts,
   after: ImageFacts,
+  fidelity: z
+    .object({ maxChannelError: z.number(), psnrDb: z.number().nullable(), encoding: z.enum(['lossy', 'lossless', 'source']) })
+    .optional(),
   warnings: z.array(z.string()).optional(),
   resumed: z.boolean().optional(),
 });
@@ -61,6 +69,7 @@ const ValidatorMessageSchema = z.object({
   message: z.string(),
   severity: z.enum(['error', 'warning', 'info', 'hint']),
   pointer: z.string().optional(),
+  offset: z.number().optional(),
 });
 
 export const ValidationSummarySchema = z.object({ errors: z.number(), warnings: z.number(), messages: z.array(ValidatorMessageSchema) });
@@ -78,4 +87,5 @@ export const PackageResultSchema = z.object({
   validationErrors: z.number(),
   stats: AssetStatsSchema,
   steps: z.array(z.string()).optional(),
+  notes: z.array(z.string()).optional(),
 });

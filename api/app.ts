@@ -2,7 +2,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis.js';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { PROJECT_ROOT, type ApiConfig } from '../common/config.js';
@@ -27,9 +27,9 @@ export interface ApiDeps {
   config: ApiConfig;
   temporal: Client;
   /** Reads snapshots and replay logs, and publishes reconciled events. */
-  redis: Redis;
+  redis: RedisClient;
   /** Dedicated connection in subscriber mode, shared by every socket of this process. */
-  subscriber: Redis;
+  subscriber: RedisClient;
   storage: AssetStorage;
   log: Logger;
   /** Socket timings, for tests; production uses the defaults and API_RECONCILE_INTERVAL_MS. */

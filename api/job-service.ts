@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
 import { newJobId, ProcessAssetInput, type AssetReport } from '../common/jobs.js';
-import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_STAGE } from '../common/search-attributes.js';
+import { temporalPriority, type JobPriority } from '../common/job-priority.js';
+import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_PRIORITY, ASSET_STAGE } from '../common/search-attributes.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import type { JobSummary } from '../common/jobs.js';
 
@@ -53,6 +54,15 @@ function summarize(
   };
 }
 
+/** Where a job stands among the others waiting for the HPC machines. */
+export interface JobSchedule {
+  level: JobPriority;
+  /** Fairness key: the owner, or `team:<name>` (common/job-priority.ts fairShareKey). */
+  shareKey: string;
+  /** Fair-share weights by key (FAIR_SHARE_WEIGHTS); 1 for a key not listed. */
+  weights: ReadonlyMap<string, number>;
+}
+
 /**
  * Asset jobs as Temporal workflows, seen through their owner. Every lookup checks ownership and
  * answers "not found" for another user's job, so nobody learns whether someone else's job exists.
@@ -60,18 +70,24 @@ function summarize(
 export class JobService {
   constructor(private readonly client: Client) {}
 
-  /** Starts processAsset for the owner; the workflow id (job id) is returned at once. */
-  async start(input: ProcessAssetInput): Promise<string> {
+  /**
+   * Starts processAsset for the owner; the workflow id (job id) is returned at once. `schedule` places
+   * the job among the others waiting for the HPC machines (common/job-priority.ts); its activities
+   * inherit the workflow's priority and fairness key.
+   */
+  async start(input: ProcessAssetInput, schedule: JobSchedule = { level: 'normal', shareKey: input.owner, weights: new Map() }): Promise<string> {
     const jobId = newJobId(input.owner, randomUUID());
     await this.client.workflow.start('processAsset', {
       taskQueue: ORCHESTRATOR_TASK_QUEUE,
       workflowId: jobId,
       args: [input],
+      priority: temporalPriority(schedule.level, schedule.shareKey, schedule.weights),
       memo: { owner: input.owner, assetName: input.assetName },
       typedSearchAttributes: [
         { key: ASSET_OWNER, value: input.owner },
         { key: ASSET_NAME, value: input.assetName },
         { key: ASSET_PRESET, value: input.options.preset },
+        { key: ASSET_PRIORITY, value: schedule.level },
       ],
       staticSummary: `${input.assetName} for ${input.owner}, ${input.options.preset}`,
     });

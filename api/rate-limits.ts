@@ -1,6 +1,6 @@
 import type { Response } from 'express';
-import type { Redis } from 'ioredis';
 import type { FailureCode } from '../common/failures.js';
+import type { RedisClient } from '../common/redis.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**
@@ -11,7 +11,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limite
 export class SharedRateLimit {
   private readonly limiter: RateLimiterRedis;
 
-  constructor(redis: Redis, options: { name: string; points: number; durationSeconds: number }) {
+  constructor(redis: RedisClient, options: { name: string; points: number; durationSeconds: number }) {
     const base = { points: options.points, duration: options.durationSeconds, keyPrefix: `ratelimit:${options.name}` };
     this.limiter = new RateLimiterRedis({
       ...base,
@@ -38,7 +38,7 @@ export class SharedRateLimit {
  * The upload limit as configured (API_SUBMIT_BURST, API_SUBMIT_PER_MINUTE): `burst` jobs per window of
  * burst / perMinute minutes, so a user may send `burst` at once and `perMinute` a minute on average.
  */
-export function submitRateLimit(redis: Redis, burst: number, perMinute: number): SharedRateLimit {
+export function submitRateLimit(redis: RedisClient, burst: number, perMinute: number): SharedRateLimit {
   return new SharedRateLimit(redis, { name: 'submit', points: burst, durationSeconds: Math.max(1, Math.round((burst / perMinute) * 60)) });
 }
 

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis.js';
 import type { Logger } from 'pino';
 
 /** A Redis subscription shared by the sockets that need it; `ready` settles when Redis has confirmed it. */
@@ -24,7 +24,7 @@ export class RedisFanout<C> {
 
   constructor(
     private readonly deps: {
-      subscriber: Redis;
+      subscriber: RedisClient;
       log: Logger;
       /** Every message Redis delivers, with the sockets of the subscription it came through. */
       onMessage: (channel: string, message: string, clients: ReadonlySet<C>) => void;

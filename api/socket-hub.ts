@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis.js';
 import type { Logger } from 'pino';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
@@ -117,7 +117,7 @@ export class SocketHub {
     private readonly deps: {
       server: Server;
       verifier: TokenVerifier;
-      subscriber: Redis;
+      subscriber: RedisClient;
       jobLog: JobLog;
       jobs: JobService;
       reconciler: JobReconciler;

@@ -40,15 +40,29 @@ const redisEnv = {
     .transform((list) => list.split(',').map((entry) => entry.trim()))
     .pipe(z.array(hostPort).min(1, 'needs at least one host:port'))
     .optional(),
+  /**
+   * Seed nodes of a Redis Cluster, as `host:port,host:port,…`: every process then talks to the cluster
+   * (job keys are hash-tagged, so each job's keys and script run in one slot) instead of to REDIS_URL.
+   */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((list) => list.split(',').map((entry) => entry.trim()))
+    .pipe(z.array(hostPort).min(1, 'needs at least one host:port'))
+    .optional(),
   /** The master's name in the Sentinels' configuration (`sentinel monitor <name> …`). */
   REDIS_SENTINEL_MASTER: z.string().min(1).default('asset-farm'),
-  /** Password of the Redis master and replicas (with REDIS_SENTINELS; a REDIS_URL carries its own). */
+  /** Password of the Redis servers (with REDIS_SENTINELS or REDIS_CLUSTER_NODES; a REDIS_URL carries its own). */
   REDIS_PASSWORD: z.string().min(1).optional(),
   /** Password of the Sentinels themselves, when they require one. */
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
 };
+/** One way to reach Redis: a URL, Sentinels or a cluster's nodes. */
+function refineRedis(env: { REDIS_SENTINELS?: string[]; REDIS_CLUSTER_NODES?: string[] }, ctx: z.RefinementCtx): void {
+  if (env.REDIS_SENTINELS && env.REDIS_CLUSTER_NODES)
+    ctx.addIssue({ code: 'custom', path: ['REDIS_CLUSTER_NODES'], message: 'set either REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both' });
+}
 /** Validates the Redis variables alone (every component schema includes them). */
-export const redisSchema = z.object(redisEnv);
+export const redisSchema = z.object(redisEnv).superRefine(refineRedis);
 /** The Redis part of every component's configuration (common/redis.ts turns it into a connection). */
 export type RedisEnv = z.infer<typeof redisSchema>;
 
@@ -146,6 +160,7 @@ export const apiSchema = z
     API_DRAIN_SECONDS: z.coerce.number().nonnegative().max(300).default(0),
   })
   .superRefine((env, ctx) => {
+    refineRedis(env, ctx);
     const asymmetric = env.JWT_ALGORITHM !== 'HS256';
     if (asymmetric && !env.JWT_PUBLIC_KEY) {
       ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}` });
@@ -205,46 +220,101 @@ export const apiSchema = z
   });
 export type ApiConfig = z.infer<typeof apiSchema>;
 
-export const hpcWorkerSchema = z.object({
-  ...temporalEnv,
-  ...redisEnv,
-  ...storageEnv,
-  ...progressEnv,
-  ...logEnv,
-  /** Parallel compute activities on this machine; defaults to its core count. */
-  HPC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(os.availableParallelism()),
-  /** Task queue to poll: `hpc` by default, or a per-host queue to pin jobs to one machine. */
-  HPC_TASK_QUEUE: z.string().min(1).default('hpc'),
-  /** Port for this worker's Prometheus metrics; 0 disables them. */
-  METRICS_PORT: port.default(0),
-  ...metricsEnv,
+/**
+ * Complexity limits an upload is checked against before any heavy work (inspect reads only the JSON and
+ * image headers for them): each refusal is a non-retryable AssetLimit failure naming the limit. The
+ * defaults are far above any game asset (DamagedHelmet: 5 accessors, 1 node, 1 primitive, 46k triangles,
+ * 2048² textures) and below what holds an HPC slot for minutes (1,000,000 accessors: 3.3 GB, 10 min).
+ */
+const assetLimitEnv = {
+  ASSET_MAX_ACCESSORS: positiveInt.default(100_000),
+  ASSET_MAX_NODES: positiveInt.default(100_000),
+  ASSET_MAX_PRIMITIVES: positiveInt.default(50_000),
+  ASSET_MAX_TRIANGLES: positiveInt.default(20_000_000),
+  /** Width × height of the largest texture accepted (default 16384 × 16384). */
+  ASSET_MAX_TEXTURE_PIXELS: positiveInt.default(16384 * 16384),
+  /** Nesting depth of the glTF JSON (the spec's own structures need under 10; extras rarely more). */
+  ASSET_MAX_JSON_DEPTH: positiveInt.default(64),
   /**
-   * On SIGTERM/Ctrl-C the worker stops taking work and lets running activities finish for this long;
-   * whatever is still running then is retried elsewhere from its last heartbeat checkpoint.
+   * Depth of the node hierarchy. Rigs and scene graphs are a few dozen levels deep; glTF-Validator and
+   * glTF-Transform recurse over it and overflow the stack somewhere past 10,000 (the validator by crashing
+   * its thread, which would be retried as a lost worker).
    */
-  HPC_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(30),
-  /** A running stage with no progress for this long is flagged stalled (artist's view, metric, AssetStalled). */
-  HPC_STALL_AFTER_SECONDS: z.coerce.number().positive().default(120),
-  /**
-   * Heartbeats per second this worker sends Temporal across all its running stages. Each stage heartbeats
-   * once a second until more than this many run at once; then each heartbeats less often, up to every
-   * 10 s, so the Temporal server's load stays bounded. A cancel does not wait for a heartbeat: the stop
-   * message from Redis ends the stage's work (activities/stop-hints.ts); only without Redis does it
-   * ride the next heartbeat's answer.
-   */
-  HPC_HEARTBEATS_PER_SECOND: positiveInt.default(10),
-});
+  ASSET_MAX_NODE_DEPTH: positiveInt.default(1000),
+};
+
+/** The limits as the stages use them. */
+export interface AssetLimits {
+  accessors: number;
+  nodes: number;
+  primitives: number;
+  triangles: number;
+  texturePixels: number;
+  jsonDepth: number;
+  nodeDepth: number;
+}
+
+/** Limits with every variable unset (tests, tools). */
+export const DEFAULT_ASSET_LIMITS: AssetLimits = assetLimitsOf(z.object(assetLimitEnv).parse({}));
+
+/** The AssetLimits a parsed HPC worker config asks for. */
+export function assetLimitsOf(config: { [K in keyof typeof assetLimitEnv]: number }): AssetLimits {
+  return {
+    accessors: config.ASSET_MAX_ACCESSORS,
+    nodes: config.ASSET_MAX_NODES,
+    primitives: config.ASSET_MAX_PRIMITIVES,
+    triangles: config.ASSET_MAX_TRIANGLES,
+    texturePixels: config.ASSET_MAX_TEXTURE_PIXELS,
+    jsonDepth: config.ASSET_MAX_JSON_DEPTH,
+    nodeDepth: config.ASSET_MAX_NODE_DEPTH,
+  };
+}
+
+export const hpcWorkerSchema = z
+  .object({
+    ...assetLimitEnv,
+    ...temporalEnv,
+    ...redisEnv,
+    ...storageEnv,
+    ...progressEnv,
+    ...logEnv,
+    /** Parallel compute activities on this machine; defaults to its core count. */
+    HPC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(os.availableParallelism()),
+    /** Task queue to poll: `hpc` by default, or a per-host queue to pin jobs to one machine. */
+    HPC_TASK_QUEUE: z.string().min(1).default('hpc'),
+    /** Port for this worker's Prometheus metrics; 0 disables them. */
+    METRICS_PORT: port.default(0),
+    ...metricsEnv,
+    /**
+     * On SIGTERM/Ctrl-C the worker stops taking work and lets running activities finish for this long;
+     * whatever is still running then is retried elsewhere from its last heartbeat checkpoint.
+     */
+    HPC_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().nonnegative().default(30),
+    /** A running stage with no progress for this long is flagged stalled (artist's view, metric, AssetStalled). */
+    HPC_STALL_AFTER_SECONDS: z.coerce.number().positive().default(120),
+    /**
+     * Heartbeats per second this worker sends Temporal across all its running stages. Each stage heartbeats
+     * once a second until more than this many run at once; then each heartbeats less often, up to every
+     * 10 s, so the Temporal server's load stays bounded. A cancel does not wait for a heartbeat: the stop
+     * message from Redis ends the stage's work (activities/stop-hints.ts); only without Redis does it
+     * ride the next heartbeat's answer.
+     */
+    HPC_HEARTBEATS_PER_SECOND: positiveInt.default(10),
+  })
+  .superRefine(refineRedis);
 export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
 
-export const orchestratorWorkerSchema = z.object({
-  ...temporalEnv,
-  ...redisEnv,
-  ...storageEnv,
-  ...progressEnv,
-  ...logEnv,
-  METRICS_PORT: port.default(0),
-  ...metricsEnv,
-});
+export const orchestratorWorkerSchema = z
+  .object({
+    ...temporalEnv,
+    ...redisEnv,
+    ...storageEnv,
+    ...progressEnv,
+    ...logEnv,
+    METRICS_PORT: port.default(0),
+    ...metricsEnv,
+  })
+  .superRefine(refineRedis);
 export type OrchestratorWorkerConfig = z.infer<typeof orchestratorWorkerSchema>;
 
 /**

@@ -26,6 +26,18 @@ const CATALOGUE = {
     message: 'The uploaded model is not valid glTF and cannot be processed.',
     advice: 'Fix the model in your 3D tool, export it again and upload the new file.',
   },
+  UNSUPPORTED_ASSET: {
+    retryable: false,
+    title: "The farm can't process this asset yet",
+    message: 'The model is valid glTF, but it uses something this pipeline cannot process.',
+    advice: 'Export it without the feature the message names, or tell an engineer which feature you need.',
+  },
+  ASSET_LIMIT: {
+    retryable: false,
+    title: 'This asset is over the farm’s limits',
+    message: 'The model is larger or more complex than this farm accepts.',
+    advice: 'Reduce what the message names (split the asset, merge parts, scale textures down) and upload again.',
+  },
   INVALID_OPTIONS: {
     retryable: false,
     title: 'The job settings are not valid',
@@ -163,6 +175,8 @@ export const FAILURES = Object.fromEntries(CODES.map((code) => [code, { ...CATAL
 /** Codes a job can fail with: the `error.type` of a `failed` event. */
 export const JOB_FAILURE_CODES = [
   'INVALID_ASSET',
+  'UNSUPPORTED_ASSET',
+  'ASSET_LIMIT',
   'INVALID_OPTIONS',
   'INVALID_BATCH',
   'STORAGE',

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import { JobControlMessage, jobControlChannel } from './job-control.js';
 import {
   JobEventFields,
@@ -15,7 +16,7 @@ import { readPublishedOwner } from './redis-scripts/published-message.js';
 
 const PUBLISH_SCRIPT = readFileSync(new URL('./redis-scripts/publish-job-message.lua', import.meta.url), 'utf8');
 
-const scriptsLoaded = new WeakSet<Redis>();
+const scriptsLoaded = new WeakSet<RedisClient>();
 
 /** Replay log length per job: enough for a client that was offline through a whole stage. */
 export const DEFAULT_LOG_MAX = 2000;
@@ -72,7 +73,7 @@ export class JobLog {
   private readonly logMax: number;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly options: JobLogOptions,
   ) {
     this.logMax = options.logMax ?? DEFAULT_LOG_MAX;

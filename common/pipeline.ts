@@ -79,7 +79,10 @@ export interface ValidatorMessage {
   code: string;
   message: string;
   severity: 'error' | 'warning' | 'info' | 'hint';
+  /** JSON pointer to the property concerned. */
   pointer?: string;
+  /** Byte offset in a GLB, for problems of the binary container (chunk lengths, truncation). */
+  offset?: number;
 }
 
 export interface ValidationSummary {
@@ -101,12 +104,20 @@ export interface LodResult {
   ratio: number;
   targetTriangles: number;
   triangles: number;
+  /** Why the level differs from what its ratio asks (e.g. a mesh too small to simplify keeps its triangles). */
+  note?: string;
 }
 
 export interface TextureResult {
   name: string;
   before: { width: number; height: number; bytes: number; mimeType: string };
   after: { width: number; height: number; bytes: number; mimeType: string };
+  /**
+   * How closely the delivered image matches the upload's at the delivered size (resizing aside): the
+   * largest channel error (0..255), PSNR in dB (null when identical), and how it was encoded: lossy,
+   * lossless (lossy would have changed colours visibly) or source (the upload's image kept as it is).
+   */
+  fidelity?: { maxChannelError: number; psnrDb: number | null; encoding: 'lossy' | 'lossless' | 'source' };
   /** Why the result differs from the settings (e.g. KTX2 asked, no encoder on this machine, WebP written). */
   warnings?: string[];
   /** True when a retried attempt kept this texture from the attempt before instead of redoing it. */
@@ -146,6 +157,8 @@ export interface PackageResult {
   gltfpack?: GltfpackComparison;
   /** Steps applied while packaging (quantize, meshopt or draco compression, texture swaps). */
   steps?: string[];
+  /** Why an output differs from what the settings promise, per file (e.g. LOD0 larger than the upload, and why). */
+  notes?: string[];
 }
 
 /** What the completed workflow returns and the result view shows. */

@@ -1,23 +1,41 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisEnv } from './config.js';
 
+/** What a connection is for: producers must never wait on Redis, subscribers and readers may. */
+export type RedisRole = 'publisher' | 'subscriber' | 'reader';
+
+/** A connection to one Redis server, or to a Redis Cluster: the commands asset-farm uses work on both. */
+export type RedisClient = Redis | Cluster;
+
+interface HostPort {
+  host: string;
+  port: number;
+}
+
 /**
- * Where a process's Redis is: one server by URL, or a master found (and followed through a failover)
- * by asking Redis Sentinels.
+ * Where a process's Redis is: one server by URL, a master found (and followed through a failover) by
+ * asking Redis Sentinels, or a Redis Cluster found from some of its nodes.
  */
 export type RedisConnection =
   | { url: string }
-  | { sentinels: { host: string; port: number }[]; name: string; password?: string; sentinelPassword?: string };
+  | { sentinels: HostPort[]; name: string; password?: string; sentinelPassword?: string }
+  | { cluster: HostPort[]; password?: string };
 
-/** The connection the environment describes: the Sentinels when REDIS_SENTINELS is set, else REDIS_URL. */
+function hostPorts(list: string[]): HostPort[] {
+  return list.map((entry) => {
+    const at = entry.lastIndexOf(':');
+    return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
+  });
+}
+
+/** The connection the environment describes: REDIS_SENTINELS, else REDIS_CLUSTER_NODES, else REDIS_URL. */
 export function redisConnection(env: RedisEnv): RedisConnection {
+  if (env.REDIS_CLUSTER_NODES)
+    return { cluster: hostPorts(env.REDIS_CLUSTER_NODES), ...(env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {}) };
   if (!env.REDIS_SENTINELS) return { url: env.REDIS_URL };
   return {
-    sentinels: env.REDIS_SENTINELS.map((entry) => {
-      const at = entry.lastIndexOf(':');
-      return { host: entry.slice(0, at), port: Number(entry.slice(at + 1)) };
-    }),
+    sentinels: hostPorts(env.REDIS_SENTINELS),
     name: env.REDIS_SENTINEL_MASTER,
     ...(env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {}),
     ...(env.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: env.REDIS_SENTINEL_PASSWORD } : {}),
@@ -33,6 +51,7 @@ export function describeRedis(connection: RedisConnection | string): string {
     url.password = '';
     return url.toString();
   }
+  if ('cluster' in connection) return `Redis Cluster at ${connection.cluster.map((n) => `${n.host}:${n.port}`).join(', ')}`;
   return `master "${connection.name}" via Sentinels ${connection.sentinels.map((s) => `${s.host}:${s.port}`).join(', ')}`;
 }
 
@@ -42,8 +61,12 @@ export function describeRedis(connection: RedisConnection | string): string {
  * Subscribers and readers keep the offline queue so they resume by themselves after a restart.
  * Through Sentinels, a failover looks like a restart: ioredis asks the Sentinels for the new master,
  * reconnects, subscribes again and re-sends a script the new master does not know (EVALSHA → EVAL).
+ * In a cluster, each job's keys share a hash slot, so its script and reads go to one node, and classic
+ * pub/sub reaches a subscriber on any node.
  */
-export function createRedis(connection: RedisConnection | string, role: 'publisher' | 'subscriber' | 'reader', log?: Logger): Redis {
+export function createRedis(url: string, role: RedisRole, log?: Logger): Redis;
+export function createRedis(connection: RedisConnection | string, role: RedisRole, log?: Logger): RedisClient;
+export function createRedis(connection: RedisConnection | string, role: RedisRole, log?: Logger): RedisClient {
   const target: RedisConnection = typeof connection === 'string' ? { url: connection } : connection;
   const options: RedisOptions = {
     // The pid tells this process's connections apart in CLIENT LIST (one subscriber per API process).
@@ -58,20 +81,26 @@ export function createRedis(connection: RedisConnection | string, role: 'publish
         ? { commandTimeout: 5000, maxRetriesPerRequest: 2 }
         : {}),
   };
-  const redis =
+  const redis: RedisClient =
     'url' in target
       ? new Redis(target.url, options)
-      : new Redis({
-          ...options,
-          sentinels: target.sentinels,
-          name: target.name,
-          password: target.password,
-          sentinelPassword: target.sentinelPassword,
-          // Ask the Sentinels again, forever, when none answers (they may all be restarting).
-          sentinelRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
-          // Move to the new master as soon as a Sentinel announces the switch, not at the next error.
-          failoverDetector: true,
-        });
+      : 'cluster' in target
+        ? new Cluster(target.cluster, {
+            clusterRetryStrategy: options.retryStrategy,
+            enableOfflineQueue: options.enableOfflineQueue ?? true,
+            redisOptions: { ...options, password: target.password },
+          })
+        : new Redis({
+            ...options,
+            sentinels: target.sentinels,
+            name: target.name,
+            password: target.password,
+            sentinelPassword: target.sentinelPassword,
+            // Ask the Sentinels again, forever, when none answers (they may all be restarting).
+            sentinelRetryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 5), 2000),
+            // Move to the new master as soon as a Sentinel announces the switch, not at the next error.
+            failoverDetector: true,
+          });
   let lastError = '';
   redis.on('error', (err: Error) => {
     // ioredis repeats the same error on every reconnect attempt; log each distinct one once.

@@ -1,5 +1,5 @@
 import type { Worker } from '@temporalio/worker';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../common/redis.js';
 import type { Logger } from 'pino';
 
 /** How long closing one connection may take before it is dropped: a dead Redis must not hold up the exit. */
@@ -30,7 +30,7 @@ export class WorkerLifecycle {
   }
 
   /** Registers a Redis connection: QUIT (pending replies are read), or dropped if Redis does not answer. */
-  closeRedisAtExit(name: string, redis: Redis): void {
+  closeRedisAtExit(name: string, redis: RedisClient): void {
     this.onClose(name, () => redis.quit().finally(() => redis.disconnect()));
   }
 
@@ -51,10 +51,16 @@ export class WorkerLifecycle {
     this.log.info({ signal }, this.running ? 'Stopping: no new tasks; running ones finish or are cancelled' : 'Stopping before start');
     // While running, the SDK's own handler for the same signal shuts the worker down and run() returns.
     if (!this.running) void this.closeAndExit(0);
-    const deadline = setTimeout(() => {
-      this.log.error({ afterMs: this.options.graceMs + (this.options.hardDeadlineMs ?? 10_000) }, 'Shutdown overran its grace time; exiting');
-      process.exit(1);
-    }, this.options.graceMs + (this.options.hardDeadlineMs ?? 10_000));
+    const deadline = setTimeout(
+      () => {
+        this.log.error(
+          { afterMs: this.options.graceMs + (this.options.hardDeadlineMs ?? 10_000) },
+          'Shutdown overran its grace time; exiting',
+        );
+        process.exit(1);
+      },
+      this.options.graceMs + (this.options.hardDeadlineMs ?? 10_000),
+    );
     deadline.unref();
   }
 

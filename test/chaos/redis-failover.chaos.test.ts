@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../common/redis.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { SENTINEL_MASTER, startRedisHa, type RedisHa } from '../helpers/redis-ha.js';
@@ -31,7 +31,7 @@ function progress(done: number): ProgressFields {
 describe('Redis through Sentinels (master, replica, three Sentinels on loopback)', () => {
   let dir: string;
   let ha: RedisHa;
-  const clients: Redis[] = [];
+  const clients: RedisClient[] = [];
   beforeAll(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-redis-ha-'));
     ha = await startRedisHa(dir);
@@ -102,7 +102,10 @@ describe('Redis through Sentinels (master, replica, three Sentinels on loopback)
     expect(after[0]).toBe(21);
     expect(after).toEqual(Array.from({ length: after.length }, (_, i) => 21 + i));
     // The subscriber re-subscribed on the new master by itself and gets what was published there.
-    await waitFor(() => received.some((m) => m.seq === after.at(-1)), { timeoutMs: 10_000, what: 'the last message through the new master' });
+    await waitFor(() => received.some((m) => m.seq === after.at(-1)), {
+      timeoutMs: 10_000,
+      what: 'the last message through the new master',
+    });
     const seqs = received.map((m) => m.seq);
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(seqs.filter((s) => s > 20)).toEqual(after.filter((s) => seqs.includes(s)));

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { apiSchema, hpcWorkerSchema, orchestratorWorkerSchema, PROJECT_ROOT } from '../../common/config.js';
+import { apiSchema, hpcWorkerSchema, orchestratorWorkerSchema, PROJECT_ROOT, redisSchema } from '../../common/config.js';
 import { readTemporalConfig } from '../../scripts/lib/temporal-server.js';
 
 /**
@@ -30,6 +30,10 @@ const dockerfileEnv = Object.fromEntries(
   [...dockerfile.matchAll(/^ENV (.+)$/gm)].flatMap((m) => m[1]!.split(/\s+/).map((pair) => pair.split('=') as [string, string])),
 );
 const services = compose.services;
+const API_SERVICES = ['api-1', 'api-2'];
+const APP_SERVICES = [...API_SERVICES, 'worker-orchestrator', 'worker-hpc-1', 'worker-hpc-2'];
+const SENTINELS = ['redis-sentinel-1', 'redis-sentinel-2', 'redis-sentinel-3'];
+const defaultSentinelMaster = redisSchema.parse({}).REDIS_SENTINEL_MASTER;
 
 describe('docker-compose.yml', () => {
   it('defines every service it depends on and every named volume it mounts', () => {
@@ -44,23 +48,46 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs the full production-like stack: Temporal on PostgreSQL, UI, Redis, API and both workers', () => {
+  it('runs two of everything: a balancer, two APIs, Redis with a replica and three Sentinels, two HPC workers', () => {
     expect(services.temporal?.environment?.DB).toBe('postgres12');
     expect(services.temporal?.environment?.POSTGRES_SEEDS).toBe('postgresql');
     expect(services.postgresql?.image).toMatch(/^postgres:/);
     expect(services['temporal-ui']?.image).toMatch(/^temporalio\/ui:/);
-    expect(services.redis?.image).toMatch(/^redis:/);
-    for (const name of ['api', 'worker-orchestrator', 'worker-hpc']) expect(services[name]?.build).toBe('.');
+    for (const name of APP_SERVICES) expect(services[name]?.build, name).toBe('.');
+    expect(services.balancer?.image).toMatch(/^haproxy:/);
+    expect(services.balancer?.volumes).toContain('./deploy/haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro');
+    expect(services['redis-master']?.image).toMatch(/^redis:/);
+    expect(services['redis-replica']?.command?.join(' ')).toContain('--replicaof redis-master 6379');
+    for (const name of SENTINELS) {
+      const script = services[name]!.entrypoint!.join(' ');
+      expect(script, name).toContain(`sentinel monitor ${defaultSentinelMaster} redis-master 6379 2`);
+      expect(script, name).toContain('--sentinel');
+    }
   });
 
-  it('starts each app service with an npm script that exists', () => {
-    for (const name of ['api', 'worker-orchestrator', 'worker-hpc']) {
-      const [npm, run, script] = services[name]!.command!;
-      expect([npm, run]).toEqual(['npm', 'run']);
-      expect(pkg.scripts, `${name} runs npm run ${script}`).toHaveProperty(script!);
+  it('balances over exactly the API services, on the port each listens on', () => {
+    const env = services.balancer!.environment!;
+    const cfg = readFileSync(path.join(PROJECT_ROOT, 'deploy/haproxy/haproxy.cfg'), 'utf8');
+    const backends = [...cfg.matchAll(/^\s*server \S+ "\$\{(\w+)\}"/gm)].map((m) => env[m[1]!]);
+    expect(backends).toEqual(API_SERVICES.map((name) => `${name}:${services[name]!.environment!.API_PORT}`));
+    expect(cfg).toMatch(/option httpchk GET \/readyz/);
+    expect(env.ASSET_FARM_LISTEN).toBe(':3000');
+    for (const name of API_SERVICES) expect(Number(services[name]!.environment!.API_DRAIN_SECONDS), name).toBeGreaterThan(2);
+  });
+
+  it('starts each app service with node itself, running what its npm script runs', () => {
+    // Not `npm run`: npm forwards a stop's SIGTERM to its shell only, which dies without passing it on.
+    const scripts = Object.values(pkg.scripts);
+    for (const name of APP_SERVICES) {
+      const command = services[name]!.command!;
+      expect(command.slice(0, 3), name).toEqual(['node', '--import', 'tsx']);
+      expect(existsSync(path.join(PROJECT_ROOT, command[3]!)), `${name} runs ${command[3]}`).toBe(true);
+      expect(scripts, `an npm script runs ${command.join(' ')}`).toContain(command.join(' '));
     }
-    const cmd = /^CMD \["npm", "run", "([^"]+)"\]/m.exec(dockerfile);
-    expect(pkg.scripts).toHaveProperty(cmd![1]!);
+    const cmd = /^CMD (\[.*\])$/m.exec(dockerfile);
+    const cmdArgs = JSON.parse(cmd![1]!) as string[];
+    expect(cmdArgs.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
+    expect(scripts).toContain(cmdArgs.join(' '));
     expect(dockerfile).toMatch(/RUN npm run typecheck/);
     expect(pkg.scripts).toHaveProperty('typecheck');
   });
@@ -73,7 +100,13 @@ describe('docker-compose.yml', () => {
   });
 
   it('sets only variables the code reads, and every one each component requires', () => {
-    const schemas = { api: apiSchema, 'worker-orchestrator': orchestratorWorkerSchema, 'worker-hpc': hpcWorkerSchema };
+    const schemas = {
+      'api-1': apiSchema,
+      'api-2': apiSchema,
+      'worker-orchestrator': orchestratorWorkerSchema,
+      'worker-hpc-1': hpcWorkerSchema,
+      'worker-hpc-2': hpcWorkerSchema,
+    };
     for (const [name, schema] of Object.entries(schemas)) {
       const env = services[name]!.environment!;
       const shape = 'shape' in schema ? schema.shape : (schema as unknown as { in: { shape: object } }).in.shape;
@@ -83,8 +116,9 @@ describe('docker-compose.yml', () => {
       const filled = Object.fromEntries(
         Object.entries(env).map(([k, v]) => [
           k,
-          String(v).replace(/\$\{[^}:]+(?::-([^}]*)|[^}]*)\}/g, (_m, fallback?: string) =>
-            fallback ?? (k === 'JWT_SECRET' ? 'x'.repeat(40) : '1'),
+          String(v).replace(
+            /\$\{[^}:]+(?::-([^}]*)|[^}]*)\}/g,
+            (_m, fallback?: string) => fallback ?? (k === 'JWT_SECRET' ? 'x'.repeat(40) : '1'),
           ),
         ]),
       );
@@ -96,12 +130,12 @@ describe('docker-compose.yml', () => {
     const published = Object.entries(services)
       .filter(([, service]) => (service.ports ?? []).length > 0)
       .map(([name]) => name);
-    expect(published).toEqual(['api']);
-    expect(services.api?.ports).toEqual([`3000:${services.api?.environment?.API_PORT}`]);
-    // The API must listen on the container's interface for the published port to reach it...
-    expect(services.api?.environment?.API_HOST).toBe('0.0.0.0');
+    expect(published).toEqual(['balancer']);
+    expect(services.balancer?.ports).toEqual(['3000:3000']);
+    // The API must listen on the container's interface for the balancer to reach it...
+    expect(services['api-1']?.environment?.API_HOST).toBe('0.0.0.0');
     // ...which is exactly where the dev login is refused, whatever DEV_LOGIN says.
-    const devLoginOn = { JWT_SECRET: 'x'.repeat(40), API_HOST: services.api?.environment?.API_HOST, DEV_LOGIN: 'true' };
+    const devLoginOn = { JWT_SECRET: 'x'.repeat(40), API_HOST: services['api-1']?.environment?.API_HOST, DEV_LOGIN: 'true' };
     expect(() => apiSchema.parse(devLoginOn)).toThrow(/DEV_LOGIN/);
   });
 
@@ -125,10 +159,13 @@ describe('docker-compose.yml', () => {
   });
 
   it('points the apps at the compose services', () => {
-    for (const name of ['api', 'worker-orchestrator', 'worker-hpc']) {
+    for (const name of APP_SERVICES) {
       const env = services[name]!.environment!;
       expect(env.TEMPORAL_ADDRESS).toBe('temporal:7233');
-      expect(env.REDIS_URL).toBe('redis://redis:6379');
+      // Through the Sentinels, never to one Redis: a failover must not need a config change.
+      expect(env.REDIS_URL).toBeUndefined();
+      expect(env.REDIS_SENTINELS?.split(',')).toEqual(SENTINELS.map((s) => `${s}:26379`));
+      expect(env.REDIS_SENTINEL_MASTER).toBe(defaultSentinelMaster);
       expect(env.TEMPORAL_NAMESPACE).toBe(readTemporalConfig().namespace);
     }
   });

@@ -115,3 +115,65 @@ export async function startRedisHa(dir: string): Promise<RedisHa> {
   );
   return ha;
 }
+
+export interface RedisCluster {
+  servers: RunningRedis[];
+  /** REDIS_CLUSTER_NODES for the stack's processes. */
+  nodeList: string;
+  stop(): Promise<void>;
+}
+
+/** A Redis Cluster of three masters on loopback (no replicas: the test is about slots, not failover). */
+export async function startRedisCluster(dir: string): Promise<RedisCluster> {
+  const ports = await Promise.all([freePort(), freePort(), freePort()]);
+  const servers = await Promise.all(
+    ports.map((port) =>
+      startRedisServer({
+        port,
+        dir: path.join(dir, `cluster-${port}`),
+        extraArgs: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'],
+      }),
+    ),
+  );
+  const cluster: RedisCluster = {
+    servers,
+    nodeList: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    stop: async () => void (await Promise.all(servers.map((s) => s.stop()))),
+  };
+  const cli = path.join(path.dirname(resolveRedisServer().path!), 'redis-cli');
+  const create = new ServiceProcess('redis-cli', cli, [
+    '--cluster',
+    'create',
+    ...ports.map((p) => `127.0.0.1:${p}`),
+    '--cluster-replicas',
+    '0',
+    '--cluster-yes',
+  ]);
+  const { code } = await create.exited;
+  if (code !== 0) {
+    await cluster.stop();
+    throw new Error(`redis-cli --cluster create failed (${code}):\n${create.tail.join('\n')}`);
+  }
+  await waitFor(
+    async () => {
+      const client = new Redis({
+        port: ports[0],
+        host: '127.0.0.1',
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        return String(await client.call('CLUSTER', 'INFO')).includes('cluster_state:ok');
+      } catch {
+        return false;
+      } finally {
+        client.disconnect();
+      }
+    },
+    { timeoutMs: 30_000, what: 'the Redis Cluster to report cluster_state:ok' },
+  );
+  return cluster;
+}
