@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../common/pipeline.js';
 import type { StageJob } from './stage-job.js';
 import { aliveStageThreads, busyStageThreads, MAX_STAGES_PER_THREAD, runStageThread } from './stage-thread.js';
-import { SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
+import { SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
 
 describe('stage threads', () => {
   let fx: PipelineFixture;

@@ -70,7 +70,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
-  app.use('/api', corsAllowlist(process.env.API_CORS_ORIGINS));
+  app.use('/api', corsAllowlist(config.API_CORS_ORIGINS));
   app.use(requestLog(log));
   // Every JSON body the API accepts is small; uploads are multipart and streamed (api/upload.ts).
   app.use('/api', express.json({ limit: '16kb' }));

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
-import { newJobId, ProcessAssetInput, type AssetReport } from '../common/jobs.js';
+import { newJobId, ProcessAssetInput } from '../common/jobs.js';
 import { temporalPriority, type JobPriority } from '../common/job-priority.js';
+import type { PipelineReport } from '../common/pipeline.js';
 import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_PRIORITY, ASSET_STAGE } from '../common/search-attributes.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import type { JobSummary } from '../common/jobs.js';
@@ -126,8 +127,8 @@ export class JobService {
   }
 
   /** The workflow's result once it completed. */
-  async result(jobId: string): Promise<AssetReport> {
-    return (await this.client.workflow.getHandle(jobId).result()) as AssetReport;
+  async result(jobId: string): Promise<PipelineReport> {
+    return (await this.client.workflow.getHandle(jobId).result()) as PipelineReport;
   }
 
   /**

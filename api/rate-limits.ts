@@ -1,6 +1,6 @@
 import type { Response } from 'express';
-import type { FailureCode } from '../common/failures.js';
 import type { RedisClient } from '../common/redis.js';
+import type { FailureCode } from '../common/failures.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 /**

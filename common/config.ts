@@ -158,6 +158,21 @@ export const apiSchema = z
      * stops routing to this process first. 0 (the local default) closes at once.
      */
     API_DRAIN_SECONDS: z.coerce.number().nonnegative().max(300).default(0),
+    /**
+     * Origins allowed to call the API from another site's page: a comma-separated list of exact origins
+     * (`https://tools.studio.example,http://localhost:5173`). None by default: the page is served by the API
+     * itself (same origin), so browsers need no CORS header at all.
+     */
+    API_CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((raw) =>
+        raw
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.url('must be a comma-separated list of origins like https://tools.example').transform((u) => new URL(u).origin))),
   })
   .superRefine((env, ctx) => {
     refineRedis(env, ctx);

@@ -187,18 +187,6 @@ export class JobLog {
     if (snapshot.seq > afterSeq && (!first || first.seq > afterSeq + 1)) return { kind: 'snapshot', snapshot, reset: false };
     return { kind: 'replay', messages: log.filter((m) => m.seq > afterSeq) };
   }
-
-  /**
-   * Messages with seq > afterSeq, in order. Returns null when the log no longer reaches back that far
-   * (trimmed or expired): the caller should fall back to the snapshot.
-   */
-  async readSince(jobId: string, afterSeq: number): Promise<JobMessage[] | null> {
-    const raw = await this.redis.lrange(jobKeys(jobId).log, 0, -1);
-    const messages = raw.map((line) => JobMessage.parse(JSON.parse(line)));
-    const first = messages[0];
-    if (first && first.seq > afterSeq + 1) return null;
-    return messages.filter((m) => m.seq > afterSeq);
-  }
 }
 
 function toSnapshot(seqRaw: string | null, state: Record<string, string>): JobSnapshot | null {

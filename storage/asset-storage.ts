@@ -35,8 +35,6 @@ export interface AssetStorage {
   removeWork(jobId: string): Promise<void>;
   /** Removes a job's outputs; nothing happens when they are already gone. */
   removeOutputs(jobId: string): Promise<void>;
-  /** Removes a job's working and output folders. */
-  removeJob(jobId: string): Promise<void>;
   /**
    * Ends the request's hold on a blob putUpload returned. `discarded`: the request failed (another file
    * was too large, the options were bad), so a blob it created is removed once no other request in flight

@@ -168,9 +168,4 @@ export class LocalStorage implements AssetStorage {
   async removeOutputs(jobId: string): Promise<void> {
     await fs.rm(this.jobDir('outputs', jobId), { recursive: true, force: true });
   }
-
-  async removeJob(jobId: string): Promise<void> {
-    await this.removeWork(jobId);
-    await this.removeOutputs(jobId);
-  }
 }
