@@ -10,7 +10,7 @@ import { listOutputs, resolveOutput, sendOutput, sendOutputsZip } from './job-ou
 import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
 import { decodeCursor, type JobSchedule, type JobService } from './job-service.js';
 import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
-import { receiveUpload, UploadError } from './upload.js';
+import { MODEL_FILE, receiveUpload, UploadError, type UploadLimits } from './upload.js';
 import { FAILURES } from '../common/failures.js';
 
 const ListQuery = z.object({
@@ -31,7 +31,7 @@ export interface JobsRouterDeps {
   jobLog: JobLog;
   reconciler: JobReconciler;
   storage: AssetStorage;
-  uploadMaxBytes: number;
+  uploadLimits: UploadLimits;
   /** Uploads and retries per user: each starts a whole pipeline on the HPC machines. */
   submitLimit: SharedRateLimit;
   /** Called once per job this router started (upload or retry), for the jobs-started metric. */
@@ -79,7 +79,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
       req.resume();
       return;
     }
-    const upload = await receiveUpload(req, deps.storage, deps.uploadMaxBytes);
+    const upload = await receiveUpload(req, deps.storage, deps.uploadLimits);
     let input: ProcessAssetInput;
     let schedule: JobSchedule;
     try {
@@ -94,7 +94,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
           `Options must be JSON like {"preset":"game-ready"}; presets: ${Preset.options.join(', ')}.`,
         );
       }
-      const main = upload.files.find((f) => /\.(glb|gltf)$/i.test(f.name));
+      const main = upload.files.find((f) => MODEL_FILE.test(f.name));
       if (!main) throw new UploadError(400, FAILURES.UPLOAD_NO_MODEL.code, 'The upload has no .glb or .gltf file.');
       input = ProcessAssetInput.parse({ owner, assetName: main.name, files: upload.files, options });
       schedule = scheduleFor(ownerOf(res), input.options);

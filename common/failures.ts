@@ -134,6 +134,17 @@ const CATALOGUE = {
   UPLOAD_BAD_FILE: { retryable: false, message: 'A file of the upload is not acceptable.', advice: 'Rename or remove the file.' },
   UPLOAD_TOO_LARGE: { retryable: false, message: 'The upload is too large.', advice: 'Reduce the asset’s size, or ask an engineer.' },
   UPLOAD_FIELD_TOO_LARGE: { retryable: false, message: 'A form field of the upload is too large.', advice: 'Send shorter options.' },
+  UPLOAD_DUPLICATE_NAME: {
+    retryable: false,
+    message: 'Two files of the upload have the same name.',
+    advice: 'Give each file its own name.',
+  },
+  UPLOAD_TOO_MANY_MODELS: {
+    retryable: false,
+    message: 'The upload has more than one model file.',
+    advice: 'Upload one .glb or .gltf per job, with its .bin and textures.',
+  },
+  BAD_URL: { retryable: false, message: 'The address is not valid.', advice: 'Check the address: a % must start a valid escape like %20.' },
   UPLOAD_TOO_MANY_FILES: { retryable: false, message: 'The upload has too many files.', advice: 'Upload one asset per job.' },
   UPLOAD_MALFORMED: { retryable: false, message: 'The upload could not be read.', advice: 'Upload the files again.' },
   UPLOAD_ABORTED: {
