@@ -1,6 +1,6 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { JobOptions, Preset, ProcessAssetInput } from '../common/jobs.js';
+import { JobOptions, Preset, ProcessAssetInput, type JobInputs } from '../common/jobs.js';
 import type { JobLog } from '../common/job-log.js';
 import { JobId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
@@ -222,7 +222,8 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     const job = await ownedJob(req, res);
     if (!job) return;
     const input = await deps.jobs.inputOf(job.jobId);
-    res.json({ jobId: job.jobId, model: input.assetName, inputs: input.files.map((f) => ({ name: f.name, size: f.size })) });
+    const body: JobInputs = { jobId: job.jobId, model: input.assetName, inputs: input.files.map((f) => ({ name: f.name, size: f.size })) };
+    res.json(body);
   });
 
   router.get('/:id/inputs/:name', async (req, res) => {

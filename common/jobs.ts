@@ -95,6 +95,15 @@ export type JobOutput = z.infer<typeof JobOutputSchema>;
 /** GET /api/jobs/:id/outputs. */
 export const JobOutputsSchema = z.object({ jobId: JobId, outputs: z.array(JobOutputSchema) });
 
+/** GET /api/jobs/:id/inputs: the files the job was submitted with (each served at /inputs/<name>). */
+export const JobInputsSchema = z.object({
+  jobId: JobId,
+  /** The .glb/.gltf among them. */
+  model: z.string(),
+  inputs: z.array(z.object({ name: z.string(), size: z.number().int().nonnegative() })),
+});
+export type JobInputs = z.infer<typeof JobInputsSchema>;
+
 /** Builds a job id that says what it is: `asset-<owner>-<uuid>`. */
 export function newJobId(owner: string, uuid: string): string {
   return `asset-${JobId.parse(owner)}-${uuid}`;
