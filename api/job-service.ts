@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
 import { newJobId, ProcessAssetInput } from '../common/jobs.js';
-import { temporalPriority, type JobPriority } from '../common/job-priority.js';
+import { JobPriority, temporalPriority } from '../common/job-priority.js';
 import type { PipelineReport } from '../common/pipeline.js';
 import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_PRIORITY, ASSET_RETRY_OF, ASSET_STAGE } from '../common/search-attributes.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
@@ -47,6 +47,8 @@ function summarize(
     jobId: d.workflowId,
     assetName: sa.get(ASSET_NAME) ?? '',
     preset: sa.get(ASSET_PRESET) ?? null,
+    priority: JobPriority.nullable().catch(null).parse(sa.get(ASSET_PRIORITY) ?? null),
+    retryOf: sa.get(ASSET_RETRY_OF) ?? null,
     status: d.status.name,
     stage: sa.get(ASSET_STAGE) ?? null,
     outcome: sa.get(ASSET_OUTCOME) ?? null,

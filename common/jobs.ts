@@ -67,6 +67,10 @@ export const JobSummarySchema = z.object({
   jobId: JobId,
   assetName: z.string(),
   preset: z.string().nullable(),
+  /** urgent, normal or background (null for jobs started before priorities existed). */
+  priority: JobPriority.nullable().catch(null),
+  /** The job this one retries, when it is a retry. */
+  retryOf: JobId.nullable().catch(null),
   status: z.string(),
   stage: z.string().nullable(),
   outcome: z.string().nullable(),

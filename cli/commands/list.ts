@@ -26,8 +26,8 @@ function printTable(jobs: JobSummary[]): void {
     return;
   }
   const rows = [
-    ['JOB', 'STATUS', 'STAGE', 'ASSET', 'STARTED'],
-    ...jobs.map((j) => [j.jobId, j.status, j.stage ?? '-', j.assetName, j.startTime.replace('T', ' ').slice(0, 19)]),
+    ['JOB', 'STATUS', 'STAGE', 'PRIORITY', 'ASSET', 'STARTED'],
+    ...jobs.map((j) => [j.jobId, j.status, j.stage ?? '-', j.priority ?? '-', j.assetName, j.startTime.replace('T', ' ').slice(0, 19)]),
   ];
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => r[col]!.length)));
   for (const row of rows)

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { JOB_PRIORITIES } from '../../common/job-priority.js';
 import { JobOptions, PRESETS } from '../../common/jobs.js';
 import { TextureFormat } from '../../common/pipeline.js';
 import { CliError } from '../cli-error.js';
@@ -11,6 +12,7 @@ interface SubmitOptions {
   lodRatios?: number[];
   maxTextureSize?: number;
   textureFormat?: string;
+  priority?: string;
   watch?: boolean;
   json?: boolean;
 }
@@ -49,6 +51,11 @@ export function registerSubmit(program: Command): void {
     .option('--lod-ratios <list>', 'LOD ratios after LOD0, e.g. 0.5,0.25', parseLodRatios)
     .option('--max-texture-size <px>', 'longest texture side', parseTextureSize)
     .addOption(new Option('--texture-format <format>', 'texture output format').choices(TextureFormat.options))
+    .addOption(
+      new Option('--priority <level>', 'place among the jobs waiting for the HPC machines (urgent needs permission)').choices(
+        JOB_PRIORITIES,
+      ),
+    )
     .option('--watch', 'follow the job to its end; exit 0 if it completes, 1 if not')
     .option('--json', 'print the API answer as JSON (with --watch, then NDJSON messages)')
     .action(async (files: string[], options: SubmitOptions) => {
@@ -58,6 +65,7 @@ export function registerSubmit(program: Command): void {
         ...(options.lodRatios ? { lodRatios: options.lodRatios } : {}),
         ...(options.maxTextureSize ? { maxTextureSize: options.maxTextureSize } : {}),
         ...(options.textureFormat ? { textureFormat: options.textureFormat } : {}),
+        ...(options.priority ? { priority: options.priority } : {}),
       };
       // Checked with the API's own schema so a bad combination is a usage error here, not a 400 later.
       const parsed = JobOptions.partial().safeParse(chosen);

@@ -394,7 +394,7 @@ describe('web page for artists: Chromium against the real stack', () => {
     await stopHpcWorker();
     let jobId: string;
     try {
-      const res = await uploadAsset(stack.apiUrl, token, [TWO_CUBES]);
+      const res = await uploadAsset(stack.apiUrl, token, [TWO_CUBES], { options: JSON.stringify({ priority: 'background' }) });
       jobId = ((await res.json()) as { jobId: string }).jobId;
       await fetch(`${stack.apiUrl}/api/jobs/${jobId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
     } finally {
@@ -412,9 +412,15 @@ describe('web page for artists: Chromium against the real stack', () => {
     const page = await signIn('dave');
     const job = card(page, 'TwoCubes.glb');
     await waitForPhase(job, 'cancelled');
+    const priorityBadge = (of: Locator) => of.locator('.badge.priority:not([hidden])');
+    await priorityBadge(job).waitFor();
+    expect(await priorityBadge(job).textContent()).toBe('Background');
     await job.getByRole('button', { name: 'Retry' }).click();
-    // The retry is a new job of the same asset (or the same job reset): either way a TwoCubes card completes.
-    await waitForPhase(card(page, 'TwoCubes.glb'), 'completed');
+    // The retry is a new job of the same asset: its card says what it retries and keeps the priority.
+    const retried = page.locator('article.job').filter({ hasText: `Retry of ${jobId!}` });
+    await waitForPhase(retried, 'completed');
+    await priorityBadge(retried).waitFor();
+    expect(await priorityBadge(retried).textContent()).toBe('Background');
     await shot(page, '11-retried');
   }, 240_000);
 

@@ -23,6 +23,8 @@ const job = (): JobView =>
       jobId: 'asset-alice-1',
       assetName: 'Helmet.glb',
       preset: 'game-ready',
+      priority: 'normal',
+      retryOf: null,
       status: 'RUNNING',
       stage: null,
       outcome: null,
@@ -127,7 +129,7 @@ describe('job model: what a card shows from the socket messages', () => {
 
   it('takes a snapshot of a finished job with its progress, so the stage list shows where it got to', () => {
     const finished = jobFromSummary(
-      { ...job(), preset: null, status: 'FAILED', stage: null, outcome: null, startTime: new Date(T0).toISOString(), closeTime: null },
+      { ...job(), preset: null, priority: null, retryOf: null, status: 'FAILED', stage: null, outcome: null, startTime: new Date(T0).toISOString(), closeTime: null },
       T0,
     );
     const j = applySnapshot(finished, { seq: 9, progress: progress(8, 2, 5), event: event(9, 'failed') }, T0);

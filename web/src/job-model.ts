@@ -34,6 +34,10 @@ export interface JobView {
   finishedStage: string | null;
   /** When the job's current run started, once a reset in Temporal started a new one (ms, producer clock). */
   runStartedAt: number | null;
+  /** Its place among the jobs waiting for the HPC machines, once the REST summary told. */
+  priority: JobSummaryBody['priority'];
+  /** The job this one retries. */
+  retryOf: string | null;
 }
 
 const STATUS_PHASE: Record<string, JobPhase> = {
@@ -77,6 +81,8 @@ export function jobFromSummary(summary: JobSummaryBody, now: number): JobView {
     serverStalled: false,
     finishedStage: null,
     runStartedAt: null,
+    priority: summary.priority,
+    retryOf: summary.retryOf,
   };
 }
 
@@ -84,7 +90,18 @@ export function jobFromSummary(summary: JobSummaryBody, now: number): JobView {
 export function newJob(jobId: string, assetName: string, now: number): JobView {
   return {
     ...jobFromSummary(
-      { jobId, assetName, preset: null, status: 'RUNNING', stage: null, outcome: null, startTime: '', closeTime: null },
+      {
+        jobId,
+        assetName,
+        preset: null,
+        priority: null,
+        retryOf: null,
+        status: 'RUNNING',
+        stage: null,
+        outcome: null,
+        startTime: '',
+        closeTime: null,
+      },
       now,
     ),
     phase: 'queued',
@@ -95,7 +112,15 @@ export function newJob(jobId: string, assetName: string, now: number): JobView {
 export function mergeSummary(job: JobView, summary: JobSummaryBody): JobView {
   const fromRest = jobFromSummary(summary, job.lastHeardAt);
   const phase = TERMINAL_PHASES.has(job.phase) ? job.phase : TERMINAL_PHASES.has(fromRest.phase) ? fromRest.phase : job.phase;
-  return { ...job, assetName: fromRest.assetName, startedAt: fromRest.startedAt, closedAt: fromRest.closedAt ?? job.closedAt, phase };
+  return {
+    ...job,
+    assetName: fromRest.assetName,
+    startedAt: fromRest.startedAt,
+    closedAt: fromRest.closedAt ?? job.closedAt,
+    phase,
+    priority: fromRest.priority ?? job.priority,
+    retryOf: fromRest.retryOf ?? job.retryOf,
+  };
 }
 
 /** Applies one live or replayed message; older or repeated ones (seq not above lastSeq) change nothing. */

@@ -23,6 +23,8 @@ const PHASE_LABEL: Record<JobPhase, string> = {
 interface JobCard {
   root: HTMLElement;
   badge: HTMLElement;
+  priority: HTMLElement;
+  retryOf: HTMLElement;
   stalled: HTMLElement;
   jobBar: HTMLProgressElement;
   jobValue: HTMLElement;
@@ -92,6 +94,8 @@ export class JobsView {
       root: el('article', { class: 'job', 'data-job-id': job.jobId, 'aria-labelledby': titleId }),
       badge: el('span', { class: 'badge' }),
       stalled: el('span', { class: 'badge stalled', title: 'No progress has arrived for a while' }, 'Stalled'),
+      priority: el('span', { class: 'badge priority' }),
+      retryOf: el('p', { class: 'retry-of' }),
       jobBar: el('progress', { id: jobBarId, max: 100, value: 0 }),
       jobValue: el('span', { class: 'value' }),
       stageLabel: el('label', { for: stageBarId }),
@@ -115,7 +119,16 @@ export class JobsView {
     card.result.addEventListener('click', () => this.actions.openResult(job.jobId));
     card.zip.addEventListener('click', () => this.actions.downloadAll(job.jobId));
     card.root.append(
-      el('div', { class: 'job-head' }, el('h3', { id: titleId }), card.badge, card.stalled, el('span', { class: 'job-id' }, job.jobId)),
+      el(
+        'div',
+        { class: 'job-head' },
+        el('h3', { id: titleId }),
+        card.badge,
+        card.priority,
+        card.stalled,
+        el('span', { class: 'job-id' }, job.jobId),
+      ),
+      card.retryOf,
       el(
         'div',
         { class: 'bars' },
@@ -146,6 +159,12 @@ export class JobsView {
     card.badge.dataset.phase = job.phase;
     setText(card.badge, PHASE_LABEL[job.phase]);
     card.stalled.hidden = !isStalled(job, now);
+    // Only a job that is not normal says so: urgent ones jump the queue, background ones wait for the rest.
+    card.priority.hidden = !job.priority || job.priority === 'normal';
+    card.priority.dataset.priority = job.priority ?? 'normal';
+    setText(card.priority, job.priority === 'urgent' ? 'Urgent' : 'Background');
+    card.retryOf.hidden = !job.retryOf;
+    setText(card.retryOf, job.retryOf ? `Retry of ${job.retryOf}` : '');
 
     const percent = Math.round(jobPercent(job));
     card.jobBar.value = percent;

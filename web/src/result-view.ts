@@ -235,9 +235,7 @@ export class ResultView {
     const base = `/api/jobs/${encodeURIComponent(jobId)}/inputs`;
     const listing = await this.api().json(base, JobInputsSchema);
     if (listing.inputs.reduce((n, f) => n + f.size, 0) > MAX_ORIGINAL_BYTES) return undefined;
-    return Promise.all(
-      listing.inputs.map(async (f) => new File([await this.api().blob(`${base}/${encodeURIComponent(f.name)}`)], f.name)),
-    );
+    return Promise.all(listing.inputs.map(async (f) => new File([await this.api().blob(`${base}/${encodeURIComponent(f.name)}`)], f.name)));
   }
 
   private async startViewer(

@@ -81,6 +81,7 @@ export class UploadView {
     const lodText = byId<HTMLInputElement>('lod-ratios').value.trim();
     const size = byId<HTMLSelectElement>('texture-size').value;
     const format = byId<HTMLSelectElement>('texture-format').value;
+    const priority = byId<HTMLSelectElement>('priority').value;
     const parsed = JobOptions.safeParse({
       preset: this.preset.value,
       ...(lodText
@@ -93,6 +94,7 @@ export class UploadView {
         : {}),
       ...(size ? { maxTextureSize: Number(size) } : {}),
       ...(format ? { textureFormat: format } : {}),
+      ...(priority && priority !== 'normal' ? { priority } : {}),
     });
     if (!parsed.success)
       throw new ApiError('BAD_OPTIONS', 0, 'LOD ratios must be numbers between 0 and 1 (for example 0.5, 0.25), at most 6 of them.');
