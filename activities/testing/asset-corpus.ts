@@ -594,6 +594,11 @@ export async function generateBrokenCases(valid: CorpusCase[]): Promise<BrokenCa
   const broken: BrokenCase[] = [];
   const edited = (name: string, from: string, edit: (json: GLTF.IGLTF) => void, expectCodes: string[]) =>
     broken.push({ name, files: { [`${name}.glb`]: rebuildGlb(glbOf(from), edit) }, expectCodes });
+  broken.push({
+    name: 'модель-обрезана',
+    files: { 'модель-обрезана.glb': glbOf('quad').subarray(0, 300) },
+    expectCodes: ['GLB_UNEXPECTED_END_OF_CHUNK_DATA', 'GLB_UNEXPECTED_END_OF_CHUNK_HEADER', 'GLB_LENGTH_MISMATCH'],
+  });
   for (const from of ['quad', 'skin-and-animations', 'textures-png-jpeg-webp']) {
     const glb = glbOf(from);
     // Truncated at a seeded point past the header: the length no longer matches.
@@ -660,10 +665,16 @@ export async function generateBrokenCases(valid: CorpusCase[]): Promise<BrokenCa
     expectCodes: ['GLB_INVALID_MAGIC'],
   });
   // A PNG claiming 40,000 × 40,000 pixels (6.4 GB decoded) in a few bytes.
-  const quad = JSON.parse(
-    new TextDecoder().decode(valid.find((c) => c.name === 'multi-file-unicode.gltf')!.files['multi-file-unicode.gltf']!),
-  ) as GLTF.IGLTF;
-  void quad;
+  // The unicode multi-file case with its buffer URI pointed out of the upload, in each way a URI can leave it.
+  const multi = valid.find((c) => c.name === 'multi-file-unicode.gltf')!.files;
+  const multiJson = new TextDecoder().decode(multi['multi-file-unicode.gltf']!);
+  const escapes = ['../геометрия.bin', '/etc/hostname', 'file:///etc/hostname', 'http://127.0.0.1:1/геометрия.bin', '%2E%2E/геометрия.bin'];
+  for (const [n, uri] of escapes.entries()) {
+    const name = `uri-escape-${n}.gltf`;
+    const json = multiJson.replace('"uri":"геометрия.bin"', `"uri":${JSON.stringify(uri)}`);
+    broken.push({ name, files: { ...multi, [name]: new TextEncoder().encode(json) }, expectCodes: ['URI_NOT_ALLOWED'] });
+    delete broken.at(-1)!.files['multi-file-unicode.gltf'];
+  }
   broken.push({
     name: 'png-decompression-bomb.gltf',
     files: { ...valid.find((c) => c.name === 'multi-file-unicode.gltf')!.files, 'текстура.png': pngBomb(40_000, 40_000) },
@@ -694,6 +705,9 @@ export async function cachedCorpus(): Promise<{ valid: CachedCase[]; broken: (Ca
     () => null,
   );
   if (cached) return cached;
+  // Corpora of earlier versions of this file are of no further use.
+  for (const old of await fs.readdir(CORPUS_CACHE).catch(() => [] as string[]))
+    if (old !== path.basename(dir)) await fs.rm(path.join(CORPUS_CACHE, old), { recursive: true, force: true });
   const valid = await generateValidCases();
   const broken = await generateBrokenCases(valid);
   const corpus = {
