@@ -34,13 +34,29 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['node:*', 'fs', 'path', 'crypto', 'ioredis', '../api/*', '../storage/*', '@temporalio/worker', '@temporalio/client'] },
+        {
+          // `**/` so a deeper file's '../../api/x' is caught as well as '../api/x'.
+          patterns: [
+            'node:*',
+            'fs',
+            'path',
+            'crypto',
+            'ioredis',
+            '**/api/*',
+            '**/storage/*',
+            '**/test/*',
+            '@temporalio/worker',
+            '@temporalio/client',
+          ],
+        },
       ],
     },
   },
   {
     // Data flows one way: producers never import the consumer side.
     files: ['activities/**/*.ts', 'worker/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: ['../api/*', '../web/*'] }] },
+    ignores: ['**/*.test.ts'],
+    // `**/` so '../../api/x' from activities/stages/ is caught too; production code never imports tests.
+    rules: { 'no-restricted-imports': ['error', { patterns: ['**/api/*', '**/web/*', '**/test/*'] }] },
   },
 );

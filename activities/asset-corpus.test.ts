@@ -9,9 +9,9 @@ import { PRESET_SETTINGS, resolveSettings } from '../common/pipeline.js';
 import { type CarriedFeatures, readCarriedFeatures } from './asset-features.js';
 import { assetIO } from './asset-io.js';
 import { validateGltfBytes } from './gltf-validation.js';
-import { type CachedCase, cachedCorpus } from './testing/asset-corpus.js';
-import { runStagesDirectly } from './testing/direct-pipeline.js';
-import { requestFor, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
+import { type CachedCase, cachedCorpus } from '../test/helpers/asset-corpus.js';
+import { runStagesDirectly } from '../test/helpers/direct-pipeline.js';
+import { requestFor, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
 
 /**
  * Issue 17's corpus: every generated valid input completes with every preset, every output passes

@@ -6,7 +6,7 @@ import { Document, NodeIO } from '@gltf-transform/core';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProcessAssetInput } from '../common/jobs.js';
-import { requestFor, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
+import { requestFor, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
 
 /** A minimal one-triangle glTF JSON (positions, then UVs) whose buffer URI the test chooses. */
 function gltfWith(bufferUri: string, extra: Record<string, unknown> = {}): string {

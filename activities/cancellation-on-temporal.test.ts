@@ -15,8 +15,8 @@ import { HeartbeatPacer } from './heartbeat-pacer.js';
 import { createHpcActivities, type HpcActivities } from './hpc-activities.js';
 import { aliveStageThreads, busyStageThreads } from './stage-thread.js';
 import { StopHints } from './stop-hints.js';
-import { denseGrid } from './testing/dense-grid.js';
-import { requestFor, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
+import { denseGrid } from '../test/helpers/dense-grid.js';
+import { requestFor, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
 import { workFiles } from './work-files.js';
 
 const TASK_QUEUE = 'hpc-cancel-probe';
@@ -44,7 +44,7 @@ describe('cancelling a running stage through the real Temporal server', () => {
         connection: workerConnection,
         namespace: temporal.namespace,
         taskQueue: TASK_QUEUE,
-        workflowsPath: fileURLToPath(new URL('./testing/lods-probe-workflow.ts', import.meta.url)),
+        workflowsPath: fileURLToPath(new URL('../test/helpers/lods-probe-workflow.ts', import.meta.url)),
         activities,
         // As worker/hpc.ts: heartbeats, and so the cancel, go through at least every second.
         maxHeartbeatThrottleInterval: '1 second',

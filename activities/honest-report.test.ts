@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../common/pipeline.js';
-import { runStagesDirectly } from './testing/direct-pipeline.js';
-import { SHARED_ASSETS } from './testing/pipeline-fixture.js';
+import { runStagesDirectly } from '../test/helpers/direct-pipeline.js';
+import { SHARED_ASSETS } from '../test/helpers/pipeline-fixture.js';
 import { validateUpload } from './upload-check.js';
 
 /** Issue 24 items 5 and 7: what the report says about the sample assets is what happened. */

@@ -8,7 +8,7 @@ import { type PipelineSettings, resolveSettings } from '../common/pipeline.js';
 import { assetIO } from './asset-io.js';
 import { readAssetStats } from './asset-stats.js';
 import { validateGltfBytes } from './gltf-validation.js';
-import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
+import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
 
 /** Runs every stage in the workflow's order for one job, as the HPC worker would, timing each. */
 async function runPipeline(fx: PipelineFixture, jobId: string, input: ProcessAssetInput, settings: PipelineSettings) {

@@ -42,8 +42,15 @@ import {
   workFiles,
 } from './work-files.js';
 
-/** Stages of a job as the artist sees them, in order. */
-export const JOB_STAGES = STAGES;
+/**
+ * Defaults of HpcActivityDeps' tunables, in one object as ws (`WebSocketServer` options) and the Temporal
+ * SDK (`WorkerOptions`) keep theirs; each option's JSDoc names its default.
+ */
+export const HPC_ACTIVITY_DEFAULTS = {
+  heartbeatIntervalMs: 2_000,
+  stallAfterMs: 120_000,
+  stopConfirmTimeoutMs: 60_000,
+} as const satisfies Required<Pick<HpcActivityDeps, 'heartbeatIntervalMs' | 'stallAfterMs' | 'stopConfirmTimeoutMs'>>;
 
 export interface HpcActivityDeps {
   jobLog: JobLog;
@@ -54,11 +61,17 @@ export interface HpcActivityDeps {
   onDrop?: (err: unknown) => void;
   /** Called when Redis acknowledged a progress publish: `producedAt` is the report's ts (for the publish-lag metric). */
   onPublished?: (seq: number, producedAt: number) => void;
-  /** How often a running stage heartbeats even when its thread has nothing new to say. */
+  /**
+   * How often a running stage heartbeats even when its thread has nothing new to say.
+   * @default 2000 (HPC_ACTIVITY_DEFAULTS.heartbeatIntervalMs)
+   */
   heartbeatIntervalMs?: number;
   /** Spreads this worker's heartbeats over its running stages (none: each stage heartbeats up to once a second). */
   heartbeatPacer?: HeartbeatPacer;
-  /** A running stage whose thread reports no progress for this long is flagged stalled (default 2 min). */
+  /**
+   * A running stage whose thread reports no progress for this long is flagged stalled.
+   * @default 120000 (HPC_ACTIVITY_DEFAULTS.stallAfterMs, 2 min)
+   */
   stallAfterMs?: number;
   /** Called with +1 when a stage stalls and -1 when it moves again or ends (for a gauge). */
   onStallChange?: (delta: 1 | -1) => void;
@@ -67,7 +80,10 @@ export interface HpcActivityDeps {
    * cancel, not when the answer to its next heartbeat brings it (none: the heartbeat path only).
    */
   stopHints?: StopHints;
-  /** After a stop message, how long to wait for Temporal to confirm the cancel (default 60 s). */
+  /**
+   * After a stop message, how long to wait for Temporal to confirm the cancel.
+   * @default 60000 (HPC_ACTIVITY_DEFAULTS.stopConfirmTimeoutMs)
+   */
   stopConfirmTimeoutMs?: number;
   /** Called when a stage stopped on a stop message, before Temporal confirmed the cancel. */
   onStopHint?: (jobId: string, stage: Stage) => void;
@@ -176,7 +192,7 @@ const READS_UPLOAD: ReadonlySet<Stage> = new Set(['inspect', 'validate', 'optimi
  * half-wrote.
  */
 export function createHpcActivities(deps: HpcActivityDeps) {
-  const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 2000;
+  const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? HPC_ACTIVITY_DEFAULTS.heartbeatIntervalMs;
   const pacer = deps.heartbeatPacer;
 
   async function runStage<T>(
@@ -283,7 +299,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       reporter.close();
       if (work.signal.aborted && !ctx.cancellationSignal.aborted) {
         // Stopped on a stop message: Temporal's cancel follows (the workflow sent it with the message).
-        const timeoutMs = deps.stopConfirmTimeoutMs ?? 60_000;
+        const timeoutMs = deps.stopConfirmTimeoutMs ?? HPC_ACTIVITY_DEFAULTS.stopConfirmTimeoutMs;
         if (!(await confirmCancel(ctx, () => lastDetails, timeoutMs))) {
           // Never lose a stage to a stray message: run it again from its last checkpoint.
           throw ApplicationFailure.retryable(
@@ -334,7 +350,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
         .catch((err: unknown) => log.warn('Could not tell the workflow about a stall', { jobId, stage, error: String(err) }));
     };
     return new StallWatch({
-      stallAfterMs: deps.stallAfterMs ?? 120_000,
+      stallAfterMs: deps.stallAfterMs ?? HPC_ACTIVITY_DEFAULTS.stallAfterMs,
       onStall: (silentMs) => {
         log.warn('Stage stalled', { jobId, stage, silentMs });
         announce(true, `No progress in ${stage} for ${Math.round(silentMs / 1000)} s; an engineer has been alerted.`);

@@ -1,2 +1,2 @@
-export { createHpcActivities, JOB_STAGES, type HpcActivities, type HpcActivityDeps } from './hpc-activities.js';
+export { createHpcActivities, type HpcActivities, type HpcActivityDeps } from './hpc-activities.js';
 export { createJobEventActivities, type JobEventActivities } from './job-event-activities.js';

@@ -7,8 +7,8 @@ import type { ProcessAssetInput } from '../common/jobs.js';
 import { resolveSettings } from '../common/pipeline.js';
 import type { HeartbeatDetails } from './progress-reporter.js';
 import { aliveStageThreads, busyStageThreads } from './stage-thread.js';
-import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
-import { denseGrid } from './testing/dense-grid.js';
+import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
+import { denseGrid } from '../test/helpers/dense-grid.js';
 import { workFiles } from './work-files.js';
 
 /** Resolves with the first heartbeat that matches. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PipelineSettings, STAGES } from '../common/pipeline.js';
+import { PipelineSettings, STAGES, ValidatorMessage } from '../common/pipeline.js';
 
 /** Everything a stage thread needs: paths on the HPC machine's storage and the job's settings. Plain data only. */
 export const StageJob = z.object({
@@ -47,15 +47,7 @@ export const StageThreadMessage = z.discriminatedUnion('type', [
     /** Failure code from common/failures.ts (INVALID_ASSET, OUTPUT_INVALID, STORAGE), or null for an unclassified error. */
     failureType: z.string().nullable(),
     message: z.string(),
-    details: z.array(
-      z.object({
-        code: z.string(),
-        message: z.string(),
-        severity: z.enum(['error', 'warning', 'info', 'hint']),
-        pointer: z.string().optional(),
-        offset: z.number().optional(),
-      }),
-    ),
+    details: z.array(ValidatorMessage),
     stack: z.string().optional(),
   }),
 ]);

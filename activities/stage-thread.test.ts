@@ -6,7 +6,7 @@ import { resolveSettings } from '../common/pipeline.js';
 import type { StageJob } from './stage-job.js';
 import { DEFAULT_ASSET_LIMITS } from '../common/config.js';
 import { aliveStageThreads, busyStageThreads, MAX_STAGES_PER_THREAD, runStageThread, StageFailedError } from './stage-thread.js';
-import { SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from './testing/pipeline-fixture.js';
+import { SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
 
 describe('stage threads', () => {
   let fx: PipelineFixture;

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../common/pipeline.js';
 import { assetIO } from './asset-io.js';
 import { MAX_SMALL_TEXTURE_ERROR, measureFidelity, MIN_PSNR_DB } from './texture-fidelity.js';
-import { seededRandom } from './testing/asset-corpus.js';
-import { runStagesDirectly } from './testing/direct-pipeline.js';
-import { SHARED_ASSETS } from './testing/pipeline-fixture.js';
+import { seededRandom } from '../test/helpers/asset-corpus.js';
+import { runStagesDirectly } from '../test/helpers/direct-pipeline.js';
+import { SHARED_ASSETS } from '../test/helpers/pipeline-fixture.js';
 
 let work: string;
 beforeAll(() => {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { AssetStatsSchema } from '../common/jobs.js';
+import { AssetStatsSchema, LodResult, OptimizeResult, PackageResult, TextureResult, ValidationSummary } from '../common/pipeline.js';
 
 /**
  * Where each stage leaves its result in the job's work folder for the next stage, and the shape of what
@@ -23,29 +23,15 @@ export const workFiles = {
   textureImage: (workDir: string, index: number, extension: string) => path.join(workDir, 'textures', `${index}.${extension}`),
 };
 
-export { AssetStatsSchema };
-
-export const OptimizeResultSchema = z.object({ stats: AssetStatsSchema, steps: z.array(z.string()) });
-
-export const LodResultSchema = z.object({
-  level: z.number().int(),
-  ratio: z.number(),
-  targetTriangles: z.number(),
-  triangles: z.number(),
-  note: z.string().optional(),
-});
-
-const ImageFacts = z.object({ width: z.number(), height: z.number(), bytes: z.number(), mimeType: z.string() });
-export const TextureResultSchema = z.object({
-  name: z.string(),
-  before: ImageFacts,
-  after: ImageFacts,
-  fidelity: z
-    .object({ maxChannelError: z.number(), psnrDb: z.number().nullable(), encoding: z.enum(['lossy', 'lossless', 'source']) })
-    .optional(),
-  warnings: z.array(z.string()).optional(),
-  resumed: z.boolean().optional(),
-});
+// Stage results are defined once, in common/pipeline.ts; the stages read and write them under these names.
+export {
+  AssetStatsSchema,
+  LodResult as LodResultSchema,
+  OptimizeResult as OptimizeResultSchema,
+  PackageResult as PackageResultSchema,
+  TextureResult as TextureResultSchema,
+  ValidationSummary as ValidationSummarySchema,
+};
 
 /** A processed texture as the textures stage leaves it: its result plus the file holding the new image. */
 export const TextureWorkRecord = z.object({
@@ -53,7 +39,7 @@ export const TextureWorkRecord = z.object({
   /** Digest of the source image, by which packaging finds the texture again in each LOD. */
   sourceSha256: z.string(),
   file: z.string(),
-  result: TextureResultSchema,
+  result: TextureResult,
 });
 export type TextureWorkRecord = z.infer<typeof TextureWorkRecord>;
 
@@ -63,29 +49,3 @@ export type TexturesCheckpoint = z.infer<typeof TexturesCheckpoint>;
 
 /** The LOD stage's heartbeat checkpoint: levels already written. */
 export const LodsCheckpoint = z.object({ done: z.array(z.number().int().positive()) });
-
-const ValidatorMessageSchema = z.object({
-  code: z.string(),
-  message: z.string(),
-  severity: z.enum(['error', 'warning', 'info', 'hint']),
-  pointer: z.string().optional(),
-  offset: z.number().optional(),
-});
-
-export const ValidationSummarySchema = z.object({ errors: z.number(), warnings: z.number(), messages: z.array(ValidatorMessageSchema) });
-
-export const PackageResultSchema = z.object({
-  outputs: z.array(
-    z.object({
-      name: z.string(),
-      bytes: z.number(),
-      sha256: z.string(),
-      kind: z.enum(['glb', 'report']),
-      level: z.number().int().optional(),
-    }),
-  ),
-  validationErrors: z.number(),
-  stats: AssetStatsSchema,
-  steps: z.array(z.string()).optional(),
-  notes: z.array(z.string()).optional(),
-});

@@ -1,32 +1,13 @@
 import type { NextFunction, Request, Response } from 'express';
-import { z } from 'zod';
-
-/**
- * Origins allowed to call the API from another site's page: a comma-separated list of exact origins
- * (`https://tools.studio.example,http://localhost:5173`). The default is none: the web page is served by
- * the API itself (same origin), so browsers need no CORS header at all.
- */
-const CorsOrigins = z
-  .string()
-  .optional()
-  .transform((raw) =>
-    (raw ?? '')
-      .split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.url().transform((u) => new URL(u).origin)));
 
 /**
  * CORS with an allowlist. A request from a listed origin gets Access-Control-Allow-Origin for exactly
  * that origin (never `*`: the API takes bearer tokens); any other origin gets no CORS header, so its page
  * cannot read the answer. Preflights from listed origins are answered here with 204.
  */
-export function corsAllowlist(raw: string | undefined): (req: Request, res: Response, next: NextFunction) => void {
-  const parsed = CorsOrigins.safeParse(raw);
-  if (!parsed.success)
-    throw new Error(`API_CORS_ORIGINS must be a comma-separated list of origins like https://tools.example (got ${raw}).`);
-  const allowed = new Set(parsed.data);
+export function corsAllowlist(origins: readonly string[]): (req: Request, res: Response, next: NextFunction) => void {
+  // Parsed and checked with the rest of the config (API_CORS_ORIGINS in common/config.ts).
+  const allowed = new Set(origins);
   return (req, res, next) => {
     res.vary('Origin');
     const origin = req.headers.origin;

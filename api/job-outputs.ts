@@ -4,20 +4,13 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Response } from 'express';
 import { ZipArchive } from 'archiver';
+import type { JobOutput } from '../common/jobs.js';
 
 /**
  * One file a job produced, by its path relative to the job's output folder (always with `/`): the
  * shape of common/pipeline.ts OutputFile, plus `size` (same as bytes) and when it was written.
  */
-export interface JobOutput {
-  name: string;
-  bytes: number;
-  size: number;
-  sha256: string;
-  kind: 'glb' | 'report' | 'other';
-  level?: number;
-  modifiedAt: string;
-}
+export type { JobOutput } from '../common/jobs.js';
 
 /** sha256 of a file, streamed: outputs can be large. */
 async function sha256Of(file: string): Promise<string> {

@@ -190,8 +190,8 @@ export class ApiClient {
     if (res.status === 404 && code === 'JOB_NOT_FOUND') {
       return new CliError('JOB_NOT_FOUND', 'No such job among yours; `asset-farm list` shows your jobs.');
     }
-    if (res.status === 404) {
-      return new CliError('NOT_SUPPORTED', `The API at ${this.api} does not offer this yet (${message}); update the server.`);
+    if (res.status === 404 && (code === 'NOT_FOUND' || code === undefined)) {
+      return new CliError('NOT_SUPPORTED', `The API at ${this.api} has no such route (${message}).`);
     }
     if (res.status === 400 || res.status === 413 || res.status === 422) return new CliError('BAD_ARGUMENT', message);
     if (res.status === 502 || res.status === 503 || res.status === 504) {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { JobPageSchema, JobSummarySchema } from '../common/jobs.js';
+import { ApiErrorCode } from '../common/failures.js';
+import { JobOutputsSchema, JobOutputSchema, JobPageSchema, JobSummarySchema } from '../common/jobs.js';
 
 /** Shapes of the API's answers, parsed at the edge so the commands work with checked types (api/jobs-router.ts). */
 
-export const ApiErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+export const ApiErrorBody = z.object({ error: z.object({ code: ApiErrorCode, message: z.string() }) });
 
 export const DevLoginAnswer = z.object({ token: z.string().min(1), user: z.string() });
 
@@ -28,22 +29,17 @@ export type JobDetail = z.infer<typeof JobDetail>;
 export const CancelAnswer = z.object({ jobId: z.string(), status: z.string() });
 export const RetryAnswer = z.object({ jobId: z.string() }).loose();
 
-/** One downloadable output (common/pipeline.ts OutputFile). Names are checked before they become paths. */
-export const OutputFile = z.object({
+/** One downloadable output (common/jobs.ts). Names are checked again before they become paths. */
+export const OutputFile = JobOutputSchema.extend({
   name: z
     .string()
     .min(1)
     .max(255)
     .regex(/^[^/\\\0]+$/)
     .refine((n) => n !== '.' && n !== '..'),
-  bytes: z.number().int().nonnegative(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  kind: z.string(),
-  level: z.number().int().nonnegative().optional(),
 });
 export type OutputFile = z.infer<typeof OutputFile>;
 
-/** The outputs listing, as a bare array or wrapped in {outputs}: either shape is accepted. */
-export const OutputListing = z
-  .union([z.array(OutputFile), z.object({ outputs: z.array(OutputFile) }).loose()])
-  .transform((v) => (Array.isArray(v) ? v : v.outputs));
+/** GET /api/jobs/:id/outputs, as the list of its files. */
+export const OutputListing = JobOutputsSchema.extend({ outputs: z.array(OutputFile) }).transform((body) => body.outputs);

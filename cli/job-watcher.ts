@@ -11,14 +11,26 @@ export interface WatchResult {
   event: JobEventMessage | null;
 }
 
+/** Defaults of WatchOptions, in one object (as ws and the Temporal SDK keep theirs). */
+export const WATCH_DEFAULTS = {
+  giveUpAfterMs: 60_000,
+  statusPollMs: 5_000,
+} as const satisfies Required<Pick<WatchOptions, 'giveUpAfterMs' | 'statusPollMs'>>;
+
 export interface WatchOptions {
   /** Called with every message about the job, in seq order. */
   onMessage(message: ServerMessage): void;
   /** Called when the socket dropped and the watcher reconnects (the view may say so). */
   onReconnecting?(attempt: number, reason: string): void;
-  /** How long the API may stay unreachable before the watch gives up. */
+  /**
+   * How long the API may stay unreachable before the watch gives up.
+   * @default 60000 (WATCH_DEFAULTS.giveUpAfterMs)
+   */
   giveUpAfterMs?: number;
-  /** How often the REST status is checked as a safety net for a terminal event that never arrives. */
+  /**
+   * How often the REST status is checked as a safety net for a terminal event that never arrives.
+   * @default 5000 (WATCH_DEFAULTS.statusPollMs)
+   */
   statusPollMs?: number;
   /** The outcome REST reported before watching: used if the snapshot no longer holds the terminal event. */
   endedAs?: JobOutcome | null;
@@ -39,8 +51,8 @@ const MAX_RECONNECT_DELAY_MS = 3_000;
  * the highest seq seen as lastSeq, so the server replays exactly what was missed (docs/PROTOCOL.md).
  */
 export function watchJob(client: ApiClient, jobId: string, options: WatchOptions): Promise<WatchResult> {
-  const giveUpAfterMs = options.giveUpAfterMs ?? 60_000;
-  const statusPollMs = options.statusPollMs ?? 5_000;
+  const giveUpAfterMs = options.giveUpAfterMs ?? WATCH_DEFAULTS.giveUpAfterMs;
+  const statusPollMs = options.statusPollMs ?? WATCH_DEFAULTS.statusPollMs;
 
   return new Promise<WatchResult>((resolve, reject) => {
     let lastSeq: number | undefined = options.fromStart ? 0 : undefined;

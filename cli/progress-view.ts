@@ -13,11 +13,22 @@ export interface JobView {
   abandon(): void;
 }
 
+/** Defaults of createJobView's options. */
+export const JOB_VIEW_DEFAULTS = { lineIntervalMs: 5_000 } as const;
+
 /** Picks the view: --json wins, then a terminal gets bars, anything else (CI, pipes) gets plain lines. */
-export function createJobView(options: { json: boolean; out: NodeJS.WriteStream; lineIntervalMs?: number }): JobView {
+export function createJobView(options: {
+  json: boolean;
+  out: NodeJS.WriteStream;
+  /**
+   * Without a terminal, at most one progress line this often.
+   * @default 5000 (JOB_VIEW_DEFAULTS.lineIntervalMs)
+   */
+  lineIntervalMs?: number;
+}): JobView {
   if (options.json) return new NdjsonView(options.out);
   if (options.out.isTTY) return new TerminalView(options.out);
-  return new LineView(options.out, options.lineIntervalMs ?? 5000);
+  return new LineView(options.out, options.lineIntervalMs ?? JOB_VIEW_DEFAULTS.lineIntervalMs);
 }
 
 /** The last line of every human view: the job, its outcome and why. */

@@ -36,4 +36,13 @@ describe('loadConfig', () => {
     expect(loadConfig(hpcWorkerSchema, { HPC_MAX_CONCURRENT_ACTIVITIES: '' }).HPC_MAX_CONCURRENT_ACTIVITIES).toBeGreaterThan(0);
     expect(() => loadConfig(hpcWorkerSchema, { HPC_MAX_CONCURRENT_ACTIVITIES: '0' })).toThrow(/HPC_MAX_CONCURRENT_ACTIVITIES/);
   });
+
+  it('reads API_CORS_ORIGINS as a list of origins and names it when one is not a URL', () => {
+    expect(loadConfig(apiSchema, { JWT_SECRET: secret }).API_CORS_ORIGINS).toEqual([]);
+    const origins = loadConfig(apiSchema, { JWT_SECRET: secret, API_CORS_ORIGINS: 'https://tools.example/app, http://localhost:5173' });
+    expect(origins.API_CORS_ORIGINS).toEqual(['https://tools.example', 'http://localhost:5173']);
+    expect(() => loadConfig(apiSchema, { JWT_SECRET: secret, API_CORS_ORIGINS: 'https://ok.example,not a url' })).toThrow(
+      /API_CORS_ORIGINS.*comma-separated list of origins/,
+    );
+  });
 });

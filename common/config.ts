@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,8 +111,14 @@ export const apiSchema = z
     NODE_ENV: z.string().optional(),
     /** HS256 secret shared with the identity provider (or the dev login). At least 32 characters. */
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters (openssl rand -hex 32)').optional(),
-    /** PEM public key when the studio's identity provider signs with RS256/ES256 instead. */
-    JWT_PUBLIC_KEY: z.string().optional(),
+    /**
+     * PEM public key when the studio's identity provider signs with RS256/ES256 instead. A one-line value
+     * with literal `\n` between the PEM lines (the form .env files can hold) is read as those lines.
+     */
+    JWT_PUBLIC_KEY: z
+      .string()
+      .transform((pem) => pem.replace(/\\n/g, '\n'))
+      .optional(),
     JWT_ALGORITHM: z.enum(['HS256', 'RS256', 'ES256']).default('HS256'),
     JWT_ISSUER: z.string().optional(),
     JWT_AUDIENCE: z.string().optional(),
@@ -125,11 +132,47 @@ export const apiSchema = z
     API_SUBMIT_PER_MINUTE: positiveInt.default(30),
     /** How often the API checks the Temporal status of running jobs that open sockets follow; 0 disables. */
     API_RECONCILE_INTERVAL_MS: z.coerce.number().int().nonnegative().default(5000),
+    /** Messages one socket may send per 10 s before it is closed with 4429 (docs/PROTOCOL.md). */
+    API_SOCKET_MESSAGES_PER_10S: positiveInt.default(200),
+    /** Jobs one socket may follow by id at once. */
+    API_SOCKET_MAX_SUBSCRIPTIONS: positiveInt.default(500),
+    /** Jobs one user may follow by id at once over all their sockets on one API process. */
+    API_USER_MAX_SUBSCRIPTIONS: positiveInt.default(2000),
+    /** Sockets one user may hold open on one API process. */
+    API_USER_MAX_SOCKETS: positiveInt.default(20),
+    /** Socket ownership checks (a Redis read, maybe a Temporal describe) running at once per API process. */
+    API_OWNERSHIP_CHECKS: positiveInt.default(16),
+    /** Dev-login tokens one client address may get per minute. */
+    API_LOGIN_PER_MINUTE: positiveInt.default(10),
+    /** Longest a token may be valid for, from its iat (or from now): a token without exp is refused. */
+    JWT_MAX_LIFETIME_SECONDS: positiveInt.default(24 * 3600),
+    /** Most files in one upload (e.g. one .gltf with its .bin and textures). */
+    UPLOAD_MAX_FILES: positiveInt.max(256).default(64),
+    /**
+     * An upload that sends nothing for this long is cut off (408); one that keeps sending may take as long
+     * as it needs up to UPLOAD_MAX_BYTES. Other requests get the same time for their whole request.
+     */
+    API_REQUEST_IDLE_TIMEOUT_MS: positiveInt.default(60_000),
     /**
      * On SIGTERM, how long /readyz answers 503 before the sockets are closed, so a balancer (deploy/haproxy)
      * stops routing to this process first. 0 (the local default) closes at once.
      */
     API_DRAIN_SECONDS: z.coerce.number().nonnegative().max(300).default(0),
+    /**
+     * Origins allowed to call the API from another site's page: a comma-separated list of exact origins
+     * (`https://tools.studio.example,http://localhost:5173`). None by default: the page is served by the API
+     * itself (same origin), so browsers need no CORS header at all.
+     */
+    API_CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((raw) =>
+        raw
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.url('must be a comma-separated list of origins like https://tools.example').transform((u) => new URL(u).origin))),
   })
   .superRefine((env, ctx) => {
     refineRedis(env, ctx);
@@ -137,6 +180,34 @@ export const apiSchema = z
     if (asymmetric && !env.JWT_PUBLIC_KEY) {
       ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}` });
     }
+    if (asymmetric && env.JWT_PUBLIC_KEY) {
+      // Checked here, not at the first token: a key that cannot be read would refuse every token.
+      try {
+        const key = createPublicKey(env.JWT_PUBLIC_KEY);
+        const expected = env.JWT_ALGORITHM === 'RS256' ? 'rsa' : 'ec';
+        if (key.asymmetricKeyType !== expected)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['JWT_PUBLIC_KEY'],
+            message: `is a ${key.asymmetricKeyType} key; JWT_ALGORITHM=${env.JWT_ALGORITHM} needs an ${expected.toUpperCase()} public key`,
+          });
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['JWT_PUBLIC_KEY'],
+          message: `is not a readable PEM public key (${(err as Error).message}); paste the identity provider's "-----BEGIN PUBLIC KEY-----" block, with real line breaks or \\n between its lines`,
+        });
+      }
+    }
+    // The identity provider signs tokens for every application it serves with the same key: only the
+    // audience and issuer tell a token meant for asset-farm from one meant for another application.
+    for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const)
+      if (asymmetric && !env[name])
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}: tokens the identity provider issued for other applications must be refused`,
+        });
     if (!asymmetric && !env.JWT_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (at least 32 characters) when JWT_ALGORITHM=HS256' });
     }

@@ -103,7 +103,8 @@ const CATALOGUE = {
   AUTH_MISSING: { retryable: false, message: 'Sign in first.', advice: 'Send the access token as a bearer token.' },
   AUTH_INVALID: { retryable: false, message: 'The access token is not valid.', advice: 'Sign in again.' },
   AUTH_EXPIRED: { retryable: false, message: 'Your session has expired.', advice: 'Sign in again.' },
-  TOO_MANY_JOBS: { retryable: true, message: 'Too many uploads in a short time.', advice: 'Wait a moment and upload again.' },
+  TOO_MANY_JOBS: { retryable: true, message: 'Too many uploads and retries in a short time.', advice: 'Wait a moment and upload again.' },
+  TOO_MANY_LOGINS: { retryable: true, message: 'Too many sign-ins from this address.', advice: 'Wait a minute and sign in again.' },
   JOB_NOT_FOUND: { retryable: false, message: 'No such job.', advice: 'Check the job id; jobs of other users are not shown.' },
   JOB_NOT_RUNNING: { retryable: false, message: 'The job is not running.', advice: 'Only a running job can be cancelled.' },
   JOB_NOT_RETRYABLE: {
@@ -113,6 +114,7 @@ const CATALOGUE = {
   },
   NO_OUTPUTS: { retryable: false, message: 'This job has no outputs yet.', advice: 'Wait until the job has completed.' },
   OUTPUT_NOT_FOUND: { retryable: false, message: 'This job has no such output.', advice: 'List the outputs at the job’s /outputs.' },
+  INPUT_NOT_FOUND: { retryable: false, message: 'This job has no such uploaded file.', advice: 'List them at the job’s /inputs.' },
   UPLOAD_NOT_MULTIPART: {
     retryable: false,
     message: 'The upload is not multipart/form-data.',
@@ -138,6 +140,11 @@ const CATALOGUE = {
   // A socket's failure: the `code` of an `error` frame on /ws (docs/PROTOCOL.md).
   BAD_MESSAGE: { retryable: false, message: 'The message is not valid.', advice: 'See docs/PROTOCOL.md for the messages a client sends.' },
   UNAVAILABLE: { retryable: true, message: 'Live progress is unavailable for a moment.', advice: 'Reconnect; progress resumes.' },
+  TOO_MANY_SUBSCRIPTIONS: {
+    retryable: false,
+    message: 'This page follows too many jobs one by one.',
+    advice: 'Unsubscribe from finished jobs, or follow all of them with subscribeAll.',
+  },
 } as const satisfies Record<string, FailureEntry>;
 
 /** Every failure's stable code. */
@@ -177,7 +184,7 @@ export const JobFailureCode = FailureCode.extract(JOB_FAILURE_CODES).catch('INTE
 export type JobFailureCode = (typeof JOB_FAILURE_CODES)[number];
 
 /** Codes of a socket `error` frame. */
-export const SocketErrorCode = FailureCode.extract(['BAD_MESSAGE', 'JOB_NOT_FOUND', 'UNAVAILABLE']);
+export const SocketErrorCode = FailureCode.extract(['BAD_MESSAGE', 'JOB_NOT_FOUND', 'UNAVAILABLE', 'TOO_MANY_SUBSCRIPTIONS']);
 export type SocketErrorCode = z.infer<typeof SocketErrorCode>;
 
 /** Codes of the API's JSON error bodies; an unknown one reads as INTERNAL. */

@@ -93,11 +93,17 @@ describe('JobLog on a real Redis', () => {
   it('replays only what came after lastSeq, and says when the log no longer reaches back', async () => {
     const log = new JobLog(client, { ttlSeconds: 60, logMax: 4 });
     for (let i = 1; i <= 6; i++) await log.publishProgress(progress('job-b', i));
-    expect((await log.readSince('job-b', 4))?.map((m) => m.seq)).toEqual([5, 6]);
-    expect(await log.readSince('job-b', 6)).toEqual([]);
+    const seqsAfter = async (afterSeq: number) => {
+      const catchUp = await log.catchUp('job-b', afterSeq);
+      return catchUp.kind === 'replay' ? catchUp.messages.map((m) => m.seq) : catchUp;
+    };
+    expect(await seqsAfter(4)).toEqual([5, 6]);
+    expect(await seqsAfter(6)).toEqual([]);
     // Only seq 3..6 are kept: a client at seq 1 has to start again from the snapshot.
-    expect(await log.readSince('job-b', 1)).toBeNull();
-    expect((await log.readSince('job-b', 2))?.map((m) => m.seq)).toEqual([3, 4, 5, 6]);
+    expect(await seqsAfter(1)).toMatchObject({ kind: 'snapshot', reset: false, snapshot: { seq: 6 } });
+    expect(await seqsAfter(2)).toEqual([3, 4, 5, 6]);
+    // A client ahead of Redis (it lost the job's keys) is told to reset.
+    expect(await seqsAfter(9)).toMatchObject({ kind: 'snapshot', reset: true, snapshot: { seq: 6 } });
   });
 
   it('catches a client up by replay, by snapshot when the log is trimmed, and by a reset snapshot when Redis is behind', async () => {

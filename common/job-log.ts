@@ -12,6 +12,8 @@ import {
   type ProgressMessage,
 } from './progress.js';
 
+import { readPublishedOwner } from './redis-scripts/published-message.js';
+
 const PUBLISH_SCRIPT = readFileSync(new URL('./redis-scripts/publish-job-message.lua', import.meta.url), 'utf8');
 
 const scriptsLoaded = new WeakSet<RedisClient>();
@@ -150,6 +152,15 @@ export class JobLog {
     );
   }
 
+  /**
+   * The owner the job's stream names (its latest event or progress), or null when Redis holds nothing
+   * for it. Reads no more than that, so it can run before the caller knows the job is theirs.
+   */
+  async readOwner(jobId: string): Promise<string | null> {
+    const [event, progress] = await this.redis.hmget(jobKeys(jobId).state, 'event', 'progress');
+    return readPublishedOwner(event ?? progress ?? '') ?? null;
+  }
+
   /** The job's latest state, or null when Redis holds nothing for it (never published, or expired). */
   async readSnapshot(jobId: string): Promise<JobSnapshot | null> {
     const keys = jobKeys(jobId);
@@ -175,18 +186,6 @@ export class JobLog {
     const first = log[0];
     if (snapshot.seq > afterSeq && (!first || first.seq > afterSeq + 1)) return { kind: 'snapshot', snapshot, reset: false };
     return { kind: 'replay', messages: log.filter((m) => m.seq > afterSeq) };
-  }
-
-  /**
-   * Messages with seq > afterSeq, in order. Returns null when the log no longer reaches back that far
-   * (trimmed or expired): the caller should fall back to the snapshot.
-   */
-  async readSince(jobId: string, afterSeq: number): Promise<JobMessage[] | null> {
-    const raw = await this.redis.lrange(jobKeys(jobId).log, 0, -1);
-    const messages = raw.map((line) => JobMessage.parse(JSON.parse(line)));
-    const first = messages[0];
-    if (first && first.seq > afterSeq + 1) return null;
-    return messages.filter((m) => m.seq > afterSeq);
   }
 }
 

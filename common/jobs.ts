@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PipelineSettings } from './pipeline.js';
 import { JobId, OwnerId } from './progress.js';
 
 /** One uploaded file of an asset, by the name the artist gave it and the digest of its stored bytes. */
@@ -22,23 +23,22 @@ export const HpcQueueName = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, . _ or -, starting with a letter or digit');
 
-/** Options an artist may set; anything unset comes from the preset (see common/pipeline.ts). */
-export const JobOptions = z.object({
-  preset: Preset.default('game-ready'),
-  lodRatios: z.array(z.number().gt(0).lt(1)).max(6).optional(),
-  maxTextureSize: z.number().int().min(16).max(16384).optional(),
-  textureFormat: z.enum(['webp', 'ktx2', 'keep']).optional(),
-  textureQuality: z.number().int().min(1).max(100).optional(),
-  geometryCompression: z.enum(['meshopt', 'draco', 'none']).optional(),
-  quantize: z.boolean().optional(),
-  retentionDays: z.number().positive().max(365).optional(),
-  compareWithGltfpack: z.boolean().optional(),
-  /**
-   * Pins the job's compute stages to the HPC worker started with HPC_TASK_QUEUE=<this name> (a host's own
-   * queue) instead of the shared `hpc` queue. A job pinned to a queue no worker polls waits until one does.
-   */
-  hpcQueue: HpcQueueName.optional(),
-});
+/**
+ * Options an artist may set: a preset, and any of its PipelineSettings to override (common/pipeline.ts);
+ * anything unset comes from the preset.
+ */
+export const JobOptions = PipelineSettings
+  // No default here: an option left out must not override the preset's value.
+  .extend({ compareWithGltfpack: z.boolean() })
+  .partial()
+  .extend({
+    preset: Preset.default('game-ready'),
+    /**
+     * Pins the job's compute stages to the HPC worker started with HPC_TASK_QUEUE=<this name> (a host's own
+     * queue) instead of the shared `hpc` queue. A job pinned to a queue no worker polls waits until one does.
+     */
+    hpcQueue: HpcQueueName.optional(),
+  });
 export type JobOptions = z.infer<typeof JobOptions>;
 
 /** Input of the processAsset workflow. The workflow id is the job id. */
@@ -50,20 +50,8 @@ export const ProcessAssetInput = z.object({
 });
 export type ProcessAssetInput = z.infer<typeof ProcessAssetInput>;
 
-/** Counts read from an asset: produced by the inspect stage, read back by the API, the page and the CLI. */
-export const AssetStatsSchema = z.object({
-  fileBytes: z.number(),
-  meshes: z.number(),
-  primitives: z.number(),
-  vertices: z.number(),
-  triangles: z.number(),
-  materials: z.number(),
-  textures: z.array(
-    z.object({ name: z.string(), mimeType: z.string(), width: z.number().nullable(), height: z.number().nullable(), bytes: z.number() }),
-  ),
-  extensionsUsed: z.array(z.string()),
-});
-export type AssetStats = z.infer<typeof AssetStatsSchema>;
+/** The inspect stage's counts, defined with the other stage results in common/pipeline.ts. */
+export { AssetStatsSchema, type AssetStats } from './pipeline.js';
 
 /**
  * A job as the API lists it (GET /api/jobs, GET /api/jobs/:id): what Temporal knows about the workflow.
@@ -84,12 +72,22 @@ export type JobSummary = z.infer<typeof JobSummarySchema>;
 /** One page of GET /api/jobs; pass nextBefore as `before` for the next one. */
 export const JobPageSchema = z.object({ jobs: z.array(JobSummarySchema), nextBefore: z.string().nullable() });
 
-/** What a finished job returns and the artist sees. */
-export interface AssetReport {
-  jobId: string;
-  assetName: string;
-  input: AssetStats;
-}
+/** One file of GET /api/jobs/:id/outputs: a path relative to the job's output folder, with what it is. */
+export const JobOutputSchema = z.object({
+  name: z.string().min(1),
+  bytes: z.number().int().nonnegative(),
+  /** The same as bytes (the name a plain directory listing uses). */
+  size: z.number().int().nonnegative(),
+  sha256: z.string(),
+  kind: z.enum(['glb', 'report', 'other']),
+  /** LOD level of a GLB, read from its `-lod<N>.glb` name. */
+  level: z.number().int().nonnegative().optional(),
+  modifiedAt: z.string(),
+});
+export type JobOutput = z.infer<typeof JobOutputSchema>;
+
+/** GET /api/jobs/:id/outputs. */
+export const JobOutputsSchema = z.object({ jobId: JobId, outputs: z.array(JobOutputSchema) });
 
 /** Builds a job id that says what it is: `asset-<owner>-<uuid>`. */
 export function newJobId(owner: string, uuid: string): string {

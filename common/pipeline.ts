@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { AssetStats, ProcessAssetInput } from './jobs.js';
+import type { Preset, ProcessAssetInput } from './jobs.js';
 
 /**
  * The asset pipeline's contract between the workflow (workflows/) and the compute activities
@@ -35,7 +35,7 @@ export const PipelineSettings = z.object({
 });
 export type PipelineSettings = z.infer<typeof PipelineSettings>;
 
-export const PRESET_SETTINGS: Record<'game-ready' | 'mobile' | 'archive', PipelineSettings> = {
+export const PRESET_SETTINGS: Record<Preset, PipelineSettings> = {
   'game-ready': {
     lodRatios: [0.5, 0.25],
     maxTextureSize: 2048,
@@ -74,107 +74,134 @@ export interface StageRequest {
   settings: PipelineSettings;
 }
 
+/** Counts read from an asset: produced by the inspect stage, read back by the API, the page and the CLI. */
+export const AssetStatsSchema = z.object({
+  fileBytes: z.number(),
+  meshes: z.number(),
+  primitives: z.number(),
+  vertices: z.number(),
+  triangles: z.number(),
+  materials: z.number(),
+  textures: z.array(
+    z.object({ name: z.string(), mimeType: z.string(), width: z.number().nullable(), height: z.number().nullable(), bytes: z.number() }),
+  ),
+  extensionsUsed: z.array(z.string()),
+});
+export type AssetStats = z.infer<typeof AssetStatsSchema>;
+
 /** One glTF-Validator message, as the artist is shown it. */
-export interface ValidatorMessage {
-  code: string;
-  message: string;
-  severity: 'error' | 'warning' | 'info' | 'hint';
+export const ValidatorMessage = z.object({
+  code: z.string(),
+  message: z.string(),
+  severity: z.enum(['error', 'warning', 'info', 'hint']),
   /** JSON pointer to the property concerned. */
-  pointer?: string;
+  pointer: z.string().optional(),
   /** Byte offset in a GLB, for problems of the binary container (chunk lengths, truncation). */
-  offset?: number;
-}
+  offset: z.number().optional(),
+});
+export type ValidatorMessage = z.infer<typeof ValidatorMessage>;
 
-export interface ValidationSummary {
-  errors: number;
-  warnings: number;
+export const ValidationSummary = z.object({
+  errors: z.number(),
+  warnings: z.number(),
   /** Warnings and infos kept for the report (errors end the job instead). */
-  messages: ValidatorMessage[];
-}
+  messages: z.array(ValidatorMessage),
+});
+export type ValidationSummary = z.infer<typeof ValidationSummary>;
 
-export interface OptimizeResult {
-  stats: AssetStats;
+export const OptimizeResult = z.object({
+  stats: AssetStatsSchema,
   /** Steps applied, in order (dedup, weld, prune, resample, quantize, meshopt…). */
-  steps: string[];
-}
+  steps: z.array(z.string()),
+});
+export type OptimizeResult = z.infer<typeof OptimizeResult>;
 
-export interface LodResult {
+export const LodResult = z.object({
   /** 1 for the first simplified LOD; LOD0 is the optimised full mesh. */
-  level: number;
-  ratio: number;
-  targetTriangles: number;
-  triangles: number;
+  level: z.number().int(),
+  ratio: z.number(),
+  targetTriangles: z.number(),
+  triangles: z.number(),
   /** Why the level differs from what its ratio asks (e.g. a mesh too small to simplify keeps its triangles). */
-  note?: string;
-}
+  note: z.string().optional(),
+});
+export type LodResult = z.infer<typeof LodResult>;
 
-export interface TextureResult {
-  name: string;
-  before: { width: number; height: number; bytes: number; mimeType: string };
-  after: { width: number; height: number; bytes: number; mimeType: string };
+const ImageFacts = z.object({ width: z.number(), height: z.number(), bytes: z.number(), mimeType: z.string() });
+export const TextureResult = z.object({
+  name: z.string(),
+  before: ImageFacts,
+  after: ImageFacts,
   /**
    * How closely the delivered image matches the upload's at the delivered size (resizing aside): the
    * largest channel error (0..255), PSNR in dB (null when identical), and how it was encoded: lossy,
    * lossless (lossy would have changed colours visibly) or source (the upload's image kept as it is).
    */
-  fidelity?: { maxChannelError: number; psnrDb: number | null; encoding: 'lossy' | 'lossless' | 'source' };
+  fidelity: z
+    .object({ maxChannelError: z.number(), psnrDb: z.number().nullable(), encoding: z.enum(['lossy', 'lossless', 'source']) })
+    .optional(),
   /** Why the result differs from the settings (e.g. KTX2 asked, no encoder on this machine, WebP written). */
-  warnings?: string[];
+  warnings: z.array(z.string()).optional(),
   /** True when a retried attempt kept this texture from the attempt before instead of redoing it. */
-  resumed?: boolean;
-}
+  resumed: z.boolean().optional(),
+});
+export type TextureResult = z.infer<typeof TextureResult>;
 
 /** One file the artist can download. */
-export interface OutputFile {
-  name: string;
-  bytes: number;
-  sha256: string;
-  kind: 'glb' | 'report';
+export const OutputFile = z.object({
+  name: z.string(),
+  bytes: z.number(),
+  sha256: z.string(),
+  kind: z.enum(['glb', 'report']),
   /** LOD level for GLBs. */
-  level?: number;
-}
+  level: z.number().int().optional(),
+});
+export type OutputFile = z.infer<typeof OutputFile>;
 
 /** gltfpack beside the built-in pipeline, for the same upload at comparable settings. */
-export interface GltfpackComparison {
+export const GltfpackComparison = z.object({
   /** gltfpack's command line after the program name. */
-  args: string[];
-  bytes: number;
+  args: z.array(z.string()),
+  bytes: z.number(),
   /** Of gltfpack's bytes, those of images it kept as uploaded (it has no texture encoders here). */
-  imageBytes: number;
-  ms: number;
+  imageBytes: z.number(),
+  ms: z.number(),
   /** The built-in pipeline's LOD0 size, and gltfpack's size divided by it. */
-  builtinBytes: number;
-  ratio: number;
-}
+  builtinBytes: z.number(),
+  ratio: z.number(),
+});
+export type GltfpackComparison = z.infer<typeof GltfpackComparison>;
 
-export interface PackageResult {
-  outputs: OutputFile[];
+export const PackageResult = z.object({
+  outputs: z.array(OutputFile),
   /** glTF-Validator errors across all outputs (0 when the job succeeds). */
-  validationErrors: number;
+  validationErrors: z.number(),
   /** Stats of LOD0 as delivered. */
-  stats: AssetStats;
+  stats: AssetStatsSchema,
   /** Present when settings.compareWithGltfpack was set. */
-  gltfpack?: GltfpackComparison;
+  gltfpack: GltfpackComparison.optional(),
   /** Steps applied while packaging (quantize, meshopt or draco compression, texture swaps). */
-  steps?: string[];
+  steps: z.array(z.string()).optional(),
   /** Why an output differs from what the settings promise, per file (e.g. LOD0 larger than the upload, and why). */
-  notes?: string[];
-}
+  notes: z.array(z.string()).optional(),
+});
+export type PackageResult = z.infer<typeof PackageResult>;
 
 /** What the completed workflow returns and the result view shows. */
-export interface PipelineReport {
-  jobId: string;
-  assetName: string;
-  settings: PipelineSettings;
-  input: AssetStats;
-  validation: ValidationSummary;
-  optimize: OptimizeResult;
-  lods: LodResult[];
-  textures: TextureResult[];
-  package: PackageResult;
+export const PipelineReport = z.object({
+  jobId: z.string(),
+  assetName: z.string(),
+  settings: PipelineSettings,
+  input: AssetStatsSchema,
+  validation: ValidationSummary,
+  optimize: OptimizeResult,
+  lods: z.array(LodResult),
+  textures: z.array(TextureResult),
+  package: PackageResult,
   /** ISO time at which the outputs are deleted. */
-  expiresAt: string;
-}
+  expiresAt: z.string(),
+});
+export type PipelineReport = z.infer<typeof PipelineReport>;
 
 /**
  * Signatures of the HPC compute activities. activities/ implements them; the workflow proxies them.

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { JobId, type JobEventMessage, type ProgressMessage } from './progress.js';
+import { SocketErrorCode } from './failures.js';
+import { JobEventMessage, JobId, ProgressMessage } from './progress.js';
 
 /** Messages a client sends on /ws (docs/PROTOCOL.md). */
 export const ClientMessage = z.discriminatedUnion('type', [
@@ -13,35 +14,37 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
  * Sent on subscribe when the client has no lastSeq or asked for one the replay log no longer reaches,
  * and before the first live message of a job first seen through subscribeAll.
  */
-export interface SnapshotMessage {
-  type: 'snapshot';
-  jobId: string;
-  seq: number;
-  progress: ProgressMessage | null;
-  event: JobEventMessage | null;
+export const SnapshotMessage = z.object({
+  type: z.literal('snapshot'),
+  jobId: JobId,
+  /** The seq the snapshot brings the client to; 0 when nothing was published yet. */
+  seq: z.number().int().nonnegative(),
+  progress: ProgressMessage.nullable(),
+  event: JobEventMessage.nullable(),
   /**
    * Present when the server holds less than the client's lastSeq (Redis lost or expired the job's
    * data): the client drops what it has for the job and continues from this snapshot's seq.
    */
-  reset?: true;
-}
+  reset: z.literal(true).optional(),
+});
+export type SnapshotMessage = z.infer<typeof SnapshotMessage>;
 
-export interface SubscribedMessage {
-  type: 'subscribed';
-  jobId?: string;
-  all?: true;
-}
+export const SubscribedMessage = z.object({ type: z.literal('subscribed'), jobId: JobId.optional(), all: z.literal(true).optional() });
+export type SubscribedMessage = z.infer<typeof SubscribedMessage>;
 
-export type ErrorCode = 'BAD_MESSAGE' | 'JOB_NOT_FOUND' | 'UNAVAILABLE';
-export interface ErrorMessage {
-  type: 'error';
-  code: ErrorCode;
-  message: string;
-  jobId?: string;
-}
+export const ErrorMessage = z.object({ type: z.literal('error'), code: SocketErrorCode, message: z.string(), jobId: JobId.optional() });
+export type ErrorMessage = z.infer<typeof ErrorMessage>;
+export type ErrorCode = SocketErrorCode;
 
-/** Everything the server sends on /ws. */
-export type ServerMessage = SubscribedMessage | SnapshotMessage | ProgressMessage | JobEventMessage | ErrorMessage;
+/** Everything the server sends on /ws: the API builds these types, the page and the CLI parse with this schema. */
+export const ServerMessage = z.discriminatedUnion('type', [
+  ProgressMessage,
+  JobEventMessage,
+  SnapshotMessage,
+  SubscribedMessage,
+  ErrorMessage,
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;
 
 /** WebSocket close codes the server uses (4000-4999 are the application's own). */
 export const CLOSE_CODES = {
@@ -49,5 +52,9 @@ export const CLOSE_CODES = {
   AUTH_INVALID: 4403,
   AUTH_EXPIRED: 4419,
   TOO_MANY_BAD_MESSAGES: 4400,
+  /** More messages than the per-socket rate allows. */
+  TOO_MANY_MESSAGES: 4429,
+  /** The user already holds as many sockets as allowed on this API process. */
+  TOO_MANY_SOCKETS: 4430,
   SHUTTING_DOWN: 1012,
 } as const;

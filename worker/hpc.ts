@@ -36,7 +36,9 @@ lifecycle.onClose('Temporal connection', () => connection.close());
 lifecycle.closeRedisAtExit('Redis publisher', redis);
 lifecycle.closeRedisAtExit('Redis subscriber', subscriber);
 lifecycle.onClose('metrics endpoint', () => observability.close());
-lifecycle.onClose('progress drop count', async () => log.info({ droppedProgressUpdates: dropped }, 'Progress updates not mirrored to Redis'));
+lifecycle.onClose('progress drop count', async () =>
+  log.info({ droppedProgressUpdates: dropped }, 'Progress updates not mirrored to Redis'),
+);
 const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,

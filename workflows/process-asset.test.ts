@@ -59,14 +59,20 @@ async function withJob<T>(
   drive: (job: { handle: WorkflowHandle<typeof processAsset>; events: JobEventFields[] }) => Promise<T>,
   jobInput: ProcessAssetInput = input,
 ): Promise<T> {
-  return withWorkers(env, workflowBundle, pipeline, async (events) => {
-    const handle = await env.client.workflow.start<typeof processAsset>('processAsset', {
-      taskQueue: ORCHESTRATOR_TASK_QUEUE,
-      workflowId: `asset-alice-${Math.random().toString(16).slice(2)}`,
-      args: [jobInput],
-    });
-    return drive({ handle, events });
-  });
+  return withWorkers(
+    env,
+    workflowBundle,
+    pipeline,
+    async (events) => {
+      const handle = await env.client.workflow.start<typeof processAsset>('processAsset', {
+        taskQueue: ORCHESTRATOR_TASK_QUEUE,
+        workflowId: `asset-alice-${Math.random().toString(16).slice(2)}`,
+        args: [jobInput],
+      });
+      return drive({ handle, events });
+    },
+    jobInput.options.hpcQueue,
+  );
 }
 
 /**
@@ -392,5 +398,38 @@ describe("retention of a completed job's outputs (time-skipping)", () => {
     expect(deletedAtMs).toBeGreaterThanOrEqual(Date.parse(report.expiresAt));
     // expiresAt is the completion time plus the retention (workflow time, so within the job's last task).
     expect(Math.abs(Date.parse(report.expiresAt) - (job.closeTime!.getTime() + retentionDays * DAY_MS))).toBeLessThan(60_000);
+  });
+});
+
+describe('processAsset pinned to a host (time-skipping, mocked compute)', () => {
+  // Its own server: skipping time fires the other tests' retention timers, which wait on the shared
+  // queue that this test's only HPC worker does not poll.
+  let env: TestWorkflowEnvironment;
+  beforeAll(async () => {
+    env = await createTimeSkippingEnv();
+  });
+  afterAll(async () => {
+    await env?.teardown();
+  });
+
+  it("deletes a pinned job's outputs on its own host's queue, not the shared one", async () => {
+    const mock = mockPipeline();
+    const hpcQueue = 'hpc-host-b';
+    const scheduledOn = await withJob(
+      env,
+      workflowBundle,
+      mock.activities,
+      async ({ handle }) => {
+        await handle.result();
+        const expiry = await retentionTimerOf(env, handle.workflowId);
+        await expiry.result();
+        const { events } = await expiry.fetchHistory();
+        return (events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.taskQueue?.name ?? []);
+      },
+      { ...input, options: { preset: 'game-ready', retentionDays: 1, hpcQueue } },
+    );
+    // Only the host's worker polls hpc-host-b here, so the delete ran there or not at all.
+    expect(scheduledOn).toEqual([hpcQueue]);
+    expect(mock.calls.filter((c) => c.activity === 'deleteOutputs')).toHaveLength(1);
   });
 });

@@ -193,7 +193,8 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
       try {
         await startChild(expireOutputs, {
           workflowId: `expire-outputs-${jobId}`,
-          args: [{ jobId, expiresAt }],
+          // A pinned job's outputs are on its host: delete them from there, not from the shared queue.
+          args: [{ jobId, expiresAt, ...(input.options.hpcQueue ? { taskQueue: input.options.hpcQueue } : {}) }],
           parentClosePolicy: ParentClosePolicy.ABANDON,
         });
       } catch (err) {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../testing/pipeline-fixture.js';
+import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../../test/helpers/pipeline-fixture.js';
 
 describe('package stage with compareWithGltfpack', () => {
   let fx: PipelineFixture;

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PRESET_SETTINGS, resolveSettings } from '../../common/pipeline.js';
 import { assetIO } from '../../activities/asset-io.js';
 import { validateGltfBytes } from '../../activities/gltf-validation.js';
-import { denseGrid } from '../../activities/testing/dense-grid.js';
-import { runStagesDirectly } from '../../activities/testing/direct-pipeline.js';
+import { denseGrid } from '../helpers/dense-grid.js';
+import { runStagesDirectly } from '../helpers/direct-pipeline.js';
 
 /** Issue 17's big cases, too slow for npm test: a million-triangle mesh, and a million-accessor file. */
 let work: string;

@@ -27,6 +27,8 @@ export async function withWorkers<T>(
   workflowBundle: WorkflowBundle,
   pipeline: PipelineActivities,
   drive: (events: JobEventFields[]) => Promise<T>,
+  /** The HPC worker's queue: a host's own, for jobs pinned with options.hpcQueue. */
+  hpcTaskQueue: string = HPC_TASK_QUEUE,
 ): Promise<T> {
   const events: JobEventFields[] = [];
   const light: JobEventActivities = {
@@ -51,7 +53,7 @@ export async function withWorkers<T>(
   });
   const hpc = await Worker.create({
     connection: env.nativeConnection,
-    taskQueue: HPC_TASK_QUEUE,
+    taskQueue: hpcTaskQueue,
     activities: pipeline,
     // A cancel reaches an activity in a heartbeat's answer; by default heartbeats are sent at most
     // every 0.8 × heartbeatTimeout (24 s), which would make a cancel test wait that long.

@@ -6,7 +6,10 @@ import { OutputListBody } from '../../web/src/server-frames.js';
 import {
   applyMessage,
   applySnapshot,
+  elapsedMs,
   isStalled,
+  jobPercent,
+  stageEtaMs,
   jobFromSummary,
   markCancelling,
   stageRows,
@@ -70,6 +73,30 @@ describe('job model: what a card shows from the socket messages', () => {
     expect(j.lastSeq).toBe(2);
   });
 
+  it('keeps a stage at 100 % active and the job under 100 % until the workflow says the stage finished', () => {
+    let j = applyMessage(job(), progress(3, 5, 10, { percent: 100 }), T0);
+    expect(stageRows(j).at(-1)!.state).toBe('active');
+    expect(jobPercent(j)).toBe(99);
+    j = applyMessage(j, event(4, 'stage-finished', { stage: 'package' }), T0);
+    expect(stageRows(j).at(-1)!.state).toBe('done');
+    expect(jobPercent(applyMessage(j, event(5, 'completed'), T0))).toBe(100);
+  });
+
+  it('gives no ETA at 0 % (nothing measured yet) nor once the stage is done', () => {
+    expect(stageEtaMs(applyMessage(job(), progress(1, 2, 0, { etaMs: 0 }), T0))).toBeNull();
+    expect(stageEtaMs(applyMessage(job(), progress(1, 2, 10, { etaMs: 0 }), T0))).toBeNull();
+    expect(stageEtaMs(applyMessage(job(), progress(1, 2, 4, { etaMs: 3000 }), T0))).toBe(3000);
+  });
+
+  it('times a job reset in Temporal from its new run, not from the first start', () => {
+    let j = applyMessage(job(), event(1, 'started', { runId: 'run-1' }), T0);
+    j = applyMessage(j, event(2, 'failed', { runId: 'run-1', ts: T0 + 60_000 }), T0 + 60_000);
+    expect(elapsedMs(j, T0 + 600_000)).toBe(60_000);
+    j = applyMessage(j, event(3, 'started', { runId: 'run-2', ts: T0 + 500_000 }), T0 + 500_000);
+    expect(j.phase).toBe('running');
+    expect(elapsedMs(j, T0 + 530_000)).toBe(30_000);
+  });
+
   it('marks every stage done on completed and keeps "cancelling…" until the cancel is confirmed', () => {
     let j = applyMessage(job(), progress(3, 5, 10), T0);
     expect(stageRows(applyMessage(j, event(4, 'completed'), T0)).every((r) => r.state === 'done')).toBe(true);
@@ -107,6 +134,17 @@ describe('job model: what a card shows from the socket messages', () => {
     expect(j.phase).toBe('failed');
     expect(j.lastSeq).toBe(9);
     expect(stageRows(j).map((r) => r.state)).toEqual(['done', 'done', 'failed', 'pending', 'pending', 'pending']);
+  });
+
+  it('follows a reset snapshot below its seq (Redis lost the job), and ignores a plain older one', () => {
+    let j = applyMessage(job(), progress(40, 3, 5), T0);
+    expect(applySnapshot(j, { seq: 2, progress: progress(2, 0, 1), event: null }, T0)).toBe(j);
+    j = applySnapshot(j, { seq: 0, progress: null, event: null, reset: true }, T0 + 1_000);
+    expect(j).toMatchObject({ lastSeq: 0, progress: null, lastEvent: null, phase: 'running' });
+    // The job's new messages start again at 1 and are applied.
+    j = applyMessage(j, progress(1, 0, 1, { attempt: 2 }), T0 + 2_000);
+    expect(j).toMatchObject({ lastSeq: 1, attempt: 2 });
+    expect(j.progress?.stageIndex).toBe(0);
   });
 });
 
@@ -161,19 +199,18 @@ describe('artist messages', () => {
 });
 
 describe('REST bodies the page reads', () => {
-  it('reads an outputs list as OutputFiles or as a plain listing, taking the LOD level from the name', () => {
-    const listing = OutputListBody.parse({
-      jobId: 'asset-alice-1',
-      outputs: [
-        { name: 'Helmet-lod1.glb', size: 1200, modifiedAt: '2026-01-01T00:00:00Z' },
-        { name: 'report.json', size: 300 },
-      ],
-    });
-    expect(listing).toEqual([
-      { name: 'Helmet-lod1.glb', bytes: 1200, kind: 'glb', level: 1 },
-      { name: 'report.json', bytes: 300, kind: 'report', level: undefined },
-    ]);
-    const files = OutputListBody.parse([{ name: 'x.glb', bytes: 5, sha256: 'a'.repeat(64), kind: 'glb', level: 0 }]);
-    expect(files[0]).toMatchObject({ name: 'x.glb', bytes: 5, kind: 'glb', level: 0 });
+  it('reads the outputs listing with the schema the API builds it from, and refuses a listing without digests', () => {
+    const output = {
+      name: 'Helmet-lod1.glb',
+      bytes: 1200,
+      size: 1200,
+      sha256: 'a'.repeat(64),
+      kind: 'glb',
+      level: 1,
+      modifiedAt: '2026-01-01T00:00:00Z',
+    };
+    expect(OutputListBody.parse({ jobId: 'asset-alice-1', outputs: [output] })).toEqual([output]);
+    const { sha256: _, ...withoutDigest } = output;
+    expect(OutputListBody.safeParse({ jobId: 'asset-alice-1', outputs: [withoutDigest] }).success).toBe(false);
   });
 });

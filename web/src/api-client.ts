@@ -16,14 +16,12 @@ export class ApiError extends Error {
   get isAuth(): boolean {
     return this.status === 401;
   }
-
-  /** The server has no such route yet (as opposed to JOB_NOT_FOUND from a route that exists). */
-  get isMissingRoute(): boolean {
-    return this.status === 404 && this.code === 'NOT_FOUND';
-  }
 }
 
-const NETWORK_MESSAGE = "Can't reach the asset-farm server. Check your network connection; the page keeps retrying on its own.";
+const NETWORK_MESSAGE = "Can't reach the asset-farm server. Check your network connection and try again.";
+/** Nothing resumes a dropped upload (the server keeps no partial upload): it must be sent again from the start. */
+const UPLOAD_DROPPED_MESSAGE =
+  'The upload was interrupted before it finished and nothing was kept. Check your network connection, then click Upload to send it again from the start.';
 
 /** Turns a non-2xx answer into an ApiError, using the server's own message when it sent one. */
 export async function errorFrom(response: Response): Promise<ApiError> {
@@ -33,7 +31,7 @@ export async function errorFrom(response: Response): Promise<ApiError> {
 }
 
 export function errorForStatus(status: number): ApiError {
-  if (status === 404) return new ApiError('NOT_FOUND', status, 'This server does not offer that yet.');
+  if (status === 404) return new ApiError('NOT_FOUND', status, 'The server has no such page or job.');
   if (status === 413)
     return new ApiError('UPLOAD_TOO_LARGE', status, 'The upload is larger than the server allows; reduce the asset or ask an engineer.');
   if (status >= 500)
@@ -89,7 +87,7 @@ export class ApiClient {
       xhr.setRequestHeader('authorization', `Bearer ${this.token}`);
       xhr.responseType = 'json';
       xhr.upload.onprogress = (e) => onProgress(e.loaded);
-      xhr.onerror = () => reject(new ApiError('NETWORK', 0, `The upload was interrupted. ${NETWORK_MESSAGE}`));
+      xhr.onerror = () => reject(new ApiError('NETWORK', 0, UPLOAD_DROPPED_MESSAGE));
       xhr.onabort = () => reject(new ApiError('ABORTED', 0, 'The upload was stopped.'));
       xhr.onload = () => {
         if (xhr.status >= 200 && xhr.status < 300) return resolve(xhr.response);

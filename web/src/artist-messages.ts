@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { ValidatorMessage } from '../../common/pipeline.js';
 import { failureOf } from '../../common/failures.js';
 
 /** What went wrong and what to do, in an artist's words. One place maps every failure the page can show. */
@@ -11,13 +11,6 @@ export interface ArtistMessage {
   /** Whether running the job again can succeed (the catalogue's flag): Retry is offered only then. */
   retryable: boolean;
 }
-
-const ValidatorDetail = z.object({
-  code: z.string(),
-  message: z.string(),
-  severity: z.enum(['error', 'warning', 'info', 'hint']).optional(),
-  pointer: z.string().optional(),
-});
 
 /** glTF-Validator codes grouped by what an artist can do about them (code prefix → plain explanation). */
 const VALIDATOR_EXPLANATIONS: [RegExp, string][] = [
@@ -53,7 +46,7 @@ const TRUNCATED_FILE = /UNEXPECTED_END|LENGTH_MISMATCH|LENGTH_TOO_SMALL|TRUNCATE
 export function explainJobFailure(error: { type: string; message: string; details?: unknown[] | undefined } | undefined): ArtistMessage {
   const failure = failureOf(error?.type);
   const findings = (error?.details ?? []).flatMap((d) => {
-    const parsed = ValidatorDetail.safeParse(d);
+    const parsed = ValidatorMessage.safeParse(d);
     return parsed.success ? [parsed.data] : [];
   });
   const message = error?.message ?? failure.message;

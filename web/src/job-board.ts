@@ -217,12 +217,7 @@ export class JobBoard {
       announce(`Retrying ${job.assetName}.`);
       void this.loadList();
     } catch (err) {
-      this.view.setNotice(
-        jobId,
-        err instanceof ApiError && err.isMissingRoute
-          ? 'Retry is not available on this server yet; upload the asset again instead.'
-          : `Could not retry: ${err instanceof ApiError ? err.message : 'unknown error'}`,
-      );
+      this.view.setNotice(jobId, `Could not retry: ${err instanceof ApiError ? err.message : 'unknown error'}`);
     }
     this.render();
   }
@@ -236,12 +231,7 @@ export class JobBoard {
       saveBlob(blob, `${(job?.assetName ?? jobId).replace(/\.(glb|gltf)$/i, '')}-outputs.zip`);
       this.view.setNotice(jobId, null);
     } catch (err) {
-      this.view.setNotice(
-        jobId,
-        err instanceof ApiError && err.isMissingRoute
-          ? 'Downloads are not available on this server yet.'
-          : `Could not download: ${err instanceof ApiError ? err.message : 'unknown error'}`,
-      );
+      this.view.setNotice(jobId, `Could not download: ${err instanceof ApiError ? err.message : 'unknown error'}`);
     }
     this.render();
   }

@@ -1,5 +1,6 @@
 import { STAGES } from '../../common/pipeline.js';
 import { TERMINAL_EVENTS, type JobEventKind, type JobEventMessage, type ProgressMessage } from '../../common/progress.js';
+import type { SnapshotMessage } from '../../common/socket-protocol.js';
 import type { JobSummaryBody } from './server-frames.js';
 
 /** What the artist sees a job doing. */
@@ -29,6 +30,10 @@ export interface JobView {
   cancelRequested: boolean;
   /** The HPC worker reported the running stage stalled (a `stalled` event not yet followed by `unstalled`). */
   serverStalled: boolean;
+  /** The last stage the workflow announced finished: a stage at 100 % is still running until then. */
+  finishedStage: string | null;
+  /** When the job's current run started, once a reset in Temporal started a new one (ms, producer clock). */
+  runStartedAt: number | null;
 }
 
 const STATUS_PHASE: Record<string, JobPhase> = {
@@ -70,6 +75,8 @@ export function jobFromSummary(summary: JobSummaryBody, now: number): JobView {
     attempt: 1,
     cancelRequested: false,
     serverStalled: false,
+    finishedStage: null,
+    runStartedAt: null,
   };
 }
 
@@ -103,6 +110,13 @@ export function applyMessage(job: JobView, message: ProgressMessage | JobEventMe
     return next;
   }
   next.lastEvent = message;
+  if (message.event === 'stage-finished' && message.stage) next.finishedStage = message.stage;
+  // A `started` from another run than the one the page followed: a reset in Temporal, timed from its restart.
+  if (message.event === 'started' && job.lastEvent && message.runId && job.lastEvent.runId !== message.runId) {
+    next.runStartedAt = message.ts;
+    next.closedAt = null;
+    next.finishedStage = null;
+  }
   // Progress messages also come from the worker's heartbeat tick, so only these events say whether a stage moves.
   if (message.event === 'stalled') next.serverStalled = true;
   else if (message.event !== 'retrying' && message.event !== 'cancelling') next.serverStalled = false;
@@ -120,13 +134,23 @@ export function applyMessage(job: JobView, message: ProgressMessage | JobEventMe
  * Applies a snapshot: the job's latest progress and event replace what the page had. Unlike a live
  * message, the snapshot's progress is kept even for a finished job, so its stage list shows where it got to.
  */
-export function applySnapshot(
-  job: JobView,
-  snapshot: { seq: number; progress: ProgressMessage | null; event: JobEventMessage | null },
-  now: number,
-): JobView {
-  if (snapshot.seq < job.lastSeq) return job;
-  let next: JobView = { ...job, lastSeq: 0, lastHeardAt: now };
+export function applySnapshot(job: JobView, snapshot: Omit<SnapshotMessage, 'type' | 'jobId'>, now: number): JobView {
+  // A reset snapshot (docs/PROTOCOL.md): the server lost the job's data, so its seq starts again lower.
+  // Drop what the page showed and continue from the snapshot; any other older snapshot is stale.
+  if (snapshot.seq < job.lastSeq && !snapshot.reset) return job;
+  let next: JobView = snapshot.reset
+    ? {
+        ...job,
+        progress: null,
+        lastEvent: null,
+        serverStalled: false,
+        finishedStage: null,
+        attempt: 1,
+        phase: TERMINAL_PHASES.has(job.phase) ? job.phase : 'running',
+        lastSeq: 0,
+        lastHeardAt: now,
+      }
+    : { ...job, lastSeq: 0, lastHeardAt: now };
   if (snapshot.event) next = applyMessage(next, snapshot.event, now);
   if (snapshot.progress) {
     const p = snapshot.progress;
@@ -163,14 +187,15 @@ export function stageRows(job: JobView): StageRow[] {
     const fraction = p.total > 0 ? Math.min(1, p.done / p.total) : 0;
     if (job.phase === 'failed') return { name, state: 'failed', fraction };
     if (job.phase === 'cancelled') return { name, state: 'cancelled', fraction };
-    return { name, state: fraction >= 1 ? 'done' : 'active', fraction };
+    // At 100 % a stage may still have work after its thread (e.g. the gltfpack comparison): done only once announced.
+    return { name, state: job.finishedStage === p.stage ? 'done' : 'active', fraction };
   });
 }
 
-/** Whole-job percent: 100 once completed, else the latest progress message's. */
+/** Whole-job percent: 100 once completed, else the latest progress message's, short of 100 while it runs. */
 export function jobPercent(job: JobView): number {
   if (job.phase === 'completed') return 100;
-  return job.progress?.percent ?? 0;
+  return Math.min(99, job.progress?.percent ?? 0);
 }
 
 /** Running (or cancelling) and either reported stalled by the HPC worker, or silent for stallAfterMs. */
@@ -178,8 +203,20 @@ export function isStalled(job: JobView, now: number, stallAfterMs = STALL_AFTER_
   return !TERMINAL_PHASES.has(job.phase) && (job.serverStalled || now - job.lastHeardAt > stallAfterMs);
 }
 
+/** Time the job has run: since its current run started, when a reset started a new one. */
 export function elapsedMs(job: JobView, now: number): number {
-  return Math.max(0, (job.closedAt ?? now) - job.startedAt);
+  return Math.max(0, (job.closedAt ?? now) - (job.runStartedAt ?? job.startedAt));
+}
+
+/**
+ * The time left in the running stage, or null when it cannot be told honestly: before any work was
+ * measured (a 0 % stage has no rate yet) and once the stage's counted work is done.
+ */
+export function stageEtaMs(job: JobView): number | null {
+  const p = job.progress;
+  if (!p || p.etaMs === null || TERMINAL_PHASES.has(job.phase)) return null;
+  const fraction = p.total > 0 ? p.done / p.total : 0;
+  return fraction > 0 && fraction < 1 ? p.etaMs : null;
 }
 
 /** Newest first. */

@@ -1,7 +1,7 @@
 import { explainJobFailure } from './artist-messages.js';
 import { el, setText } from './dom.js';
 import { formatDuration } from './format.js';
-import { elapsedMs, isStalled, jobPercent, stageRows, TERMINAL_PHASES, type JobPhase, type JobView } from './job-model.js';
+import { elapsedMs, isStalled, jobPercent, stageEtaMs, stageRows, TERMINAL_PHASES, type JobPhase, type JobView } from './job-model.js';
 
 export interface JobActions {
   cancel(jobId: string): void;
@@ -140,6 +140,8 @@ export class JobsView {
   private update(card: JobCard, job: JobView, now: number): void {
     const { root } = card;
     root.dataset.phase = job.phase;
+    // The sequence number the card is at (docs/PROTOCOL.md): what the page resubscribes from.
+    root.dataset.seq = String(job.lastSeq);
     setText(root.querySelector('h3')!, job.assetName);
     card.badge.dataset.phase = job.phase;
     setText(card.badge, PHASE_LABEL[job.phase]);
@@ -180,14 +182,16 @@ export class JobsView {
     }
 
     setText(card.elapsed, formatDuration(elapsedMs(job, now)));
-    const etaMs = job.progress?.etaMs;
+    const etaMs = stageEtaMs(job);
     setText(
       card.eta,
       TERMINAL_PHASES.has(job.phase)
         ? '—'
-        : etaMs !== null && etaMs !== undefined
-          ? `about ${formatDuration(etaMs)} in this stage`
-          : 'estimating…',
+        : etaMs === null
+          ? 'estimating…'
+          : etaMs < 1000
+            ? 'under a second in this stage'
+            : `about ${formatDuration(etaMs)} in this stage`,
     );
     card.attemptRow.hidden = job.attempt <= 1;
     setText(card.attempt, `${job.attempt} (retried after a failure)`);

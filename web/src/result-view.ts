@@ -70,19 +70,35 @@ function texturesTable(report: Report): HTMLElement | null {
     el(
       'thead',
       {},
-      el('tr', {}, el('th', { scope: 'col' }, 'Texture'), el('th', { scope: 'col' }, 'Before'), el('th', { scope: 'col' }, 'After')),
+      el(
+        'tr',
+        {},
+        el('th', { scope: 'col' }, 'Texture'),
+        el('th', { scope: 'col' }, 'Before'),
+        el('th', { scope: 'col' }, 'After'),
+        el('th', { scope: 'col' }, 'Notes'),
+      ),
     ),
     el(
       'tbody',
       {},
-      ...report.textures.map((t) => el('tr', {}, el('td', {}, t.name), el('td', {}, side(t.before)), el('td', {}, side(t.after)))),
+      // Notes say where the result differs from what was asked (e.g. KTX2 asked, WebP written): never only in the JSON.
+      ...report.textures.map((t) =>
+        el(
+          'tr',
+          {},
+          el('td', {}, t.name),
+          el('td', {}, side(t.before)),
+          el('td', {}, side(t.after)),
+          el('td', { class: t.warnings?.length ? 'texture-warning' : '' }, t.warnings?.length ? t.warnings.join(' ') : dash),
+        ),
+      ),
     ),
   );
 }
 
 /**
  * The result dialog of a completed job: before/after, validator warnings, downloads and the 3D viewer.
- * Parts whose API route or pipeline stage does not exist yet say so instead of failing.
  */
 export class ResultView {
   private readonly dialog = byId<HTMLDialogElement>('result-dialog');
@@ -126,7 +142,6 @@ export class ResultView {
     try {
       return await this.api().json(`/api/jobs/${encodeURIComponent(jobId)}/outputs`, OutputListBody);
     } catch (err) {
-      if (err instanceof ApiError && err.isMissingRoute) return 'Downloads are not available on this server yet.';
       return err instanceof ApiError ? err.message : 'The list of outputs could not be read.';
     }
   }
@@ -236,27 +251,29 @@ export class ResultView {
     const notes: string[] = [];
     const originals = this.originals(jobId);
     const loads: Promise<void>[] = [];
+    // A pane is marked ready only once its model is drawn, so a pane that failed to load is never taken for shown.
+    const ready = (canvas: HTMLCanvasElement) => () => void (canvas.dataset.ready = 'true');
     if (originals) {
       const glb = originals.find((f) => /\.glb$/i.test(f.name));
       loads.push(
         (glb
           ? glb.arrayBuffer().then((bytes) => viewer.showOriginal({ kind: 'glb', bytes }))
           : viewer.showOriginal({ kind: 'files', files: originals })
-        ).catch(() => void notes.push('The original could not be drawn.')),
+        ).then(ready(originalCanvas), () => void notes.push('The original could not be drawn.')),
       );
     } else notes.push('The original is shown only in the browser tab it was uploaded from.');
     const showLod = async (name: string) => {
       const bytes = await (await this.api().blob(`/api/jobs/${encodeURIComponent(jobId)}/outputs/${outputPath(name)}`)).arrayBuffer();
       await viewer.showOptimised({ kind: 'glb', bytes });
     };
-    if (glbs[0]) loads.push(showLod(glbs[0].name).catch(() => void notes.push('The optimised model could not be loaded.')));
-    else notes.push('No optimised model to show yet.');
+    if (glbs[0])
+      loads.push(showLod(glbs[0].name).then(ready(optimisedCanvas), () => void notes.push('The optimised model could not be loaded.')));
+    else notes.push('This job has no optimised model to show.');
     lodSelect.addEventListener(
       'change',
       () => void showLod(lodSelect.value).catch(() => setText(status, 'That level could not be loaded.')),
     );
     await Promise.all(loads);
-    originalCanvas.dataset.ready = optimisedCanvas.dataset.ready = 'true';
     setText(status, notes.length ? notes.join(' ') : 'Drag to orbit, scroll to zoom; both views move together.');
   }
 }

@@ -183,6 +183,8 @@ export class UploadView {
         this.queue.splice(this.queue.indexOf(item), 1);
       } catch (err) {
         item.state = 'ready';
+        // Nothing of a failed upload is kept: the bars start again from 0 % on the next try.
+        for (const bar of item.bars) bar.value = 0;
         const message =
           err instanceof ApiError ? err.message : 'The server answered in a way this page does not understand; reload the page.';
         setText(item.status, `Not sent: ${message}`);

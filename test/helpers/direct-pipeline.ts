@@ -11,13 +11,13 @@ import type {
   TextureResult,
   ValidationSummary,
 } from '../../common/pipeline.js';
-import type { StageJob, StageProgress } from '../stage-job.js';
-import { inspectStage } from '../stages/inspect.js';
-import { lodsStage } from '../stages/lods.js';
-import { optimizeStage } from '../stages/optimize.js';
-import { packageStage } from '../stages/package.js';
-import { texturesStage } from '../stages/textures.js';
-import { validateStage } from '../stages/validate.js';
+import type { StageJob, StageProgress } from '../../activities/stage-job.js';
+import { inspectStage } from '../../activities/stages/inspect.js';
+import { lodsStage } from '../../activities/stages/lods.js';
+import { optimizeStage } from '../../activities/stages/optimize.js';
+import { packageStage } from '../../activities/stages/package.js';
+import { texturesStage } from '../../activities/stages/textures.js';
+import { validateStage } from '../../activities/stages/validate.js';
 
 /** What the six stages returned for one job run in-process. */
 export interface DirectRun {

@@ -29,7 +29,7 @@ import {
 import { quantize } from '@gltf-transform/functions';
 import sharp from 'sharp';
 import { PROJECT_ROOT } from '../../common/config.js';
-import { assetIO } from '../asset-io.js';
+import { assetIO } from '../../activities/asset-io.js';
 
 /**
  * A generated corpus of glTF inputs for the pipeline's real-world tests (issue 17): valid files covering

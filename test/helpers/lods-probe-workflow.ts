@@ -1,6 +1,6 @@
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { StageRequest } from '../../common/pipeline.js';
-import type { HpcActivities } from '../hpc-activities.js';
+import type { HpcActivities } from '../../activities/hpc-activities.js';
 
 /** Test-only workflow: one buildLods call with the options a real pipeline gives its compute steps. */
 const { buildLods } = proxyActivities<HpcActivities>({

@@ -9,9 +9,9 @@ import type { ProcessAssetInput } from '../../common/jobs.js';
 import { type PipelineSettings, resolveSettings } from '../../common/pipeline.js';
 import { createRedis } from '../../common/redis.js';
 import { LocalStorage } from '../../storage/local-storage.js';
-import { startTestRedis } from '../../test/helpers/redis.js';
-import { SHARED_ASSETS } from '../../test/helpers/upload.js';
-import { createHpcActivities, type HpcActivities } from '../hpc-activities.js';
+import { startTestRedis } from './redis.js';
+import { SHARED_ASSETS } from './upload.js';
+import { createHpcActivities, type HpcActivities } from '../../activities/hpc-activities.js';
 
 export { SHARED_ASSETS };
 
