@@ -28,6 +28,7 @@ import {
 } from '@gltf-transform/extensions';
 import { quantize } from '@gltf-transform/functions';
 import sharp from 'sharp';
+import { seededRandom } from '../../bench/assets/seeded-random.js';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { assetIO } from '../../activities/asset-io.js';
 
@@ -62,19 +63,33 @@ export interface BrokenCase extends CorpusCase {
   expectCodes: string[];
 }
 
-/** A small seeded PRNG (mulberry32): the corpus is the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 const GL = { POINTS: 0, LINES: 1, LINE_LOOP: 2, LINE_STRIP: 3, TRIANGLES: 4, TRIANGLE_STRIP: 5, TRIANGLE_FAN: 6 } as const;
+
+/** A one-quad card (two triangles, UVs, 16-bit indices), the commonest small asset in games. */
+export function quadDocument(): { doc: Document; prim: Primitive } {
+  const doc = new Document();
+  const buffer = doc.createBuffer();
+  const position = doc
+    .createAccessor()
+    .setType('VEC3')
+    .setArray(new Float32Array([0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0]))
+    .setBuffer(buffer);
+  const uv = doc
+    .createAccessor()
+    .setType('VEC2')
+    .setArray(new Float32Array([0, 1, 1, 1, 1, 0, 0, 0]))
+    .setBuffer(buffer);
+  const indices = doc
+    .createAccessor()
+    .setType('SCALAR')
+    .setArray(new Uint16Array([0, 1, 2, 0, 2, 3]))
+    .setBuffer(buffer);
+  const prim = doc.createPrimitive().setAttribute('POSITION', position).setAttribute('TEXCOORD_0', uv).setIndices(indices);
+  doc.createScene().addChild(doc.createNode('card').setMesh(doc.createMesh('card').addPrimitive(prim)));
+  return { doc, prim };
+}
 
 /** A w×h grid of vertices in the XY plane, jittered by the seed: positions, normals, UVs. */
 function grid(doc: Document, w: number, h: number, random: () => number) {
@@ -156,28 +171,7 @@ const VALID_BUILDS: Record<string, Build> = {
       .addChild(doc.createNode().setMesh(doc.createMesh().addPrimitive(doc.createPrimitive().setAttribute('POSITION', position))));
     return doc;
   },
-  quad: () => {
-    const doc = new Document();
-    const buffer = doc.createBuffer();
-    const position = doc
-      .createAccessor()
-      .setType('VEC3')
-      .setArray(new Float32Array([0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0]))
-      .setBuffer(buffer);
-    const uv = doc
-      .createAccessor()
-      .setType('VEC2')
-      .setArray(new Float32Array([0, 1, 1, 1, 1, 0, 0, 0]))
-      .setBuffer(buffer);
-    const indices = doc
-      .createAccessor()
-      .setType('SCALAR')
-      .setArray(new Uint16Array([0, 1, 2, 0, 2, 3]))
-      .setBuffer(buffer);
-    const prim = doc.createPrimitive().setAttribute('POSITION', position).setAttribute('TEXCOORD_0', uv).setIndices(indices);
-    doc.createScene().addChild(doc.createNode('card').setMesh(doc.createMesh('card').addPrimitive(prim)));
-    return doc;
-  },
+  quad: () => quadDocument().doc,
   'no-indices': (random) =>
     gridDocument(random, 4, 4, (doc, prim, g) => {
       const flat = g.triangles.flatMap((i) => [...g.position.getElement(i, [])]);
