@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JobPriority } from './job-priority.js';
 import { PipelineSettings } from './pipeline.js';
 import { JobId, OwnerId } from './progress.js';
 
@@ -38,6 +39,11 @@ export const JobOptions = PipelineSettings
      * queue) instead of the shared `hpc` queue. A job pinned to a queue no worker polls waits until one does.
      */
     hpcQueue: HpcQueueName.optional(),
+    /**
+     * Its place among the jobs waiting for the HPC machines (common/job-priority.ts); `urgent` only for
+     * users the API allows (API_URGENT_USERS or the token's role). Unset is normal.
+     */
+    priority: JobPriority.optional(),
   });
 export type JobOptions = z.infer<typeof JobOptions>;
 
