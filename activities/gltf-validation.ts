@@ -33,17 +33,17 @@ const MAX_KEPT_MESSAGES = 200;
 
 /**
  * Validator notes that are true but not a problem for this pipeline, shown as `info` rather than warnings:
- * tangents engines generate themselves, and image metadata (colour profiles, odd sizes) that re-encoding
- * drops. The artist reads warnings as "something is wrong"; these are not.
+ * tangents engines generate themselves, and non-power-of-two image sizes every current engine takes. The
+ * artist reads warnings as "something is wrong"; these are not.
  */
-const NOTE_CODES: ReadonlySet<string> = new Set([
-  'MESH_PRIMITIVE_GENERATED_TANGENT_SPACE',
-  'IMAGE_FEATURES_UNSUPPORTED',
-  'IMAGE_NPOT_DIMENSIONS',
-]);
+const NOTE_CODES: ReadonlySet<string> = new Set(['MESH_PRIMITIVE_GENERATED_TANGENT_SPACE', 'IMAGE_NPOT_DIMENSIONS']);
 
-/** Infos that only describe the file's layout ("this object may be unused"): not worth an artist's line. */
-const LAYOUT_CODES: ReadonlySet<string> = new Set(['UNUSED_OBJECT']);
+/**
+ * Messages that say nothing about the outputs: layout infos ("this object may be unused"), and image
+ * metadata (colour profiles, animation) the textures stage drops when it re-encodes (BoxTextured's PNG was
+ * told "cannot be read" for it, though it was read and converted).
+ */
+const LAYOUT_CODES: ReadonlySet<string> = new Set(['UNUSED_OBJECT', 'IMAGE_FEATURES_UNSUPPORTED']);
 
 /**
  * Runs the Khronos glTF-Validator on a file's bytes. `resolve` loads external resources; it must only ever

@@ -10,6 +10,7 @@ describe('which stage errors fail on the first attempt', () => {
   it('fails recursion, string-length and programming errors at once, each with a sentence and its own code', () => {
     const cases: [Error, string, string][] = [
       [new RangeError('Maximum call stack size exceeded'), 'UNSUPPORTED_ASSET', 'NESTING_TOO_DEEP'],
+      [Object.assign(new Error('Stack Overflow'), { dartException: {} }), 'UNSUPPORTED_ASSET', 'NESTING_TOO_DEEP'],
       [new RangeError('Invalid string length'), 'ASSET_LIMIT', 'ASSET_TOO_LARGE'],
       [new RangeError('Array buffer allocation failed'), 'ASSET_LIMIT', 'ASSET_TOO_LARGE'],
       [new TypeError("Cannot read properties of undefined (reading 'forEach')"), 'UNSUPPORTED_ASSET', 'PIPELINE_FAULT'],

@@ -50,7 +50,8 @@ export function assetOverLimit(message: string, code: string): InvalidAssetError
 export function deterministicFailure(err: unknown, fileName: string): InvalidAssetError | null {
   if (err instanceof InvalidAssetError) return err;
   if (!(err instanceof Error)) return null;
-  if (err instanceof RangeError && /call stack size/i.test(err.message)) {
+  // V8's own words, or glTF-Validator's (its compiled Dart reports "Stack Overflow").
+  if ((err instanceof RangeError && /call stack size/i.test(err.message)) || /^stack overflow$/i.test(err.message.trim())) {
     return unsupportedAsset(
       `${fileName} is nested too deeply for this pipeline to process (its JSON or node tree is too deep). Flatten the hierarchy and export again.`,
       'NESTING_TOO_DEEP',

@@ -1,8 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../common/pipeline.js';
 import type { StageJob } from './stage-job.js';
-import { aliveStageThreads, busyStageThreads, MAX_STAGES_PER_THREAD, runStageThread } from './stage-thread.js';
+import { DEFAULT_ASSET_LIMITS } from '../common/config.js';
+import { aliveStageThreads, busyStageThreads, MAX_STAGES_PER_THREAD, runStageThread, StageFailedError } from './stage-thread.js';
 import { SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
 
 describe('stage threads', () => {
@@ -49,5 +52,33 @@ describe('stage threads', () => {
     const successor = aliveStageThreads().find((id) => id !== first);
     expect(successor).toBeDefined();
     expect(await stageOn()).toBe(successor);
+  });
+
+  it('fails at once, not per attempt, when a library kills the thread with an error that recurs for the input', async () => {
+    // 50,000 nested nodes overflow glTF-Validator's stack, thrown from a timer: the thread dies. The node-depth
+    // limit normally refuses this first; here it is lifted to reach the crash.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-thread-crash-'));
+    try {
+      const nodes = Array.from({ length: 50_000 }, (_, i) => (i < 49_999 ? { children: [i + 1] } : {}));
+      writeFileSync(path.join(dir, 'deep.gltf'), JSON.stringify({ asset: { version: '2.0' }, nodes, scenes: [{ nodes: [0] }] }));
+      const deep: StageJob = {
+        ...job,
+        assetName: 'deep.gltf',
+        mainFile: 'deep.gltf',
+        fileNames: ['deep.gltf'],
+        inputDir: dir,
+        workDir: dir,
+        limits: { ...DEFAULT_ASSET_LIMITS, nodeDepth: 1_000_000 },
+      };
+      const err = await runStageThread(deep, { onStart: () => undefined, onProgress: () => undefined }, new AbortController().signal).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StageFailedError);
+      expect(err).toMatchObject({ failureType: 'UNSUPPORTED_ASSET', details: [{ code: 'NESTING_TOO_DEEP' }] });
+      // The next stage gets a healthy thread.
+      expect(await stageOn()).toBeGreaterThanOrEqual(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

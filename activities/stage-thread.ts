@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { ValidatorMessage } from '../common/pipeline.js';
+import { deterministicFailure } from './invalid-asset-error.js';
 import { type StageJob, StageThreadMessage } from './stage-job.js';
 
 const BOOT = new URL('./stage-thread-boot.mjs', import.meta.url);
@@ -142,7 +143,10 @@ export function runStageThread(job: StageJob, events: StageThreadEvents, signal:
     }
     function onError(err: Error) {
       detach();
-      reject(err);
+      // An exception thrown outside the stage's promise (glTF-Validator throws its stack overflows from a
+      // timer) kills the thread; when it is one that recurs for this input, fail once, not per attempt.
+      const known = deterministicFailure(err, job.mainFile);
+      reject(known ? new StageFailedError(known.message, known.code, known.details, err.stack) : err);
     }
     function onExit(code: number) {
       detach();

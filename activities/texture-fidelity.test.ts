@@ -2,13 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Document } from '@gltf-transform/core';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSettings } from '../common/pipeline.js';
 import { assetIO } from './asset-io.js';
 import { MAX_SMALL_TEXTURE_ERROR, measureFidelity, MIN_PSNR_DB } from './texture-fidelity.js';
-import { seededRandom } from '../test/helpers/asset-corpus.js';
+import { quadDocument, seededRandom } from '../test/helpers/asset-corpus.js';
 import { runStagesDirectly } from '../test/helpers/direct-pipeline.js';
 import { SHARED_ASSETS } from '../test/helpers/pipeline-fixture.js';
 
@@ -34,31 +33,8 @@ async function texturePixels(file: string): Promise<{ width: number; height: num
 
 /** A one-quad GLB textured with `image`. */
 async function quadWith(image: Uint8Array, name: string): Promise<string> {
-  const doc = new Document();
-  const buffer = doc.createBuffer();
-  const position = doc
-    .createAccessor()
-    .setType('VEC3')
-    .setArray(new Float32Array([0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0]))
-    .setBuffer(buffer);
-  const uv = doc
-    .createAccessor()
-    .setType('VEC2')
-    .setArray(new Float32Array([0, 1, 1, 1, 1, 0, 0, 0]))
-    .setBuffer(buffer);
-  const indices = doc
-    .createAccessor()
-    .setType('SCALAR')
-    .setArray(new Uint16Array([0, 1, 2, 0, 2, 3]))
-    .setBuffer(buffer);
-  const texture = doc.createTexture('palette').setImage(image).setMimeType('image/png');
-  const prim = doc
-    .createPrimitive()
-    .setAttribute('POSITION', position)
-    .setAttribute('TEXCOORD_0', uv)
-    .setIndices(indices)
-    .setMaterial(doc.createMaterial().setBaseColorTexture(texture));
-  doc.createScene().addChild(doc.createNode().setMesh(doc.createMesh().addPrimitive(prim)));
+  const { doc, prim } = quadDocument();
+  prim.setMaterial(doc.createMaterial().setBaseColorTexture(doc.createTexture('palette').setImage(image).setMimeType('image/png')));
   const file = path.join(work, `${name}.glb`);
   await fs.writeFile(file, await (await assetIO()).writeBinary(doc));
   return file;

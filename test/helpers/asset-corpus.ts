@@ -28,6 +28,7 @@ import {
 } from '@gltf-transform/extensions';
 import { quantize } from '@gltf-transform/functions';
 import sharp from 'sharp';
+import { seededRandom } from '../../bench/assets/seeded-random.js';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { assetIO } from '../../activities/asset-io.js';
 
@@ -62,19 +63,33 @@ export interface BrokenCase extends CorpusCase {
   expectCodes: string[];
 }
 
-/** A small seeded PRNG (mulberry32): the corpus is the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 const GL = { POINTS: 0, LINES: 1, LINE_LOOP: 2, LINE_STRIP: 3, TRIANGLES: 4, TRIANGLE_STRIP: 5, TRIANGLE_FAN: 6 } as const;
+
+/** A one-quad card (two triangles, UVs, 16-bit indices), the commonest small asset in games. */
+export function quadDocument(): { doc: Document; prim: Primitive } {
+  const doc = new Document();
+  const buffer = doc.createBuffer();
+  const position = doc
+    .createAccessor()
+    .setType('VEC3')
+    .setArray(new Float32Array([0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0]))
+    .setBuffer(buffer);
+  const uv = doc
+    .createAccessor()
+    .setType('VEC2')
+    .setArray(new Float32Array([0, 1, 1, 1, 1, 0, 0, 0]))
+    .setBuffer(buffer);
+  const indices = doc
+    .createAccessor()
+    .setType('SCALAR')
+    .setArray(new Uint16Array([0, 1, 2, 0, 2, 3]))
+    .setBuffer(buffer);
+  const prim = doc.createPrimitive().setAttribute('POSITION', position).setAttribute('TEXCOORD_0', uv).setIndices(indices);
+  doc.createScene().addChild(doc.createNode('card').setMesh(doc.createMesh('card').addPrimitive(prim)));
+  return { doc, prim };
+}
 
 /** A w×h grid of vertices in the XY plane, jittered by the seed: positions, normals, UVs. */
 function grid(doc: Document, w: number, h: number, random: () => number) {
@@ -156,28 +171,7 @@ const VALID_BUILDS: Record<string, Build> = {
       .addChild(doc.createNode().setMesh(doc.createMesh().addPrimitive(doc.createPrimitive().setAttribute('POSITION', position))));
     return doc;
   },
-  quad: () => {
-    const doc = new Document();
-    const buffer = doc.createBuffer();
-    const position = doc
-      .createAccessor()
-      .setType('VEC3')
-      .setArray(new Float32Array([0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0]))
-      .setBuffer(buffer);
-    const uv = doc
-      .createAccessor()
-      .setType('VEC2')
-      .setArray(new Float32Array([0, 1, 1, 1, 1, 0, 0, 0]))
-      .setBuffer(buffer);
-    const indices = doc
-      .createAccessor()
-      .setType('SCALAR')
-      .setArray(new Uint16Array([0, 1, 2, 0, 2, 3]))
-      .setBuffer(buffer);
-    const prim = doc.createPrimitive().setAttribute('POSITION', position).setAttribute('TEXCOORD_0', uv).setIndices(indices);
-    doc.createScene().addChild(doc.createNode('card').setMesh(doc.createMesh('card').addPrimitive(prim)));
-    return doc;
-  },
+  quad: () => quadDocument().doc,
   'no-indices': (random) =>
     gridDocument(random, 4, 4, (doc, prim, g) => {
       const flat = g.triangles.flatMap((i) => [...g.position.getElement(i, [])]);
@@ -594,6 +588,11 @@ export async function generateBrokenCases(valid: CorpusCase[]): Promise<BrokenCa
   const broken: BrokenCase[] = [];
   const edited = (name: string, from: string, edit: (json: GLTF.IGLTF) => void, expectCodes: string[]) =>
     broken.push({ name, files: { [`${name}.glb`]: rebuildGlb(glbOf(from), edit) }, expectCodes });
+  broken.push({
+    name: 'модель-обрезана',
+    files: { 'модель-обрезана.glb': glbOf('quad').subarray(0, 300) },
+    expectCodes: ['GLB_UNEXPECTED_END_OF_CHUNK_DATA', 'GLB_UNEXPECTED_END_OF_CHUNK_HEADER', 'GLB_LENGTH_MISMATCH'],
+  });
   for (const from of ['quad', 'skin-and-animations', 'textures-png-jpeg-webp']) {
     const glb = glbOf(from);
     // Truncated at a seeded point past the header: the length no longer matches.
@@ -660,10 +659,16 @@ export async function generateBrokenCases(valid: CorpusCase[]): Promise<BrokenCa
     expectCodes: ['GLB_INVALID_MAGIC'],
   });
   // A PNG claiming 40,000 × 40,000 pixels (6.4 GB decoded) in a few bytes.
-  const quad = JSON.parse(
-    new TextDecoder().decode(valid.find((c) => c.name === 'multi-file-unicode.gltf')!.files['multi-file-unicode.gltf']!),
-  ) as GLTF.IGLTF;
-  void quad;
+  // The unicode multi-file case with its buffer URI pointed out of the upload, in each way a URI can leave it.
+  const multi = valid.find((c) => c.name === 'multi-file-unicode.gltf')!.files;
+  const multiJson = new TextDecoder().decode(multi['multi-file-unicode.gltf']!);
+  const escapes = ['../геометрия.bin', '/etc/hostname', 'file:///etc/hostname', 'http://127.0.0.1:1/геометрия.bin', '%2E%2E/геометрия.bin'];
+  for (const [n, uri] of escapes.entries()) {
+    const name = `uri-escape-${n}.gltf`;
+    const json = multiJson.replace('"uri":"геометрия.bin"', `"uri":${JSON.stringify(uri)}`);
+    broken.push({ name, files: { ...multi, [name]: new TextEncoder().encode(json) }, expectCodes: ['URI_NOT_ALLOWED'] });
+    delete broken.at(-1)!.files['multi-file-unicode.gltf'];
+  }
   broken.push({
     name: 'png-decompression-bomb.gltf',
     files: { ...valid.find((c) => c.name === 'multi-file-unicode.gltf')!.files, 'текстура.png': pngBomb(40_000, 40_000) },
@@ -694,6 +699,9 @@ export async function cachedCorpus(): Promise<{ valid: CachedCase[]; broken: (Ca
     () => null,
   );
   if (cached) return cached;
+  // Corpora of earlier versions of this file are of no further use.
+  for (const old of await fs.readdir(CORPUS_CACHE).catch(() => [] as string[]))
+    if (old !== path.basename(dir)) await fs.rm(path.join(CORPUS_CACHE, old), { recursive: true, force: true });
   const valid = await generateValidCases();
   const broken = await generateBrokenCases(valid);
   const corpus = {
