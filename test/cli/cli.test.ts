@@ -199,8 +199,16 @@ describe('asset-farm CLI against the real stack', () => {
       expect(running.map((j) => j.jobId)).not.toContain(jobId);
 
       const table = await runCli(['list'], alice);
-      expect(table.stdout.split('\n')[0]).toMatch(/^JOB\s+STATUS\s+STAGE\s+ASSET\s+STARTED$/);
-      expect(table.stdout).toContain(jobId);
+      expect(table.stdout.split('\n')[0]).toMatch(/^JOB\s+STATUS\s+STAGE\s+PRIORITY\s+ASSET\s+STARTED$/);
+      expect(table.stdout.split('\n').find((line) => line.startsWith(jobId))).toMatch(/\snormal\s/);
+    });
+
+    it('submit --priority urgent is refused for an artist the studio has not allowed, with the reason', async () => {
+      const run = await runCli(['submit', TWO_CUBES, '--priority', 'urgent'], alice);
+      expect(run.code).not.toBe(0);
+      expect(run.stderr).toMatch(/Urgent jobs are reserved/);
+      const bad = await runCli(['submit', TWO_CUBES, '--priority', 'asap'], alice);
+      expect(bad.code).toBe(2);
     });
 
     it('submit --watch of an asset that cannot be read exits 1 with the reason; logs shows the failure', async () => {
