@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
 import WebSocket from 'ws';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +39,7 @@ describe('two of everything: a balancer, two APIs, Redis with Sentinels, two HPC
   let haDir: string;
   let secondApiHost: string;
   const observers: JobObserver[] = [];
+  let browser: Browser | undefined;
 
   beforeAll(async () => {
     haDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-redis-ha-'));
@@ -85,6 +87,7 @@ describe('two of everything: a balancer, two APIs, Redis with Sentinels, two HPC
   });
   afterAll(async () => {
     for (const o of observers) o.close();
+    await browser?.close();
     await Promise.all([balancer, secondApi, secondHpc].filter(Boolean).map((p) => p.stop(5000)));
     await stack?.stop();
     await ha?.stop();
@@ -105,6 +108,19 @@ describe('two of everything: a balancer, two APIs, Redis with Sentinels, two HPC
       }),
     );
     expect(new Set(jobIds).size).toBe(JOBS);
+    // An artist watches one of their jobs in a real browser, through the balancer, across both kills.
+    browser = await chromium.launch({
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(lbUrl);
+    await page.getByLabel('User name').fill('artist3');
+    await page.getByLabel('User name').press('Enter');
+    await page.locator('#connection[data-state="online"]').waitFor();
+    const watchedJob = jobIds[3]!;
+    const watchedCard = page.locator(`article.job[data-job-id="${watchedJob}"]`);
+    await watchedCard.waitFor();
     await whenJobsRunning(observers[0]!, 4);
 
     const oldMaster = await ha.masterPort();
@@ -122,6 +138,9 @@ describe('two of everything: a balancer, two APIs, Redis with Sentinels, two HPC
     await stack.startComponent('api');
 
     await Promise.all(observers.map((o) => o.settled(SETTLE_MS)));
+    // The page ends where the careful sockets end: completed, at the job's last seq (it resumed without a gap).
+    await page.locator(`article.job[data-job-id="${watchedJob}"][data-phase="completed"]`).waitFor({ timeout: 60_000 });
+    expect(Number(await watchedCard.getAttribute('data-seq'))).toBe(observers[0]!.jobs.get(watchedJob)!.lastSeq);
     for (const [i, observer] of observers.entries()) {
       const figures = observer.figures();
       reportFigures(`two of everything, sockets of observer ${i}`, figures, { unfinishedAtFailover, unfinishedAtApiKill });
