@@ -11,7 +11,14 @@ const loopbackHosts = fc.oneof(
   fc.constantFrom('localhost', 'LOCALHOST', '::1', '[::1]', '::ffff:127.0.0.1'),
 );
 const exposedHosts = fc.oneof(
-  fc.tuple(byte.filter((b) => b !== 127), byte, byte, byte).map((parts) => parts.join('.')),
+  fc
+    .tuple(
+      byte.filter((b) => b !== 127),
+      byte,
+      byte,
+      byte,
+    )
+    .map((parts) => parts.join('.')),
   fc.constantFrom('0.0.0.0', '::', '[::]', 'fe80::1', '::ffff:10.0.0.5', 'farm.studio.example', 'localhost.example.com'),
 );
 const devLoginOn = fc.constantFrom('true', '1', 'yes');

@@ -50,6 +50,10 @@ export const ProcessAssetInput = z.object({
 });
 export type ProcessAssetInput = z.infer<typeof ProcessAssetInput>;
 
+/** What every compute activity is given (common/pipeline.ts PipelineActivities), checked again on arrival. */
+export const StageRequestSchema = z.object({ input: ProcessAssetInput, settings: PipelineSettings });
+export type StageRequest = z.infer<typeof StageRequestSchema>;
+
 /** The inspect stage's counts, defined with the other stage results in common/pipeline.ts. */
 export { AssetStatsSchema, type AssetStats } from './pipeline.js';
 
