@@ -34,4 +34,5 @@ COPY temporal-config ./temporal-config
 COPY --from=check /app/package.json /tmp/checked
 USER farm
 EXPOSE 3000
-CMD ["npm", "run", "api"]
+# node itself as the process Docker signals (see docker-compose.yml: npm would not pass SIGTERM on).
+CMD ["node", "--import", "tsx", "api/main.ts"]

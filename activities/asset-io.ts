@@ -6,14 +6,17 @@ import { ALL_EXTENSIONS } from '@gltf-transform/extensions';
 import draco3d from 'draco3dgltf';
 import { MeshoptDecoder, MeshoptEncoder, MeshoptSimplifier } from 'meshoptimizer';
 import { z } from 'zod';
-import { invalidAsset, InvalidAssetError } from './invalid-asset-error.js';
+import { DEFAULT_ASSET_LIMITS } from '../common/config.js';
+import { assetOverLimit, deterministicFailure, invalidAsset, InvalidAssetError, unsupportedAsset } from './invalid-asset-error.js';
 
 const GLB_MAGIC = 0x46546c67; // 'glTF'
 const GLB_JSON_CHUNK = 0x4e4f534a; // 'JSON'
 
 /** The part of a glTF JSON we need before letting any library read it: proof it is glTF, and its URIs. */
 const GltfJsonShape = z.looseObject({
-  asset: z.looseObject({ version: z.string() }),
+  asset: z.looseObject({ version: z.string(), minVersion: z.string().optional() }),
+  extensionsUsed: z.array(z.string()).optional(),
+  extensionsRequired: z.array(z.string()).optional(),
   buffers: z.array(z.looseObject({ uri: z.string().optional() })).optional(),
   images: z.array(z.looseObject({ uri: z.string().optional() })).optional(),
 });
@@ -36,9 +39,43 @@ export function assetIO(): Promise<NodeIO> {
   return ioPromise;
 }
 
+/** The glTF JSON as far as the pipeline reads it before the validator and glTF-Transform. */
+export type GltfJsonHead = z.infer<typeof GltfJsonShape>;
+
+/**
+ * V8 cannot hold a string longer than 2^29 - 24 characters: a .gltf (or GLB JSON chunk) past that fails
+ * with "Invalid string length" in every reader, on every attempt.
+ */
+const MAX_JSON_BYTES = 2 ** 29 - 24;
+
+/** Extension names glTF-Transform can read and write (and so the pipeline processes). */
+export const KNOWN_EXTENSIONS: ReadonlySet<string> = new Set(ALL_EXTENSIONS.map((e) => e.EXTENSION_NAME));
+
+/**
+ * The nesting depth of JSON bytes, counted without parsing (brackets inside strings skipped), stopping as
+ * soon as it passes `limit`: a 100,000-deep document is refused in one linear pass instead of overflowing
+ * the stack of whichever recursive reader meets it first.
+ */
+export function jsonDepthOver(bytes: Uint8Array, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
 /** Pulls the JSON out of a .gltf or .glb file's bytes, failing with InvalidAsset on anything malformed. */
-export function readGltfJson(bytes: Uint8Array, fileName: string): z.infer<typeof GltfJsonShape> {
-  let text: string;
+export function readGltfJson(bytes: Uint8Array, fileName: string, maxDepth = DEFAULT_ASSET_LIMITS.jsonDepth): GltfJsonHead {
+  let json8: Uint8Array;
   if (/\.glb$/i.test(fileName)) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (bytes.byteLength < 20 || view.getUint32(0, true) !== GLB_MAGIC) {
@@ -48,23 +85,36 @@ export function readGltfJson(bytes: Uint8Array, fileName: string): z.infer<typeo
       );
     }
     const declared = view.getUint32(8, true);
-    if (declared !== bytes.byteLength) {
+    // Bytes after the declared end are extra data glTF-Validator only warns about (GLB_EXTRA_DATA).
+    if (declared > bytes.byteLength || declared < 20) {
       throw invalidAsset(
-        `${fileName} is truncated or padded: its header says ${declared} bytes but the file has ${bytes.byteLength}. Upload the complete file.`,
+        `${fileName} is truncated: its header says ${declared} bytes but the file has ${bytes.byteLength}. Upload the complete file.`,
         'GLB_LENGTH_MISMATCH',
       );
     }
     const chunkLength = view.getUint32(12, true);
-    if (view.getUint32(16, true) !== GLB_JSON_CHUNK || 20 + chunkLength > bytes.byteLength) {
+    if (view.getUint32(16, true) !== GLB_JSON_CHUNK || 20 + chunkLength > declared) {
       throw invalidAsset(`${fileName} has a broken JSON chunk (bad type or length). Export it again.`, 'GLB_CHUNK_LENGTH_UNALIGNED');
     }
-    text = new TextDecoder().decode(bytes.subarray(20, 20 + chunkLength));
+    json8 = bytes.subarray(20, 20 + chunkLength);
   } else {
-    text = new TextDecoder().decode(bytes);
+    json8 = bytes;
+  }
+  if (json8.byteLength > MAX_JSON_BYTES) {
+    throw assetOverLimit(
+      `${fileName} has ${Math.round(json8.byteLength / 1e6)} MB of glTF JSON, more than any JSON reader can hold (${Math.floor(MAX_JSON_BYTES / 1e6)} MB). Export it as .glb, or with external .bin buffers instead of embedded data: URIs.`,
+      'JSON_TOO_LARGE',
+    );
+  }
+  if (jsonDepthOver(json8, maxDepth)) {
+    throw assetOverLimit(
+      `${fileName} has JSON nested more than ${maxDepth} levels deep (the limit is ASSET_MAX_JSON_DEPTH). glTF itself needs fewer than 10; remove the deeply nested "extras" and export again.`,
+      'JSON_TOO_DEEP',
+    );
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(new TextDecoder().decode(json8));
   } catch (err) {
     throw invalidAsset(`${fileName} does not contain valid JSON: ${(err as Error).message}`, 'INVALID_JSON');
   }
@@ -113,18 +163,52 @@ export function assertUrisStayInUpload(json: z.infer<typeof GltfJsonShape>, uplo
   for (const uri of uris) resolveUploadUri(uri, uploadDir, fileNames);
 }
 
-/** Reads the uploaded asset: its URIs checked first, every read failure reported as InvalidAsset. */
+/** Required extensions glTF-Transform cannot read: a valid asset this pipeline cannot process. */
+export function assertRequiredExtensionsKnown(json: GltfJsonHead, fileName: string): void {
+  const unknown = (json.extensionsRequired ?? []).filter((name) => !KNOWN_EXTENSIONS.has(name));
+  if (unknown.length) {
+    throw unsupportedAsset(
+      `${fileName} uses ${unknown.join(', ')}, which this pipeline cannot process (the file requires ${unknown.length > 1 ? 'them' : 'it'}). Export it without ${unknown.length > 1 ? 'these extensions' : 'that extension'}.`,
+      'EXTENSION_NOT_PROCESSABLE',
+      '/extensionsRequired',
+    );
+  }
+}
+
+/** Optional extensions glTF-Transform does not know: it drops them on reading, and the report says so. */
+export function unknownOptionalExtensions(json: GltfJsonHead): string[] {
+  return (json.extensionsUsed ?? []).filter((name) => !KNOWN_EXTENSIONS.has(name) && !(json.extensionsRequired ?? []).includes(name));
+}
+
+/**
+ * Reads the uploaded asset: its URIs checked first, every read failure reported as InvalidAsset.
+ * glTF-Validator has already accepted it (inspect runs it first), so what glTF-Transform refuses here is
+ * this pipeline's limit, said in words: asset.version 2.x is read as 2.0 (minor versions are
+ * backwards-compatible by the spec), an unknown required extension is named.
+ */
 export async function readUpload(job: { inputDir: string; mainFile: string; fileNames: readonly string[] }): Promise<Document> {
   const file = path.join(job.inputDir, job.mainFile);
   const bytes = await fs.readFile(file);
-  assertUrisStayInUpload(readGltfJson(bytes, job.mainFile), job.inputDir, job.fileNames);
+  const head = readGltfJson(bytes, job.mainFile);
+  assertUrisStayInUpload(head, job.inputDir, job.fileNames);
+  assertRequiredExtensionsKnown(head, job.mainFile);
   const io = await assetIO();
   try {
+    const jsonDoc = await io.readAsJSON(file);
+    const asset = jsonDoc.json.asset;
+    if (/^2\.\d+$/.test(asset.version)) asset.version = '2.0';
+    if (asset.minVersion !== undefined && /^2\.\d+$/.test(asset.minVersion)) delete asset.minVersion;
     // Transforms log every step at info level; only warnings are worth a line in the worker's output.
-    return (await io.read(file)).setLogger(QUIET_LOGGER);
+    return (await io.readJSON(jsonDoc)).setLogger(QUIET_LOGGER);
   } catch (err) {
     if (err instanceof InvalidAssetError) throw err;
-    throw invalidAsset(`${job.mainFile} could not be read as glTF: ${(err as Error).message}`, 'UNREADABLE_GLTF');
+    const known = deterministicFailure(err, job.mainFile);
+    if (known) throw known;
+    // The validator accepted the file, so this is the reader's limit, not the artist's mistake.
+    throw unsupportedAsset(
+      `${job.mainFile} is valid glTF, but this pipeline's reader cannot process it (${(err as Error).message.split('\n')[0]}). Report the job id to the pipeline team; exporting with fewer extensions may work meanwhile.`,
+      'READER_CANNOT_PROCESS',
+    );
   }
 }
 

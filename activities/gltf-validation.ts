@@ -15,6 +15,8 @@ const ValidatorReport = z.object({
         message: z.string(),
         severity: z.number().int().min(0).max(3),
         pointer: z.string().optional(),
+        /** GLB-level messages locate the problem by byte offset instead of a JSON pointer. */
+        offset: z.number().int().optional(),
       }),
     ),
     truncated: z.boolean().optional(),
@@ -30,12 +32,29 @@ export interface ValidationOutcome extends ValidationSummary {
 const MAX_KEPT_MESSAGES = 200;
 
 /**
+ * Validator notes that are true but not a problem for this pipeline, shown as `info` rather than warnings:
+ * tangents engines generate themselves, and image metadata (colour profiles, odd sizes) that re-encoding
+ * drops. The artist reads warnings as "something is wrong"; these are not.
+ */
+const NOTE_CODES: ReadonlySet<string> = new Set([
+  'MESH_PRIMITIVE_GENERATED_TANGENT_SPACE',
+  'IMAGE_FEATURES_UNSUPPORTED',
+  'IMAGE_NPOT_DIMENSIONS',
+]);
+
+/** Infos that only describe the file's layout ("this object may be unused"): not worth an artist's line. */
+const LAYOUT_CODES: ReadonlySet<string> = new Set(['UNUSED_OBJECT']);
+
+/**
  * Runs the Khronos glTF-Validator on a file's bytes. `resolve` loads external resources; it must only ever
  * return the upload's own files. Images that are not images count as errors: the pipeline cannot resize them.
+ * `processable` names the extensions the pipeline reads and writes: the validator cannot check every one
+ * of them (it reports UNSUPPORTED_EXTENSION for Draco and meshopt), but that is the validator's limit, not
+ * the asset's, so those messages are left out.
  */
 export async function validateGltfBytes(
   bytes: Uint8Array,
-  options: { uri: string; resolve?: (uri: string) => Promise<Uint8Array> },
+  options: { uri: string; resolve?: (uri: string) => Promise<Uint8Array>; processable?: ReadonlySet<string> },
 ): Promise<ValidationOutcome> {
   let raw: unknown;
   try {
@@ -51,16 +70,38 @@ export async function validateGltfBytes(
     throw invalidAsset(`${options.uri} is neither glTF JSON nor GLB: ${String(err)}`, 'UNRECOGNIZED_FORMAT');
   }
   const report = ValidatorReport.parse(raw);
-  const messages = report.issues.messages.map((m): ValidatorMessage => ({
-    code: m.code,
-    message: m.message,
-    severity: SEVERITIES[m.severity] ?? 'info',
-    ...(m.pointer ? { pointer: m.pointer } : {}),
-  }));
+  const processable = options.processable ?? new Set<string>();
+  const messages = report.issues.messages.flatMap((m): ValidatorMessage[] => {
+    if (LAYOUT_CODES.has(m.code)) return [];
+    const extension = /'([A-Za-z0-9_]+)'/.exec(m.message)?.[1];
+    if (m.code === 'UNSUPPORTED_EXTENSION' && extension && processable.has(extension)) return [];
+    const severity = NOTE_CODES.has(m.code) && m.severity < 2 ? 'info' : (SEVERITIES[m.severity] ?? 'info');
+    return [
+      {
+        code: m.code,
+        message: m.message,
+        severity: m.severity === 0 ? 'error' : severity,
+        ...(m.pointer ? { pointer: m.pointer } : {}),
+        ...(m.offset !== undefined ? { offset: m.offset } : {}),
+      },
+    ];
+  });
   return {
     errors: report.issues.numErrors,
-    warnings: report.issues.numWarnings,
+    warnings: messages.filter((m) => m.severity === 'warning').length,
     messages: messages.filter((m) => m.severity !== 'error').slice(0, MAX_KEPT_MESSAGES),
     errorMessages: messages.filter((m) => m.severity === 'error').slice(0, MAX_KEPT_MESSAGES),
   };
+}
+
+/** Where a message points, in words: its JSON pointer, or the byte offset of a GLB-level problem. */
+export function messageLocation(m: ValidatorMessage): string {
+  if (m.pointer) return `at ${m.pointer}`;
+  if (m.offset !== undefined) return `at byte ${m.offset}`;
+  return 'in the file';
+}
+
+/** One validator message as a plain sentence: code, where, and what, without doubled full stops. */
+export function describeValidatorMessage(m: ValidatorMessage): string {
+  return `${m.code} ${messageLocation(m)}: ${m.message.trim().replace(/\.+$/, '')}`;
 }

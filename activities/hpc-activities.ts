@@ -1,6 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
+import { type AssetLimits, DEFAULT_ASSET_LIMITS } from '../common/config.js';
 import type { JobLog } from '../common/job-log.js';
 import { StageRequestSchema, type ProcessAssetInput } from '../common/jobs.js';
 import { failureOf, FAILURES, isStorageError } from '../common/failures.js';
@@ -52,6 +53,8 @@ export const HPC_ACTIVITY_DEFAULTS = {
 
 export interface HpcActivityDeps {
   jobLog: JobLog;
+  /** Complexity limits checked before heavy work (default DEFAULT_ASSET_LIMITS). */
+  assetLimits?: AssetLimits;
   storage: AssetStorage;
   progressMaxRate: number;
   onDrop?: (err: unknown) => void;
@@ -143,6 +146,40 @@ export function mainFileOf(files: ProcessAssetInput['files']): string {
   return mains[0]!.name;
 }
 
+/**
+ * The longest file name (in UTF-8 bytes) a job accepts: file systems allow 255 bytes, and atomic writes add
+ * a 41-byte ".<uuid>.tmp" suffix to a name while writing it.
+ */
+export const MAX_FILE_NAME_BYTES = 255 - 41;
+
+/**
+ * Refuses, before anything is laid out on disk, the upload names that fail the same way on every attempt:
+ * two files of one name (EEXIST when linked side by side) and names too long for the file system
+ * (ENAMETOOLONG: 100 Cyrillic letters are 200 bytes).
+ */
+export function assertUploadNames(files: ProcessAssetInput['files']): void {
+  const seen = new Set<string>();
+  for (const { name } of files) {
+    const folded = name.normalize('NFC');
+    if (seen.has(folded)) {
+      throw ApplicationFailure.nonRetryable(
+        `Two uploaded files are both called "${name}". Rename one (and the reference to it in the model) and upload again.`,
+        FAILURES.INVALID_ASSET.code,
+        { code: 'DUPLICATE_FILE_NAME', message: `"${name}" is uploaded twice`, severity: 'error' },
+      );
+    }
+    seen.add(folded);
+    const bytes = Buffer.byteLength(name, 'utf8');
+    if (bytes > MAX_FILE_NAME_BYTES) {
+      throw ApplicationFailure.nonRetryable(
+        `The file name "${name.slice(0, 40)}…" is ${bytes} bytes long in UTF-8; the limit is ${MAX_FILE_NAME_BYTES}. Rename it shorter and upload again.`,
+        FAILURES.INVALID_ASSET.code,
+        { code: 'FILE_NAME_TOO_LONG', message: `"${name.slice(0, 40)}…" is ${bytes} bytes`, severity: 'error' },
+      );
+    }
+  }
+}
+
 /** Stages that read the upload itself and so need it laid out in the work folder. */
 const READS_UPLOAD: ReadonlySet<Stage> = new Set(['inspect', 'validate', 'optimize', 'package']);
 
@@ -172,6 +209,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       throw ApplicationFailure.nonRetryable(`${stage}: malformed stage request: ${request.error.message}`, FAILURES.INVALID_REQUEST.code);
     }
     const { input, settings } = request.data;
+    assertUploadNames(input.files);
     const mainFile = mainFileOf(input.files);
     const previous = PreviousHeartbeat.safeParse(ctx.info.heartbeatDetails);
     const checkpoint = previous.success ? previous.data.checkpoint : undefined;
@@ -209,6 +247,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       workDir,
       outputDir: stage === 'package' ? await deps.storage.outputDir(jobId).catch(throwAsActivityFailure) : '',
       settings,
+      limits: deps.assetLimits ?? DEFAULT_ASSET_LIMITS,
       checkpoint,
     };
 

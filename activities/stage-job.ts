@@ -13,6 +13,18 @@ export const StageJob = z.object({
   workDir: z.string(),
   outputDir: z.string(),
   settings: PipelineSettings,
+  /** Complexity limits the upload is checked against before heavy work (HPC worker config). */
+  limits: z
+    .object({
+      accessors: z.number(),
+      nodes: z.number(),
+      primitives: z.number(),
+      triangles: z.number(),
+      texturePixels: z.number(),
+      jsonDepth: z.number(),
+      nodeDepth: z.number(),
+    })
+    .optional(),
   /** Heartbeat checkpoint of the previous attempt, if any. */
   checkpoint: z.unknown().optional(),
 });

@@ -2,7 +2,7 @@ import { parentPort } from 'node:worker_threads';
 import { z } from 'zod';
 import type { Stage } from '../common/pipeline.js';
 import { FAILURES, isStorageError } from '../common/failures.js';
-import { InvalidAssetError } from './invalid-asset-error.js';
+import { deterministicFailure } from './invalid-asset-error.js';
 import { OutputInvalidError } from './output-error.js';
 import { StageJob, type StageProgress, type StageThreadMessage } from './stage-job.js';
 import { inspectStage } from './stages/inspect.js';
@@ -30,8 +30,10 @@ const Request = z.object({ job: StageJob });
 port.on('message', (raw: unknown) => void runOne(raw));
 
 async function runOne(raw: unknown): Promise<void> {
+  let mainFile = 'The asset';
   try {
     const { job } = Request.parse(raw);
+    mainFile = job.mainFile;
     const result = await STAGE_RUNNERS[job.stage](job, {
       start: (total, unit, message) => post({ type: 'start', total, unit, message }),
       update: (done, message, checkpoint) => post({ type: 'progress', done, message, checkpoint }),
@@ -39,16 +41,14 @@ async function runOne(raw: unknown): Promise<void> {
     post({ type: 'done', result });
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
+    // Failures that recur for this input are told apart here, once, so the first attempt is the last.
+    const assetFailure = deterministicFailure(err, mainFile);
     post({
       type: 'failed',
       failureType:
-        err instanceof InvalidAssetError || err instanceof OutputInvalidError
-          ? err.code
-          : isStorageError(err)
-            ? FAILURES.STORAGE.code
-            : null,
-      message: error.message,
-      details: err instanceof InvalidAssetError ? err.details : [],
+        assetFailure?.code ?? (err instanceof OutputInvalidError ? err.code : isStorageError(err) ? FAILURES.STORAGE.code : null),
+      message: assetFailure?.message ?? error.message,
+      details: assetFailure?.details ?? [],
       stack: error.stack,
     });
   }

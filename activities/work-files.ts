@@ -9,6 +9,10 @@ import { AssetStatsSchema, LodResult, OptimizeResult, PackageResult, TextureResu
 export const workFiles = {
   inputDir: (workDir: string) => path.join(workDir, 'input'),
   inspect: (workDir: string) => path.join(workDir, 'inspect.json'),
+  /** glTF-Validator's summary of the upload, written by inspect (which runs the validator first). */
+  validation: (workDir: string) => path.join(workDir, 'validation.json'),
+  /** What the upload carries that every output must keep (animations, skins, lights…), written by inspect. */
+  inputFeatures: (workDir: string) => path.join(workDir, 'input-features.json'),
   optimized: (workDir: string) => path.join(workDir, 'optimized.glb'),
   optimizeResult: (workDir: string) => path.join(workDir, 'optimize.json'),
   lodsDir: (workDir: string) => path.join(workDir, 'lods'),

@@ -1,7 +1,6 @@
 import { readProgressTs } from '../common/redis-scripts/published-message.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-
 /** Prometheus metrics of an API process (asset_farm_ prefix, component="api"), on their own registry. */
 export function createApiMetrics(sources: { stats: () => { sockets: number; channels: number; patterns: number } }) {
   const registry = new Registry();
@@ -48,6 +47,17 @@ export function createApiMetrics(sources: { stats: () => { sockets: number; chan
     progressCoalesced: new Counter({
       name: 'asset_farm_api_progress_coalesced_total',
       help: 'Progress messages not sent to a slow socket because a newer one superseded them',
+      registers: [registry],
+    }),
+    socketRefusals: new Counter({
+      name: 'asset_farm_api_socket_refusals_total',
+      help: 'Socket requests refused by a bound: messages (rate, socket closed 4429), sockets (per-user cap, 4430), subscriptions (caps), busy (ownership-check queue full)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    ownershipChecks: new Counter({
+      name: 'asset_farm_api_ownership_checks_total',
+      help: 'Ownership checks of socket subscribes that ran (each at most a Redis read and a Temporal describe)',
       registers: [registry],
     }),
     /** Observes the heartbeat-to-socket latency of one live message as published (events are not counted). */

@@ -19,7 +19,7 @@ import { requestLog } from './request-log.js';
 import { corsAllowlist } from './cors.js';
 import { securityHeaders } from './security-headers.js';
 import { SocketHub, type SocketHubOptions } from './socket-hub.js';
-import { SubmitRateLimiter } from './submit-rate-limiter.js';
+import { sendRateLimited, SharedRateLimit, submitRateLimit } from './rate-limits.js';
 import { UploadError } from './upload.js';
 import { FAILURES, isStorageError } from '../common/failures.js';
 
@@ -88,7 +88,14 @@ export function createApiServer(deps: ApiDeps): ApiServer {
 
   if (config.DEV_LOGIN) {
     const DevLogin = z.object({ user: OwnerId });
-    app.post('/api/auth/dev-login', (req, res) => {
+    // Per client address, shared by every API process: a token for anyone must not be free to farm.
+    const loginLimit = new SharedRateLimit(deps.redis, { name: 'dev-login', points: config.API_LOGIN_PER_MINUTE, durationSeconds: 60 });
+    app.post('/api/auth/dev-login', async (req, res) => {
+      const waitMs = await loginLimit.take(req.ip ?? 'unknown');
+      if (waitMs > 0) {
+        sendRateLimited(res, waitMs, FAILURES.TOO_MANY_LOGINS.code, 'Too many sign-ins from this address');
+        return;
+      }
       const body = DevLogin.safeParse(req.body);
       if (!body.success) {
         res
@@ -109,7 +116,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       reconciler,
       storage: deps.storage,
       uploadMaxBytes: config.UPLOAD_MAX_BYTES,
-      submitLimiter: new SubmitRateLimiter(config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
+      submitLimit: submitRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
       onJobStarted: (preset) => metrics.jobsStarted.inc({ preset }),
     }),
   );
@@ -162,7 +169,15 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     reconciler,
     log,
     metrics,
-    options: { reconcileIntervalMs: config.API_RECONCILE_INTERVAL_MS, ...deps.socketOptions },
+    options: {
+      reconcileIntervalMs: config.API_RECONCILE_INTERVAL_MS,
+      messagesPer10s: config.API_SOCKET_MESSAGES_PER_10S,
+      maxSubscriptionsPerSocket: config.API_SOCKET_MAX_SUBSCRIPTIONS,
+      maxSubscriptionsPerUser: config.API_USER_MAX_SUBSCRIPTIONS,
+      maxSocketsPerUser: config.API_USER_MAX_SOCKETS,
+      ownershipChecks: config.API_OWNERSHIP_CHECKS,
+      ...deps.socketOptions,
+    },
   });
   built.hub = socketHub;
   // Partial uploads of a process killed mid-request are never finished by anyone: sweep them now and then.

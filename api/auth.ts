@@ -9,8 +9,8 @@ import { FAILURES } from '../common/failures.js';
 /** Who a request or socket acts for: the JWT subject. */
 export interface JobOwner {
   id: OwnerId;
-  /** When the token stops being valid (ms since epoch), if it says; open sockets are closed then. */
-  expiresAt?: number;
+  /** When the token stops being valid (ms since epoch); open sockets are closed then. */
+  expiresAt: number;
 }
 
 /** Why a token was refused; each maps to an HTTP status and a WebSocket close code (docs/PROTOCOL.md). */
@@ -24,14 +24,25 @@ export class AuthError extends Error {
   }
 }
 
-const Claims = z.object({ sub: OwnerId, exp: z.number().optional() });
+const Claims = z.object({ sub: OwnerId, exp: z.number(), iat: z.number().optional() });
 
-/** Verifies JWTs with the one algorithm configured; `alg: none` and algorithm switching are refused by pinning it. */
+type VerifierConfig = Pick<
+  ApiConfig,
+  'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWT_ALGORITHM' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_MAX_LIFETIME_SECONDS'
+>;
+
+/**
+ * Verifies JWTs with the one algorithm configured; `alg: none` and algorithm switching are refused by
+ * pinning it. Every token must say when it expires, no later than JWT_MAX_LIFETIME_SECONDS after it was
+ * issued (or from now, when it does not say when it was issued), and name the configured issuer and
+ * audience (required by the config with a public key: the identity provider signs tokens for other
+ * applications with the same key).
+ */
 export class TokenVerifier {
   private readonly key: string;
   private readonly algorithm: jwt.Algorithm;
 
-  constructor(private readonly config: Pick<ApiConfig, 'JWT_SECRET' | 'JWT_PUBLIC_KEY' | 'JWT_ALGORITHM' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>) {
+  constructor(private readonly config: VerifierConfig) {
     this.algorithm = config.JWT_ALGORITHM;
     const key = this.algorithm === 'HS256' ? config.JWT_SECRET : config.JWT_PUBLIC_KEY;
     if (!key) throw new Error(`No verification key configured for ${this.algorithm}`);
@@ -51,21 +62,28 @@ export class TokenVerifier {
       throw new AuthError(FAILURES.AUTH_INVALID.code, 'The access token is not valid; sign in again.');
     }
     const claims = Claims.safeParse(payload);
-    if (!claims.success) throw new AuthError(FAILURES.AUTH_INVALID.code, 'The access token has no usable subject; sign in again.');
-    return { id: claims.data.sub, ...(claims.data.exp !== undefined ? { expiresAt: claims.data.exp * 1000 } : {}) };
+    if (!claims.success) throw new AuthError('AUTH_INVALID', 'The access token has no usable subject or expiry (sub, exp); sign in again.');
+    const { sub, exp, iat } = claims.data;
+    const maxSeconds = this.config.JWT_MAX_LIFETIME_SECONDS;
+    if (exp - (iat ?? Date.now() / 1000) > maxSeconds || exp - Date.now() / 1000 > maxSeconds)
+      throw new AuthError(
+        'AUTH_INVALID',
+        `The access token is valid for longer than the ${maxSeconds} s this server accepts; sign in again.`,
+      );
+    return { id: sub, expiresAt: exp * 1000 };
   }
 }
 
 /** Issues tokens for the dev login (HS256 with the configured secret). Never enabled in production. */
 export function issueDevToken(
-  config: Pick<ApiConfig, 'JWT_SECRET' | 'JWT_ISSUER' | 'JWT_AUDIENCE'>,
+  config: Pick<ApiConfig, 'JWT_SECRET' | 'JWT_ISSUER' | 'JWT_AUDIENCE' | 'JWT_MAX_LIFETIME_SECONDS'>,
   user: OwnerId,
   ttlSeconds = 12 * 3600,
 ): string {
   if (!config.JWT_SECRET) throw new Error('Dev login needs JWT_SECRET');
   return jwt.sign({ sub: user }, config.JWT_SECRET, {
     algorithm: 'HS256',
-    expiresIn: ttlSeconds,
+    expiresIn: Math.min(ttlSeconds, config.JWT_MAX_LIFETIME_SECONDS),
     ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
     ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
   });
@@ -100,11 +118,9 @@ export function requireOwner(verifier: TokenVerifier) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const token = bearerToken(req.headers);
     if (!token) {
-      res
-        .status(401)
-        .json({
-          error: { code: FAILURES.AUTH_MISSING.code, message: 'Sign in first: this request needs an Authorization: Bearer token.' },
-        });
+      res.status(401).json({
+        error: { code: FAILURES.AUTH_MISSING.code, message: 'Sign in first: this request needs an Authorization: Bearer token.' },
+      });
       return;
     }
     try {

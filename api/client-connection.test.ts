@@ -25,7 +25,7 @@ function setup() {
   const catchUps: (number | undefined)[] = [];
   const client = new ClientConnection(
     socket as unknown as WebSocket, // the fake implements the three members ClientConnection uses
-    { id: 'alice' },
+    { id: 'alice', expiresAt: Date.now() + 3_600_000 },
     (_c, _jobId, afterSeq) => catchUps.push(afterSeq),
     1000,
   );

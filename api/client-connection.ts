@@ -23,7 +23,13 @@ export interface JobStream {
  * filled from the job's replay log before anything newer is sent. The only messages ever skipped are
  * progress messages superseded while the socket is slow.
  */
+let nextConnectionId = 0;
+
 export class ClientConnection {
+  /** Tells this process's sockets apart (rate limiter keys). */
+  readonly id = `socket-${++nextConnectionId}`;
+  /** Ownership checks of this socket's subscribes running or queued. */
+  ownershipChecks = 0;
   readonly streams = new Map<string, JobStream>();
   /** Jobs the client subscribed to by id. */
   readonly jobs = new Set<string>();

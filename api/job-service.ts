@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
 import { newJobId, ProcessAssetInput } from '../common/jobs.js';
+import { temporalPriority, type JobPriority } from '../common/job-priority.js';
 import type { PipelineReport } from '../common/pipeline.js';
-import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_STAGE } from '../common/search-attributes.js';
+import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_PRIORITY, ASSET_STAGE } from '../common/search-attributes.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import type { JobSummary } from '../common/jobs.js';
 
@@ -54,6 +55,15 @@ function summarize(
   };
 }
 
+/** Where a job stands among the others waiting for the HPC machines. */
+export interface JobSchedule {
+  level: JobPriority;
+  /** Fairness key: the owner, or `team:<name>` (common/job-priority.ts fairShareKey). */
+  shareKey: string;
+  /** Fair-share weights by key (FAIR_SHARE_WEIGHTS); 1 for a key not listed. */
+  weights: ReadonlyMap<string, number>;
+}
+
 /**
  * Asset jobs as Temporal workflows, seen through their owner. Every lookup checks ownership and
  * answers "not found" for another user's job, so nobody learns whether someone else's job exists.
@@ -61,18 +71,24 @@ function summarize(
 export class JobService {
   constructor(private readonly client: Client) {}
 
-  /** Starts processAsset for the owner; the workflow id (job id) is returned at once. */
-  async start(input: ProcessAssetInput): Promise<string> {
+  /**
+   * Starts processAsset for the owner; the workflow id (job id) is returned at once. `schedule` places
+   * the job among the others waiting for the HPC machines (common/job-priority.ts); its activities
+   * inherit the workflow's priority and fairness key.
+   */
+  async start(input: ProcessAssetInput, schedule: JobSchedule = { level: 'normal', shareKey: input.owner, weights: new Map() }): Promise<string> {
     const jobId = newJobId(input.owner, randomUUID());
     await this.client.workflow.start('processAsset', {
       taskQueue: ORCHESTRATOR_TASK_QUEUE,
       workflowId: jobId,
       args: [input],
+      priority: temporalPriority(schedule.level, schedule.shareKey, schedule.weights),
       memo: { owner: input.owner, assetName: input.assetName },
       typedSearchAttributes: [
         { key: ASSET_OWNER, value: input.owner },
         { key: ASSET_NAME, value: input.assetName },
         { key: ASSET_PRESET, value: input.options.preset },
+        { key: ASSET_PRIORITY, value: schedule.level },
       ],
       staticSummary: `${input.assetName} for ${input.owner}, ${input.options.preset}`,
     });
@@ -121,23 +137,30 @@ export class JobService {
    * millisecond are neither skipped nor repeated).
    *
    * SQL visibility (the dev server, PostgreSQL) supports no ORDER BY and lists running jobs first, so
-   * the page is cut from the owner's jobs started before the cursor, sorted here. That reads every such
-   * job's visibility row: fine for an artist's hundreds of jobs; with Elasticsearch visibility an
+   * the page is cut from the owner's jobs, one row per job, sorted here. That reads every visibility row
+   * of the owner: fine for an artist's hundreds of jobs; with Elasticsearch visibility an
    * `ORDER BY StartTime DESC` query would make it one page read.
    */
   async list(
     owner: string,
     { limit, before }: { limit: number; before?: JobCursor },
   ): Promise<{ jobs: JobSummary[]; nextBefore: string | null }> {
-    // owner is restricted to [A-Za-z0-9._@-] and the cursor time is a parsed Date, so nothing can break out of the quotes.
-    const upTo = before ? new Date(before.startTime.getTime() + 1).toISOString() : null;
-    const query = `AssetOwner = "${owner}"` + (upTo ? ` AND StartTime < "${upTo}"` : '');
-    const all: JobSummary[] = [];
+    // owner is restricted to [A-Za-z0-9._@-], so nothing can break out of the quotes. Every run of the
+    // owner's jobs is read, not just those before the cursor: a job reset in Temporal has a row per run,
+    // and only once they are all seen can the job be listed once, as its current run, on one page.
+    const query = `AssetOwner = "${owner}"`;
+    const current = new Map<string, { job: JobSummary; running: boolean }>();
     for await (const info of this.client.workflow.list({ query, pageSize: 1000 })) {
       const job = summarize(info);
-      if (before && !isBefore(job, before)) continue;
-      all.push(job);
+      const running = info.status.name === 'RUNNING';
+      const seen = current.get(job.jobId);
+      // The current run is the one running (a reset closes the old run as it starts the new one), else
+      // the one that closed last.
+      if (!seen || (running && !seen.running) || (!seen.running && (job.closeTime ?? '') > (seen.job.closeTime ?? ''))) {
+        current.set(job.jobId, { job, running });
+      }
     }
+    const all = [...current.values()].map((c) => c.job).filter((job) => !before || isBefore(job, before));
     all.sort((a, b) => (isBefore(a, cursorOf(b)) ? 1 : -1));
     const jobs = all.slice(0, limit);
     const last = jobs.at(-1);

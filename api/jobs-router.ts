@@ -8,7 +8,7 @@ import { ownerOf } from './auth.js';
 import { listOutputs, resolveOutput, sendOutput, sendOutputsZip } from './job-outputs.js';
 import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
 import { decodeCursor, type JobService } from './job-service.js';
-import type { SubmitRateLimiter } from './submit-rate-limiter.js';
+import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
 import { receiveUpload, UploadError } from './upload.js';
 import { FAILURES } from '../common/failures.js';
 
@@ -31,7 +31,8 @@ export interface JobsRouterDeps {
   reconciler: JobReconciler;
   storage: AssetStorage;
   uploadMaxBytes: number;
-  submitLimiter: SubmitRateLimiter;
+  /** Uploads and retries per user: each starts a whole pipeline on the HPC machines. */
+  submitLimit: SharedRateLimit;
   /** Called once per job this router started (upload or retry), for the jobs-started metric. */
   onJobStarted?: (preset: string) => void;
 }
@@ -48,18 +49,18 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     return job;
   }
 
+  /** Takes a job start from the owner's limit; false after answering 429. */
+  async function mayStartJob(res: Response, owner: string): Promise<boolean> {
+    const waitMs = await deps.submitLimit.take(owner);
+    if (waitMs === 0) return true;
+    sendRateLimited(res, waitMs, FAILURES.TOO_MANY_JOBS.code, 'Too many uploads and retries in a short time');
+    return false;
+  }
+
   router.post('/', async (req, res) => {
     const owner = ownerOf(res).id;
     // Checked before reading the body, so a refused upload costs no disk.
-    const waitMs = deps.submitLimiter.take(owner);
-    if (waitMs > 0) {
-      res.setHeader('retry-after', String(Math.ceil(waitMs / 1000)));
-      res.status(429).json({
-        error: {
-          code: FAILURES.TOO_MANY_JOBS.code,
-          message: `Too many uploads in a short time; try again in ${Math.ceil(waitMs / 1000)} s.`,
-        },
-      });
+    if (!(await mayStartJob(res, owner))) {
       req.resume();
       return;
     }
@@ -134,17 +135,9 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
       res.status(409).json({ error: { code: FAILURES.JOB_NOT_RUNNING.code, message: `The job is already ${job.status.toLowerCase()}.` } });
       return;
     }
+    // The workflow publishes `cancelling` as it takes the request (once, however it was cancelled) and
+    // `cancelled` when its cleanup is done.
     await deps.jobs.cancel(job.jobId);
-    // The workflow announces `cancelled` once its cleanup is done; until then the artist sees this.
-    await deps.jobLog
-      .publishEvent({
-        jobId: job.jobId,
-        owner: ownerOf(res).id,
-        event: 'cancelling',
-        message: `Cancelling ${job.assetName}`,
-        ts: Date.now(),
-      })
-      .catch((err: unknown) => req.log.warn({ err, jobId: job.jobId }, 'cancelling event not published'));
     res.status(202).json({ jobId: job.jobId, status: 'cancelling' });
   });
 
@@ -162,22 +155,24 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     }
     const input = await deps.jobs.inputOf(job.jobId);
     if (input.owner !== ownerOf(res).id) return notFound(res);
+    if (!(await mayStartJob(res, input.owner))) return;
     const jobId = await deps.jobs.start(input);
     deps.onJobStarted?.(input.options.preset);
     req.log.info({ jobId, retryOf: job.jobId, owner: input.owner }, 'job retried');
     res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, retryOf: job.jobId, assetName: input.assetName });
   });
 
+  // Reading outputs never creates the job's folder: an expired job's outputs are gone and stay gone.
   router.get('/:id/outputs', async (req, res) => {
     const job = await ownedJob(req, res);
     if (!job) return;
-    res.json({ jobId: job.jobId, outputs: await listOutputs(await deps.storage.outputDir(job.jobId)) });
+    res.json({ jobId: job.jobId, outputs: await listOutputs(deps.storage.outputLocation(job.jobId)) });
   });
 
   router.get('/:id/outputs.zip', async (req, res) => {
     const job = await ownedJob(req, res);
     if (!job) return;
-    const dir = await deps.storage.outputDir(job.jobId);
+    const dir = deps.storage.outputLocation(job.jobId);
     // The zip needs names only; digests are for the listing.
     const outputs = await listOutputs(dir, { digests: false });
     if (outputs.length === 0) {
@@ -192,7 +187,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     if (!job) return;
     const raw = (req.params as { name?: string | string[] }).name;
     const name = Array.isArray(raw) ? raw.join('/') : (raw ?? '');
-    const file = await resolveOutput(await deps.storage.outputDir(job.jobId), name);
+    const file = await resolveOutput(deps.storage.outputLocation(job.jobId), name);
     if (!file) {
       res
         .status(404)
@@ -200,6 +195,30 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
       return;
     }
     await sendOutput(res, file, name);
+  });
+
+  // The artist's own upload, as sent: the page's "before" view after a reload or in another tab. A .gltf
+  // names its .bin and textures by relative URI, and they sit beside it here under the same names.
+  router.get('/:id/inputs', async (req, res) => {
+    const job = await ownedJob(req, res);
+    if (!job) return;
+    const input = await deps.jobs.inputOf(job.jobId);
+    res.json({ jobId: job.jobId, model: input.assetName, inputs: input.files.map((f) => ({ name: f.name, size: f.size })) });
+  });
+
+  router.get('/:id/inputs/:name', async (req, res) => {
+    const job = await ownedJob(req, res);
+    if (!job) return;
+    const input = await deps.jobs.inputOf(job.jobId);
+    const file = input.files.find((f) => f.name === req.params.name);
+    const stored = file ? await deps.storage.uploadPath(file) : null;
+    if (!file || !stored) {
+      res
+        .status(404)
+        .json({ error: { code: FAILURES.INPUT_NOT_FOUND.code, message: 'This job has no such uploaded file; list them at its /inputs.' } });
+      return;
+    }
+    await sendOutput(res, stored, file.name);
   });
 
   return router;

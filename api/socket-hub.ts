@@ -2,6 +2,8 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { RedisClient } from '../common/redis.js';
 import type { Logger } from 'pino';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { JobLog } from '../common/job-log.js';
 import type { ApiMetrics } from './api-metrics.js';
@@ -21,13 +23,75 @@ const MAX_BAD_MESSAGES = 20;
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface SocketHubOptions {
-  /** How often sockets are pinged; one missed pong closes the socket. */
+  /**
+   * How often sockets are pinged; one missed pong closes the socket.
+   * @default 30_000
+   */
   pingIntervalMs?: number;
-  /** How often the status of watched, running jobs is checked against Temporal (0 disables). */
+  /**
+   * How often the status of watched, running jobs is checked against Temporal (0 disables).
+   * @default 5000
+   */
   reconcileIntervalMs?: number;
-  /** Bytes queued on a socket above which its progress is coalesced. */
+  /**
+   * Bytes queued on a socket above which its progress is coalesced.
+   * @default 262_144 (SLOW_SOCKET_BYTES)
+   */
   slowSocketBytes?: number;
+  /**
+   * Messages one socket may send per 10 s; the next one closes it with 4429. A page that reconnects
+   * resubscribes each job it shows once, well under this.
+   * @default 200
+   */
+  messagesPer10s?: number;
+  /**
+   * Jobs one socket may follow by id at once; beyond it `subscribe` answers `TOO_MANY_SUBSCRIPTIONS`.
+   * @default 500
+   */
+  maxSubscriptionsPerSocket?: number;
+  /**
+   * Jobs one user may follow by id at once over all their sockets on this process.
+   * @default 2000
+   */
+  maxSubscriptionsPerUser?: number;
+  /**
+   * Sockets one user may hold open on this process; the next one is closed with 4430.
+   * @default 20
+   */
+  maxSocketsPerUser?: number;
+  /**
+   * Ownership checks of `subscribe` (a Redis read, and a Temporal describe when the stream does not
+   * prove the job is the caller's) running at once in this process, over all sockets.
+   * @default 16
+   */
+  ownershipChecks?: number;
+  /**
+   * Ownership checks waiting for a slot, over all sockets; beyond it `subscribe` answers `UNAVAILABLE`
+   * at once (the client tries again later) instead of queueing without bound.
+   * @default 1000
+   */
+  maxQueuedOwnershipChecks?: number;
+  /**
+   * Ownership checks one socket may have running or waiting; beyond it `subscribe` answers
+   * `UNAVAILABLE`, so one socket cannot fill the queue everyone shares.
+   * @default 32
+   */
+  maxOwnershipChecksPerSocket?: number;
 }
+
+/** The value of each SocketHubOptions field when it is not set. */
+export const SOCKET_HUB_DEFAULTS: Required<SocketHubOptions> = {
+  pingIntervalMs: 30_000,
+  reconcileIntervalMs: 5000,
+  slowSocketBytes: SLOW_SOCKET_BYTES,
+  messagesPer10s: 200,
+  maxSubscriptionsPerSocket: 500,
+  maxSubscriptionsPerUser: 2000,
+  maxSocketsPerUser: 20,
+  ownershipChecks: 16,
+  maxQueuedOwnershipChecks: 1000,
+  maxOwnershipChecksPerSocket: 32,
+};
 
 /**
  * The /ws endpoint: authenticates at upgrade, speaks the protocol (docs/PROTOCOL.md), checks job
@@ -41,8 +105,13 @@ export class SocketHub {
   private readonly fanout: RedisFanout<ClientConnection>;
   private readonly watch: QuietJobWatch;
   private readonly clients = new Set<ClientConnection>();
+  /** Each user's open sockets on this process: for the per-user caps. */
+  private readonly socketsOf = new Map<string, Set<ClientConnection>>();
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly slowBytes: number;
+  private readonly options: Required<SocketHubOptions>;
+  /** Ownership checks of the whole process: a flood from one socket queues here, not in Redis or Temporal. */
+  private readonly ownershipLimit: LimitFunction;
+  private readonly messageRate: RateLimiterMemory;
 
   constructor(
     private readonly deps: {
@@ -55,11 +124,13 @@ export class SocketHub {
       log: Logger;
       options?: SocketHubOptions;
       /** Relay counters and latency; none in unit tests that build a hub on its own. */
-      metrics?: Pick<ApiMetrics, 'messagesRelayed' | 'progressCoalesced' | 'observeRelay'>;
+      metrics?: Pick<ApiMetrics, 'messagesRelayed' | 'progressCoalesced' | 'observeRelay' | 'socketRefusals' | 'ownershipChecks'>;
     },
   ) {
-    const options = deps.options ?? {};
-    this.slowBytes = options.slowSocketBytes ?? SLOW_SOCKET_BYTES;
+    const options = { ...SOCKET_HUB_DEFAULTS, ...deps.options };
+    this.options = options;
+    this.ownershipLimit = pLimit(options.ownershipChecks);
+    this.messageRate = new RateLimiterMemory({ points: options.messagesPer10s, duration: 10 });
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
@@ -77,10 +148,10 @@ export class SocketHub {
       reconciler: deps.reconciler,
       jobs: deps.jobs,
       log: deps.log,
-      intervalMs: options.reconcileIntervalMs ?? 5000,
+      intervalMs: options.reconcileIntervalMs,
       watched: () => this.watchedJobs(),
     });
-    this.timers.push(setInterval(() => this.pingAll(), options.pingIntervalMs ?? 30_000));
+    this.timers.push(setInterval(() => this.pingAll(), options.pingIntervalMs));
     this.timers.push(
       setInterval(() => {
         for (const client of this.clients) if (client.holdsProgress) client.flushHeld();
@@ -124,6 +195,12 @@ export class SocketHub {
         ws.close(CLOSE_CODES[refused.code], refused.message);
         return;
       }
+      const theirs = this.socketsOf.get(owner.id);
+      if (theirs && theirs.size >= this.options.maxSocketsPerUser) {
+        this.deps.metrics?.socketRefusals.inc({ reason: 'sockets' });
+        ws.close(CLOSE_CODES.TOO_MANY_SOCKETS, `At most ${this.options.maxSocketsPerUser} open sockets per user; close another tab.`);
+        return;
+      }
       this.accept(ws, owner);
     });
   }
@@ -134,22 +211,32 @@ export class SocketHub {
       ws,
       owner,
       (c, jobId, afterSeq) => void this.catchUp(c, jobId, afterSeq),
-      this.slowBytes,
+      this.options.slowSocketBytes,
       coalesced ? () => coalesced.inc() : undefined,
     );
     this.clients.add(client);
-    if (owner.expiresAt !== undefined) {
-      client.expiryTimer = setTimeout(
-        () => ws.close(CLOSE_CODES.AUTH_EXPIRED, 'Your session has expired; sign in again.'),
-        Math.min(MAX_TIMER_MS, Math.max(0, owner.expiresAt - Date.now())),
-      );
-      client.expiryTimer.unref();
-    }
+    let theirs = this.socketsOf.get(owner.id);
+    if (!theirs) this.socketsOf.set(owner.id, (theirs = new Set()));
+    theirs.add(client);
+    client.expiryTimer = setTimeout(
+      () => ws.close(CLOSE_CODES.AUTH_EXPIRED, 'Your session has expired; sign in again.'),
+      Math.min(MAX_TIMER_MS, Math.max(0, owner.expiresAt - Date.now())),
+    );
+    client.expiryTimer.unref();
     ws.on('pong', () => {
       client.alive = true;
     });
     ws.on('message', (data, isBinary) => {
-      void this.onMessage(client, isBinary ? null : data.toString());
+      const text = isBinary ? null : data.toString();
+      // Counted before anything is parsed or read: a flood costs this process a counter, nothing more.
+      this.messageRate.consume(client.id).then(
+        () => this.onMessage(client, text),
+        () => {
+          if (client.ws.readyState !== client.ws.OPEN) return;
+          this.deps.metrics?.socketRefusals.inc({ reason: 'messages' });
+          client.ws.close(CLOSE_CODES.TOO_MANY_MESSAGES, `More than ${this.options.messagesPer10s} messages in 10 s`);
+        },
+      );
     });
     ws.on('close', () => this.drop(client));
     ws.on('error', (err) => this.deps.log.debug({ err: err.message, owner: owner.id }, 'socket error'));
@@ -187,21 +274,39 @@ export class SocketHub {
 
   private async subscribe(client: ClientConnection, jobId: string, lastSeq: number | undefined): Promise<void> {
     const owner = client.owner.id;
-    // The job's stream names its owner in every message, and only the job's own workflow and activities
-    // publish there: a stream of this owner proves the job is theirs without asking Temporal, so a
-    // reconnect storm (an API restart with 1,000 sockets) costs Redis reads, not 1,000 describes. A
-    // closure the stream lacks is then found by the reconcile round once the job has been quiet.
-    const known = await this.deps.jobLog.readSnapshot(jobId).catch(() => null);
-    if ((known?.event?.owner ?? known?.progress?.owner) !== owner) {
-      const job = await this.deps.jobs.describeOwned(owner, jobId);
-      if (!job) {
-        this.sendError(client, { type: 'error', code: FAILURES.JOB_NOT_FOUND.code, jobId, message: 'No such job.' });
+    if (!client.jobs.has(jobId)) {
+      const refusal = this.subscriptionCapReached(client);
+      if (refusal) {
+        this.deps.metrics?.socketRefusals.inc({ reason: 'subscriptions' });
+        this.sendError(client, { type: 'error', code: FAILURES.TOO_MANY_SUBSCRIPTIONS.code, jobId, message: refusal });
         return;
       }
-      // Closed without its terminal event (terminated from the Temporal UI, or the event was lost), or
-      // running again after a reset while the stream still ends with the old run's outcome: publish what
-      // is missing first, so the catch-up below, and every other socket, gets it with a seq.
-      await this.deps.reconciler.reconcile({ jobId, owner, assetName: job.assetName, status: job.status, runId: job.description.runId });
+    }
+    // Ownership first, before anything of the job is read, the same steps for a job that is someone
+    // else's and for one that does not exist.
+    const owned = await this.checkOwnership(client, jobId);
+    if (owned === 'busy') {
+      this.deps.metrics?.socketRefusals.inc({ reason: 'busy' });
+      this.sendError(client, {
+        type: 'error',
+        code: FAILURES.UNAVAILABLE.code,
+        jobId,
+        message: 'The server is busy; subscribe again in a few seconds.',
+      });
+      return;
+    }
+    if (!owned) {
+      this.sendError(client, { type: 'error', code: FAILURES.JOB_NOT_FOUND.code, jobId, message: 'No such job.' });
+      return;
+    }
+    if (!client.jobs.has(jobId)) {
+      // Checked again: other subscribes of this user may have been admitted while this one was checked.
+      const refusal = this.subscriptionCapReached(client);
+      if (refusal) {
+        this.deps.metrics?.socketRefusals.inc({ reason: 'subscriptions' });
+        this.sendError(client, { type: 'error', code: FAILURES.TOO_MANY_SUBSCRIPTIONS.code, jobId, message: refusal });
+        return;
+      }
     }
     client.jobs.add(jobId);
     // Hold live messages from here on, and subscribe before reading, so nothing published during the
@@ -211,6 +316,55 @@ export class SocketHub {
     await this.fanout.join('channel', progressChannel(owner, jobId), client);
     client.send({ type: 'subscribed', jobId });
     await this.catchUp(client, jobId, lastSeq, true);
+  }
+
+  /** Why one more subscription by id is refused for this socket's user, or null when it is not. */
+  private subscriptionCapReached(client: ClientConnection): string | null {
+    const { maxSubscriptionsPerSocket, maxSubscriptionsPerUser } = this.options;
+    if (client.jobs.size >= maxSubscriptionsPerSocket)
+      return `At most ${maxSubscriptionsPerSocket} jobs per socket; unsubscribe from finished ones or use subscribeAll.`;
+    let total = 0;
+    for (const socket of this.socketsOf.get(client.owner.id) ?? []) total += socket.jobs.size;
+    if (total >= maxSubscriptionsPerUser)
+      return `At most ${maxSubscriptionsPerUser} jobs per user over all sockets; unsubscribe from finished ones or use subscribeAll.`;
+    return null;
+  }
+
+  /**
+   * Whether the job is the socket owner's, within the process-wide bound on checks at once: 'busy' when
+   * the process's queue or this socket's share of it is full.
+   */
+  private async checkOwnership(client: ClientConnection, jobId: string): Promise<boolean | 'busy'> {
+    if (
+      this.ownershipLimit.pendingCount >= this.options.maxQueuedOwnershipChecks ||
+      client.ownershipChecks >= this.options.maxOwnershipChecksPerSocket
+    )
+      return 'busy';
+    client.ownershipChecks++;
+    try {
+      return await this.ownershipLimit(() => this.isOwned(client.owner.id, jobId));
+    } finally {
+      client.ownershipChecks--;
+    }
+  }
+
+  private async isOwned(owner: string, jobId: string): Promise<boolean> {
+    this.deps.metrics?.ownershipChecks.inc();
+    // Job ids name their owner: anything else is refused without a read (JobService.describeOwned
+    // does the same), and what the prefix cannot tell apart (owner `al` and `al-x`) is checked below.
+    if (!jobId.startsWith(`asset-${owner}-`)) return false;
+    // The job's stream names its owner in every message, and only the job's own workflow and activities
+    // publish there: a stream of this owner proves the job is theirs without asking Temporal, so a
+    // reconnect storm (an API restart with 1,000 sockets) costs Redis reads, not 1,000 describes. A
+    // closure the stream lacks is then found by the quiet-job watch once the job has been quiet.
+    if ((await this.deps.jobLog.readOwner(jobId).catch(() => null)) === owner) return true;
+    const job = await this.deps.jobs.describeOwned(owner, jobId);
+    if (!job) return false;
+    // Closed without its terminal event (terminated from the Temporal UI, or the event was lost), or
+    // running again after a reset while the stream still ends with the old run's outcome: publish what
+    // is missing first, so the catch-up, and every other socket, gets it with a seq.
+    await this.deps.reconciler.reconcile({ jobId, owner, assetName: job.assetName, status: job.status, runId: job.description.runId });
+    return true;
   }
 
   /**
@@ -291,6 +445,10 @@ export class SocketHub {
 
   private drop(client: ClientConnection): void {
     if (!this.clients.delete(client)) return;
+    const theirs = this.socketsOf.get(client.owner.id);
+    theirs?.delete(client);
+    if (theirs?.size === 0) this.socketsOf.delete(client.owner.id);
+    void this.messageRate.delete(client.id);
     if (client.expiryTimer) clearTimeout(client.expiryTimer);
     const owner = client.owner.id;
     const pending: Promise<void>[] = [];

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { PROJECT_ROOT } from '../common/config.js';
+import { whenOrphaned } from '../scripts/lib/service-process.js';
 import { resolveRedisServer, resolveTemporalCli } from '../scripts/provision.js';
 import { runFanoutBenchmark } from './fanout/fanout-memory.js';
 import type { BenchContext } from './lib/bench-context.js';
@@ -165,6 +166,12 @@ export function saveRun(run: BenchRun): string {
 }
 
 async function main(): Promise<void> {
+  // Killed from outside, the runner's own processes die with it (tiedToParent); when only npm or its shell
+  // is killed, the runner notices it is orphaned and ends the same way instead of running on unwatched.
+  whenOrphaned(() => {
+    console.error('[bench] the command that started this run is gone; stopping (every benchmark process stops with it)');
+    process.exit(130);
+  });
   const program = new Command()
     .name('npm run bench --')
     .description('Runs the asset-farm benchmarks on this machine, starting everything they need.')

@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,8 +111,14 @@ export const apiSchema = z
     NODE_ENV: z.string().optional(),
     /** HS256 secret shared with the identity provider (or the dev login). At least 32 characters. */
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters (openssl rand -hex 32)').optional(),
-    /** PEM public key when the studio's identity provider signs with RS256/ES256 instead. */
-    JWT_PUBLIC_KEY: z.string().optional(),
+    /**
+     * PEM public key when the studio's identity provider signs with RS256/ES256 instead. A one-line value
+     * with literal `\n` between the PEM lines (the form .env files can hold) is read as those lines.
+     */
+    JWT_PUBLIC_KEY: z
+      .string()
+      .transform((pem) => pem.replace(/\\n/g, '\n'))
+      .optional(),
     JWT_ALGORITHM: z.enum(['HS256', 'RS256', 'ES256']).default('HS256'),
     JWT_ISSUER: z.string().optional(),
     JWT_AUDIENCE: z.string().optional(),
@@ -125,6 +132,27 @@ export const apiSchema = z
     API_SUBMIT_PER_MINUTE: positiveInt.default(30),
     /** How often the API checks the Temporal status of running jobs that open sockets follow; 0 disables. */
     API_RECONCILE_INTERVAL_MS: z.coerce.number().int().nonnegative().default(5000),
+    /** Messages one socket may send per 10 s before it is closed with 4429 (docs/PROTOCOL.md). */
+    API_SOCKET_MESSAGES_PER_10S: positiveInt.default(200),
+    /** Jobs one socket may follow by id at once. */
+    API_SOCKET_MAX_SUBSCRIPTIONS: positiveInt.default(500),
+    /** Jobs one user may follow by id at once over all their sockets on one API process. */
+    API_USER_MAX_SUBSCRIPTIONS: positiveInt.default(2000),
+    /** Sockets one user may hold open on one API process. */
+    API_USER_MAX_SOCKETS: positiveInt.default(20),
+    /** Socket ownership checks (a Redis read, maybe a Temporal describe) running at once per API process. */
+    API_OWNERSHIP_CHECKS: positiveInt.default(16),
+    /** Dev-login tokens one client address may get per minute. */
+    API_LOGIN_PER_MINUTE: positiveInt.default(10),
+    /** Longest a token may be valid for, from its iat (or from now): a token without exp is refused. */
+    JWT_MAX_LIFETIME_SECONDS: positiveInt.default(24 * 3600),
+    /** Most files in one upload (e.g. one .gltf with its .bin and textures). */
+    UPLOAD_MAX_FILES: positiveInt.max(256).default(64),
+    /**
+     * An upload that sends nothing for this long is cut off (408); one that keeps sending may take as long
+     * as it needs up to UPLOAD_MAX_BYTES. Other requests get the same time for their whole request.
+     */
+    API_REQUEST_IDLE_TIMEOUT_MS: positiveInt.default(60_000),
     /**
      * On SIGTERM, how long /readyz answers 503 before the sockets are closed, so a balancer (deploy/haproxy)
      * stops routing to this process first. 0 (the local default) closes at once.
@@ -152,6 +180,34 @@ export const apiSchema = z
     if (asymmetric && !env.JWT_PUBLIC_KEY) {
       ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}` });
     }
+    if (asymmetric && env.JWT_PUBLIC_KEY) {
+      // Checked here, not at the first token: a key that cannot be read would refuse every token.
+      try {
+        const key = createPublicKey(env.JWT_PUBLIC_KEY);
+        const expected = env.JWT_ALGORITHM === 'RS256' ? 'rsa' : 'ec';
+        if (key.asymmetricKeyType !== expected)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['JWT_PUBLIC_KEY'],
+            message: `is a ${key.asymmetricKeyType} key; JWT_ALGORITHM=${env.JWT_ALGORITHM} needs an ${expected.toUpperCase()} public key`,
+          });
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['JWT_PUBLIC_KEY'],
+          message: `is not a readable PEM public key (${(err as Error).message}); paste the identity provider's "-----BEGIN PUBLIC KEY-----" block, with real line breaks or \\n between its lines`,
+        });
+      }
+    }
+    // The identity provider signs tokens for every application it serves with the same key: only the
+    // audience and issuer tell a token meant for asset-farm from one meant for another application.
+    for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const)
+      if (asymmetric && !env[name])
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}: tokens the identity provider issued for other applications must be refused`,
+        });
     if (!asymmetric && !env.JWT_SECRET) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'is required (at least 32 characters) when JWT_ALGORITHM=HS256' });
     }
@@ -179,8 +235,59 @@ export const apiSchema = z
   });
 export type ApiConfig = z.infer<typeof apiSchema>;
 
+/**
+ * Complexity limits an upload is checked against before any heavy work (inspect reads only the JSON and
+ * image headers for them): each refusal is a non-retryable AssetLimit failure naming the limit. The
+ * defaults are far above any game asset (DamagedHelmet: 5 accessors, 1 node, 1 primitive, 46k triangles,
+ * 2048² textures) and below what holds an HPC slot for minutes (1,000,000 accessors: 3.3 GB, 10 min).
+ */
+const assetLimitEnv = {
+  ASSET_MAX_ACCESSORS: positiveInt.default(100_000),
+  ASSET_MAX_NODES: positiveInt.default(100_000),
+  ASSET_MAX_PRIMITIVES: positiveInt.default(50_000),
+  ASSET_MAX_TRIANGLES: positiveInt.default(20_000_000),
+  /** Width × height of the largest texture accepted (default 16384 × 16384). */
+  ASSET_MAX_TEXTURE_PIXELS: positiveInt.default(16384 * 16384),
+  /** Nesting depth of the glTF JSON (the spec's own structures need under 10; extras rarely more). */
+  ASSET_MAX_JSON_DEPTH: positiveInt.default(64),
+  /**
+   * Depth of the node hierarchy. Rigs and scene graphs are a few dozen levels deep; glTF-Validator and
+   * glTF-Transform recurse over it and overflow the stack somewhere past 10,000 (the validator by crashing
+   * its thread, which would be retried as a lost worker).
+   */
+  ASSET_MAX_NODE_DEPTH: positiveInt.default(1000),
+};
+
+/** The limits as the stages use them. */
+export interface AssetLimits {
+  accessors: number;
+  nodes: number;
+  primitives: number;
+  triangles: number;
+  texturePixels: number;
+  jsonDepth: number;
+  nodeDepth: number;
+}
+
+/** Limits with every variable unset (tests, tools). */
+export const DEFAULT_ASSET_LIMITS: AssetLimits = assetLimitsOf(z.object(assetLimitEnv).parse({}));
+
+/** The AssetLimits a parsed HPC worker config asks for. */
+export function assetLimitsOf(config: { [K in keyof typeof assetLimitEnv]: number }): AssetLimits {
+  return {
+    accessors: config.ASSET_MAX_ACCESSORS,
+    nodes: config.ASSET_MAX_NODES,
+    primitives: config.ASSET_MAX_PRIMITIVES,
+    triangles: config.ASSET_MAX_TRIANGLES,
+    texturePixels: config.ASSET_MAX_TEXTURE_PIXELS,
+    jsonDepth: config.ASSET_MAX_JSON_DEPTH,
+    nodeDepth: config.ASSET_MAX_NODE_DEPTH,
+  };
+}
+
 export const hpcWorkerSchema = z
   .object({
+    ...assetLimitEnv,
     ...temporalEnv,
     ...redisEnv,
     ...storageEnv,

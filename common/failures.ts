@@ -26,6 +26,18 @@ const CATALOGUE = {
     message: 'The uploaded model is not valid glTF and cannot be processed.',
     advice: 'Fix the model in your 3D tool, export it again and upload the new file.',
   },
+  UNSUPPORTED_ASSET: {
+    retryable: false,
+    title: "The farm can't process this asset yet",
+    message: 'The model is valid glTF, but it uses something this pipeline cannot process.',
+    advice: 'Export it without the feature the message names, or tell an engineer which feature you need.',
+  },
+  ASSET_LIMIT: {
+    retryable: false,
+    title: 'This asset is over the farm’s limits',
+    message: 'The model is larger or more complex than this farm accepts.',
+    advice: 'Reduce what the message names (split the asset, merge parts, scale textures down) and upload again.',
+  },
   INVALID_OPTIONS: {
     retryable: false,
     title: 'The job settings are not valid',
@@ -91,7 +103,8 @@ const CATALOGUE = {
   AUTH_MISSING: { retryable: false, message: 'Sign in first.', advice: 'Send the access token as a bearer token.' },
   AUTH_INVALID: { retryable: false, message: 'The access token is not valid.', advice: 'Sign in again.' },
   AUTH_EXPIRED: { retryable: false, message: 'Your session has expired.', advice: 'Sign in again.' },
-  TOO_MANY_JOBS: { retryable: true, message: 'Too many uploads in a short time.', advice: 'Wait a moment and upload again.' },
+  TOO_MANY_JOBS: { retryable: true, message: 'Too many uploads and retries in a short time.', advice: 'Wait a moment and upload again.' },
+  TOO_MANY_LOGINS: { retryable: true, message: 'Too many sign-ins from this address.', advice: 'Wait a minute and sign in again.' },
   JOB_NOT_FOUND: { retryable: false, message: 'No such job.', advice: 'Check the job id; jobs of other users are not shown.' },
   JOB_NOT_RUNNING: { retryable: false, message: 'The job is not running.', advice: 'Only a running job can be cancelled.' },
   JOB_NOT_RETRYABLE: {
@@ -101,6 +114,7 @@ const CATALOGUE = {
   },
   NO_OUTPUTS: { retryable: false, message: 'This job has no outputs yet.', advice: 'Wait until the job has completed.' },
   OUTPUT_NOT_FOUND: { retryable: false, message: 'This job has no such output.', advice: 'List the outputs at the job’s /outputs.' },
+  INPUT_NOT_FOUND: { retryable: false, message: 'This job has no such uploaded file.', advice: 'List them at the job’s /inputs.' },
   UPLOAD_NOT_MULTIPART: {
     retryable: false,
     message: 'The upload is not multipart/form-data.',
@@ -126,6 +140,11 @@ const CATALOGUE = {
   // A socket's failure: the `code` of an `error` frame on /ws (docs/PROTOCOL.md).
   BAD_MESSAGE: { retryable: false, message: 'The message is not valid.', advice: 'See docs/PROTOCOL.md for the messages a client sends.' },
   UNAVAILABLE: { retryable: true, message: 'Live progress is unavailable for a moment.', advice: 'Reconnect; progress resumes.' },
+  TOO_MANY_SUBSCRIPTIONS: {
+    retryable: false,
+    message: 'This page follows too many jobs one by one.',
+    advice: 'Unsubscribe from finished jobs, or follow all of them with subscribeAll.',
+  },
 } as const satisfies Record<string, FailureEntry>;
 
 /** Every failure's stable code. */
@@ -145,6 +164,8 @@ export const FAILURES = Object.fromEntries(CODES.map((code) => [code, { ...CATAL
 /** Codes a job can fail with: the `error.type` of a `failed` event. */
 export const JOB_FAILURE_CODES = [
   'INVALID_ASSET',
+  'UNSUPPORTED_ASSET',
+  'ASSET_LIMIT',
   'INVALID_OPTIONS',
   'INVALID_BATCH',
   'STORAGE',
@@ -163,7 +184,7 @@ export const JobFailureCode = FailureCode.extract(JOB_FAILURE_CODES).catch('INTE
 export type JobFailureCode = (typeof JOB_FAILURE_CODES)[number];
 
 /** Codes of a socket `error` frame. */
-export const SocketErrorCode = FailureCode.extract(['BAD_MESSAGE', 'JOB_NOT_FOUND', 'UNAVAILABLE']);
+export const SocketErrorCode = FailureCode.extract(['BAD_MESSAGE', 'JOB_NOT_FOUND', 'UNAVAILABLE', 'TOO_MANY_SUBSCRIPTIONS']);
 export type SocketErrorCode = z.infer<typeof SocketErrorCode>;
 
 /** Codes of the API's JSON error bodies; an unknown one reads as INTERNAL. */

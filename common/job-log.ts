@@ -12,6 +12,8 @@ import {
   type ProgressMessage,
 } from './progress.js';
 
+import { readPublishedOwner } from './redis-scripts/published-message.js';
+
 const PUBLISH_SCRIPT = readFileSync(new URL('./redis-scripts/publish-job-message.lua', import.meta.url), 'utf8');
 
 const scriptsLoaded = new WeakSet<RedisClient>();
@@ -148,6 +150,15 @@ export class JobLog {
       TERMINAL_KINDS,
       fields.runId ?? '',
     );
+  }
+
+  /**
+   * The owner the job's stream names (its latest event or progress), or null when Redis holds nothing
+   * for it. Reads no more than that, so it can run before the caller knows the job is theirs.
+   */
+  async readOwner(jobId: string): Promise<string | null> {
+    const [event, progress] = await this.redis.hmget(jobKeys(jobId).state, 'event', 'progress');
+    return readPublishedOwner(event ?? progress ?? '') ?? null;
   }
 
   /** The job's latest state, or null when Redis holds nothing for it (never published, or expired). */

@@ -91,7 +91,10 @@ export const ValidatorMessage = z.object({
   code: z.string(),
   message: z.string(),
   severity: z.enum(['error', 'warning', 'info', 'hint']),
+  /** JSON pointer to the property concerned. */
   pointer: z.string().optional(),
+  /** Byte offset in a GLB, for problems of the binary container (chunk lengths, truncation). */
+  offset: z.number().optional(),
 });
 export type ValidatorMessage = z.infer<typeof ValidatorMessage>;
 
@@ -116,6 +119,8 @@ export const LodResult = z.object({
   ratio: z.number(),
   targetTriangles: z.number(),
   triangles: z.number(),
+  /** Why the level differs from what its ratio asks (e.g. a mesh too small to simplify keeps its triangles). */
+  note: z.string().optional(),
 });
 export type LodResult = z.infer<typeof LodResult>;
 
@@ -124,6 +129,14 @@ export const TextureResult = z.object({
   name: z.string(),
   before: ImageFacts,
   after: ImageFacts,
+  /**
+   * How closely the delivered image matches the upload's at the delivered size (resizing aside): the
+   * largest channel error (0..255), PSNR in dB (null when identical), and how it was encoded: lossy,
+   * lossless (lossy would have changed colours visibly) or source (the upload's image kept as it is).
+   */
+  fidelity: z
+    .object({ maxChannelError: z.number(), psnrDb: z.number().nullable(), encoding: z.enum(['lossy', 'lossless', 'source']) })
+    .optional(),
   /** Why the result differs from the settings (e.g. KTX2 asked, no encoder on this machine, WebP written). */
   warnings: z.array(z.string()).optional(),
   /** True when a retried attempt kept this texture from the attempt before instead of redoing it. */
@@ -166,6 +179,8 @@ export const PackageResult = z.object({
   gltfpack: GltfpackComparison.optional(),
   /** Steps applied while packaging (quantize, meshopt or draco compression, texture swaps). */
   steps: z.array(z.string()).optional(),
+  /** Why an output differs from what the settings promise, per file (e.g. LOD0 larger than the upload, and why). */
+  notes: z.array(z.string()).optional(),
 });
 export type PackageResult = z.infer<typeof PackageResult>;
 

@@ -12,3 +12,5 @@ export const ASSET_STAGE = defineSearchAttributeKey('AssetStage', SearchAttribut
 export const ASSET_OUTCOME = defineSearchAttributeKey('AssetOutcome', SearchAttributeType.KEYWORD);
 /** True while the job's running stage makes no progress (see activities/stall-watch.ts). */
 export const ASSET_STALLED = defineSearchAttributeKey('AssetStalled', SearchAttributeType.BOOL);
+/** urgent, normal or background: the job's place among those waiting for the HPC machines (common/job-priority.ts). */
+export const ASSET_PRIORITY = defineSearchAttributeKey('AssetPriority', SearchAttributeType.KEYWORD);

@@ -52,5 +52,9 @@ export const CLOSE_CODES = {
   AUTH_INVALID: 4403,
   AUTH_EXPIRED: 4419,
   TOO_MANY_BAD_MESSAGES: 4400,
+  /** More messages than the per-socket rate allows. */
+  TOO_MANY_MESSAGES: 4429,
+  /** The user already holds as many sockets as allowed on this API process. */
+  TOO_MANY_SOCKETS: 4430,
   SHUTTING_DOWN: 1012,
 } as const;

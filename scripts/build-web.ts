@@ -31,9 +31,11 @@ export async function buildWebIfStale(log: (line: string) => void = console.log)
   const built = (await stat(BUILT_PAGE).catch(() => null))?.mtimeMs ?? 0;
   const sources = Math.max(...(await Promise.all(INPUTS.map(newestMtime))));
   if (built > 0 && built >= sources) return 'fresh';
-  log(built === 0 ? 'web: building the page (web/dist is missing)…' : 'web: rebuilding the page (sources changed)…');
+  log(built === 0 ? 'web: building the page (web/dist is missing, about 30 s)…' : 'web: rebuilding the page (sources changed)…');
+  const started = performance.now();
   const { build } = await import('vite');
   await build({ configFile: path.join(WEB, 'vite.config.ts'), logLevel: 'warn' });
+  log(`web: built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return 'built';
 }
 

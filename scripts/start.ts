@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { apiSchema, ConfigError, isLoopbackHost, loadConfig, PROJECT_ROOT } from '../common/config.js';
+import { buildWebIfStale } from './build-web.js';
 import { formatLogLine } from './lib/log-format.js';
 import { startRedisServer } from './lib/redis-server.js';
 import { ServiceProcess, stopAllServices, whenOrphaned } from './lib/service-process.js';
@@ -31,6 +32,8 @@ const DATA_DIR = path.resolve(env.DATA_DIR ?? path.join(PROJECT_ROOT, 'data'));
 // umask is inherited by every child, so the files Redis, Temporal and the workers create are 0600 too.
 process.umask(0o077);
 mkdirSync(DATA_DIR, { recursive: true, mode: 0o700 });
+// A folder made before this rule (or by hand) is narrowed too: nothing inside is then reachable by others.
+chmodSync(DATA_DIR, 0o700);
 const bindHost = flags.host ?? env.BIND_HOST ?? '127.0.0.1';
 
 // A closed terminal (SIGHUP) or a closed pipe must not turn the shutdown's log lines into a crash.
@@ -131,7 +134,12 @@ try {
   };
   delete apiEnv.METRICS_HOST;
   loadConfig(apiSchema, apiEnv);
-  if (exposed) say('start', `The app listens on ${bindHost} (--host/BIND_HOST): other machines can reach it. Temporal and Redis stay on loopback.`);
+  if (exposed)
+    say('start', `The app listens on ${bindHost} (--host/BIND_HOST): other machines can reach it. Temporal and Redis stay on loopback.`);
+
+  // The page, built only when web/dist is missing or older than its sources (in this process: no second
+  // Node start-up for a check that is usually "fresh").
+  await buildWebIfStale((line) => say('start', line));
 
   // Redis
   let redisUrl = env.REDIS_URL;
@@ -176,7 +184,11 @@ try {
   } else say('start', `Using Temporal at ${temporalAddress}`);
 
   if (await isPortOpen(ports.api)) throw new Error(`Port ${ports.api} is in use. Stop what is using it or set API_PORT.`);
-  const metricsVariables = { apiMetrics: 'API_METRICS_PORT', orchestratorMetrics: 'ORCHESTRATOR_METRICS_PORT', hpcMetrics: 'HPC_METRICS_PORT' } as const;
+  const metricsVariables = {
+    apiMetrics: 'API_METRICS_PORT',
+    orchestratorMetrics: 'ORCHESTRATOR_METRICS_PORT',
+    hpcMetrics: 'HPC_METRICS_PORT',
+  } as const;
   for (const [key, variable] of Object.entries(metricsVariables)) {
     const port = ports[key as keyof typeof metricsVariables];
     if (port && (await isPortOpen(port))) throw new Error(`Port ${port} (${variable}) is in use; set ${variable} to another port or 0.`);

@@ -23,8 +23,12 @@ export interface AssetStorage {
   materializeInputs(jobId: string, files: readonly AssetFile[]): Promise<string>;
   /** Folder, created on demand, where a job's stages keep intermediate files for the next stage. */
   workDir(jobId: string): Promise<string>;
-  /** Folder where a job writes its outputs. */
+  /** Folder where a job writes its outputs, created on demand (for the job's own stages). */
   outputDir(jobId: string): Promise<string>;
+  /** Where a job's outputs are, without creating anything: for readers (it may not exist). */
+  outputLocation(jobId: string): string;
+  /** Path of a stored upload blob, or null when it is no longer stored. */
+  uploadPath(blob: StoredBlob): Promise<string | null>;
   /** Absolute path of one output, or null when it does not exist or the name escapes the job's folder. */
   outputPath(jobId: string, name: string): Promise<string | null>;
   /** Removes a job's working folder (inputs and intermediates); nothing happens when it is already gone. */

@@ -139,6 +139,16 @@ export class LocalStorage implements AssetStorage {
     return dir;
   }
 
+  outputLocation(jobId: string): string {
+    return this.jobDir('outputs', jobId);
+  }
+
+  async uploadPath(blob: StoredBlob): Promise<string | null> {
+    const file = this.blobPath(blob.sha256);
+    const stat = await fs.stat(file).catch(() => null);
+    return stat?.isFile() ? file : null;
+  }
+
   async outputPath(jobId: string, name: string): Promise<string | null> {
     const dir = this.jobDir('outputs', jobId);
     const full = path.resolve(dir, name);

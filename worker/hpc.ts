@@ -3,7 +3,7 @@ import { createHpcActivities } from '../activities/index.js';
 import { HeartbeatPacer } from '../activities/heartbeat-pacer.js';
 import { HEARTBEAT_INTERVAL_MS } from '../activities/progress-reporter.js';
 import { StopHints } from '../activities/stop-hints.js';
-import { hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
+import { assetLimitsOf, hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
 import { createRedis, redisConnection } from '../common/redis.js';
@@ -36,7 +36,9 @@ lifecycle.onClose('Temporal connection', () => connection.close());
 lifecycle.closeRedisAtExit('Redis publisher', redis);
 lifecycle.closeRedisAtExit('Redis subscriber', subscriber);
 lifecycle.onClose('metrics endpoint', () => observability.close());
-lifecycle.onClose('progress drop count', async () => log.info({ droppedProgressUpdates: dropped }, 'Progress updates not mirrored to Redis'));
+lifecycle.onClose('progress drop count', async () =>
+  log.info({ droppedProgressUpdates: dropped }, 'Progress updates not mirrored to Redis'),
+);
 const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
@@ -46,6 +48,7 @@ const worker = await Worker.create({
     jobLog,
     storage: new LocalStorage(config.DATA_DIR),
     progressMaxRate: config.PROGRESS_MAX_RATE,
+    assetLimits: assetLimitsOf(config),
     onDrop: () => {
       dropped++;
       metrics.progressDrops.inc();

@@ -19,7 +19,12 @@ export async function setUpWorkerObservability(
   const sdkMetricsPort = metricsPort ? await freePort() : null;
   installTemporalRuntime(log, sdkMetricsPort ? `127.0.0.1:${sdkMetricsPort}` : undefined);
   const server = metricsPort
-    ? await serveMetrics({ port: metricsPort, host, registry: metrics.registry, sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics` })
+    ? await serveMetrics({
+        port: metricsPort,
+        host,
+        registry: metrics.registry,
+        sdkMetricsUrl: `http://127.0.0.1:${sdkMetricsPort}/metrics`,
+      })
     : null;
   if (server) log.info({ port: metricsPort, host }, 'Prometheus metrics at /metrics');
   return {

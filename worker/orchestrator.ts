@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { createJobEventActivities } from '../activities/index.js';
@@ -11,6 +12,7 @@ import { activityMetricsInterceptor } from './worker-metrics.js';
 import { setUpWorkerObservability } from './observability.js';
 import { jobLogAttributes } from './job-log-attributes.js';
 import { WorkerLifecycle } from './process-lifecycle.js';
+import { workflowBundle } from './workflow-bundle.js';
 
 /** Runs the workflows and the light activities they need (event publishing) on the orchestrator queue. */
 const config = loadConfigOrExit(orchestratorWorkerSchema, 'worker:orchestrator');
@@ -31,7 +33,11 @@ const worker = await Worker.create({
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: ORCHESTRATOR_TASK_QUEUE,
   interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes] },
-  workflowsPath: fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+  workflowBundle: await workflowBundle(
+    fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
+    path.join(config.DATA_DIR, 'cache'),
+    log,
+  ),
   activities: createJobEventActivities({
     jobLog,
     onDrop: () => metrics.progressDrops.inc(),

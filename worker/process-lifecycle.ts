@@ -51,10 +51,16 @@ export class WorkerLifecycle {
     this.log.info({ signal }, this.running ? 'Stopping: no new tasks; running ones finish or are cancelled' : 'Stopping before start');
     // While running, the SDK's own handler for the same signal shuts the worker down and run() returns.
     if (!this.running) void this.closeAndExit(0);
-    const deadline = setTimeout(() => {
-      this.log.error({ afterMs: this.options.graceMs + (this.options.hardDeadlineMs ?? 10_000) }, 'Shutdown overran its grace time; exiting');
-      process.exit(1);
-    }, this.options.graceMs + (this.options.hardDeadlineMs ?? 10_000));
+    const deadline = setTimeout(
+      () => {
+        this.log.error(
+          { afterMs: this.options.graceMs + (this.options.hardDeadlineMs ?? 10_000) },
+          'Shutdown overran its grace time; exiting',
+        );
+        process.exit(1);
+      },
+      this.options.graceMs + (this.options.hardDeadlineMs ?? 10_000),
+    );
     deadline.unref();
   }
 

@@ -49,7 +49,9 @@ export function installTemporalRuntime(log: Logger, sdkMetricsBindAddress?: stri
       debug: (message: string, meta?: LogMetadata) => sdkLog.debug(logMetadata(meta), message),
       // The workflow bundler's webpack report is dozens of lines; "Workflow bundle created" follows at info.
       info: (message: string, meta?: LogMetadata) =>
-        message.includes('\n') && message.includes('webpack') ? sdkLog.debug(logMetadata(meta), message) : sdkLog.info(logMetadata(meta), message),
+        message.includes('\n') && message.includes('webpack')
+          ? sdkLog.debug(logMetadata(meta), message)
+          : sdkLog.info(logMetadata(meta), message),
       warn: (message: string, meta?: LogMetadata) => sdkLog.warn(logMetadata(meta), message),
       error: (message: string, meta?: LogMetadata) => sdkLog.error(logMetadata(meta), message),
     },

@@ -7,6 +7,8 @@ export type { JobFailureReason };
 /** Failure codes whose message was written for the artist where it was raised, and is passed on as is. */
 const ARTIST_FACING_CODES: ReadonlySet<string> = new Set([
   FAILURES.INVALID_ASSET.code,
+  FAILURES.UNSUPPORTED_ASSET.code,
+  FAILURES.ASSET_LIMIT.code,
   FAILURES.INVALID_OPTIONS.code,
   FAILURES.INVALID_BATCH.code,
 ]);

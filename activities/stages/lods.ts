@@ -1,4 +1,5 @@
 import fs from 'node:fs/promises';
+import type { Document } from '@gltf-transform/core';
 import { reorder, simplify, weld } from '@gltf-transform/functions';
 import { MeshoptEncoder, MeshoptSimplifier } from 'meshoptimizer';
 import type { LodResult } from '../../common/pipeline.js';
@@ -20,15 +21,40 @@ const TOLERANCE = 0.1;
  * keeps, so that low ratios (0.1) are reached on assets cut into many UV islands.
  */
 const permissiveSimplifier = {
-  ready: MeshoptSimplifier.ready,
-  supported: MeshoptSimplifier.supported,
-  compactMesh: MeshoptSimplifier.compactMesh.bind(MeshoptSimplifier),
-  simplifyPoints: MeshoptSimplifier.simplifyPoints.bind(MeshoptSimplifier),
+  ...pointSafeSimplifier(),
   simplify: (...args: Parameters<typeof MeshoptSimplifier.simplify>) => {
     const [indices, positions, stride, target, error, flags = []] = args;
     return MeshoptSimplifier.simplify(indices, positions, stride, target, error, [...flags, 'Permissive']);
   },
 };
+
+/**
+ * meshoptimizer's simplifier, able to simplify point clouds: glTF-Transform compacts a simplified point
+ * list with compactMesh, which asserts a triangle list (a length divisible by 3) and so failed every
+ * POINTS primitive. A point list is compacted here in first-use order, which is what compactMesh does.
+ */
+function pointSafeSimplifier() {
+  return {
+    ready: MeshoptSimplifier.ready,
+    supported: MeshoptSimplifier.supported,
+    simplify: MeshoptSimplifier.simplify.bind(MeshoptSimplifier),
+    simplifyPoints: MeshoptSimplifier.simplifyPoints.bind(MeshoptSimplifier),
+    compactMesh: (indices: Uint32Array): [Uint32Array, number] => {
+      if (indices.length % 3 === 0) return MeshoptSimplifier.compactMesh(indices);
+      let max = 0;
+      for (const i of indices) max = Math.max(max, i);
+      const remap = new Uint32Array(max + 1).fill(0xffffffff);
+      let unique = 0;
+      for (let k = 0; k < indices.length; k++) {
+        const i = indices[k]!;
+        if (remap[i] === 0xffffffff) remap[i] = unique++;
+        indices[k] = remap[i]!;
+      }
+      return [remap, unique];
+    },
+  };
+}
+const defaultSimplifier = pointSafeSimplifier();
 
 /** Builds one simplified copy of the optimised mesh per requested ratio (LOD1…n; LOD0 is the optimised mesh). */
 export async function lodsStage(job: StageJob, progress: StageProgress): Promise<LodResult[]> {
@@ -57,21 +83,36 @@ async function buildLod(job: StageJob, level: number, ratio: number): Promise<Lo
   const source = workFiles.optimized(job.workDir);
   let doc = await readWorkFile(source, 'optimizeAsset');
   const targetTriangles = Math.floor(readAssetStats(doc, 0).triangles * ratio);
-  await doc.transform(weld(), simplify({ simplifier: MeshoptSimplifier, ratio, error: LOD_ERROR, lockBorder: false }));
+  await doc.transform(weld(), simplify({ simplifier: defaultSimplifier, ratio, error: LOD_ERROR, lockBorder: false }));
   let triangles = readAssetStats(doc, 0).triangles;
   if (triangles > targetTriangles * (1 + TOLERANCE)) {
     doc = await readWorkFile(source, 'optimizeAsset');
     await doc.transform(weld(), simplify({ simplifier: permissiveSimplifier, ratio, error: 1, lockBorder: false }));
     triangles = readAssetStats(doc, 0).triangles;
   }
+  let note: string | undefined;
+  if (isEmptied(doc) && readAssetStats(await readWorkFile(source, 'optimizeAsset'), 0).triangles > 0) {
+    // A card, a decal or a single triangle has no simpler form: an empty LOD would be no model at all.
+    doc = await readWorkFile(source, 'optimizeAsset');
+    triangles = readAssetStats(doc, 0).triangles;
+    note = `LOD${level} keeps the full mesh: at ${Math.round(ratio * 100)} % it would have no geometry left.`;
+  }
   // Simplification leaves the triangles in the source's order with gaps in the vertex range; meshopt's codecs
   // compress an index buffer in vertex-cache (strip) order and vertices in first-use order far better, as
   // the optimize stage does for LOD0 (gltfpack does the same after simplifying).
   await doc.transform(reorder({ encoder: MeshoptEncoder, target: 'size' }));
   await writeGlbAtomic(doc, workFiles.lodGlb(job.workDir, level));
-  const result: LodResult = { level, ratio, targetTriangles, triangles };
+  const result: LodResult = { level, ratio, targetTriangles, triangles, ...(note ? { note } : {}) };
   await writeFileAtomic(workFiles.lodResult(job.workDir, level), JSON.stringify(result));
   return result;
+}
+
+/** True when no mesh is left (simplification disposes of primitives it reduced to nothing). */
+function isEmptied(doc: Document): boolean {
+  return doc
+    .getRoot()
+    .listMeshes()
+    .every((m) => m.listPrimitives().length === 0);
 }
 
 /** Removes every LOD of an interrupted run: a cancelled job keeps no partial levels. */

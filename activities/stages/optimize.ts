@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import type { Transform } from '@gltf-transform/core';
+import type { Document, Transform } from '@gltf-transform/core';
 import { dedup, prune, reorder, resample, unpartition, weld } from '@gltf-transform/functions';
 import { MeshoptEncoder } from 'meshoptimizer';
 import type { OptimizeResult } from '../../common/pipeline.js';
@@ -15,12 +15,15 @@ import { quantizeGeometry } from './quantize-geometry.js';
  */
 export async function optimizeStage(job: StageJob, progress: StageProgress): Promise<OptimizeResult> {
   const doc = await readUpload(job);
+  const sceneAdded = addSceneIfNone(doc);
   const steps: [string, Transform][] = [
     // A GLB holds one buffer: multi-file uploads with several .bin files are merged first.
     ...(doc.getRoot().listBuffers().length > 1 ? [['unpartition', unpartition()] as [string, Transform]] : []),
     ['dedup', dedup()],
     ['weld', weld()],
-    ['prune', prune()],
+    // Empty nodes are sockets and locators, and UV sets or colours no material uses may be used by the
+    // engine (lightmaps, vertex paint): keep both.
+    ['prune', prune({ keepLeaves: true, keepAttributes: true, keepExtras: true })],
     ['resample', resample()],
     ['reorder', reorder({ encoder: MeshoptEncoder, target: 'size' })],
     ...(job.settings.quantize
@@ -35,10 +38,28 @@ export async function optimizeStage(job: StageJob, progress: StageProgress): Pro
   }
   const file = workFiles.optimized(job.workDir);
   const bytes = await writeGlbAtomic(doc, file);
-  const result: OptimizeResult = { stats: readAssetStats(doc, bytes), steps: steps.map(([name]) => name) };
+  const result: OptimizeResult = {
+    stats: readAssetStats(doc, bytes),
+    steps: [...(sceneAdded ? ['scene'] : []), ...steps.map(([name]) => name)],
+  };
   await writeFileAtomic(workFiles.optimizeResult(job.workDir), JSON.stringify(result));
   progress.update(steps.length + 2, `${result.stats.triangles} triangles after ${result.steps.join(', ')}`);
   return result;
+}
+
+/**
+ * A file with no scene is valid glTF (a library of nodes), but prune() drops every node outside a scene,
+ * so its whole model would vanish: such nodes are put in a scene of their own, which is what viewers show.
+ */
+function addSceneIfNone(doc: Document): boolean {
+  const root = doc.getRoot();
+  if (root.listScenes().length > 0) return false;
+  const roots = root.listNodes().filter((node) => node.getParentNode() === null);
+  if (roots.length === 0) return false;
+  const scene = doc.createScene('Scene');
+  for (const node of roots) scene.addChild(node);
+  root.setDefaultScene(scene);
+  return true;
 }
 
 /** Removes what an interrupted optimize may have left. */

@@ -6,19 +6,29 @@ import { EXTMeshoptCompression, EXTTextureWebP, KHRDracoMeshCompression } from '
 import type { OutputFile, PackageResult, PipelineSettings } from '../../common/pipeline.js';
 import type { AssetStats } from '../../common/jobs.js';
 import { readAssetStats } from '../asset-stats.js';
-import { assetIO, readJsonIfExists, readUpload, readWorkFile, writeFileAtomic } from '../asset-io.js';
-import { validateGltfBytes } from '../gltf-validation.js';
+import { assetIO, KNOWN_EXTENSIONS, readJsonIfExists, readUpload, readWorkFile, writeFileAtomic } from '../asset-io.js';
+import { describeValidatorMessage, validateGltfBytes } from '../gltf-validation.js';
 import { OutputInvalidError } from '../output-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
-import { AssetStatsSchema, LodResultSchema, OptimizeResultSchema, workFiles } from '../work-files.js';
+import { CarriedFeatures, type DroppedFeature, droppedFeatures, readCarriedFeatures } from '../asset-features.js';
+import { AssetStatsSchema, LodResultSchema, OptimizeResultSchema, ValidationSummarySchema, workFiles } from '../work-files.js';
 import { type ProcessedTexture, readProcessedTextures } from './textures.js';
 
-/** Output files are named after the asset, reduced to characters safe in every file system and URL. */
-function outputBaseName(assetName: string): string {
-  const base = assetName
+/** Longest output base name in UTF-8 bytes: with "-lod0.glb" and the 41-byte temporary suffix, under 255. */
+const MAX_BASE_NAME_BYTES = 150;
+
+/**
+ * Output files are named after the asset, in the artist's own script (модель-lod0.glb), reduced to letters,
+ * digits and . _ - (safe in every file system and, percent-encoded, in URLs) and cut to a length every
+ * file system takes (a 300-character name would otherwise fail ENAMETOOLONG on every attempt).
+ */
+export function outputBaseName(assetName: string): string {
+  let base = assetName
+    .normalize('NFC')
     .replace(/\.(glb|gltf)$/i, '')
-    .replace(/[^A-Za-z0-9._-]+/g, '_')
+    .replace(/[^\p{L}\p{M}\p{N}._-]+/gu, '_')
     .replace(/^[._]+/, '');
+  while (Buffer.byteLength(base, 'utf8') > MAX_BASE_NAME_BYTES) base = [...base].slice(0, -1).join('');
   return base || 'asset';
 }
 
@@ -35,34 +45,41 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
   let validationErrors = 0;
   const steps = new Set<string>();
   const delivered: AssetStats[] = [];
+  const inputFeatures = await readJsonIfExists(workFiles.inputFeatures(job.workDir), CarriedFeatures);
+  const inputStats = await readJsonIfExists(workFiles.inspect(job.workDir), AssetStatsSchema);
+  const dropped: DroppedFeature[] = [];
+  const notes: string[] = [];
   for (const [i, level] of levels.entries()) {
     const source = level === 0 ? workFiles.optimized(job.workDir) : workFiles.lodGlb(job.workDir, level);
     const doc = await readWorkFile(source, level === 0 ? 'optimizeAsset' : 'buildLods');
     for (const step of swapTextures(doc, textures)) steps.add(step);
-    for (const step of applyCompression(doc, job.settings)) steps.add(step);
     const name = `${base}-lod${level}.glb`;
-    const bytes = await (await assetIO()).writeBinary(doc);
-    const check = await validateGltfBytes(bytes, { uri: name });
+    const encoded = await encodeLevel(doc, job.settings, inputStats, level === 0);
+    for (const step of encoded.steps) steps.add(step);
+    if (encoded.note) notes.push(`${name}: ${encoded.note}`);
+    const bytes = encoded.bytes;
+    const check = await validateGltfBytes(bytes, { uri: name, processable: KNOWN_EXTENSIONS });
     if (check.errors > 0) {
       const first = check.errorMessages[0];
       throw new OutputInvalidError(
-        `The packaged ${name} failed glTF validation (${check.errors} errors, first ${first?.code} at ${first?.pointer}): a pipeline bug; report it with the job id.`,
+        `The packaged ${name} failed glTF validation (${check.errors} error${check.errors > 1 ? 's' : ''}${first ? `, the first ${describeValidatorMessage(first)}` : ''}): a pipeline bug, not a problem of the upload; report the job id to the pipeline team.`,
       );
     }
     validationErrors += check.errors;
     await writeFileAtomic(path.join(job.outputDir, name), bytes);
     const stats = readAssetStats(doc, bytes.byteLength);
     delivered[level] = stats;
+    if (inputFeatures) dropped.push(...droppedFeatures(`lod${level}`, inputFeatures, readCarriedFeatures(doc), level > 0));
     outputs.push({ name, bytes: bytes.byteLength, sha256: sha256(bytes), kind: 'glb', level });
     progress.update(i + 1, `Wrote ${name} (${(bytes.byteLength / 1e6).toFixed(2)} MB, ${check.warnings} warnings)`);
   }
-  const report = await buildReport(job, delivered, [...steps], [...textures.values()]);
+  const report = await buildReport(job, delivered, [...steps], [...textures.values()], { dropped, notes });
   const reportBytes = Buffer.from(JSON.stringify(report, null, 2));
   await writeFileAtomic(path.join(job.outputDir, 'report.json'), reportBytes);
   outputs.push({ name: 'report.json', bytes: reportBytes.byteLength, sha256: sha256(reportBytes), kind: 'report' });
   progress.update(levels.length + 1, 'Wrote report.json');
   // LOD0 is always written first, so delivered[0] exists.
-  return { outputs, validationErrors, stats: delivered[0]!, steps: [...steps] };
+  return { outputs, validationErrors, stats: delivered[0]!, steps: [...steps], ...(notes.length ? { notes } : {}) };
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -87,12 +104,76 @@ function swapTextures(doc: Document, records: Map<string, ProcessedTexture>): st
   return swapped ? ['textures'] : [];
 }
 
+/**
+ * The level's GLB with the settings' geometry compression, or with Draco when the upload came Draco-compressed
+ * and Draco is smaller for it (DenseSphere: 48 KB as uploaded, 143 KB with meshopt). Says why when the
+ * full-detail level still comes out larger than the upload.
+ */
+async function encodeLevel(
+  doc: Document,
+  settings: PipelineSettings,
+  input: AssetStats | null,
+  fullDetail: boolean,
+): Promise<{ bytes: Uint8Array; steps: string[]; note?: string }> {
+  const io = await assetIO();
+  const steps = applyCompression(doc, settings);
+  const bytes = await io.writeBinary(doc);
+  let note: string | undefined;
+  const uploadUsedDraco = input?.extensionsUsed.includes(KHRDracoMeshCompression.EXTENSION_NAME) ?? false;
+  if (uploadUsedDraco && settings.geometryCompression === 'meshopt' && hasGeometry(doc)) {
+    const dracoSteps = applyCompression(doc, { ...settings, geometryCompression: 'draco' });
+    const draco = await io.writeBinary(doc);
+    if (draco.byteLength < bytes.byteLength) {
+      note = `kept Draco compression, as the upload had it: ${kb(draco.byteLength)} against ${kb(bytes.byteLength)} with meshopt.`;
+      return { bytes: draco, steps: dracoSteps, note };
+    }
+    applyCompression(doc, settings);
+  }
+  if (fullDetail && input && bytes.byteLength > input.fileBytes && hasGeometry(doc)) {
+    note = `${size(bytes.byteLength)}, larger than the upload's ${size(input.fileBytes)}: ${whyLarger(doc, settings, input)}`;
+  }
+  return { bytes, steps, ...(note ? { note } : {}) };
+}
+
+function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KB`;
+}
+
+/** Exact below 100 KB, where two sizes of a small file would otherwise read the same. */
+function size(bytes: number): string {
+  return bytes < 100 * 1024 ? `${bytes.toLocaleString('en')} bytes` : kb(bytes);
+}
+
+/** The likeliest reason an output outgrew its upload, from what differs between them. */
+function whyLarger(doc: Document, settings: PipelineSettings, input: AssetStats): string {
+  const textureBytes = (stats: { textures: { bytes: number }[] }) => stats.textures.reduce((n, t) => n + t.bytes, 0);
+  const out = readAssetStats(doc, 0);
+  if (textureBytes(out) > textureBytes(input))
+    return 'its textures were re-encoded losslessly to keep their colours, which made them bigger.';
+  if (settings.geometryCompression === 'none') return 'the settings ask for uncompressed geometry.';
+  if (out.vertices > input.vertices) return 'vertices had to be split where normals or UVs differ, which the upload shared.';
+  const compressed = input.extensionsUsed.some((e) => e === 'KHR_draco_mesh_compression' || e === 'EXT_meshopt_compression');
+  if (!compressed && input.fileBytes < 64 * 1024)
+    return 'in a file this small, the tables and extension records compression needs outweigh what it saves; the upload itself is as good to use.';
+  return 'the upload was already compressed more tightly than these settings compress; the archive preset keeps it as it is.';
+}
+
+/** True when the document has any geometry to compress: a GLB of only nodes must not get a compression buffer. */
+function hasGeometry(doc: Document): boolean {
+  return doc
+    .getRoot()
+    .listAccessors()
+    .some((a) => a.getCount() > 0);
+}
+
 /** Replaces whatever compression the source used by the one the settings ask for. */
 function applyCompression(doc: Document, settings: PipelineSettings): string[] {
   for (const ext of doc.getRoot().listExtensionsUsed()) {
     if (ext.extensionName === KHRDracoMeshCompression.EXTENSION_NAME || ext.extensionName === EXTMeshoptCompression.EXTENSION_NAME)
       ext.dispose();
   }
+  // meshopt's fallback buffer would have byteLength 0, which glTF forbids (UNDEFINED_PROPERTY at /buffers/0).
+  if (!hasGeometry(doc)) return [];
   if (settings.geometryCompression === 'meshopt') {
     doc
       .createExtension(EXTMeshoptCompression)
@@ -113,7 +194,13 @@ function applyCompression(doc: Document, settings: PipelineSettings): string[] {
   return [];
 }
 
-async function buildReport(job: StageJob, delivered: AssetStats[], steps: string[], textures: ProcessedTexture[]) {
+async function buildReport(
+  job: StageJob,
+  delivered: AssetStats[],
+  steps: string[],
+  textures: ProcessedTexture[],
+  losses: { dropped: DroppedFeature[]; notes: string[] },
+) {
   const lods = await Promise.all(
     job.settings.lodRatios.map((_, i) => readJsonIfExists(workFiles.lodResult(job.workDir, i + 1), LodResultSchema)),
   );
@@ -127,6 +214,15 @@ async function buildReport(job: StageJob, delivered: AssetStats[], steps: string
     textures: textures.sort((a, b) => a.index - b.index).map((t) => t.result),
     packaging: steps,
     after: Object.fromEntries(delivered.map((stats, level) => [`lod${level}`, stats])),
+    /** What an output does not carry that the upload did, and why (empty when nothing was lost). */
+    dropped: [
+      ...((await readJsonIfExists(workFiles.validation(job.workDir), ValidationSummarySchema))?.messages ?? [])
+        .filter((m) => m.code === 'EXTENSION_DROPPED')
+        .map((m) => ({ output: 'all', feature: m.message.split(' ')[0]!, before: 'used', after: 'absent', reason: m.message })),
+      ...losses.dropped,
+    ],
+    /** Why an output differs from what its settings promise (a LOD kept whole, LOD0 larger than the upload…). */
+    notes: [...lods.flatMap((l) => (l?.note ? [l.note] : [])), ...losses.notes],
   };
 }
 

@@ -5,6 +5,7 @@ import { ImageUtils } from '@gltf-transform/core';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { TextureResult } from '../../common/pipeline.js';
 import { textureLabel } from '../asset-stats.js';
+import { lossIsVisible, measureFidelity, rawRgba } from '../texture-fidelity.js';
 import { readJsonIfExists, readWorkFile, removeTempFiles, writeFileAtomic } from '../asset-io.js';
 import { invalidAsset } from '../invalid-asset-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
@@ -22,6 +23,8 @@ interface Encoding {
 const WEBP: Encoding = { mimeType: 'image/webp', extension: 'webp', encode: (img, quality) => img.webp({ quality, effort: 4 }) };
 const PNG: Encoding = { mimeType: 'image/png', extension: 'png', encode: (img) => img.png({ compressionLevel: 9 }) };
 const JPEG: Encoding = { mimeType: 'image/jpeg', extension: 'jpg', encode: (img, quality) => img.jpeg({ quality, mozjpeg: true }) };
+
+const ENCODING_BY_MIME: Record<string, Encoding> = { 'image/webp': WEBP, 'image/png': PNG, 'image/jpeg': JPEG };
 
 function encodingFor(format: StageJob['settings']['textureFormat'], sourceMime: string): { encoding: Encoding; warnings: string[] } {
   if (format === 'webp') return { encoding: WEBP, warnings: [] };
@@ -88,15 +91,43 @@ async function processTexture(
     throw invalidAsset(`Texture "${name}" is not a readable image: ${(err as Error).message}`, 'IMAGE_UNREADABLE', `/textures/${index}`);
   }
   const { encoding, warnings } = encodingFor(textureFormat, mimeType);
-  const encoded = await encoding
-    .encode(sharp(image).resize({ width: maxTextureSize, height: maxTextureSize, fit: 'inside', withoutEnlargement: true }), textureQuality)
-    .toBuffer({ resolveWithObject: true });
-  const file = `${index}.${encoding.extension}`;
-  await writeFileAtomic(workFiles.textureImage(job.workDir, index, encoding.extension), encoded.data);
+  const resize = () => sharp(image).resize({ width: maxTextureSize, height: maxTextureSize, fit: 'inside', withoutEnlargement: true });
+  let encoded = await encoding.encode(resize(), textureQuality).toBuffer({ resolveWithObject: true });
+  let { width, height } = encoded.info;
+  const source = await rawRgba(resize(), width, height);
+  let fidelity = measureFidelity(source, await rawRgba(encoded.data, width, height));
+  let method: 'lossy' | 'lossless' | 'source' = fidelity.maxChannelError === 0 ? 'lossless' : 'lossy';
+  let after = encoding;
+  if (lossIsVisible(fidelity, width, height)) {
+    // The colours would change where the artist can see it: same container, lossless (JPEG has none: PNG).
+    after = encoding === JPEG ? PNG : encoding;
+    encoded = await (after === WEBP ? resize().webp({ lossless: true, effort: 4 }) : PNG.encode(resize(), 100)).toBuffer({
+      resolveWithObject: true,
+    });
+    ({ width, height } = encoded.info);
+    fidelity = measureFidelity(source, await rawRgba(encoded.data, width, height));
+    method = 'lossless';
+    const resized = width !== (meta.width ?? 0) || height !== (meta.height ?? 0);
+    const sourceEncoding = ENCODING_BY_MIME[mimeType];
+    if (!resized && sourceEncoding && encoded.data.byteLength >= image.byteLength) {
+      // Lossless came out no smaller than the upload's own image, which is exact: keep that.
+      encoded = { data: Buffer.from(image), info: encoded.info };
+      after = sourceEncoding;
+      fidelity = { maxChannelError: 0, psnrDb: null };
+      method = 'source';
+    }
+    warnings.push(
+      `Lossy ${encoding.extension.toUpperCase()} at quality ${textureQuality} would have changed colours visibly; ` +
+        (method === 'source' ? 'the uploaded image was kept as it is.' : `it was written lossless (${after.extension.toUpperCase()}).`),
+    );
+  }
+  const file = `${index}.${after.extension}`;
+  await writeFileAtomic(workFiles.textureImage(job.workDir, index, after.extension), encoded.data);
   const result: TextureResult = {
     name,
     before: { width: meta.width ?? 0, height: meta.height ?? 0, bytes: image.byteLength, mimeType },
-    after: { width: encoded.info.width, height: encoded.info.height, bytes: encoded.data.byteLength, mimeType: encoding.mimeType },
+    after: { width, height, bytes: encoded.data.byteLength, mimeType: after.mimeType },
+    fidelity: { ...fidelity, encoding: method },
     ...(warnings.length ? { warnings } : {}),
   };
   const record: TextureWorkRecord = { index, sourceSha256: createHash('sha256').update(image).digest('hex'), file, result };

@@ -4,7 +4,7 @@ import { seededRandom } from '../../bench/assets/seeded-random.js';
 import { startTestRedis } from '../../test/helpers/redis.js';
 import { JobLog } from '../job-log.js';
 import { JOB_EVENT_KINDS, ownerPattern, type JobEventFields, type ProgressFields } from '../progress.js';
-import { readEventKind, readProgressTs, readPublishedHead } from './published-message.js';
+import { readEventKind, readProgressTs, readPublishedHead, readPublishedOwner } from './published-message.js';
 
 /** Text that tries to look like the fields the readers look for: quotes, keys, braces, unicode, controls. */
 const TRAPS = ['"', '\\', '"event":"completed"', ',"ts":1}', '{"type":"event","seq":9,', 'модель', '\u0000', '\n', '}', '😀', ':'];
@@ -37,15 +37,16 @@ describe('reading messages as publish-job-message.lua builds them', () => {
     const jobLog = new JobLog(client, { ttlSeconds: 60 });
     const received: string[] = [];
     subscriber.on('pmessage', (_pattern: string, _channel: string, message: string) => received.push(message));
-    await subscriber.psubscribe(ownerPattern('alice'));
+    await subscriber.psubscribe(ownerPattern('alice'), ownerPattern('alice-x'), ownerPattern('a.b@c'));
     const total = 400;
     for (let i = 0; i < total; i++) {
-      const jobId = `asset-alice-${Math.floor(random() * 5)}`;
+      const owner = ['alice', 'alice-x', 'a.b@c'][Math.floor(random() * 3)]!;
+      const jobId = `asset-${owner}-${Math.floor(random() * 5)}`;
       const ts = random() < 0.5 ? Date.now() : Date.now() + random();
       if (random() < 0.5) {
         const fields: ProgressFields = {
           jobId,
-          owner: 'alice',
+          owner,
           stage: randomText(random),
           stageIndex: 0,
           stageCount: 1,
@@ -62,7 +63,7 @@ describe('reading messages as publish-job-message.lua builds them', () => {
       } else {
         const fields: JobEventFields = {
           jobId,
-          owner: 'alice',
+          owner,
           event: JOB_EVENT_KINDS[Math.floor(random() * JOB_EVENT_KINDS.length)]!,
           message: randomText(random),
           ...(random() < 0.3 ? { stage: randomText(random) } : {}),
@@ -76,8 +77,9 @@ describe('reading messages as publish-job-message.lua builds them', () => {
     await expect.poll(() => received.length).toBe(total);
     let events = 0;
     for (const raw of received) {
-      const parsed = JSON.parse(raw) as { type: 'progress' | 'event'; seq: number; event?: string; ts: number };
+      const parsed = JSON.parse(raw) as { type: 'progress' | 'event'; seq: number; owner: string; event?: string; ts: number };
       expect(readPublishedHead(raw)).toEqual({ type: parsed.type, seq: parsed.seq });
+      expect(readPublishedOwner(raw)).toBe(parsed.owner);
       if (parsed.type === 'event') {
         events++;
         expect(readEventKind(raw)).toBe(parsed.event);
@@ -104,6 +106,7 @@ describe('reading messages as publish-job-message.lua builds them', () => {
       expect(readPublishedHead(raw), raw).toBeNull();
       expect(readEventKind(raw), raw).toBeUndefined();
       expect(readProgressTs(raw), raw).toBeUndefined();
+      expect(readPublishedOwner(raw), raw).toBeUndefined();
     }
   });
 });

@@ -19,6 +19,7 @@ export interface PublishedHead {
   seq: number;
 }
 
+const OWNER = /^\{"type":"(?:progress|event)","seq":\d+,"jobId":"[A-Za-z0-9._@-]+","owner":"([A-Za-z0-9._@-]+)"/;
 const HEAD = /^\{"type":"(progress|event)","seq":(\d+),/;
 const EVENT_KIND = /^\{"type":"event","seq":\d+,"jobId":"[A-Za-z0-9._@-]+","owner":"[A-Za-z0-9._@-]+","event":"([a-z-]+)"/;
 const PROGRESS_TS = /,"ts":(-?\d+(?:\.\d+)?(?:e[+-]?\d+)?)\}$/i;
@@ -40,4 +41,9 @@ export function readProgressTs(raw: string): number | undefined {
   if (!raw.startsWith('{"type":"progress"')) return undefined;
   const ts = PROGRESS_TS.exec(raw);
   return ts ? Number(ts[1]) : undefined;
+}
+
+/** The owner a published message names (every message carries it right after the job id); undefined otherwise. */
+export function readPublishedOwner(raw: string): string | undefined {
+  return OWNER.exec(raw)?.[1];
 }

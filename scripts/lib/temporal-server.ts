@@ -42,6 +42,8 @@ export interface DevServerOptions {
   dbFile: string | null;
   ip?: string;
   onLine?: (line: string) => void;
+  /** Dynamic config values over temporal-config/dynamic-config.yaml (tests compare with a setting off). */
+  dynamicConfig?: Record<string, unknown>;
 }
 
 export interface RunningDevServer {
@@ -62,7 +64,10 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
   const address = `${ip}:${options.port}`;
   if (options.dbFile) mkdirSync(path.dirname(options.dbFile), { recursive: true, mode: 0o700 });
   const extraArgs = [
-    ...Object.entries(config.dynamicConfig).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]),
+    ...Object.entries({ ...config.dynamicConfig, ...options.dynamicConfig }).flatMap(([k, v]) => [
+      '--dynamic-config-value',
+      `${k}=${JSON.stringify(v)}`,
+    ]),
     // The dev server logs every dropped poll at warn during shutdown; errors are what matter here.
     '--log-level',
     'error',

@@ -31,8 +31,16 @@ function processesWithDataDir(dataDir: string): number[] {
 
 /** Pids listening on any of these TCP ports (redis-server rewrites its environment block, so it is found by its port). */
 function processesOnPorts(ports: number[]): number[] {
-  const all = readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
-  return [...new Set(listeningSockets(all).filter((s) => ports.includes(s.port)).map((s) => s.pid))];
+  const all = readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
+  return [
+    ...new Set(
+      listeningSockets(all)
+        .filter((s) => ports.includes(s.port))
+        .map((s) => s.pid),
+    ),
+  ];
 }
 
 /** Everything of one stack: by its DATA_DIR, and by the ports it was given. */

@@ -50,8 +50,12 @@ export interface PipelineCall {
   request: unknown;
 }
 
-/** Mocked PipelineActivities that record every call; `overrides` replace single activities. */
-export function mockPipeline(overrides: Partial<PipelineActivities> = {}) {
+/**
+ * Mocked PipelineActivities that record every call; `overrides` replace single activities, and
+ * `beforeEach` (when given) runs after a call is recorded and before it does anything, e.g. to hold
+ * every stage until the test lets it go.
+ */
+export function mockPipeline(overrides: Partial<PipelineActivities> = {}, beforeEach?: (call: PipelineCall) => Promise<void>) {
   const calls: PipelineCall[] = [];
   const defaults: PipelineActivities = {
     inspectAsset: async () => TWO_CUBES_STATS,
@@ -67,7 +71,9 @@ export function mockPipeline(overrides: Partial<PipelineActivities> = {}) {
   const recorded = (name: PipelineActivityName) =>
     async function (request: never) {
       const info = activityInfo();
-      calls.push({ activity: name, workflowId: info.workflowExecution?.workflowId ?? '', attempt: info.attempt, request });
+      const call: PipelineCall = { activity: name, workflowId: info.workflowExecution?.workflowId ?? '', attempt: info.attempt, request };
+      calls.push(call);
+      await beforeEach?.(call);
       return (implementations[name] as (request: never) => Promise<unknown>)(request);
     };
   const activities = Object.fromEntries(

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type net from 'node:net';
 import path from 'node:path';
@@ -327,21 +328,34 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     expect(snapshot).toMatchObject({ seq: 1, event: { event: 'terminated', seq: 1 } });
   });
 
-  it('cancel says cancelling; retry starts the same input as a new job; both answer 409 when they do not apply', async () => {
-    const jobId = await parkedJob('alice');
-    const socket = connect('alice');
+  it('cancel says cancelling once (the workflow does); retry starts the same input as a new job; both answer 409 when they do not apply', async () => {
+    // A user of its own (API_SUBMIT_BURST=3 here). A real workflow whose stages wait on an HPC queue no worker polls: running until cancelled.
+    const upload = await uploadAsset(stack.apiUrl, stack.tokenFor('cora'), [path.join(SHARED_ASSETS, 'TwoCubes.glb')], {
+      options: JSON.stringify({ hpcQueue: 'parked-hpc' }),
+    });
+    expect(upload.status).toBe(202);
+    const { jobId: pinned } = (await upload.json()) as { jobId: string };
+    const socket = connect('cora');
     await socket.opened;
-    socket.send({ type: 'subscribe', jobId });
-    await socket.waitFor((m) => m.type === 'snapshot' && m.jobId === jobId);
-    const early = await fetch(`${stack.apiUrl}/api/jobs/${jobId}/retry`, { method: 'POST', headers: auth('alice') });
+    socket.send({ type: 'subscribe', jobId: pinned });
+    await socket.waitFor((m) => m.jobId === pinned && m.event === 'stage-started', 60_000, 'the pinned job to start its first stage');
+    const early = await fetch(`${stack.apiUrl}/api/jobs/${pinned}/retry`, { method: 'POST', headers: auth('cora') });
     expect(early.status).toBe(409);
-    const cancel = await fetch(`${stack.apiUrl}/api/jobs/${jobId}/cancel`, { method: 'POST', headers: auth('alice') });
+    const cancel = await fetch(`${stack.apiUrl}/api/jobs/${pinned}/cancel`, { method: 'POST', headers: auth('cora') });
     expect(cancel.status).toBe(202);
-    await socket.waitFor((m) => m.jobId === jobId && m.event === 'cancelling');
-    await temporal.workflow.getHandle(jobId).terminate('no worker will ever cancel it');
-    const again = await fetch(`${stack.apiUrl}/api/jobs/${jobId}/cancel`, { method: 'POST', headers: auth('alice') });
+    await socket.waitFor((m) => m.jobId === pinned && m.event === 'cancelling');
+    // Its cleanup waits on the parked queue too; a terminate ends it, and the API's `terminated` comes after
+    // anything else the job published, so the count below is final.
+    await temporal.workflow.getHandle(pinned).terminate('no worker will ever clean it up');
+    await socket.waitFor((m) => m.jobId === pinned && m.event === 'terminated', 30_000, 'the reconciled terminated event');
+    expect(jobMessages(socket, pinned, 'event').filter((m) => m.event === 'cancelling')).toHaveLength(1);
+    const again = await fetch(`${stack.apiUrl}/api/jobs/${pinned}/cancel`, { method: 'POST', headers: auth('cora') });
     expect(again.status).toBe(409);
 
+    const socket2 = connect('alice');
+    await socket2.opened;
+    const jobId = await parkedJob('alice');
+    await temporal.workflow.getHandle(jobId).terminate('a job to retry');
     const retry = await fetch(`${stack.apiUrl}/api/jobs/${jobId}/retry`, { method: 'POST', headers: auth('alice') });
     expect(retry.status).toBe(202);
     const { jobId: retried } = (await retry.json()) as { jobId: string };
@@ -353,8 +367,8 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     };
     expect(await inputOf(retried)).toBe(await inputOf(jobId));
     // The retried job really runs on the workers, and finishes.
-    socket.send({ type: 'subscribe', jobId: retried });
-    await socket.waitFor(
+    socket2.send({ type: 'subscribe', jobId: retried });
+    await socket2.waitFor(
       (m) => m.jobId === retried && (m.event === 'completed' || (m.event as { event?: string } | null)?.event === 'completed'),
       60_000,
       'the retried job to complete (live or in its snapshot)',
@@ -398,7 +412,35 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     expect(zip.includes('model.glb')).toBe(true);
     expect(zip.includes('lod/lod1.glb')).toBe(true);
     expect(zip.includes('link.txt')).toBe(false);
+
+    // The original upload, to its owner: what the page's "before" view loads after a reload.
+    const inputs = (await (await fetch(`${stack.apiUrl}/api/jobs/${jobId}/inputs`, { headers: auth('alice') })).json()) as {
+      model: string;
+      inputs: { name: string; size: number }[];
+    };
+    expect(inputs.model).toBe('TwoCubes.glb');
+    expect(inputs.inputs).toEqual(aliceFiles.map((f) => ({ name: f.name, size: f.size })));
+    const original = await fetch(`${stack.apiUrl}/api/jobs/${jobId}/inputs/TwoCubes.glb`, { headers: auth('alice') });
+    expect(original.status).toBe(200);
+    expect(Buffer.from(await original.arrayBuffer()).equals(await readFile(path.join(SHARED_ASSETS, 'TwoCubes.glb')))).toBe(true);
+    for (const [user, name] of [
+      ['bob', 'TwoCubes.glb'],
+      ['alice', 'other.glb'],
+      ['alice', '..%2F..%2Fsecret.txt'],
+    ] as const) {
+      const res = await fetch(`${stack.apiUrl}/api/jobs/${jobId}/inputs/${name}`, { headers: auth(user) });
+      expect(res.status, `${user} ${name}`).toBe(404);
+    }
     await temporal.workflow.getHandle(jobId).terminate('test done');
+
+    // A job whose outputs expired (or never came): empty, 404, and reading never re-creates its folder.
+    const expired = await parkedJob('alice');
+    const expiredBase = `${stack.apiUrl}/api/jobs/${expired}/outputs`;
+    expect(((await (await fetch(expiredBase, { headers: auth('alice') })).json()) as { outputs: unknown[] }).outputs).toEqual([]);
+    expect((await fetch(`${expiredBase}.zip`, { headers: auth('alice') })).status).toBe(404);
+    expect((await fetch(`${expiredBase}/model.glb`, { headers: auth('alice') })).status).toBe(404);
+    expect(existsSync(path.join(stack.dataDir, 'outputs', expired))).toBe(false);
+    await temporal.workflow.getHandle(expired).terminate('test done');
   });
 
   it('lists my jobs newest first, a page at a time', async () => {
@@ -421,6 +463,45 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     expect(second.nextBefore).toBeNull();
     expect((await fetch(`${stack.apiUrl}/api/jobs?before=garbage`, { headers: auth('dave') })).status).toBe(400);
     for (const id of ids) await temporal.workflow.getHandle(id).terminate('test done');
+  });
+
+  it('lists a job reset in Temporal once, as its current run', async () => {
+    // A real workflow waiting on an HPC queue no worker polls: it has workflow tasks to reset to.
+    const upload = await uploadAsset(stack.apiUrl, stack.tokenFor('rita'), [path.join(SHARED_ASSETS, 'TwoCubes.glb')], {
+      options: JSON.stringify({ hpcQueue: 'parked-hpc' }),
+    });
+    const { jobId } = (await upload.json()) as { jobId: string };
+    const handle = temporal.workflow.getHandle(jobId);
+    const resetPoint = async () =>
+      waitFor(async () => ((await handle.fetchHistory()).events ?? []).find((e) => e.workflowTaskCompletedEventAttributes), {
+        timeoutMs: 30_000,
+        what: 'a completed workflow task',
+      });
+    let runId = (await handle.describe()).runId;
+    for (let reset = 0; reset < 2; reset++) {
+      ({ runId } = await temporal.workflowService.resetWorkflowExecution({
+        namespace: stack.namespace,
+        workflowExecution: { workflowId: jobId, runId },
+        reason: 'test: reset',
+        workflowTaskFinishEventId: (await resetPoint()).eventId,
+        requestId: randomUUID(),
+      }));
+    }
+    // Temporal's own list has a row per run: three for this job.
+    await waitFor(
+      async () => {
+        let rows = 0;
+        for await (const info of temporal.workflow.list({ query: `WorkflowId = "${jobId}"` })) rows += info.workflowId === jobId ? 1 : 0;
+        return rows === 3;
+      },
+      { timeoutMs: 30_000, what: 'three runs in visibility' },
+    );
+    const list = (await (await fetch(`${stack.apiUrl}/api/jobs`, { headers: auth('rita') })).json()) as {
+      jobs: { jobId: string; status: string }[];
+    };
+    expect(list.jobs.filter((j) => j.jobId === jobId)).toEqual([expect.objectContaining({ jobId, status: 'RUNNING' })]);
+    expect(list.jobs).toHaveLength(1);
+    await handle.terminate('test done');
   });
 
   it('sends security headers, limits JSON bodies and rate-limits uploads per user', async () => {

@@ -1,0 +1,231 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { type Document, ImageUtils } from '@gltf-transform/core';
+import { type AssetLimits, DEFAULT_ASSET_LIMITS } from '../common/config.js';
+import { FAILURES } from '../common/failures.js';
+import type { ValidationSummary, ValidatorMessage } from '../common/pipeline.js';
+import {
+  assertUrisStayInUpload,
+  type GltfJsonHead,
+  KNOWN_EXTENSIONS,
+  readGltfJson,
+  resolveUploadUri,
+  unknownOptionalExtensions,
+} from './asset-io.js';
+import { textureLabel } from './asset-stats.js';
+import { describeValidatorMessage, validateGltfBytes, type ValidationOutcome } from './gltf-validation.js';
+import { assetOverLimit, InvalidAssetError } from './invalid-asset-error.js';
+
+/** The upload as a stage sees it. */
+interface UploadJob {
+  assetName: string;
+  mainFile: string;
+  inputDir: string;
+  fileNames: readonly string[];
+  limits?: AssetLimits | undefined;
+}
+
+/** Validator codes of a GLB that ends before its chunks do. */
+const TRUNCATION_CODES = /^GLB_(UNEXPECTED_END_OF_|LENGTH_MISMATCH|CHUNK_TOO_BIG)/;
+
+const GL_TRIANGLES = 4;
+const GL_TRIANGLE_STRIP = 5;
+const GL_TRIANGLE_FAN = 6;
+
+/** What the JSON declares, counted defensively (the validator has not looked at it yet). */
+export function declaredCounts(head: GltfJsonHead): {
+  accessors: number;
+  nodes: number;
+  primitives: number;
+  triangles: number;
+  nodeDepth: number;
+} {
+  const raw = head as Record<string, unknown>;
+  const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+  const accessors = list(raw.accessors);
+  const countOf = (index: unknown): number => {
+    const accessor = typeof index === 'number' ? accessors[index] : undefined;
+    const count = accessor && typeof accessor === 'object' ? (accessor as { count?: unknown }).count : undefined;
+    return typeof count === 'number' && Number.isFinite(count) ? count : 0;
+  };
+  let primitives = 0;
+  let triangles = 0;
+  for (const mesh of list(raw.meshes)) {
+    for (const prim of list(mesh && typeof mesh === 'object' ? (mesh as { primitives?: unknown }).primitives : undefined)) {
+      primitives++;
+      if (!prim || typeof prim !== 'object') continue;
+      const {
+        mode = GL_TRIANGLES,
+        indices,
+        attributes,
+      } = prim as { mode?: unknown; indices?: unknown; attributes?: { POSITION?: unknown } };
+      const elements = indices !== undefined ? countOf(indices) : countOf(attributes?.POSITION);
+      if (mode === GL_TRIANGLES) triangles += Math.floor(elements / 3);
+      else if (mode === GL_TRIANGLE_STRIP || mode === GL_TRIANGLE_FAN) triangles += Math.max(0, elements - 2);
+    }
+  }
+  return { accessors: accessors.length, nodes: list(raw.nodes).length, primitives, triangles, nodeDepth: nodeDepthOf(list(raw.nodes)) };
+}
+
+/**
+ * The deepest chain of node children, walked breadth-first from the nodes no other node lists as a child,
+ * each node once: O(nodes), without recursion. Loops and shared children (the validator's NODE_LOOP and
+ * NODE_PARENT_OVERRIDE) are not followed twice.
+ */
+function nodeDepthOf(nodes: unknown[]): number {
+  const childrenOf = (i: number): number[] => {
+    const node = nodes[i];
+    const children = node && typeof node === 'object' ? (node as { children?: unknown }).children : undefined;
+    return Array.isArray(children) ? children.filter((c): c is number => Number.isInteger(c) && c >= 0 && c < nodes.length) : [];
+  };
+  const isChild = new Uint8Array(nodes.length);
+  for (let i = 0; i < nodes.length; i++) for (const c of childrenOf(i)) isChild[c] = 1;
+  const depth = new Int32Array(nodes.length);
+  let level = nodes.map((_, i) => i).filter((i) => !isChild[i]);
+  let deepest = 0;
+  while (level.length) {
+    deepest++;
+    for (const i of level) depth[i] = deepest;
+    level = level.flatMap(childrenOf).filter((c) => depth[c] === 0);
+  }
+  return deepest;
+}
+
+/** Refuses an asset over a complexity limit, from its JSON alone: before the validator or any reader. */
+export function assertWithinLimits(head: GltfJsonHead, limits: AssetLimits, fileName: string): void {
+  const counts = declaredCounts(head);
+  const checks: [keyof typeof counts, string, string, string][] = [
+    ['accessors', 'ASSET_MAX_ACCESSORS', 'accessors (data arrays)', 'TOO_MANY_ACCESSORS'],
+    ['nodes', 'ASSET_MAX_NODES', 'nodes', 'TOO_MANY_NODES'],
+    ['primitives', 'ASSET_MAX_PRIMITIVES', 'mesh primitives (draw calls)', 'TOO_MANY_PRIMITIVES'],
+    ['triangles', 'ASSET_MAX_TRIANGLES', 'triangles', 'TOO_MANY_TRIANGLES'],
+    ['nodeDepth', 'ASSET_MAX_NODE_DEPTH', 'levels of nested nodes', 'NODES_TOO_DEEP'],
+  ];
+  for (const [key, variable, what, code] of checks) {
+    if (counts[key] > limits[key]) {
+      throw assetOverLimit(
+        `${fileName} has ${counts[key].toLocaleString('en')} ${what}; this farm accepts at most ${limits[key].toLocaleString('en')} (${variable}). ` +
+          (key === 'nodeDepth'
+            ? 'Flatten the hierarchy in your 3D tool and upload again.'
+            : 'Split the asset or merge its parts in your 3D tool, and upload again.'),
+        code,
+      );
+    }
+  }
+}
+
+/** Refuses textures over the pixel limit by their headers, before anything decodes them (decompression bombs). */
+export function assertTexturesWithinLimits(doc: Document, limits: AssetLimits, fileName: string): void {
+  for (const [index, texture] of doc.getRoot().listTextures().entries()) {
+    const image = texture.getImage();
+    let size: [number, number] | null = null;
+    try {
+      size = image ? ImageUtils.getSize(image, texture.getMimeType()) : null;
+    } catch {
+      // Unreadable headers are the textures stage's IMAGE_UNREADABLE.
+    }
+    if (size && size[0] * size[1] > limits.texturePixels) {
+      throw assetOverLimit(
+        `${fileName}: texture "${textureLabel(texture, index)}" is ${size[0]} × ${size[1]} pixels; this farm accepts at most ${limits.texturePixels.toLocaleString('en')} pixels per texture (ASSET_MAX_TEXTURE_PIXELS). Scale it down and export again.`,
+        'TEXTURE_TOO_LARGE',
+      );
+    }
+  }
+}
+
+/**
+ * The validator does not know AVIF (EXT_texture_avif): it reports each AVIF image IMAGE_UNRECOGNIZED_FORMAT,
+ * which this project's settings make an error (to catch files that are no image at all). An image the
+ * asset declares as AVIF under that extension is the textures stage's to decode (sharp reads AVIF, and an
+ * unreadable one fails there as IMAGE_UNREADABLE): not an error here.
+ */
+function forgiveAvifImages(outcome: ValidationOutcome, head: GltfJsonHead): void {
+  if (!(head.extensionsUsed ?? []).includes('EXT_texture_avif')) return;
+  const images = (head as { images?: { mimeType?: unknown; uri?: unknown }[] }).images ?? [];
+  const isAvif = (pointer: string | undefined) => {
+    const image = images[Number(/^\/images\/(\d+)$/.exec(pointer ?? '')?.[1] ?? -1)];
+    return image?.mimeType === 'image/avif' || (typeof image?.uri === 'string' && /\.avif$/i.test(image.uri));
+  };
+  const forgiven = outcome.errorMessages.filter((m) => m.code === 'IMAGE_UNRECOGNIZED_FORMAT' && isAvif(m.pointer));
+  if (!forgiven.length) return;
+  outcome.errorMessages = outcome.errorMessages.filter((m) => !forgiven.includes(m));
+  outcome.errors -= forgiven.length;
+  outcome.messages.push(
+    ...forgiven.map((m) => ({
+      ...m,
+      severity: 'info' as const,
+      message: 'AVIF image: the validator cannot check it; the textures stage decodes it.',
+    })),
+  );
+}
+
+/** The InvalidAsset failure for a validator outcome with errors: every error as details, the first in words. */
+function validationFailure(assetName: string, outcome: ValidationOutcome): InvalidAssetError {
+  const first = outcome.errorMessages[0];
+  // A file cut short is a transfer's fault, not the model's: the 3D tool has nothing to fix.
+  const cutShort = outcome.errorMessages.some((m) => TRUNCATION_CODES.test(m.code));
+  return new InvalidAssetError(
+    `${assetName} is not valid glTF: glTF-Validator found ${outcome.errors} error${outcome.errors > 1 ? 's' : ''}` +
+      (first ? `, the first ${describeValidatorMessage(first)}` : '') +
+      (cutShort
+        ? '. The file ends early, as an interrupted upload or copy leaves it: upload the complete file again.'
+        : '. Fix it in your 3D tool (or its glTF exporter settings), export again and upload the new file.'),
+    outcome.errorMessages,
+  );
+}
+
+/** The validator's errors for bytes our own reading refused, or our refusal when the validator has none. */
+async function validatorVerdict(bytes: Uint8Array, job: UploadJob, refusal: InvalidAssetError): Promise<InvalidAssetError> {
+  const outcome = await validateGltfBytes(bytes, { uri: job.mainFile }).catch((err: unknown) => {
+    if (err instanceof InvalidAssetError) return null;
+    throw err;
+  });
+  return outcome && outcome.errors > 0 ? validationFailure(job.assetName, outcome) : refusal;
+}
+
+/**
+ * The upload's verdict, before any glTF library reads it: container and JSON shape, URIs that stay in the
+ * upload, the complexity limits, then the Khronos glTF-Validator. Errors fail the job (InvalidAsset, every
+ * validator error as details, the first in the message); warnings and notes are returned for the report.
+ */
+export async function validateUpload(job: UploadJob): Promise<ValidationSummary> {
+  const limits = job.limits ?? DEFAULT_ASSET_LIMITS;
+  const bytes = await fs.readFile(path.join(job.inputDir, job.mainFile));
+  let head: GltfJsonHead;
+  try {
+    head = readGltfJson(bytes, job.mainFile, limits.jsonDepth);
+  } catch (err) {
+    // A broken container or JSON: the validator's codes and byte offsets say it best. It is run without
+    // access to any other file, since the URIs could not be checked.
+    if (err instanceof InvalidAssetError && err.code === FAILURES.INVALID_ASSET.code) throw await validatorVerdict(bytes, job, err);
+    throw err;
+  }
+  assertUrisStayInUpload(head, job.inputDir, job.fileNames);
+  assertWithinLimits(head, limits, job.mainFile);
+  const outcome = await validateGltfBytes(bytes, {
+    uri: job.mainFile,
+    processable: KNOWN_EXTENSIONS,
+    resolve: async (uri) => {
+      const file = resolveUploadUri(uri, job.inputDir, job.fileNames);
+      if (!file) throw new Error(`Not an external resource: ${uri.slice(0, 40)}`);
+      return fs.readFile(file);
+    },
+  });
+  forgiveAvifImages(outcome, head);
+  if (outcome.errors > 0) throw validationFailure(job.assetName, outcome);
+  // The validator says only that it cannot check an unknown extension; what matters is that it is dropped.
+  const dropped = new Set(unknownOptionalExtensions(head));
+  const messages = outcome.messages.flatMap((m): ValidatorMessage[] => {
+    const name = /'([A-Za-z0-9_]+)'/.exec(m.message)?.[1];
+    if (m.code !== 'UNSUPPORTED_EXTENSION' || !name || !dropped.has(name)) return [m];
+    return [
+      {
+        code: 'EXTENSION_DROPPED',
+        message: `${name} is an optional extension this pipeline does not know: the outputs do not carry it.`,
+        severity: 'warning',
+        ...(m.pointer ? { pointer: m.pointer } : {}),
+      },
+    ];
+  });
+  return { errors: 0, warnings: messages.filter((m) => m.severity === 'warning').length, messages };
+}

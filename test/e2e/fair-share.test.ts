@@ -1,0 +1,194 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobEventActivities } from '../../activities/index.js';
+import { fairShareKey, type JobPriority } from '../../common/job-priority.js';
+import type { ProcessAssetInput } from '../../common/jobs.js';
+import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
+import { JobService } from '../../api/job-service.js';
+import { startDevServer, type RunningDevServer } from '../../scripts/lib/temporal-server.js';
+import { freePort, waitFor } from '../../scripts/lib/wait.js';
+import { mockPipeline, type PipelineCall } from '../helpers/pipeline-activities.js';
+import { bundleWorkflows } from '../helpers/workflow-workers.js';
+
+function input(owner: string, n: number): ProcessAssetInput {
+  return {
+    owner,
+    assetName: `prop-${n}.glb`,
+    files: [{ name: `prop-${n}.glb`, sha256: 'c'.repeat(64), size: 2608 }],
+    options: { preset: 'game-ready' },
+  };
+}
+
+/**
+ * One HPC slot, held by the test: every compute stage waits until the test lets the running one finish,
+ * so the order in which Temporal hands stages to the worker is read exactly, one turnover at a time.
+ */
+async function withOneSlot<T>(server: RunningDevServer, drive: (farm: Farm) => Promise<T>): Promise<T> {
+  const started: PipelineCall[] = [];
+  const waiting: (() => void)[] = [];
+  let closing = false;
+  const submitted: string[] = [];
+  const pipeline = mockPipeline({}, (call) => {
+    if (closing) return Promise.resolve();
+    started.push(call);
+    return new Promise<void>((release) => waiting.push(release));
+  });
+  const light: JobEventActivities = {
+    publishJobEvent: async () => 0,
+    publishJobEvents: async (batch) => batch.map(() => 0),
+  };
+  const connection = await NativeConnection.connect({ address: server.address });
+  const clientConnection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection: clientConnection, namespace: server.namespace });
+  const jobs = new JobService(client);
+  const workflowBundle = await bundleWorkflows();
+  const orchestrator = await Worker.create({
+    connection,
+    namespace: server.namespace,
+    taskQueue: ORCHESTRATOR_TASK_QUEUE,
+    workflowBundle,
+    activities: light,
+  });
+  const hpc = await Worker.create({
+    connection,
+    namespace: server.namespace,
+    taskQueue: HPC_TASK_QUEUE,
+    activities: pipeline.activities,
+    maxConcurrentActivityTaskExecutions: 1,
+  });
+  const farm: Farm = {
+    started,
+    async submit(owner, n, level = 'normal', team) {
+      const jobId = await jobs.start(input(owner, n), { level, shareKey: fairShareKey(owner, team), weights: new Map() });
+      submitted.push(jobId);
+      return jobId;
+    },
+    async next() {
+      const count = started.length;
+      waiting.shift()!();
+      await waitFor(() => started.length > count, { timeoutMs: 30_000, what: 'the next stage on the HPC slot' });
+      return started.at(-1)!;
+    },
+    async firstStarted() {
+      await waitFor(() => started.length > 0, { timeoutMs: 30_000, what: 'the first stage on the HPC slot' });
+    },
+    async scheduled(jobIds) {
+      await waitFor(
+        async () => {
+          const pending = await Promise.all(
+            jobIds.map(async (id) => ((await client.workflow.getHandle(id).describe()).raw.pendingActivities ?? []).length),
+          );
+          return pending.every((n) => n > 0);
+        },
+        { timeoutMs: 60_000, what: `${jobIds.length} jobs with a stage waiting for the HPC slot` },
+      );
+    },
+    async stop() {
+      // Let every held stage go and end the jobs, so the workers can shut down.
+      closing = true;
+      for (const release of waiting.splice(0)) release();
+      await Promise.all(
+        submitted.map((id) =>
+          client.workflow
+            .getHandle(id)
+            .terminate('test over')
+            .catch(() => undefined),
+        ),
+      );
+    },
+  };
+  try {
+    return await orchestrator.runUntil(hpc.runUntil(() => drive(farm).finally(() => farm.stop())));
+  } finally {
+    await clientConnection.close();
+    await connection.close();
+  }
+}
+
+interface Farm {
+  /** Compute stages in the order the one HPC slot received them. */
+  started: PipelineCall[];
+  submit(owner: string, n: number, level?: JobPriority, team?: string): Promise<string>;
+  /** Lets the running stage finish and resolves with the stage Temporal hands the slot next. */
+  next(): Promise<PipelineCall>;
+  firstStarted(): Promise<void>;
+  /** Resolves when each of these jobs has a compute stage scheduled (in Temporal's backlog or running). */
+  scheduled(jobIds: string[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Artist A's jobs are all queued, each with its first stage scheduled on the HPC queue, before anyone else submits. */
+async function flood(farm: Farm, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) ids.push(await farm.submit('artist-a', i));
+  await farm.firstStarted();
+  await farm.scheduled(ids);
+  return ids;
+}
+
+describe('a farm many artists share: fair share and priorities on the real dev server', () => {
+  let fair: RunningDevServer;
+  let fifo: RunningDevServer;
+  beforeAll(async () => {
+    [fair, fifo] = await Promise.all([
+      freePort().then((port) => startDevServer({ port, uiPort: null, dbFile: null })),
+      // The same server without fairness: what the test guards against.
+      freePort().then((port) => startDevServer({ port, uiPort: null, dbFile: null, dynamicConfig: { 'matching.enableFairness': false } })),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([fair?.stop(), fifo?.stop()]);
+  });
+
+  it("gives artist B's single job the next slot although artist A queued 30 first", async () => {
+    await withOneSlot(fair, async (farm) => {
+      await flood(farm, 30);
+      const bJob = await farm.submit('artist-b', 0);
+      await farm.scheduled([bJob]);
+      let turns = 0;
+      for (; turns < 60; turns++) if ((await farm.next()).workflowId === bJob) break;
+      // The matcher may already have handed the slot's next task over when B's arrived: B waits at most
+      // that one stage, where first come, first served makes it wait for all 29 (next test).
+      expect(turns).toBeLessThanOrEqual(1);
+      expect(farm.started.at(-1)!.workflowId).toBe(bJob);
+    });
+  });
+
+  it('without fairness the same single job waits behind every one of the 30 (first come, first served)', async () => {
+    await withOneSlot(fifo, async (farm) => {
+      await flood(farm, 30);
+      const bJob = await farm.submit('artist-b', 0);
+      await farm.scheduled([bJob]);
+      const before: string[] = [];
+      for (let turn = 0; turn < 60; turn++) {
+        const next = await farm.next();
+        if (next.workflowId === bJob) break;
+        before.push(next.workflowId);
+      }
+      // Every one of A's 29 waiting first stages went before B's.
+      expect(new Set(before).size).toBeGreaterThanOrEqual(29);
+    });
+  });
+
+  it('an urgent job overtakes the queued normal ones, and a background job waits for them', async () => {
+    await withOneSlot(fair, async (farm) => {
+      await flood(farm, 10);
+      const background = await farm.submit('artist-c', 0, 'background');
+      const urgent = await farm.submit('artist-a', 100, 'urgent');
+      await farm.scheduled([background, urgent]);
+      expect((await farm.next()).workflowId).toBe(urgent);
+      for (let turn = 0; turn < 120 && !farm.started.some((c) => c.workflowId === background); turn++) await farm.next();
+      const backgroundAt = farm.started.findIndex((c) => c.workflowId === background);
+      expect(backgroundAt).toBeGreaterThan(0);
+      // Every stage of every normal job, down to its package stage, ran before the background job's first.
+      const packagedBefore = new Set(
+        farm.started
+          .slice(0, backgroundAt)
+          .filter((c) => c.activity === 'packageOutputs')
+          .map((c) => c.workflowId),
+      );
+      expect(packagedBefore.size).toBe(11);
+    });
+  });
+});
