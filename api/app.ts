@@ -39,6 +39,10 @@ export interface ApiDeps {
 /** A partial upload nobody has written to for this long belongs to a request that is gone. */
 const STALE_UPLOAD_MS = 60 * 60 * 1000;
 const STALE_UPLOAD_SWEEP_MS = 10 * 60 * 1000;
+/** Slowest upload rate the whole-request timeout allows for a largest upload (an idle timeout cuts stalls). */
+const MIN_UPLOAD_BYTES_PER_SECOND = 16 * 1024;
+/** Node's own request timeout: the floor for requests smaller than a largest upload. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 300_000;
 const WEB_DIST = path.join(PROJECT_ROOT, 'web', 'dist');
 const WEB_PUBLIC = path.join(PROJECT_ROOT, 'web', 'public');
 
@@ -115,9 +119,10 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       jobLog,
       reconciler,
       storage: deps.storage,
-      uploadMaxBytes: config.UPLOAD_MAX_BYTES,
+      uploadLimits: { maxBytes: config.UPLOAD_MAX_BYTES, maxFiles: config.UPLOAD_MAX_FILES },
       submitLimit: submitRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
       onJobStarted: (preset) => metrics.jobsStarted.inc({ preset }),
+      scheduling: { urgentUsers: config.API_URGENT_USERS, urgentRole: config.API_URGENT_ROLE, weights: config.FAIR_SHARE_WEIGHTS },
     }),
   );
   app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal }));
@@ -129,7 +134,16 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof UploadError) {
+      // Refused mid-body (too large): end the connection instead of reading the rest of a huge body.
+      if (err.status === 413) res.setHeader('connection', 'close');
       res.status(err.status).json({ error: { code: err.code, message: err.message } });
+      return;
+    }
+    // The router's decoding of a path parameter with a broken % escape (e.g. /api/jobs/%E0%A4%A).
+    if (err instanceof URIError) {
+      res.status(400).json({
+        error: { code: FAILURES.BAD_URL.code, message: 'The address has a malformed % escape; a % must start a valid escape like %20.' },
+      });
       return;
     }
     // body-parser's own errors (too large, not JSON) carry a 4xx status and a type.
@@ -159,7 +173,17 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     });
   });
 
-  const server = http.createServer(app);
+  // Uploads may take as long as they need while they keep sending: a connection is cut after
+  // API_REQUEST_IDLE_TIMEOUT_MS with nothing received, and a request as a whole only after the time the
+  // largest upload takes at MIN_UPLOAD_BYTES_PER_SECOND (Node's default, 300 s, cut off a 20 MB upload at
+  // 60 KB/s). ws takes upgraded sockets off the idle timeout; its own pings watch them.
+  const server = http.createServer(
+    {
+      requestTimeout: Math.max(DEFAULT_REQUEST_TIMEOUT_MS, Math.ceil((config.UPLOAD_MAX_BYTES / MIN_UPLOAD_BYTES_PER_SECOND) * 1000)),
+    },
+    app,
+  );
+  server.setTimeout(config.API_REQUEST_IDLE_TIMEOUT_MS);
   const socketHub = new SocketHub({
     server,
     verifier,

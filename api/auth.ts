@@ -11,6 +11,10 @@ export interface JobOwner {
   id: OwnerId;
   /** When the token stops being valid (ms since epoch); open sockets are closed then. */
   expiresAt: number;
+  /** The token's `team` claim, when the identity provider sets one: the team shares one slice of the farm. */
+  team?: string;
+  /** The token's `roles` claim (e.g. API_URGENT_ROLE). */
+  roles?: string[];
 }
 
 /** Why a token was refused; each maps to an HTTP status and a WebSocket close code (docs/PROTOCOL.md). */
@@ -24,7 +28,18 @@ export class AuthError extends Error {
   }
 }
 
-const Claims = z.object({ sub: OwnerId, exp: z.number(), iat: z.number().optional() });
+const Claims = z.object({
+  sub: OwnerId,
+  exp: z.number(),
+  iat: z.number().optional(),
+  // Optional claims the studio's identity provider may add; a malformed one is ignored, not fatal.
+  team: z
+    .string()
+    .regex(/^[A-Za-z0-9._@-]{1,64}$/)
+    .optional()
+    .catch(undefined),
+  roles: z.array(z.string().max(200)).max(100).optional().catch(undefined),
+});
 
 type VerifierConfig = Pick<
   ApiConfig,
@@ -71,7 +86,8 @@ export class TokenVerifier {
         'AUTH_INVALID',
         `The access token is valid for longer than the ${maxSeconds} s this server accepts; sign in again.`,
       );
-    return { id: sub, expiresAt: exp * 1000 };
+    const { team, roles } = claims.data;
+    return { id: sub, expiresAt: exp * 1000, ...(team ? { team } : {}), ...(roles ? { roles } : {}) };
   }
 }
 

@@ -3,7 +3,7 @@ import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, 
 import { newJobId, ProcessAssetInput } from '../common/jobs.js';
 import { temporalPriority, type JobPriority } from '../common/job-priority.js';
 import type { PipelineReport } from '../common/pipeline.js';
-import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_PRIORITY, ASSET_STAGE } from '../common/search-attributes.js';
+import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_PRIORITY, ASSET_RETRY_OF, ASSET_STAGE } from '../common/search-attributes.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import type { JobSummary } from '../common/jobs.js';
 
@@ -55,6 +55,16 @@ function summarize(
   };
 }
 
+/** What a retried job records of its origin. */
+export interface JobRetry {
+  /** The job id it retries. */
+  retryOf: string;
+  /** Who asked for the retry. */
+  by: string;
+  /** When, ISO 8601. */
+  at: string;
+}
+
 /** Where a job stands among the others waiting for the HPC machines. */
 export interface JobSchedule {
   level: JobPriority;
@@ -74,23 +84,29 @@ export class JobService {
   /**
    * Starts processAsset for the owner; the workflow id (job id) is returned at once. `schedule` places
    * the job among the others waiting for the HPC machines (common/job-priority.ts); its activities
-   * inherit the workflow's priority and fairness key.
+   * inherit the workflow's priority and fairness key. A retry records what it retries, who asked and
+   * when (memo `retry`, search attribute AssetRetryOf), for the Temporal UI and the page's history.
    */
-  async start(input: ProcessAssetInput, schedule: JobSchedule = { level: 'normal', shareKey: input.owner, weights: new Map() }): Promise<string> {
+  async start(
+    input: ProcessAssetInput,
+    schedule: JobSchedule = { level: 'normal', shareKey: input.owner, weights: new Map() },
+    retry?: JobRetry,
+  ): Promise<string> {
     const jobId = newJobId(input.owner, randomUUID());
     await this.client.workflow.start('processAsset', {
       taskQueue: ORCHESTRATOR_TASK_QUEUE,
       workflowId: jobId,
       args: [input],
       priority: temporalPriority(schedule.level, schedule.shareKey, schedule.weights),
-      memo: { owner: input.owner, assetName: input.assetName },
+      memo: { owner: input.owner, assetName: input.assetName, ...(retry ? { retry } : {}) },
       typedSearchAttributes: [
         { key: ASSET_OWNER, value: input.owner },
         { key: ASSET_NAME, value: input.assetName },
         { key: ASSET_PRESET, value: input.options.preset },
         { key: ASSET_PRIORITY, value: schedule.level },
+        ...(retry ? [{ key: ASSET_RETRY_OF, value: retry.retryOf }] : []),
       ],
-      staticSummary: `${input.assetName} for ${input.owner}, ${input.options.preset}`,
+      staticSummary: `${input.assetName} for ${input.owner}, ${input.options.preset}${retry ? `, retry of ${retry.retryOf} by ${retry.by}` : ''}`,
     });
     return jobId;
   }

@@ -1,15 +1,16 @@
 import { Router, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { JobOptions, Preset, ProcessAssetInput } from '../common/jobs.js';
+import { JobOptions, Preset, ProcessAssetInput, type JobInputs } from '../common/jobs.js';
 import type { JobLog } from '../common/job-log.js';
 import { JobId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
-import { ownerOf } from './auth.js';
+import { fairShareKey } from '../common/job-priority.js';
+import { ownerOf, type JobOwner } from './auth.js';
 import { listOutputs, resolveOutput, sendOutput, sendOutputsZip } from './job-outputs.js';
 import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
-import { decodeCursor, type JobService } from './job-service.js';
+import { decodeCursor, type JobSchedule, type JobService } from './job-service.js';
 import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
-import { receiveUpload, UploadError } from './upload.js';
+import { MODEL_FILE, receiveUpload, UploadError, type UploadLimits } from './upload.js';
 import { FAILURES } from '../common/failures.js';
 
 const ListQuery = z.object({
@@ -30,11 +31,13 @@ export interface JobsRouterDeps {
   jobLog: JobLog;
   reconciler: JobReconciler;
   storage: AssetStorage;
-  uploadMaxBytes: number;
+  uploadLimits: UploadLimits;
   /** Uploads and retries per user: each starts a whole pipeline on the HPC machines. */
   submitLimit: SharedRateLimit;
   /** Called once per job this router started (upload or retry), for the jobs-started metric. */
   onJobStarted?: (preset: string) => void;
+  /** Who may submit urgent jobs, and the fair-share weights (API_URGENT_USERS, API_URGENT_ROLE, FAIR_SHARE_WEIGHTS). */
+  scheduling: { urgentUsers: readonly string[]; urgentRole: string; weights: ReadonlyMap<string, number> };
 }
 
 /** REST routes for jobs. Every route acts for the token's owner and only on that owner's jobs. */
@@ -47,6 +50,18 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     const job = id.success ? await deps.jobs.describeOwned(ownerOf(res).id, id.data) : null;
     if (!job) notFound(res);
     return job;
+  }
+
+  /**
+   * Where the owner's job goes among those waiting for the HPC machines: its priority (urgent only for
+   * the users and the role configured), and the fair share of the owner or of their token's team.
+   */
+  function scheduleFor(owner: JobOwner, options: JobOptions): JobSchedule {
+    const level = options.priority ?? 'normal';
+    const { urgentUsers, urgentRole, weights } = deps.scheduling;
+    if (level === 'urgent' && !urgentUsers.includes(owner.id) && !(owner.roles ?? []).includes(urgentRole))
+      throw new UploadError(403, FAILURES.PRIORITY_NOT_ALLOWED.code, `${FAILURES.PRIORITY_NOT_ALLOWED.message} ${FAILURES.PRIORITY_NOT_ALLOWED.advice}`);
+    return { level, shareKey: fairShareKey(owner.id, owner.team), weights };
   }
 
   /** Takes a job start from the owner's limit; false after answering 429. */
@@ -64,8 +79,9 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
       req.resume();
       return;
     }
-    const upload = await receiveUpload(req, deps.storage, deps.uploadMaxBytes);
+    const upload = await receiveUpload(req, deps.storage, deps.uploadLimits);
     let input: ProcessAssetInput;
+    let schedule: JobSchedule;
     try {
       let options: JobOptions;
       try {
@@ -78,16 +94,17 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
           `Options must be JSON like {"preset":"game-ready"}; presets: ${Preset.options.join(', ')}.`,
         );
       }
-      const main = upload.files.find((f) => /\.(glb|gltf)$/i.test(f.name));
+      const main = upload.files.find((f) => MODEL_FILE.test(f.name));
       if (!main) throw new UploadError(400, FAILURES.UPLOAD_NO_MODEL.code, 'The upload has no .glb or .gltf file.');
       input = ProcessAssetInput.parse({ owner, assetName: main.name, files: upload.files, options });
+      schedule = scheduleFor(ownerOf(res), input.options);
     } catch (err) {
       // Refused after the files were stored: no job will use them.
       await upload.settle('discarded');
       throw err;
     }
     // Kept even when starting fails: a start that timed out may still have created the workflow.
-    const jobId = await deps.jobs.start(input).finally(() => void upload.settle('kept'));
+    const jobId = await deps.jobs.start(input, schedule).finally(() => void upload.settle('kept'));
     deps.onJobStarted?.(input.options.preset);
     req.log.info({ jobId, owner, asset: input.assetName, files: upload.files.length }, 'job started');
     res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, assetName: input.assetName, files: upload.files });
@@ -155,8 +172,10 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     }
     const input = await deps.jobs.inputOf(job.jobId);
     if (input.owner !== ownerOf(res).id) return notFound(res);
+    const schedule = scheduleFor(ownerOf(res), input.options);
     if (!(await mayStartJob(res, input.owner))) return;
-    const jobId = await deps.jobs.start(input);
+    // The retry says what it retries, who asked and when: in its memo, and as AssetRetryOf for the UI's query.
+    const jobId = await deps.jobs.start(input, schedule, { retryOf: job.jobId, by: input.owner, at: new Date().toISOString() });
     deps.onJobStarted?.(input.options.preset);
     req.log.info({ jobId, retryOf: job.jobId, owner: input.owner }, 'job retried');
     res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, retryOf: job.jobId, assetName: input.assetName });
@@ -203,7 +222,8 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     const job = await ownedJob(req, res);
     if (!job) return;
     const input = await deps.jobs.inputOf(job.jobId);
-    res.json({ jobId: job.jobId, model: input.assetName, inputs: input.files.map((f) => ({ name: f.name, size: f.size })) });
+    const body: JobInputs = { jobId: job.jobId, model: input.assetName, inputs: input.files.map((f) => ({ name: f.name, size: f.size })) };
+    res.json(body);
   });
 
   router.get('/:id/inputs/:name', async (req, res) => {

@@ -144,6 +144,25 @@ export const apiSchema = z
     API_OWNERSHIP_CHECKS: positiveInt.default(16),
     /** Dev-login tokens one client address may get per minute. */
     API_LOGIN_PER_MINUTE: positiveInt.default(10),
+    /** Users who may submit `urgent` jobs, besides those whose token has API_URGENT_ROLE in its `roles`. */
+    API_URGENT_USERS: z
+      .string()
+      .transform((list) => list.split(',').map((u) => u.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'must be user names separated by commas')))
+      .default([]),
+    /** The token role (`roles` claim) that allows `urgent` jobs. */
+    API_URGENT_ROLE: z.string().min(1).default('asset-farm:urgent'),
+    /**
+     * Shares of the HPC machines, as `key=weight,…` (a user, or `team:<name>` for a token's `team` claim);
+     * a key not listed weighs 1. `team:lighting=2` gives the lighting team twice the slots of one artist.
+     */
+    FAIR_SHARE_WEIGHTS: z
+      .string()
+      .transform((list) => list.split(',').map((pair) => pair.trim()).filter(Boolean))
+      .pipe(z.array(z.string().regex(/^[A-Za-z0-9._@:-]{1,80}=\d+(\.\d+)?$/, 'must be key=weight pairs, e.g. team:fx=2,alice=0.5')))
+      .transform((pairs) => new Map(pairs.map((p) => [p.slice(0, p.lastIndexOf('=')), Number(p.slice(p.lastIndexOf('=') + 1))] as const)))
+      .refine((weights) => [...weights.values()].every((w) => w > 0 && w <= 1000), 'weights must be between 0 and 1000')
+      .default(new Map()),
     /** Longest a token may be valid for, from its iat (or from now): a token without exp is refused. */
     JWT_MAX_LIFETIME_SECONDS: positiveInt.default(24 * 3600),
     /** Most files in one upload (e.g. one .gltf with its .bin and textures). */

@@ -112,6 +112,11 @@ const CATALOGUE = {
     message: 'Only a failed, cancelled or stopped job can be retried.',
     advice: 'Wait for the job to finish.',
   },
+  PRIORITY_NOT_ALLOWED: {
+    retryable: false,
+    message: 'Urgent jobs are reserved for the people the studio allows to jump the queue.',
+    advice: 'Submit it as normal (or background), or ask an engineer for the urgent role.',
+  },
   NO_OUTPUTS: { retryable: false, message: 'This job has no outputs yet.', advice: 'Wait until the job has completed.' },
   OUTPUT_NOT_FOUND: { retryable: false, message: 'This job has no such output.', advice: 'List the outputs at the job’s /outputs.' },
   INPUT_NOT_FOUND: { retryable: false, message: 'This job has no such uploaded file.', advice: 'List them at the job’s /inputs.' },
@@ -129,6 +134,17 @@ const CATALOGUE = {
   UPLOAD_BAD_FILE: { retryable: false, message: 'A file of the upload is not acceptable.', advice: 'Rename or remove the file.' },
   UPLOAD_TOO_LARGE: { retryable: false, message: 'The upload is too large.', advice: 'Reduce the asset’s size, or ask an engineer.' },
   UPLOAD_FIELD_TOO_LARGE: { retryable: false, message: 'A form field of the upload is too large.', advice: 'Send shorter options.' },
+  UPLOAD_DUPLICATE_NAME: {
+    retryable: false,
+    message: 'Two files of the upload have the same name.',
+    advice: 'Give each file its own name.',
+  },
+  UPLOAD_TOO_MANY_MODELS: {
+    retryable: false,
+    message: 'The upload has more than one model file.',
+    advice: 'Upload one .glb or .gltf per job, with its .bin and textures.',
+  },
+  BAD_URL: { retryable: false, message: 'The address is not valid.', advice: 'Check the address: a % must start a valid escape like %20.' },
   UPLOAD_TOO_MANY_FILES: { retryable: false, message: 'The upload has too many files.', advice: 'Upload one asset per job.' },
   UPLOAD_MALFORMED: { retryable: false, message: 'The upload could not be read.', advice: 'Upload the files again.' },
   UPLOAD_ABORTED: {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { JobPriority } from './job-priority.js';
 import { OutputFile, PipelineSettings } from './pipeline.js';
 import { JobId, OwnerId } from './progress.js';
 
@@ -38,6 +39,11 @@ export const JobOptions = PipelineSettings
      * queue) instead of the shared `hpc` queue. A job pinned to a queue no worker polls waits until one does.
      */
     hpcQueue: HpcQueueName.optional(),
+    /**
+     * Its place among the jobs waiting for the HPC machines (common/job-priority.ts); `urgent` only for
+     * users the API allows (API_URGENT_USERS or the token's role). Unset is normal.
+     */
+    priority: JobPriority.optional(),
   });
 export type JobOptions = z.infer<typeof JobOptions>;
 
@@ -94,6 +100,15 @@ export type JobOutput = z.infer<typeof JobOutputSchema>;
 
 /** GET /api/jobs/:id/outputs. */
 export const JobOutputsSchema = z.object({ jobId: JobId, outputs: z.array(JobOutputSchema) });
+
+/** GET /api/jobs/:id/inputs: the files the job was submitted with (each served at /inputs/<name>). */
+export const JobInputsSchema = z.object({
+  jobId: JobId,
+  /** The .glb/.gltf among them. */
+  model: z.string(),
+  inputs: z.array(z.object({ name: z.string(), size: z.number().int().nonnegative() })),
+});
+export type JobInputs = z.infer<typeof JobInputsSchema>;
 
 /** Builds a job id that says what it is: `asset-<owner>-<uuid>`. */
 export function newJobId(owner: string, uuid: string): string {

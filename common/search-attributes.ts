@@ -14,3 +14,5 @@ export const ASSET_OUTCOME = defineSearchAttributeKey('AssetOutcome', SearchAttr
 export const ASSET_STALLED = defineSearchAttributeKey('AssetStalled', SearchAttributeType.BOOL);
 /** urgent, normal or background: the job's place among those waiting for the HPC machines (common/job-priority.ts). */
 export const ASSET_PRIORITY = defineSearchAttributeKey('AssetPriority', SearchAttributeType.KEYWORD);
+/** The job id a retried job retries (set at start; `AssetRetryOf = "asset-…"` finds every retry of a job). */
+export const ASSET_RETRY_OF = defineSearchAttributeKey('AssetRetryOf', SearchAttributeType.KEYWORD);

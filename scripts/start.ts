@@ -228,7 +228,8 @@ try {
   ]);
   await waitFor(async () => (await fetch(`http://127.0.0.1:${ports.api}/readyz`)).ok, { timeoutMs: 120_000, what: 'the API to be ready' });
   say('start', `Workers and API ready in ${seconds(workersReady)}`);
-  const appHost = exposed ? bindHost : 'localhost';
+  // A wildcard address is where it listens, not where a browser goes: show localhost for it.
+  const appHost = exposed && !['0.0.0.0', '::', '[::]'].includes(bindHost) ? bindHost : 'localhost';
   say('start', '');
   say('start', `App:          http://${appHost}:${ports.api}`);
   if (uiUrl) say('start', `Temporal UI:  ${uiUrl}/namespaces/${namespace}/workflows`);

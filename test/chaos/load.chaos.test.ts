@@ -44,7 +44,13 @@ describe('load', () => {
 
   beforeAll(async () => {
     stack = await startStack({
-      env: { API_SUBMIT_BURST: String(UPLOADS), API_SUBMIT_PER_MINUTE: String(UPLOADS), LOG_LEVEL: 'warn' },
+      env: {
+        API_SUBMIT_BURST: String(UPLOADS),
+        API_SUBMIT_PER_MINUTE: String(UPLOADS),
+        // SOCKETS spread over USERS (50 each by default): above the per-user cap an artist's tabs need.
+        API_USER_MAX_SOCKETS: String(Math.ceil(SOCKETS / USERS)),
+        LOG_LEVEL: 'warn',
+      },
       onLine: (component: ComponentName, line: string) => {
         const level = levelOf(line);
         if (level >= 50) errorLines.push(`[${component}] ${line}`);

@@ -8,7 +8,11 @@ import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queue
 import { JobService } from '../../api/job-service.js';
 import { startDevServer, type RunningDevServer } from '../../scripts/lib/temporal-server.js';
 import { freePort, waitFor } from '../../scripts/lib/wait.js';
+import path from 'node:path';
+import { ASSET_PRIORITY, ASSET_RETRY_OF } from '../../common/search-attributes.js';
 import { mockPipeline, type PipelineCall } from '../helpers/pipeline-activities.js';
+import { startStack, type TestStack } from '../helpers/stack.js';
+import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
 import { bundleWorkflows } from '../helpers/workflow-workers.js';
 
 function input(owner: string, n: number): ProcessAssetInput {
@@ -190,5 +194,87 @@ describe('a farm many artists share: fair share and priorities on the real dev s
       );
       expect(packagedBefore.size).toBe(11);
     });
+  });
+});
+
+describe('priorities and audited retries through the API', () => {
+  let stack: TestStack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { API_URGENT_USERS: 'lead', API_SUBMIT_BURST: '50' } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  const submit = (token: string, priority?: string) =>
+    uploadAsset(stack.apiUrl, token, [path.join(SHARED_ASSETS, 'TwoCubes.glb')], {
+      options: JSON.stringify(priority ? { priority } : {}),
+    });
+  async function describeJob(jobId: string) {
+    const connection = await Connection.connect({ address: stack.temporalAddress });
+    try {
+      return await new Client({ connection, namespace: stack.namespace }).workflow.getHandle(jobId).describe();
+    } finally {
+      await connection.close();
+    }
+  }
+
+  it('lets only the configured users and the urgent role jump the queue, and records each job’s priority', async () => {
+    const refused = await submit(stack.tokenFor('alice'), 'urgent');
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('PRIORITY_NOT_ALLOWED');
+
+    const byConfig = await submit(stack.tokenFor('lead'), 'urgent');
+    const byRole = await submit(stack.tokenFor('carol', {}, { roles: ['asset-farm:urgent'], team: 'fx' }), 'urgent');
+    const background = await submit(stack.tokenFor('alice'), 'background');
+    const plain = await submit(stack.tokenFor('alice'));
+    for (const res of [byConfig, byRole, background, plain]) expect(res.status).toBe(202);
+    const [lead, carol, bg, normal] = await Promise.all(
+      [byConfig, byRole, background, plain].map(async (res) => describeJob(((await res.json()) as { jobId: string }).jobId)),
+    );
+    expect(lead!.raw.workflowExecutionInfo?.priority).toMatchObject({ priorityKey: 1, fairnessKey: 'lead' });
+    // A token's team shares one fairness key.
+    expect(carol!.raw.workflowExecutionInfo?.priority).toMatchObject({ priorityKey: 1, fairnessKey: 'team:fx' });
+    expect(bg!.raw.workflowExecutionInfo?.priority).toMatchObject({ priorityKey: 5, fairnessKey: 'alice' });
+    expect(normal!.raw.workflowExecutionInfo?.priority).toMatchObject({ priorityKey: 3, fairnessKey: 'alice' });
+    expect(bg!.typedSearchAttributes.get(ASSET_PRIORITY)).toBe('background');
+  });
+
+  it('records what a retry retries, who asked and when, findable by AssetRetryOf', async () => {
+    const token = stack.tokenFor('dana');
+    const res = await submit(token, 'background');
+    const { jobId } = (await res.json()) as { jobId: string };
+    await fetch(`${stack.apiUrl}/api/jobs/${jobId}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    const retried = await waitFor(
+      async () => {
+        const r = await fetch(`${stack.apiUrl}/api/jobs/${jobId}/retry`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+        return r.status === 202 ? ((await r.json()) as { jobId: string; retryOf: string }) : false;
+      },
+      { timeoutMs: 60_000, what: 'the cancelled job to be retryable' },
+    );
+    expect(retried.retryOf).toBe(jobId);
+    const description = await describeJob(retried.jobId);
+    expect(description.typedSearchAttributes.get(ASSET_RETRY_OF)).toBe(jobId);
+    const memo = description.memo as { retry?: { retryOf: string; by: string; at: string } };
+    expect(memo.retry).toMatchObject({ retryOf: jobId, by: 'dana' });
+    expect(Date.parse(memo.retry!.at)).not.toBeNaN();
+    // The retry keeps the original's priority.
+    expect(description.raw.workflowExecutionInfo?.priority).toMatchObject({ priorityKey: 5 });
+    // The Temporal UI's query finds it.
+    const connection = await Connection.connect({ address: stack.temporalAddress });
+    try {
+      const client = new Client({ connection, namespace: stack.namespace });
+      await expect
+        .poll(
+          async () => {
+            const ids: string[] = [];
+            for await (const w of client.workflow.list({ query: `AssetRetryOf = "${jobId}"` })) ids.push(w.workflowId);
+            return ids;
+          },
+          { timeout: 15_000 },
+        )
+        .toEqual([retried.jobId]);
+    } finally {
+      await connection.close();
+    }
   });
 });

@@ -180,7 +180,7 @@ describe('npm start in a terminal', () => {
     return { env, ports: Object.values(ports) };
   }
 
-  it('listens on loopback only, stops everything on Ctrl-C, starts again, and leaves nothing if killed', async () => {
+  it('listens on loopback only, stops everything on Ctrl-C or SIGTERM to npm, starts again, and leaves nothing if killed', async () => {
     const first = await stackEnv();
     const run1 = new TerminalSession(first.env);
     sessions.push(run1);
@@ -216,6 +216,22 @@ describe('npm start in a terminal', () => {
     sessions.push(run2);
     await run2.waitForLine('asset-farm is ready');
     expect(run2.output).not.toContain('is taken');
+    // SIGTERM to npm alone (as a process manager might send it): npm passes it to its shell, which dies of
+    // it without passing it on. start.ts is then orphaned (and, as npm was the terminal's command, the
+    // terminal closes: SIGHUP); either way it stops the stack in order.
+    const npm = processesWithDataDir(dataDir).find((pid) => commandOf(pid).startsWith('npm'));
+    expect(npm).toBeDefined();
+    process.kill(npm!, 'SIGTERM');
+    await waitFor(() => stackProcesses(dataDir, first.ports).length === 0, { timeoutMs: 60_000, what: 'the stack to stop' }).catch(
+      (err: Error) => {
+        throw new Error(`${err.message}; still running: ${stackProcesses(dataDir, first.ports).map(commandOf).join('; ')}`);
+      },
+    );
+    run2.kill();
+
+    const run3 = new TerminalSession(first.env);
+    sessions.push(run3);
+    await run3.waitForLine('asset-farm is ready');
     // start.ts killed outright cannot stop anything itself: each child dies with it.
     const start = processesWithDataDir(dataDir).find((pid) => commandOf(pid).includes('scripts/start.ts'));
     expect(start).toBeDefined();
@@ -227,7 +243,7 @@ describe('npm start in a terminal', () => {
       throw new Error(`${err.message}; still running: ${stackProcesses(dataDir, first.ports).map(commandOf).join('; ')}`);
     });
     for (const port of first.ports) expect(await isPortOpen(port)).toBe(false);
-    run2.kill();
+    run3.kill();
   });
 
   it('refuses the dev login on an exposed address before starting anything', async () => {

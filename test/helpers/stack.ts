@@ -24,7 +24,7 @@ export interface TestStack {
   processes: Map<string, ServiceProcess>;
   env: NodeJS.ProcessEnv;
   /** A signed token for user, as the studio's identity provider would issue it. */
-  tokenFor(user: string, options?: jwt.SignOptions): string;
+  tokenFor(user: string, options?: jwt.SignOptions, claims?: Record<string, unknown>): string;
   /** Starts (or restarts) one of the node components with the stack's environment. */
   startComponent(name: ComponentName): Promise<ServiceProcess>;
   /** Starts redis-server again on the same port and data folder (after a test killed it). */
@@ -131,7 +131,8 @@ export async function startStack(
     temporal,
     processes,
     env,
-    tokenFor: (user, signOptions = {}) => jwt.sign({ sub: user }, secret, { algorithm: 'HS256', expiresIn: 3600, ...signOptions }),
+    tokenFor: (user, signOptions = {}, claims = {}) =>
+      jwt.sign({ ...claims, sub: user }, secret, { algorithm: 'HS256', expiresIn: 3600, ...signOptions }),
     startComponent,
     async restartRedis() {
       await stack.redis.stop();

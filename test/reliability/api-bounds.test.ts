@@ -171,7 +171,7 @@ describe('bounds on what one user can do to the API', () => {
         ? 'subscribed'
         : String((socket.messages.find((m) => m.jobId === jobId && m.type === 'error') as { code: string }).code);
     // Sent at once, checked concurrently: which one is refused is a race, how many is not.
-    const tally = (outcomes: string[]) => outcomes.sort().join(',');
+    const tally = (outcomes: string[]) => [...outcomes].sort().join(',');
     // Socket a: three, then its own cap.
     const firstFour = jobs.slice(0, SOCKET_SUBSCRIPTIONS + 1);
     for (const jobId of firstFour) a.send({ type: 'subscribe', jobId });

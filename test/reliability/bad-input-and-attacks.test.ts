@@ -215,7 +215,10 @@ describe('bad input and attacks through the real API', () => {
     writeFileSync(half, Buffer.alloc(Math.ceil(UPLOAD_MAX_BYTES / 2) + 10, 1));
     const first = path.join(dir, 'first.glb');
     writeFileSync(first, randomBytes(4096));
-    const together = await uploadAsset(stack.apiUrl, stack.tokenFor('mallory'), [first, half, half]);
+    // The same bytes under two names (two files of one name are refused before anything is stored).
+    const otherHalf = path.join(dir, 'other-half.bin');
+    writeFileSync(otherHalf, readFileSync(half));
+    const together = await uploadAsset(stack.apiUrl, stack.tokenFor('mallory'), [first, half, otherHalf]);
     expect(together.status).toBe(413);
     // The files stored before the limit was crossed belong to no job: they are removed, not left as orphans.
     const blobOf = (file: string) => {

@@ -338,7 +338,9 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     const socket = connect('cora');
     await socket.opened;
     socket.send({ type: 'subscribe', jobId: pinned });
-    await socket.waitFor((m) => m.jobId === pinned && m.event === 'stage-started', 60_000, 'the pinned job to start its first stage');
+    const stageStarted = (m: Message) =>
+      m.jobId === pinned && (m.event === 'stage-started' || (m.event as { event?: string } | null)?.event === 'stage-started');
+    await socket.waitFor(stageStarted, 60_000, 'the pinned job to start its first stage (live or in its snapshot)');
     const early = await fetch(`${stack.apiUrl}/api/jobs/${pinned}/retry`, { method: 'POST', headers: auth('cora') });
     expect(early.status).toBe(409);
     const cancel = await fetch(`${stack.apiUrl}/api/jobs/${pinned}/cancel`, { method: 'POST', headers: auth('cora') });

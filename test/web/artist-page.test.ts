@@ -479,10 +479,13 @@ describe('web page for artists: Chromium against the real stack', () => {
     const fidelity = dialog.locator('td[data-fidelity]');
     expect(await fidelity.count()).toBeGreaterThan(0);
     for (const text of await fidelity.allTextContents()) expect(text).toMatch(/kept as uploaded|identical|max error \d+\/255/);
-    // Uploaded from outside this page, so no original pane; the optimised one must be drawn for real.
+    // Uploaded from outside this page: the original comes from the API's inputs route, both panes drawn for real.
     const optimised = dialog.locator('canvas[aria-label^="Optimised"][data-ready="true"]');
     await optimised.waitFor({ timeout: 60_000 });
     expect(await distinctColours(optimised)).toBeGreaterThan(50);
+    const original = dialog.locator('canvas[aria-label^="Original"][data-ready="true"]');
+    await original.waitFor({ timeout: 60_000 });
+    expect(await distinctColours(original)).toBeGreaterThan(50);
     expect(await dialog.locator('#lod-select option').count()).toBeGreaterThan(1);
     await shot(page, '12-result-full');
   }, 180_000);

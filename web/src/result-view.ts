@@ -1,3 +1,4 @@
+import { JobInputsSchema } from '../../common/jobs.js';
 import { ApiError, type ApiClient } from './api-client.js';
 import { explainValidatorMessage } from './artist-messages.js';
 import { byId, el, saveBlob, setText } from './dom.js';
@@ -117,7 +118,7 @@ export class ResultView {
 
   constructor(
     private readonly api: () => ApiClient,
-    /** The files uploaded from this page, for the "original" pane (the API serves only outputs). */
+    /** The files uploaded from this tab, drawn without fetching them back (else the API's inputs route). */
     private readonly originals: (jobId: string) => File[] | undefined,
   ) {
     byId('result-close').addEventListener('click', () => this.dialog.close());
@@ -241,6 +242,16 @@ export class ResultView {
     return button;
   }
 
+  /** The job's uploaded files from the API, as Files the viewer reads like a local pick; undefined when too large to draw. */
+  private async uploadedFiles(jobId: string): Promise<File[] | undefined> {
+    const base = `/api/jobs/${encodeURIComponent(jobId)}/inputs`;
+    const listing = await this.api().json(base, JobInputsSchema);
+    if (listing.inputs.reduce((n, f) => n + f.size, 0) > MAX_ORIGINAL_BYTES) return undefined;
+    return Promise.all(
+      listing.inputs.map(async (f) => new File([await this.api().blob(`${base}/${encodeURIComponent(f.name)}`)], f.name)),
+    );
+  }
+
   private async startViewer(
     jobId: string,
     originalCanvas: HTMLCanvasElement,
@@ -261,7 +272,9 @@ export class ResultView {
     }
     this.disposeViewer = () => viewer.dispose();
     const notes: string[] = [];
-    const originals = this.originals(jobId);
+    // Files uploaded from this tab are drawn as they are; otherwise (a reload, another tab) the API serves
+    // the job's uploaded files to their owner.
+    const originals = this.originals(jobId) ?? (await this.uploadedFiles(jobId).catch(() => undefined));
     const loads: Promise<void>[] = [];
     // A pane is marked ready only once its model is drawn, so a pane that failed to load is never taken for shown.
     const ready = (canvas: HTMLCanvasElement) => () => void (canvas.dataset.ready = 'true');
@@ -273,7 +286,7 @@ export class ResultView {
           : viewer.showOriginal({ kind: 'files', files: originals })
         ).then(ready(originalCanvas), () => void notes.push('The original could not be drawn.')),
       );
-    } else notes.push('The original is shown only in the browser tab it was uploaded from.');
+    } else notes.push('The original upload could not be loaded (or is too large to draw here).');
     const showLod = async (name: string) => {
       const bytes = await (await this.api().blob(`/api/jobs/${encodeURIComponent(jobId)}/outputs/${outputPath(name)}`)).arrayBuffer();
       await viewer.showOptimised({ kind: 'glb', bytes });
@@ -289,6 +302,9 @@ export class ResultView {
     setText(status, notes.length ? notes.join(' ') : 'Drag to orbit, scroll to zoom; both views move together.');
   }
 }
+
+/** Above this, the original is not fetched into the page just to be drawn (the downloads still work). */
+const MAX_ORIGINAL_BYTES = 256 * 1024 * 1024;
 
 /** An output's name may be a relative path (lods/x.glb): each segment is encoded, the slashes kept. */
 function outputPath(name: string): string {
