@@ -3,13 +3,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { type AssetLimits, DEFAULT_ASSET_LIMITS } from '../common/config.js';
 import type { JobLog } from '../common/job-log.js';
-import { ProcessAssetInput } from '../common/jobs.js';
+import { StageRequestSchema, type ProcessAssetInput } from '../common/jobs.js';
 import { failureOf, FAILURES, isStorageError } from '../common/failures.js';
 import {
   type LodResult,
   type OptimizeResult,
   type PackageResult,
-  PipelineSettings,
   type PipelineActivities,
   type Stage,
   type StageRequest,
@@ -122,7 +121,6 @@ async function confirmCancel(ctx: Context, lastDetails: () => unknown, timeoutMs
   }
 }
 
-const StageRequestSchema = z.object({ input: ProcessAssetInput, settings: PipelineSettings });
 const PreviousHeartbeat = z.object({ checkpoint: z.unknown().optional() });
 const JobRequest = z.object({ jobId: z.string().min(1) });
 

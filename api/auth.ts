@@ -77,7 +77,8 @@ export class TokenVerifier {
       throw new AuthError(FAILURES.AUTH_INVALID.code, 'The access token is not valid; sign in again.');
     }
     const claims = Claims.safeParse(payload);
-    if (!claims.success) throw new AuthError('AUTH_INVALID', 'The access token has no usable subject or expiry (sub, exp); sign in again.');
+    if (!claims.success)
+      throw new AuthError(FAILURES.AUTH_INVALID.code, 'The access token has no usable subject or expiry (sub, exp); sign in again.');
     const { sub, exp, iat } = claims.data;
     const maxSeconds = this.config.JWT_MAX_LIFETIME_SECONDS;
     if (exp - (iat ?? Date.now() / 1000) > maxSeconds || exp - Date.now() / 1000 > maxSeconds)

@@ -1,8 +1,9 @@
 import { PassThrough } from 'node:stream';
 import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import type { JobFailureCode } from '../common/failures.js';
 import type { JobEventMessage, ProgressMessage } from '../common/progress.js';
-import { createJobView } from './progress-view.js';
+import { createJobView, outcomeLine } from './progress-view.js';
 
 const base = { jobId: 'asset-alice-1', owner: 'alice', ts: 0 };
 const progress: ProgressMessage = {
@@ -85,5 +86,22 @@ describe('job views', () => {
         .split('\n')
         .map((l) => JSON.parse(l) as unknown),
     ).toEqual([progress, { type: 'status', jobId: base.jobId, outcome: 'terminated' }]);
+  });
+});
+
+describe('the outcome line', () => {
+  const failed = (type: JobFailureCode): JobEventMessage => ({
+    ...base,
+    type: 'event',
+    seq: 9,
+    event: 'failed',
+    message: 'It failed.',
+    error: { type, message: 'It failed.' },
+  });
+
+  it('suggests a retry only for a failure the catalogue marks retryable', () => {
+    expect(outcomeLine('asset-alice-1', { outcome: 'failed', event: failed('STORAGE') })).toContain('asset-farm retry asset-alice-1');
+    expect(outcomeLine('asset-alice-1', { outcome: 'failed', event: failed('INVALID_ASSET') })).not.toContain('retry');
+    expect(outcomeLine('asset-alice-1', { outcome: 'failed', event: failed('OUTPUT_INVALID') })).not.toContain('retry');
   });
 });

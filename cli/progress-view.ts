@@ -2,6 +2,7 @@ import cliProgress from 'cli-progress';
 import type { WatchResult } from './job-watcher.js';
 import type { ServerMessage } from './socket-messages.js';
 import { StageBoard, type StageLine, type StageState } from './stage-board.js';
+import { failureOf } from '../common/failures.js';
 
 /** How a watched job is shown: bars on a terminal, lines in CI logs, NDJSON for scripts. */
 export interface JobView {
@@ -35,7 +36,10 @@ export function createJobView(options: {
 export function outcomeLine(jobId: string, result: WatchResult): string {
   const why = result.event?.error?.message && result.event.error.message !== result.event.message ? ` (${result.event.error.message})` : '';
   const message = result.event?.message ?? `the job ended as ${result.outcome}`;
-  return `${jobId} ${result.outcome}: ${message}${why}`;
+  // Only a failure the catalogue marks retryable is worth running again unchanged.
+  const error = result.event?.error;
+  const retry = error && failureOf(error.type).retryable ? `; retrying may succeed: asset-farm retry ${jobId}` : '';
+  return `${jobId} ${result.outcome}: ${message}${why}${retry}`;
 }
 
 const STATE_LABEL: Record<StageState, string> = {

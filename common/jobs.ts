@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { JobPriority } from './job-priority.js';
-import { PipelineSettings } from './pipeline.js';
+import { OutputFile, PipelineSettings } from './pipeline.js';
 import { JobId, OwnerId } from './progress.js';
 
 /** One uploaded file of an asset, by the name the artist gave it and the digest of its stored bytes. */
@@ -56,6 +56,10 @@ export const ProcessAssetInput = z.object({
 });
 export type ProcessAssetInput = z.infer<typeof ProcessAssetInput>;
 
+/** What every compute activity is given (common/pipeline.ts PipelineActivities), checked again on arrival. */
+export const StageRequestSchema = z.object({ input: ProcessAssetInput, settings: PipelineSettings });
+export type StageRequest = z.infer<typeof StageRequestSchema>;
+
 /** The inspect stage's counts, defined with the other stage results in common/pipeline.ts. */
 export { AssetStatsSchema, type AssetStats } from './pipeline.js';
 
@@ -82,14 +86,16 @@ export type JobSummary = z.infer<typeof JobSummarySchema>;
 /** One page of GET /api/jobs; pass nextBefore as `before` for the next one. */
 export const JobPageSchema = z.object({ jobs: z.array(JobSummarySchema), nextBefore: z.string().nullable() });
 
-/** One file of GET /api/jobs/:id/outputs: a path relative to the job's output folder, with what it is. */
-export const JobOutputSchema = z.object({
+/**
+ * One file of GET /api/jobs/:id/outputs: the pipeline's OutputFile as found on disk, a path relative to
+ * the job's output folder, which may also hold files the report does not list (`other`).
+ */
+export const JobOutputSchema = OutputFile.extend({
   name: z.string().min(1),
   bytes: z.number().int().nonnegative(),
   /** The same as bytes (the name a plain directory listing uses). */
   size: z.number().int().nonnegative(),
-  sha256: z.string(),
-  kind: z.enum(['glb', 'report', 'other']),
+  kind: z.enum([...OutputFile.shape.kind.options, 'other']),
   /** LOD level of a GLB, read from its `-lod<N>.glb` name. */
   level: z.number().int().nonnegative().optional(),
   modifiedAt: z.string(),

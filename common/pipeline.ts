@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Preset, ProcessAssetInput } from './jobs.js';
+import type { Preset, StageRequest } from './jobs.js';
 
 /**
  * The asset pipeline's contract between the workflow (workflows/) and the compute activities
@@ -69,10 +69,7 @@ export const PRESET_SETTINGS: Record<Preset, PipelineSettings> = {
 };
 
 /** What every compute activity is given. Intermediate files live in the job's work folder on the HPC machine's storage. */
-export interface StageRequest {
-  input: ProcessAssetInput;
-  settings: PipelineSettings;
-}
+export type { StageRequest } from './jobs.js';
 
 /** Counts read from an asset: produced by the inspect stage, read back by the API, the page and the CLI. */
 export const AssetStatsSchema = z.object({

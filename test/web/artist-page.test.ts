@@ -481,6 +481,10 @@ describe('web page for artists: Chromium against the real stack', () => {
     expect(text).toContain('Optimised (LOD0)');
     expect(text).toMatch(/LOD1/);
     await dialog.getByRole('heading', { name: 'Validator warnings' }).waitFor();
+    // Each converted texture says how closely it matches its upload (the report's fidelity, not only in the JSON).
+    const fidelity = dialog.locator('td[data-fidelity]');
+    expect(await fidelity.count()).toBeGreaterThan(0);
+    for (const text of await fidelity.allTextContents()) expect(text).toMatch(/kept as uploaded|identical|max error \d+\/255/);
     // Uploaded from outside this page: the original comes from the API's inputs route, both panes drawn for real.
     const optimised = dialog.locator('canvas[aria-label^="Optimised"][data-ready="true"]');
     await optimised.waitFor({ timeout: 60_000 });

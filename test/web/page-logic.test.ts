@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { JobEventMessage, ProgressMessage } from '../../common/progress.js';
-import { explainJobFailure } from '../../web/src/artist-messages.js';
+import { explainJobFailure, explainValidatorMessage } from '../../web/src/artist-messages.js';
 import { groupAssets, type PickedFile } from '../../web/src/asset-grouping.js';
 import { OutputListBody } from '../../web/src/server-frames.js';
 import {
@@ -197,6 +197,44 @@ describe('artist messages', () => {
       'A file the model refers to is missing or could not be opened; upload the .gltf together with its .bin and textures. Validator: Resource not found (Box0.bin). (at /buffers/0)',
     ]);
     expect(explainJobFailure({ type: 'STORAGE', message: 'disk full' }).advice).toMatch(/not a problem with your asset/);
+  });
+
+  it('says a warning or info for what it is, never in the words of a failure', () => {
+    const draco = explainValidatorMessage({
+      code: 'UNSUPPORTED_EXTENSION',
+      message: 'Cannot validate an extension as it is not supported by the validator: KHR_draco_mesh_compression.',
+      severity: 'info',
+    });
+    expect(draco).toMatch(/farm still processed it/);
+    expect(draco).not.toMatch(/does not support|export without it/);
+    const tangents = explainValidatorMessage({ code: 'MESH_PRIMITIVE_GENERATED_TANGENT_SPACE', message: 'No tangents.', severity: 'info' });
+    expect(tangents).not.toMatch(/engines cannot use/);
+    const image = explainValidatorMessage({
+      code: 'IMAGE_NPOT_DIMENSIONS',
+      message: 'Image has non-power-of-two dimensions.',
+      severity: 'info',
+    });
+    expect(image).toBe('Image has non-power-of-two dimensions.');
+    // The same code as an error keeps the plain advice.
+    expect(explainValidatorMessage({ code: 'IMAGE_UNREADABLE', message: 'x', severity: 'error' })).toMatch(/cannot be read/);
+  });
+
+  it('offers Retry only for a failure that can succeed when run again', () => {
+    expect(explainJobFailure({ type: 'INVALID_ASSET', message: 'bad' }).retryable).toBe(false);
+    expect(explainJobFailure({ type: 'OUTPUT_INVALID', message: 'bad output' }).retryable).toBe(false);
+    expect(explainJobFailure({ type: 'STORAGE', message: 'disk full' }).retryable).toBe(true);
+    expect(explainJobFailure({ type: 'SOMETHING_NEW', message: '?' }).retryable).toBe(true);
+  });
+
+  it('tells a file cut short to be uploaded again, and says each finding once', () => {
+    const message = explainJobFailure({
+      type: 'INVALID_ASSET',
+      message: 'Box.glb is shorter than its header says.',
+      details: [{ code: 'GLB_LENGTH_MISMATCH', message: 'Box.glb is shorter than its header says.', severity: 'error' }],
+    });
+    expect(message.advice).toMatch(/Upload it again/);
+    expect(message.advice).not.toMatch(/3D tool/);
+    expect(message.details).toEqual([]);
   });
 });
 

@@ -29,9 +29,28 @@ const VALIDATOR_EXPLANATIONS: [RegExp, string][] = [
   [/^(UNSUPPORTED_EXTENSION|UNUSED_EXTENSION|EXTENSION)/, 'the model uses a glTF extension the farm does not support; export without it'],
 ];
 
-/** One validator message as a sentence an artist understands, keeping the original for an engineer. */
-export function explainValidatorMessage(detail: { code: string; message: string; pointer?: string | undefined }): string {
-  const plain = VALIDATOR_EXPLANATIONS.find(([pattern]) => pattern.test(detail.code))?.[1];
+/**
+ * Notes the validator gives about a model that processed fine: said for what they are, never in the
+ * words of a failure (a Draco model is supported even though the validator cannot check Draco data).
+ */
+const VALIDATOR_NOTES: Record<string, string> = {
+  UNSUPPORTED_EXTENSION: 'the validator cannot check the data of this extension; the farm still processed it',
+  MESH_PRIMITIVE_GENERATED_TANGENT_SPACE:
+    'the model has no tangents, so engines compute their own; normal maps may shade slightly differently than in your 3D tool',
+};
+
+/**
+ * One validator message as a sentence an artist understands, keeping the original for an engineer. The
+ * plain explanations of what is broken are for errors; a warning or info is said as the note it is.
+ */
+export function explainValidatorMessage(detail: {
+  code: string;
+  message: string;
+  severity?: ValidatorMessage['severity'];
+  pointer?: string | undefined;
+}): string {
+  const isError = detail.severity === undefined || detail.severity === 'error';
+  const plain = isError ? VALIDATOR_EXPLANATIONS.find(([pattern]) => pattern.test(detail.code))?.[1] : VALIDATOR_NOTES[detail.code];
   const where = detail.pointer ? ` (at ${detail.pointer})` : '';
   return plain ? `${capitalise(plain)}. Validator: ${detail.message}${where}` : `${detail.message}${where}`;
 }

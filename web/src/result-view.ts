@@ -60,6 +60,14 @@ function comparisonTable(report: Report, outputs: OutputFileBody[]): HTMLTableEl
   );
 }
 
+/** How closely a delivered texture matches its upload, in words and the measured figures. */
+function fidelityText(fidelity: Report['textures'][number]['fidelity']): string {
+  if (!fidelity) return dash;
+  if (fidelity.encoding === 'source') return 'kept as uploaded';
+  const error = `max error ${fidelity.maxChannelError}/255${fidelity.psnrDb === null ? '' : `, PSNR ${fidelity.psnrDb.toFixed(1)} dB`}`;
+  return fidelity.maxChannelError === 0 ? `${fidelity.encoding}, identical` : `${fidelity.encoding}, ${error}`;
+}
+
 function texturesTable(report: Report): HTMLElement | null {
   if (!report.textures?.length) return null;
   const side = (s: { width: number; height: number; bytes: number; mimeType: string }) =>
@@ -77,6 +85,7 @@ function texturesTable(report: Report): HTMLElement | null {
         el('th', { scope: 'col' }, 'Texture'),
         el('th', { scope: 'col' }, 'Before'),
         el('th', { scope: 'col' }, 'After'),
+        el('th', { scope: 'col' }, 'Colours'),
         el('th', { scope: 'col' }, 'Notes'),
       ),
     ),
@@ -91,6 +100,7 @@ function texturesTable(report: Report): HTMLElement | null {
           el('td', {}, t.name),
           el('td', {}, side(t.before)),
           el('td', {}, side(t.after)),
+          el('td', { 'data-fidelity': t.fidelity?.encoding ?? '' }, fidelityText(t.fidelity)),
           el('td', { class: t.warnings?.length ? 'texture-warning' : '' }, t.warnings?.length ? t.warnings.join(' ') : dash),
         ),
       ),
@@ -184,6 +194,8 @@ export class ResultView {
           { 'aria-labelledby': 'before-after-title' },
           el('h3', { id: 'before-after-title' }, 'Before and after'),
           comparisonTable(report, files),
+          // Why an output differs from what the settings promise (e.g. LOD0 larger than the upload).
+          report.package.notes?.length ? el('ul', { class: 'notice' }, ...report.package.notes.map((n) => el('li', {}, n))) : null,
           texturesTable(report),
           report.expiresAt ? el('p', { class: 'hint' }, `Outputs are kept until ${new Date(report.expiresAt).toLocaleString()}.`) : null,
         ),
