@@ -65,7 +65,12 @@ export function createJobEventActivities(deps: {
       const announcement = restarted ? RestartAnnouncement.parse(restarted) : undefined;
       if (announcement) await announceRestart(announcement);
       const seqs: (number | null)[] = [];
-      for (const fields of valid) seqs.push(await publishJobEvent(fields));
+      for (const fields of valid) {
+        const seq = await publishJobEvent(fields);
+        seqs.push(seq);
+        // Keep the stream in order: the rest wait with the one that did not go out (the workflow re-sends them).
+        if (seq === null) break;
+      }
       return seqs;
     },
   };

@@ -26,6 +26,19 @@ const temporalEnv = {
 };
 
 const hostPort = z.string().regex(/^[^\s:,/]+:\d{1,5}$/, 'must be host:port');
+
+/** A comma-separated variable as a list of items (blanks around commas and empty entries ignored). */
+function commaList<T>(item: z.ZodType<T, string>) {
+  return z
+    .string()
+    .transform((list) =>
+      list
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item));
+}
 const redisEnv = {
   REDIS_URL: z
     .string()
@@ -35,20 +48,12 @@ const redisEnv = {
    * Redis Sentinels to ask for the current master, as `host:port,host:port,…`. When set, every process
    * connects through them (and follows a failover) instead of to REDIS_URL.
    */
-  REDIS_SENTINELS: z
-    .string()
-    .transform((list) => list.split(',').map((entry) => entry.trim()))
-    .pipe(z.array(hostPort).min(1, 'needs at least one host:port'))
-    .optional(),
+  REDIS_SENTINELS: commaList(hostPort).optional(),
   /**
    * Seed nodes of a Redis Cluster, as `host:port,host:port,…`: every process then talks to the cluster
    * (job keys are hash-tagged, so each job's keys and script run in one slot) instead of to REDIS_URL.
    */
-  REDIS_CLUSTER_NODES: z
-    .string()
-    .transform((list) => list.split(',').map((entry) => entry.trim()))
-    .pipe(z.array(hostPort).min(1, 'needs at least one host:port'))
-    .optional(),
+  REDIS_CLUSTER_NODES: commaList(hostPort).optional(),
   /** The master's name in the Sentinels' configuration (`sentinel monitor <name> …`). */
   REDIS_SENTINEL_MASTER: z.string().min(1).default('asset-farm'),
   /** Password of the Redis servers (with REDIS_SENTINELS or REDIS_CLUSTER_NODES; a REDIS_URL carries its own). */
@@ -145,24 +150,19 @@ export const apiSchema = z
     /** Dev-login tokens one client address may get per minute. */
     API_LOGIN_PER_MINUTE: positiveInt.default(10),
     /** Users who may submit `urgent` jobs, besides those whose token has API_URGENT_ROLE in its `roles`. */
-    API_URGENT_USERS: z
-      .string()
-      .transform((list) => list.split(',').map((u) => u.trim()).filter(Boolean))
-      .pipe(z.array(z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'must be user names separated by commas')))
-      .default([]),
+    API_URGENT_USERS: commaList(z.string().regex(/^[A-Za-z0-9._@-]{1,64}$/, 'must be user names separated by commas')).default([]),
     /** The token role (`roles` claim) that allows `urgent` jobs. */
     API_URGENT_ROLE: z.string().min(1).default('asset-farm:urgent'),
     /**
      * Shares of the HPC machines, as `key=weight,…` (a user, or `team:<name>` for a token's `team` claim);
      * a key not listed weighs 1. `team:lighting=2` gives the lighting team twice the slots of one artist.
      */
-    FAIR_SHARE_WEIGHTS: z
-      .string()
-      .transform((list) => list.split(',').map((pair) => pair.trim()).filter(Boolean))
-      .pipe(z.array(z.string().regex(/^[A-Za-z0-9._@:-]{1,80}=\d+(\.\d+)?$/, 'must be key=weight pairs, e.g. team:fx=2,alice=0.5')))
+    FAIR_SHARE_WEIGHTS: commaList(
+      z.string().regex(/^[A-Za-z0-9._@:-]{1,80}=\d+(\.\d+)?$/, 'must be key=weight pairs, e.g. team:fx=2,alice=0.5'),
+    )
       .transform((pairs) => new Map(pairs.map((p) => [p.slice(0, p.lastIndexOf('=')), Number(p.slice(p.lastIndexOf('=') + 1))] as const)))
       .refine((weights) => [...weights.values()].every((w) => w > 0 && w <= 1000), 'weights must be between 0 and 1000')
-      .default(new Map()),
+      .default(new Map<string, number>()),
     /** Longest a token may be valid for, from its iat (or from now): a token without exp is refused. */
     JWT_MAX_LIFETIME_SECONDS: positiveInt.default(24 * 3600),
     /** Most files in one upload (e.g. one .gltf with its .bin and textures). */
@@ -182,16 +182,9 @@ export const apiSchema = z
      * (`https://tools.studio.example,http://localhost:5173`). None by default: the page is served by the API
      * itself (same origin), so browsers need no CORS header at all.
      */
-    API_CORS_ORIGINS: z
-      .string()
-      .default('')
-      .transform((raw) =>
-        raw
-          .split(',')
-          .map((o) => o.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.url('must be a comma-separated list of origins like https://tools.example').transform((u) => new URL(u).origin))),
+    API_CORS_ORIGINS: commaList(
+      z.url('must be a comma-separated list of origins like https://tools.example').transform((u) => new URL(u).origin),
+    ).default([]),
   })
   .superRefine((env, ctx) => {
     refineRedis(env, ctx);

@@ -90,11 +90,17 @@ export function jobEventPublisher(
       // Not cancellable: a cancel that arrives as a stage ends must not drop that stage's held
       // `stage-finished` with the call it rides in; publishing takes milliseconds, and the cancel
       // then stops the job at its next step.
-      return CancellationScope.nonCancellable(() =>
-        restarted
+      return CancellationScope.nonCancellable(async () => {
+        const seqs = await (restarted
           ? localEvents.publishJobEvents(events, fields('started', `${name} was restarted by an engineer and is running again`))
-          : localEvents.publishJobEvents(events),
-      );
+          : localEvents.publishJobEvents(events));
+        // Events Redis did not take (an outage, a failover) go out first with the next publish, in order,
+        // so a stream that resumes shows every stage; the answer is recorded, so replay holds the same ones.
+        const missing = seqs.findIndex((seq) => seq === null);
+        const sent = missing === -1 ? seqs.length : missing;
+        if (sent < events.length) held = [...events.slice(sent), ...held];
+        return seqs;
+      });
     },
     publishWithNext: async (...args) => {
       held.push(fields(...args));

@@ -58,6 +58,7 @@ async function withJob<T>(
   pipeline: PipelineActivities,
   drive: (job: { handle: WorkflowHandle<typeof processAsset>; events: JobEventFields[] }) => Promise<T>,
   jobInput: ProcessAssetInput = input,
+  redisTakes?: (fields: JobEventFields) => boolean,
 ): Promise<T> {
   return withWorkers(
     env,
@@ -72,6 +73,7 @@ async function withJob<T>(
       return drive({ handle, events });
     },
     jobInput.options.hpcQueue,
+    redisTakes,
   );
 }
 
@@ -190,6 +192,41 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     // One workflow task to start, one per stage's end, one for the child's start: publishing adds none.
     const workflowTasks = (history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).length;
     expect(workflowTasks).toBe(1 + STAGES.length + 1);
+  });
+
+  it('re-sends, in order and before anything newer, the events Redis did not take during an outage: every stage still reaches the stream', async () => {
+    // "Redis" is down while validate and optimize run: their stage events are refused, then it is back.
+    let down = false;
+    const mock = mockPipeline({
+      async validateAsset() {
+        down = true;
+        return { errors: 0, warnings: 0, messages: [] };
+      },
+      async buildLods() {
+        down = false;
+        return [];
+      },
+    });
+    const events = await withJob(
+      env,
+      workflowBundle,
+      mock.activities,
+      async ({ handle, events }) => {
+        await handle.result();
+        await retentionTimerOf(env, handle.workflowId);
+        return events;
+      },
+      input,
+      () => !down,
+    );
+    const label = (e: JobEventFields) => `${e.event}${e.stage ? ` ${e.stage}` : ''}`;
+    // Nothing lost, nothing twice, the order as published: the held ones go out first once Redis is back.
+    expect(events.map(label)).toEqual([
+      'started',
+      'stage-started inspect',
+      ...STAGES.flatMap((stage, i) => [`stage-finished ${stage}`, ...(i + 1 < STAGES.length ? [`stage-started ${STAGES[i + 1]}`] : [])]),
+      'completed',
+    ]);
   });
 
   it('fails at once on an invalid asset, without retrying, removes partial outputs and passes on the validator messages', async () => {

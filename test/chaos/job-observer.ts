@@ -60,7 +60,17 @@ export class JobObserver {
   constructor(
     private readonly wsUrl: string,
     private readonly tokenFor: (user: string) => string,
+    /**
+     * Subscribe with lastSeq 0, so the server replays each job from its first message instead of
+     * starting from a snapshot: the stream must then show every stage, even of a job that had moved on.
+     */
+    private readonly options: { fromStart?: boolean } = {},
   ) {}
+
+  private subscribeFrame(job: ObservedJob): string {
+    const lastSeq = job.lastSeq > 0 || this.options.fromStart ? { lastSeq: job.lastSeq } : {};
+    return JSON.stringify({ type: 'subscribe', jobId: job.jobId, ...lastSeq });
+  }
 
   /** Follows jobId for user from its first message. */
   track(user: string, jobId: string): void {
@@ -80,7 +90,7 @@ export class JobObserver {
       stageCount: 0,
     });
     const ws = this.sockets.get(user);
-    if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'subscribe', jobId }));
+    if (ws?.readyState === WebSocket.OPEN) ws.send(this.subscribeFrame(this.jobs.get(jobId)!));
     else if (!ws) this.connect(user);
   }
 
@@ -91,7 +101,7 @@ export class JobObserver {
     ws.on('open', () => {
       for (const job of this.jobs.values())
         if (job.user === user && !job.outcome)
-          ws.send(JSON.stringify({ type: 'subscribe', jobId: job.jobId, ...(job.lastSeq > 0 ? { lastSeq: job.lastSeq } : {}) }));
+          ws.send(this.subscribeFrame(job));
     });
     ws.on('message', (data) => this.onMessage(user, JSON.parse(data.toString()) as Message));
     ws.on('error', () => {}); // 'close' follows and reconnects

@@ -96,7 +96,7 @@ describe('two of everything: a balancer, two APIs, Redis with Sentinels, two HPC
 
   it('kill -9 the Redis master, then one API process, then restart it: every job and every socket ends complete', async () => {
     const wsUrl = `${lbUrl.replace('http', 'ws')}/ws`;
-    for (let i = 0; i < OBSERVERS; i++) observers.push(new JobObserver(wsUrl, (user) => stack.tokenFor(user)));
+    for (let i = 0; i < OBSERVERS; i++) observers.push(new JobObserver(wsUrl, (user) => stack.tokenFor(user), { fromStart: true }));
     const jobIds = await Promise.all(
       USERS.map(async (user, i) => {
         const asset = WORKLOAD_ASSETS[i % WORKLOAD_ASSETS.length]!;
@@ -111,7 +111,14 @@ describe('two of everything: a balancer, two APIs, Redis with Sentinels, two HPC
     // An artist watches one of their jobs in a real browser, through the balancer, across both kills.
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     const page = await (await browser.newContext()).newPage();
     await page.goto(lbUrl);
@@ -147,7 +154,7 @@ describe('two of everything: a balancer, two APIs, Redis with Sentinels, two HPC
       expect(figures.completed, `observer ${i}: completed`).toBe(JOBS);
       for (const job of observer.jobs.values()) {
         expect(job.stageCount, job.jobId).toBeGreaterThan(0);
-        expect(job.stages.size, `${job.jobId}: stages shown to observer ${i}`).toBe(job.stageCount);
+        expect(job.stages.size, `${job.jobId}: stages shown to observer ${i}: ${[...job.stages].join(', ')}`).toBe(job.stageCount);
       }
     }
     // The failover happened while work was under way, and the API kill cut live sockets.

@@ -29,6 +29,8 @@ export async function withWorkers<T>(
   drive: (events: JobEventFields[]) => Promise<T>,
   /** The HPC worker's queue: a host's own, for jobs pinned with options.hpcQueue. */
   hpcTaskQueue: string = HPC_TASK_QUEUE,
+  /** Decides which events "Redis" takes (default: all): false makes that publish answer null, as in an outage. */
+  redisTakes: (fields: JobEventFields) => boolean = () => true,
 ): Promise<T> {
   const events: JobEventFields[] = [];
   const light: JobEventActivities = {
@@ -39,10 +41,18 @@ export async function withWorkers<T>(
     // A run started by a reset announces itself first (conditionally in Redis; always here, so a test
     // sees a run that wrongly takes itself for a reset).
     async publishJobEvents(batch, restarted) {
-      return [...(restarted ? [restarted] : []), ...batch].map((fields) => {
+      if (restarted) events.push(restarted);
+      // As the real activity answers: a position per event taken, null for the first one not taken, then stop.
+      const seqs: (number | null)[] = [];
+      for (const fields of batch) {
+        if (!redisTakes(fields)) {
+          seqs.push(null);
+          break;
+        }
         events.push(fields);
-        return events.length;
-      });
+        seqs.push(events.length);
+      }
+      return seqs;
     },
   };
   const orchestrator = await Worker.create({
