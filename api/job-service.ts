@@ -3,7 +3,15 @@ import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, 
 import { newJobId, ProcessAssetInput } from '../common/jobs.js';
 import { JobPriority, temporalPriority } from '../common/job-priority.js';
 import type { PipelineReport } from '../common/pipeline.js';
-import { ASSET_NAME, ASSET_OUTCOME, ASSET_OWNER, ASSET_PRESET, ASSET_PRIORITY, ASSET_RETRY_OF, ASSET_STAGE } from '../common/search-attributes.js';
+import {
+  ASSET_NAME,
+  ASSET_OUTCOME,
+  ASSET_OWNER,
+  ASSET_PRESET,
+  ASSET_PRIORITY,
+  ASSET_RETRY_OF,
+  ASSET_STAGE,
+} from '../common/search-attributes.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 import type { JobSummary } from '../common/jobs.js';
 
@@ -47,7 +55,9 @@ function summarize(
     jobId: d.workflowId,
     assetName: sa.get(ASSET_NAME) ?? '',
     preset: sa.get(ASSET_PRESET) ?? null,
-    priority: JobPriority.nullable().catch(null).parse(sa.get(ASSET_PRIORITY) ?? null),
+    priority: JobPriority.nullable()
+      .catch(null)
+      .parse(sa.get(ASSET_PRIORITY) ?? null),
     retryOf: sa.get(ASSET_RETRY_OF) ?? null,
     status: d.status.name,
     stage: sa.get(ASSET_STAGE) ?? null,

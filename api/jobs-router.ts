@@ -60,7 +60,11 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     const level = options.priority ?? 'normal';
     const { urgentUsers, urgentRole, weights } = deps.scheduling;
     if (level === 'urgent' && !urgentUsers.includes(owner.id) && !(owner.roles ?? []).includes(urgentRole))
-      throw new UploadError(403, FAILURES.PRIORITY_NOT_ALLOWED.code, `${FAILURES.PRIORITY_NOT_ALLOWED.message} ${FAILURES.PRIORITY_NOT_ALLOWED.advice}`);
+      throw new UploadError(
+        403,
+        FAILURES.PRIORITY_NOT_ALLOWED.code,
+        `${FAILURES.PRIORITY_NOT_ALLOWED.message} ${FAILURES.PRIORITY_NOT_ALLOWED.advice}`,
+      );
     return { level, shareKey: fairShareKey(owner.id, owner.team), weights };
   }
 

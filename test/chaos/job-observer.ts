@@ -99,9 +99,7 @@ export class JobObserver {
     const ws = new WebSocket(this.wsUrl, ['asset-farm.v1', `bearer.${this.tokenFor(user)}`]);
     this.sockets.set(user, ws);
     ws.on('open', () => {
-      for (const job of this.jobs.values())
-        if (job.user === user && !job.outcome)
-          ws.send(this.subscribeFrame(job));
+      for (const job of this.jobs.values()) if (job.user === user && !job.outcome) ws.send(this.subscribeFrame(job));
     });
     ws.on('message', (data) => this.onMessage(user, JSON.parse(data.toString()) as Message));
     ws.on('error', () => {}); // 'close' follows and reconnects

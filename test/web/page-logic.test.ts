@@ -129,7 +129,17 @@ describe('job model: what a card shows from the socket messages', () => {
 
   it('takes a snapshot of a finished job with its progress, so the stage list shows where it got to', () => {
     const finished = jobFromSummary(
-      { ...job(), preset: null, priority: null, retryOf: null, status: 'FAILED', stage: null, outcome: null, startTime: new Date(T0).toISOString(), closeTime: null },
+      {
+        ...job(),
+        preset: null,
+        priority: null,
+        retryOf: null,
+        status: 'FAILED',
+        stage: null,
+        outcome: null,
+        startTime: new Date(T0).toISOString(),
+        closeTime: null,
+      },
       T0,
     );
     const j = applySnapshot(finished, { seq: 9, progress: progress(8, 2, 5), event: event(9, 'failed') }, T0);
