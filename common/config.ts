@@ -28,7 +28,7 @@ const temporalEnv = {
 const hostPort = z.string().regex(/^[^\s:,/]+:\d{1,5}$/, 'must be host:port');
 
 /** A comma-separated variable as a list of items (blanks around commas and empty entries ignored). */
-function commaList<T>(item: z.ZodType<T, string>) {
+function commaList<T>(item: z.ZodType<T, string>, { min = 0 }: { min?: number } = {}) {
   return z
     .string()
     .transform((list) =>
@@ -37,7 +37,7 @@ function commaList<T>(item: z.ZodType<T, string>) {
         .map((entry) => entry.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(item));
+    .pipe(z.array(item).min(min, `needs at least ${min} entr${min === 1 ? 'y' : 'ies'}`));
 }
 const redisEnv = {
   REDIS_URL: z
@@ -48,12 +48,12 @@ const redisEnv = {
    * Redis Sentinels to ask for the current master, as `host:port,host:port,…`. When set, every process
    * connects through them (and follows a failover) instead of to REDIS_URL.
    */
-  REDIS_SENTINELS: commaList(hostPort).optional(),
+  REDIS_SENTINELS: commaList(hostPort, { min: 1 }).optional(),
   /**
    * Seed nodes of a Redis Cluster, as `host:port,host:port,…`: every process then talks to the cluster
    * (job keys are hash-tagged, so each job's keys and script run in one slot) instead of to REDIS_URL.
    */
-  REDIS_CLUSTER_NODES: commaList(hostPort).optional(),
+  REDIS_CLUSTER_NODES: commaList(hostPort, { min: 1 }).optional(),
   /** The master's name in the Sentinels' configuration (`sentinel monitor <name> …`). */
   REDIS_SENTINEL_MASTER: z.string().min(1).default('asset-farm'),
   /** Password of the Redis servers (with REDIS_SENTINELS or REDIS_CLUSTER_NODES; a REDIS_URL carries its own). */

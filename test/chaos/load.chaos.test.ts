@@ -140,16 +140,28 @@ describe('load', () => {
     await waitFor(() => sockets.every((s) => s.ws.readyState === WebSocket.CLOSED), { timeoutMs: 30_000, what: 'sockets closed' });
     const rssAfterClose = rssMiB(apiPid);
 
-    // Each job's REST state agrees.
-    const listed = await Promise.all(
-      users.map(async (user) => {
-        const body = (await (
-          await fetch(`${stack.apiUrl}/api/jobs?limit=100`, { headers: { authorization: `Bearer ${stack.tokenFor(user)}` } })
-        ).json()) as { jobs: { jobId: string; status: string }[] };
-        return body.jobs;
-      }),
-    );
-    const listedJobs = listed.flat();
+    // Each job's REST state agrees. The list comes from Temporal's visibility store, which is eventually
+    // consistent: a job the stream saw complete may still list as RUNNING for a moment under this load.
+    const listAll = async () =>
+      (
+        await Promise.all(
+          users.map(async (user) => {
+            const body = (await (
+              await fetch(`${stack.apiUrl}/api/jobs?limit=100`, { headers: { authorization: `Bearer ${stack.tokenFor(user)}` } })
+            ).json()) as { jobs: { jobId: string; status: string }[] };
+            return body.jobs;
+          }),
+        )
+      ).flat();
+    let listedJobs = await listAll();
+    const listedCompletedAtOnce = listedJobs.filter((j) => j.status === 'COMPLETED').length;
+    listedJobs = await waitFor(
+      async () => {
+        const jobs = await listAll();
+        return jobs.filter((j) => j.status === 'COMPLETED').length === UPLOADS && jobs;
+      },
+      { timeoutMs: 30_000, what: 'the REST list to show every job completed' },
+    ).catch(() => listedJobs);
 
     const figures = {
       uploads: UPLOADS,
@@ -161,6 +173,7 @@ describe('load', () => {
       lost: accepted.length - outcomes.size,
       listedByRest: listedJobs.length,
       listedCompleted: listedJobs.filter((j) => j.status === 'COMPLETED').length,
+      listedCompletedAtOnce,
       socketGaps: sockets.reduce((n, s) => n + s.gaps, 0),
       foreignMessages: sockets.reduce((n, s) => n + s.foreign, 0),
       apiRssMiB: { idle: rss[0], withSockets: rssWithSockets, max: Math.max(...rss), afterSocketsClosed: rssAfterClose },

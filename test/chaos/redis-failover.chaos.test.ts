@@ -48,7 +48,7 @@ describe('Redis through Sentinels (master, replica, three Sentinels on loopback)
     expect(connection).toMatchObject({ name: SENTINEL_MASTER, password: 'not-in-logs' });
     expect('sentinels' in connection && connection.sentinels.length).toBe(3);
     expect(describeRedis(connection)).not.toContain('not-in-logs');
-    for (const bad of ['127.0.0.1', 'redis://127.0.0.1:26379', 'a:1,,b:2', 'host:port']) {
+    for (const bad of ['127.0.0.1', 'redis://127.0.0.1:26379', ',', ' , ', 'a:1,b', 'host:port']) {
       expect(() => loadConfig(orchestratorWorkerSchema, { REDIS_SENTINELS: bad }), bad).toThrow(/REDIS_SENTINELS/);
     }
   });
