@@ -16,6 +16,7 @@ class ModelPane {
   private readonly scene = new THREE.Scene();
   private model: THREE.Object3D | null = null;
   private readonly loader: GLTFLoader;
+  private readonly ktx2: KTX2Loader;
 
   constructor(readonly canvas: HTMLCanvasElement) {
     // preserveDrawingBuffer so the browser tests (and a screenshot) read what was last drawn.
@@ -29,11 +30,14 @@ class ModelPane {
     this.controls = new OrbitControls(this.camera, canvas);
     // Arrow keys pan the focused canvas, for artists who do not use a mouse.
     this.controls.listenToKeyEvents(canvas);
+    // KHR_texture_basisu (textureFormat ktx2): the Basis transcoder is served by the app under /basis/ (the
+    // build's base is /; web/vite.config.ts copies it from three.js into the build), never from a CDN.
+    this.ktx2 = new KTX2Loader().setTranscoderPath('/basis/').detectSupport(this.renderer);
     this.loader = new GLTFLoader()
       .setMeshoptDecoder(MeshoptDecoder)
-      // Without a path set, both decoders load from files the build emits next to the page.
+      // Without a path set, the Draco decoder loads from files next to the page.
       .setDRACOLoader(new DRACOLoader())
-      .setKTX2Loader(new KTX2Loader().detectSupport(this.renderer));
+      .setKTX2Loader(this.ktx2);
   }
 
   async show(source: ModelSource): Promise<void> {
@@ -50,7 +54,7 @@ class ModelPane {
     if (!main) throw new Error('no model file');
     const manager = new THREE.LoadingManager();
     manager.setURLModifier((url) => urls.get(decodeURIComponent(url.split('/').pop() ?? '')) ?? url);
-    const loader = new GLTFLoader(manager).setMeshoptDecoder(MeshoptDecoder);
+    const loader = new GLTFLoader(manager).setMeshoptDecoder(MeshoptDecoder).setKTX2Loader(this.ktx2);
     try {
       return await loader.loadAsync(urls.get(main.name)!);
     } finally {
