@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +14,12 @@ import {
   read as readKtx2,
 } from 'ktx-parse';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../scripts/lib/wait.js';
+import type { StageJob } from './stage-job.js';
+import { runStageThread } from './stage-thread.js';
+import { inspectStage } from './stages/inspect.js';
+import { optimizeStage } from './stages/optimize.js';
+import { validateStage } from './stages/validate.js';
 import { failureOf } from '../common/failures.js';
 import { resolveSettings } from '../common/pipeline.js';
 import { assetIO, KNOWN_EXTENSIONS } from './asset-io.js';
@@ -121,6 +127,49 @@ describe('textureFormat ktx2 writes KHR_texture_basisu textures', () => {
     // Not Basis Universal, or not KTX2 at all: the check says what is wrong.
     expect(basisuImageProblem(new Uint8Array(64))).toMatch(/not a readable KTX2 container/);
   });
+
+  it('a cancel during a KTX2 encode kills basisu, which the stage thread started, within 2 s', async () => {
+    const workDir = path.join(work, 'cancel');
+    const inputDir = path.join(workDir, 'input');
+    await fs.mkdir(inputDir, { recursive: true });
+    await fs.copyFile(path.join(SHARED_ASSETS, 'DamagedHelmet.glb'), path.join(inputDir, 'DamagedHelmet.glb'));
+    const settings = resolveSettings({ preset: 'game-ready', textureFormat: 'ktx2', maxTextureSize: 2048 });
+    const job = (stage: StageJob['stage']): StageJob => ({
+      stage,
+      jobId: 'asset-ktx2-cancel',
+      assetName: 'DamagedHelmet.glb',
+      mainFile: 'DamagedHelmet.glb',
+      fileNames: ['DamagedHelmet.glb'],
+      inputDir,
+      workDir,
+      outputDir: '',
+      settings,
+    });
+    const quiet = { start: () => {}, update: () => {} };
+    await inspectStage(job('inspect'), quiet);
+    await validateStage(job('validate'), quiet);
+    await optimizeStage(job('optimize'), quiet);
+    /** basisu processes encoding this job's textures (their arguments name its work folder). */
+    const encoders = () =>
+      readdirSync('/proc')
+        .filter((pid) => /^\d+$/.test(pid))
+        .filter((pid) => {
+          try {
+            const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+            return /basisu$/.test(args[0] ?? '') && args.some((a) => a.startsWith(workDir));
+          } catch {
+            return false; // Exited while listed.
+          }
+        });
+    const abort = new AbortController();
+    const running = runStageThread(job('textures'), { onStart: () => undefined, onProgress: () => undefined }, abort.signal);
+    running.catch(() => undefined);
+    await waitFor(() => encoders().length > 0, { timeoutMs: 60_000, what: 'basisu to start encoding' });
+    abort.abort(new Error('cancelled by the test'));
+    await expect(running).rejects.toThrow('cancelled by the test');
+    await waitFor(() => encoders().length === 0, { timeoutMs: 2_000, what: 'basisu to be gone after the cancel' });
+    expect(encoders()).toEqual([]);
+  }, 120_000);
 
   it('a machine without a basisu build says so, as a failure that names the way out, not another format', () => {
     expect(basisuPath()).toMatch(/basisu$/);
