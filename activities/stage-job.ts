@@ -35,12 +35,18 @@ export interface StageProgress {
   /** Declares the stage's total work in its own unit (textures, levels, files, steps). */
   start(total: number, unit: string, message: string): void;
   update(done: number, message?: string, checkpoint?: unknown): void;
+  /**
+   * An external process the stage started (running) or that has exited. The activity kills the process
+   * group of every running one when it terminates the thread on a cancel, which the thread cannot do itself.
+   */
+  process?(pid: number, running: boolean): void;
 }
 
 /** Messages a stage thread posts to the activity that started it. */
 export const StageThreadMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('start'), total: z.number(), unit: z.string(), message: z.string() }),
   z.object({ type: z.literal('progress'), done: z.number(), message: z.string().optional(), checkpoint: z.unknown().optional() }),
+  z.object({ type: z.literal('process'), pid: z.number().int().positive(), running: z.boolean() }),
   z.object({ type: z.literal('done'), result: z.unknown() }),
   z.object({
     type: z.literal('failed'),

@@ -4,6 +4,7 @@ import type { Stage } from '../common/pipeline.js';
 import { FAILURES, isStorageError } from '../common/failures.js';
 import { deterministicFailure } from './invalid-asset-error.js';
 import { OutputInvalidError } from './output-error.js';
+import { EncoderUnavailableError } from './tools/basisu.js';
 import { StageJob, type StageProgress, type StageThreadMessage } from './stage-job.js';
 import { inspectStage } from './stages/inspect.js';
 import { lodsStage } from './stages/lods.js';
@@ -37,6 +38,7 @@ async function runOne(raw: unknown): Promise<void> {
     const result = await STAGE_RUNNERS[job.stage](job, {
       start: (total, unit, message) => post({ type: 'start', total, unit, message }),
       update: (done, message, checkpoint) => post({ type: 'progress', done, message, checkpoint }),
+      process: (pid, running) => post({ type: 'process', pid, running }),
     });
     post({ type: 'done', result });
   } catch (err) {
@@ -46,7 +48,12 @@ async function runOne(raw: unknown): Promise<void> {
     post({
       type: 'failed',
       failureType:
-        assetFailure?.code ?? (err instanceof OutputInvalidError ? err.code : isStorageError(err) ? FAILURES.STORAGE.code : null),
+        assetFailure?.code ??
+        (err instanceof OutputInvalidError || err instanceof EncoderUnavailableError
+          ? err.code
+          : isStorageError(err)
+            ? FAILURES.STORAGE.code
+            : null),
       message: assetFailure?.message ?? error.message,
       details: assetFailure?.details ?? [],
       stack: error.stack,

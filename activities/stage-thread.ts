@@ -108,6 +108,18 @@ export function runStageThread(job: StageJob, events: StageThreadEvents, signal:
   return new Promise((resolve, reject) => {
     const thread = acquireThread();
     const { worker } = thread;
+    // External processes the stage is running: a terminated thread cannot kill them, so this side does.
+    const processes = new Set<number>();
+    const killProcesses = () => {
+      for (const pid of processes) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+      processes.clear();
+    };
     const detach = () => {
       worker.off('message', onMessage);
       worker.off('error', onError);
@@ -135,6 +147,10 @@ export function runStageThread(job: StageJob, events: StageThreadEvents, signal:
           return events.onStart(message.total, message.unit, message.message);
         case 'progress':
           return events.onProgress(message.done, message.message, message.checkpoint);
+        case 'process':
+          if (message.running) processes.add(message.pid);
+          else processes.delete(message.pid);
+          return;
         case 'done':
           return settle({ ok: true, result: message.result });
         case 'failed':
@@ -143,6 +159,7 @@ export function runStageThread(job: StageJob, events: StageThreadEvents, signal:
     }
     function onError(err: Error) {
       detach();
+      killProcesses();
       // An exception thrown outside the stage's promise (glTF-Validator throws its stack overflows from a
       // timer) kills the thread; when it is one that recurs for this input, fail once, not per attempt.
       const known = deterministicFailure(err, job.mainFile);
@@ -150,10 +167,12 @@ export function runStageThread(job: StageJob, events: StageThreadEvents, signal:
     }
     function onExit(code: number) {
       detach();
+      killProcesses();
       reject(new Error(`The ${job.stage} thread exited (code ${code}) before finishing`));
     }
     function onAbort() {
       detach();
+      killProcesses();
       // Settle only once the thread is gone, so "rejected" also means "no longer using the CPU".
       void worker.terminate().finally(() => reject(signal.reason));
     }

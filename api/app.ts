@@ -126,6 +126,12 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     }),
   );
   app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal }));
+  // The page's KTX2 transcoder worker (web/src/model-viewer.ts): its own CSP, allowing the string compilation
+  // its Emscripten bindings need in that worker only; it fetches nothing (the page posts it the WebAssembly).
+  app.use('/basis/ktx2-worker.js', (_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Content-Security-Policy', "default-src 'none'; script-src 'self' 'unsafe-eval' 'wasm-unsafe-eval'");
+    next();
+  });
   app.use(express.static(WEB_DIST, { index: 'index.html' }));
   app.use(express.static(WEB_PUBLIC, { index: 'index.html' }));
 

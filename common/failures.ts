@@ -62,6 +62,12 @@ const CATALOGUE = {
     message: 'A processed output failed validation: a fault in the farm, not in your asset.',
     advice: 'Retrying would produce the same file. Tell an engineer and give them the job id.',
   },
+  ENCODER_UNAVAILABLE: {
+    retryable: false,
+    title: "The farm can't write the texture format you chose",
+    message: 'The processing machine has no working encoder for the texture format the job asks for.',
+    advice: 'Choose another texture format (WebP or Keep) and upload again, or ask an engineer to install the encoder.',
+  },
   INVALID_REQUEST: {
     retryable: false,
     title: 'The job failed',

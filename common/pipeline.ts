@@ -137,7 +137,9 @@ export const TextureResult = z.object({
   fidelity: z
     .object({ maxChannelError: z.number(), psnrDb: z.number().nullable(), encoding: z.enum(['lossy', 'lossless', 'source']) })
     .optional(),
-  /** Why the result differs from the settings (e.g. KTX2 asked, no encoder on this machine, WebP written). */
+  /** The Basis Universal codec of a KTX2 texture: ETC1S for colour, UASTC for normal maps and data. */
+  codec: z.enum(['etc1s', 'uastc']).optional(),
+  /** Why the result differs from the settings (e.g. lossy would have changed colours visibly, lossless written). */
   warnings: z.array(z.string()).optional(),
   /** True when a retried attempt kept this texture from the attempt before instead of redoing it. */
   resumed: z.boolean().optional(),

@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Document } from '@gltf-transform/core';
-import { EXTMeshoptCompression, EXTTextureWebP, KHRDracoMeshCompression } from '@gltf-transform/extensions';
+import { EXTMeshoptCompression, EXTTextureWebP, KHRDracoMeshCompression, KHRTextureBasisu } from '@gltf-transform/extensions';
 import type { OutputFile, PackageResult, PipelineSettings } from '../../common/pipeline.js';
 import type { AssetStats } from '../../common/jobs.js';
 import { readAssetStats } from '../asset-stats.js';
 import { assetIO, KNOWN_EXTENSIONS, readJsonIfExists, readUpload, readWorkFile, writeFileAtomic } from '../asset-io.js';
-import { describeValidatorMessage, validateGltfBytes } from '../gltf-validation.js';
+import { checkKtx2Images, describeValidatorMessage, validateGltfBytes } from '../gltf-validation.js';
 import { OutputInvalidError } from '../output-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { CarriedFeatures, type DroppedFeature, droppedFeatures, readCarriedFeatures } from '../asset-features.js';
@@ -58,7 +58,13 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
     for (const step of encoded.steps) steps.add(step);
     if (encoded.note) notes.push(`${name}: ${encoded.note}`);
     const bytes = encoded.bytes;
-    const check = await validateGltfBytes(bytes, { uri: name, processable: KNOWN_EXTENSIONS });
+    const check = checkKtx2Images(
+      await validateGltfBytes(bytes, { uri: name, processable: KNOWN_EXTENSIONS }),
+      doc
+        .getRoot()
+        .listTextures()
+        .map((t) => ({ mimeType: t.getMimeType(), image: t.getImage() })),
+    );
     if (check.errors > 0) {
       const first = check.errorMessages[0];
       throw new OutputInvalidError(
@@ -89,6 +95,7 @@ function sha256(bytes: Uint8Array): string {
 /** Puts the textures stage's images in place of the originals, found by the digest of the original bytes. */
 function swapTextures(doc: Document, records: Map<string, ProcessedTexture>): string[] {
   let webp = false;
+  let ktx2 = false;
   let swapped = 0;
   for (const texture of doc.getRoot().listTextures()) {
     const image = texture.getImage();
@@ -98,9 +105,12 @@ function swapTextures(doc: Document, records: Map<string, ProcessedTexture>): st
     const extension = record.file.slice(record.file.lastIndexOf('.'));
     if (texture.getURI()) texture.setURI(texture.getURI().replace(/\.[^./]*$/, '') + extension);
     webp ||= record.result.after.mimeType === 'image/webp';
+    ktx2 ||= record.result.after.mimeType === 'image/ktx2';
     swapped++;
   }
   if (webp) doc.createExtension(EXTTextureWebP).setRequired(true);
+  // Viewers without a Basis transcoder cannot show these textures, and there is no fallback image: required.
+  if (ktx2) doc.createExtension(KHRTextureBasisu).setRequired(true);
   return swapped ? ['textures'] : [];
 }
 

@@ -1,17 +1,17 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ImageUtils } from '@gltf-transform/core';
+import { ImageUtils, type Texture } from '@gltf-transform/core';
+import { getTextureColorSpace, listTextureSlots } from '@gltf-transform/functions';
 import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { TextureResult } from '../../common/pipeline.js';
 import { textureLabel } from '../asset-stats.js';
-import { lossIsVisible, measureFidelity, rawRgba } from '../texture-fidelity.js';
+import { lossIsVisible, measureFidelity, rawRgba, SMALL_TEXTURE_PIXELS } from '../texture-fidelity.js';
 import { readJsonIfExists, readWorkFile, removeTempFiles, writeFileAtomic } from '../asset-io.js';
 import { invalidAsset } from '../invalid-asset-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { TexturesCheckpoint, TextureWorkRecord, workFiles } from '../work-files.js';
-
-const KTX2_FALLBACK = 'KTX2 was requested but this HPC machine has no KTX2 encoder (toktx/Basis); the texture was written as WebP instead.';
+import { type BasisCodec, basisuPath, encodeKtx2 } from '../tools/basisu.js';
 
 /** The encoding a texture gets: its MIME type, file extension and sharp's encoder call. */
 interface Encoding {
@@ -26,9 +26,9 @@ const JPEG: Encoding = { mimeType: 'image/jpeg', extension: 'jpg', encode: (img,
 
 const ENCODING_BY_MIME: Record<string, Encoding> = { 'image/webp': WEBP, 'image/png': PNG, 'image/jpeg': JPEG };
 
+/** The sharp encoding for webp and keep (KTX2 goes through basisu, see encodeAsKtx2). */
 function encodingFor(format: StageJob['settings']['textureFormat'], sourceMime: string): { encoding: Encoding; warnings: string[] } {
   if (format === 'webp') return { encoding: WEBP, warnings: [] };
-  if (format === 'ktx2') return { encoding: WEBP, warnings: [KTX2_FALLBACK] };
   if (sourceMime === 'image/jpeg') return { encoding: JPEG, warnings: [] };
   if (sourceMime === 'image/webp') return { encoding: WEBP, warnings: [] };
   return { encoding: PNG, warnings: [] };
@@ -46,6 +46,9 @@ export async function texturesStage(job: StageJob, progress: StageProgress): Pro
   progress.start(textures.length, 'textures', textures.length ? `Processing ${textures.length} textures` : 'No textures');
   await fs.mkdir(workFiles.texturesDir(job.workDir), { recursive: true });
   await removeTempFiles(workFiles.texturesDir(job.workDir));
+  await fs.rm(encodingDir(job.workDir), { recursive: true, force: true });
+  // KTX2 asked and no encoder here: fail before any work, never write another format in its place.
+  if (job.settings.textureFormat === 'ktx2' && textures.some((t) => t.getMimeType() !== 'image/ktx2')) basisuPath();
   const results: TextureResult[] = [];
   for (const [index, texture] of textures.entries()) {
     const name = textureLabel(texture, index);
@@ -60,7 +63,7 @@ export async function texturesStage(job: StageJob, progress: StageProgress): Pro
       results.push({ ...kept.result, resumed: true });
     } else {
       progress.update(index, `Resizing ${name}`);
-      results.push(await processTexture(job, index, name, texture.getImage(), texture.getMimeType()));
+      results.push(await processTexture(job, index, name, texture, progress));
     }
     done.add(index);
     progress.update(index + 1, `${name} done`, { done: [...done].sort((a, b) => a - b) });
@@ -72,9 +75,11 @@ async function processTexture(
   job: StageJob,
   index: number,
   name: string,
-  image: Uint8Array | null,
-  mimeType: string,
+  texture: Texture,
+  progress: StageProgress,
 ): Promise<TextureResult> {
+  const image = texture.getImage();
+  const mimeType = texture.getMimeType();
   if (!image) throw invalidAsset(`Texture "${name}" has no image data.`, 'TEXTURE_WITHOUT_IMAGE', `/textures/${index}`);
   if (mimeType === 'image/ktx2') {
     // Already GPU-compressed; sharp cannot decode it, and re-encoding would only lose quality. Packaging
@@ -90,6 +95,7 @@ async function processTexture(
   } catch (err) {
     throw invalidAsset(`Texture "${name}" is not a readable image: ${(err as Error).message}`, 'IMAGE_UNREADABLE', `/textures/${index}`);
   }
+  if (textureFormat === 'ktx2') return encodeAsKtx2(job, index, name, texture, image, meta, progress);
   const { encoding, warnings } = encodingFor(textureFormat, mimeType);
   const resize = () => sharp(image).resize({ width: maxTextureSize, height: maxTextureSize, fit: 'inside', withoutEnlargement: true });
   let encoded = await encoding.encode(resize(), textureQuality).toBuffer({ resolveWithObject: true });
@@ -130,9 +136,94 @@ async function processTexture(
     fidelity: { ...fidelity, encoding: method },
     ...(warnings.length ? { warnings } : {}),
   };
-  const record: TextureWorkRecord = { index, sourceSha256: createHash('sha256').update(image).digest('hex'), file, result };
-  await writeFileAtomic(workFiles.textureResult(job.workDir, index), JSON.stringify(record));
+  await recordTexture(job, index, image, file, result);
   return result;
+}
+
+async function recordTexture(job: StageJob, index: number, source: Uint8Array, file: string, result: TextureResult): Promise<void> {
+  const record: TextureWorkRecord = { index, sourceSha256: createHash('sha256').update(source).digest('hex'), file, result };
+  await writeFileAtomic(workFiles.textureResult(job.workDir, index), JSON.stringify(record));
+}
+
+/** Where basisu's input PNGs and outputs live while it runs (removed when the stage starts and after each texture). */
+const encodingDir = (workDir: string) => path.join(workFiles.texturesDir(workDir), 'encoding');
+
+/** Basis Universal blocks are 4 × 4: a KHR_texture_basisu image's sides are multiples of 4. */
+function ktx2Size(width: number, height: number, maxSide: number): [number, number] {
+  const scale = Math.min(1, maxSide / Math.max(width, height, 1));
+  const side = (n: number) => Math.max(4, Math.round((n * scale) / 4) * 4);
+  return [side(width), side(height)];
+}
+
+/**
+ * A KHR_texture_basisu image with a full mip chain: ETC1S for colour (base colour, emissive), UASTC for
+ * normal maps and data (metallic-roughness, occlusion), where ETC1S's block artefacts would bend normals
+ * and shift material values. Resized by sharp first, encoded by basisu. The fidelity figures are basisu's
+ * own measure of the decoded full-size level against the resized source. A small colour texture (a palette)
+ * that ETC1S would change visibly is written as UASTC instead; a visible loss that remains is said in a warning.
+ */
+async function encodeAsKtx2(
+  job: StageJob,
+  index: number,
+  name: string,
+  texture: Texture,
+  image: Uint8Array,
+  meta: Metadata,
+  progress: StageProgress,
+): Promise<TextureResult> {
+  const { maxTextureSize, textureQuality } = job.settings;
+  const srgb = getTextureColorSpace(texture) === 'srgb';
+  const normalMap = listTextureSlots(texture).includes('normalTexture');
+  const [width, height] = ktx2Size(meta.width ?? 0, meta.height ?? 0, maxTextureSize);
+  const dir = encodingDir(job.workDir);
+  await fs.mkdir(dir, { recursive: true });
+  const input = path.join(dir, `${index}.png`);
+  const output = path.join(dir, `${index}.ktx2`);
+  const warnings: string[] = [];
+  try {
+    await sharp(image).resize({ width, height, fit: 'fill' }).png({ compressionLevel: 1 }).toFile(input);
+    const encode = (codec: BasisCodec) =>
+      encodeKtx2({
+        input,
+        output,
+        codec,
+        srgb,
+        normalMap,
+        quality: textureQuality,
+        onProcess: (pid, running) => progress.process?.(pid, running),
+      });
+    let codec: BasisCodec = srgb ? 'etc1s' : 'uastc';
+    let fidelity = await encode(codec);
+    if (codec === 'etc1s' && width * height <= SMALL_TEXTURE_PIXELS && lossIsVisible(fidelity, width, height)) {
+      // A palette or small atlas: one wrong texel is a wrong colour on the model, and UASTC costs little here.
+      const etc1s = fidelity;
+      codec = 'uastc';
+      fidelity = await encode(codec);
+      warnings.push(
+        `KTX2 ETC1S would have changed this small texture's colours visibly (largest channel error ${etc1s.maxChannelError}/255); it was written as UASTC, which keeps more detail.`,
+      );
+    }
+    if (lossIsVisible(fidelity, width, height)) {
+      warnings.push(
+        `KTX2 ${codec.toUpperCase()} changes this texture visibly (largest channel error ${fidelity.maxChannelError}/255, PSNR ${fidelity.psnrDb ?? '∞'} dB): GPU block compression cannot keep every colour; raise the texture quality, or choose WebP or Keep where the colours must stay.`,
+      );
+    }
+    const bytes = await fs.readFile(output);
+    const file = `${index}.ktx2`;
+    await writeFileAtomic(workFiles.textureImage(job.workDir, index, 'ktx2'), bytes);
+    const result: TextureResult = {
+      name,
+      before: { width: meta.width ?? 0, height: meta.height ?? 0, bytes: image.byteLength, mimeType: texture.getMimeType() },
+      after: { width, height, bytes: bytes.byteLength, mimeType: 'image/ktx2' },
+      fidelity: { ...fidelity, encoding: 'lossy' },
+      codec,
+      ...(warnings.length ? { warnings } : {}),
+    };
+    await recordTexture(job, index, image, file, result);
+    return result;
+  } finally {
+    await Promise.all([fs.rm(input, { force: true }), fs.rm(output, { force: true })]);
+  }
 }
 
 /** A texture the stage finished, with its new image. */

@@ -19,6 +19,9 @@ export interface RunToolOptions {
   parser?: OutputParser;
   onProgress?: (progress: ToolProgress) => void;
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** The tool's process id once it runs, and again when it has exited (for a caller that may be killed first). */
+  onSpawn?: (pid: number) => void;
+  onExit?: (pid: number) => void;
   /** Aborting kills the tool's whole process tree (SIGTERM, then SIGKILL after killGraceMs). */
   signal?: AbortSignal;
   killGraceMs?: number;
@@ -74,6 +77,7 @@ export function runExternalTool(options: RunToolOptions): Promise<ToolResult> {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     const tail: string[] = [];
     let cancelled = false;
     let killTimer: NodeJS.Timeout | undefined;
@@ -115,6 +119,7 @@ export function runExternalTool(options: RunToolOptions): Promise<ToolResult> {
       clearTimeout(killTimer);
       // Make sure nothing the tool started outlives it.
       killGroup('SIGKILL');
+      if (child.pid !== undefined) options.onExit?.(child.pid);
       if (cancelled) reject(new ExternalToolCancelled(command));
       else if (code === 0) resolve({ exitCode: 0, tail });
       else reject(new ExternalToolError(command, code, tail, sig ? `was killed by ${sig}` : `exited with code ${code}`));

@@ -12,6 +12,7 @@ import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
 const SCREENSHOTS = path.join(PROJECT_ROOT, 'test-results', 'web');
 const TWO_CUBES = path.join(SHARED_ASSETS, 'TwoCubes.glb');
 const DAMAGED_HELMET = path.join(SHARED_ASSETS, 'DamagedHelmet.glb');
+const BOX_TEXTURED = ['BoxTextured.gltf', 'BoxTextured0.bin', 'CesiumLogoFlat.png'].map((f) => path.join(SHARED_ASSETS, 'BoxTextured', f));
 /** Bounds a wait for a job (the full pipeline on a shared 2-core machine); not a performance assertion. */
 const JOB_TIMEOUT_MS = 180_000;
 
@@ -494,5 +495,48 @@ describe('web page for artists: Chromium against the real stack', () => {
     expect(await distinctColours(original)).toBeGreaterThan(50);
     expect(await dialog.locator('#lod-select option').count()).toBeGreaterThan(1);
     await shot(page, '12-result-full');
+  }, 180_000);
+
+  it('draws a KTX2 (KHR_texture_basisu) output with the Basis transcoder the app serves', async () => {
+    const token = stack.tokenFor('grace');
+    const res = await uploadAsset(stack.apiUrl, token, BOX_TEXTURED, {
+      options: JSON.stringify({ preset: 'game-ready', textureFormat: 'ktx2' }),
+    });
+    expect(res.status).toBe(202);
+    const page = await signIn('grace');
+    const transcoder: { url: string; status: number }[] = [];
+    page.on('response', (r) => {
+      if (new URL(r.url()).pathname.startsWith('/basis/')) transcoder.push({ url: new URL(r.url()).pathname, status: r.status() });
+    });
+    const job = card(page, 'BoxTextured.gltf');
+    await waitForPhase(job, 'completed');
+    await job.getByRole('button', { name: 'Result & downloads' }).click();
+    const dialog = page.locator('#result-dialog');
+    const optimised = dialog.locator('canvas[aria-label^="Optimised"][data-ready="true"]');
+    await optimised.waitFor({ timeout: 60_000 });
+    // The box is drawn with its logo texture: the logo's blue is on screen (a box without it is grey).
+    const bluePixels = await optimised.evaluate((node) => {
+      const copy = document.createElement('canvas');
+      copy.width = (node as HTMLCanvasElement).width;
+      copy.height = (node as HTMLCanvasElement).height;
+      const g = copy.getContext('2d')!;
+      g.drawImage(node as HTMLCanvasElement, 0, 0);
+      const data = g.getImageData(0, 0, copy.width, copy.height).data;
+      let blue = 0;
+      for (let i = 0; i < data.length; i += 4) if (data[i + 2]! > data[i]! + 60 && data[i + 2]! > data[i + 1]! + 20) blue++;
+      return blue;
+    });
+    expect(bluePixels).toBeGreaterThan(500);
+    expect(await dialog.getByText('could not be loaded').count()).toBe(0);
+    // Fetched from the app itself, not a CDN.
+    expect(transcoder).toEqual(
+      expect.arrayContaining([
+        { url: '/basis/basis_transcoder.js', status: 200 },
+        { url: '/basis/basis_transcoder.wasm', status: 200 },
+        // The transcoder worker, started from the app with its own CSP (a blob: worker would inherit the page's).
+        { url: '/basis/ktx2-worker.js', status: 200 },
+      ]),
+    );
+    await shot(page, '13-result-ktx2');
   }, 180_000);
 });

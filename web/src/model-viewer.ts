@@ -8,6 +8,26 @@ import { MeshoptDecoder } from 'three/examples/jsm/libs/meshopt_decoder.module.j
 /** A model to show: a GLB's bytes, or a .gltf with its resources as the artist picked them. */
 export type ModelSource = { kind: 'glb'; bytes: ArrayBuffer } | { kind: 'files'; files: File[] };
 
+/**
+ * KTX2Loader starts its transcoder workers from a blob: URL, which inherits this page's CSP; the Basis
+ * transcoder's Emscripten bindings compile with `new Function`, which that CSP refuses, so the texture never
+ * arrives. The build emits the same worker script as /basis/ktx2-worker.js (web/vite.config.ts), served with
+ * a CSP of its own (api/app.ts): the workers start from there, and the page's CSP stays as strict as it is.
+ */
+function withServedWorker(loader: KTX2Loader): KTX2Loader {
+  const init = loader.init.bind(loader);
+  loader.init = async () => {
+    await init();
+    loader.workerPool.setWorkerCreator(() => {
+      const worker = new Worker('/basis/ktx2-worker.js');
+      const transcoderBinary = loader.transcoderBinary!.slice(0);
+      worker.postMessage({ type: 'init', config: loader.workerConfig, transcoderBinary }, [transcoderBinary]);
+      return worker;
+    });
+  };
+  return loader;
+}
+
 /** One canvas with its camera, orbit controls and the model shown in it. */
 class ModelPane {
   readonly renderer: THREE.WebGLRenderer;
@@ -16,6 +36,7 @@ class ModelPane {
   private readonly scene = new THREE.Scene();
   private model: THREE.Object3D | null = null;
   private readonly loader: GLTFLoader;
+  private readonly ktx2: KTX2Loader;
 
   constructor(readonly canvas: HTMLCanvasElement) {
     // preserveDrawingBuffer so the browser tests (and a screenshot) read what was last drawn.
@@ -29,11 +50,14 @@ class ModelPane {
     this.controls = new OrbitControls(this.camera, canvas);
     // Arrow keys pan the focused canvas, for artists who do not use a mouse.
     this.controls.listenToKeyEvents(canvas);
+    // KHR_texture_basisu (textureFormat ktx2): the Basis transcoder is served by the app under /basis/ (the
+    // build's base is /; web/vite.config.ts copies it from three.js into the build), never from a CDN.
+    this.ktx2 = withServedWorker(new KTX2Loader().setTranscoderPath('/basis/').detectSupport(this.renderer));
     this.loader = new GLTFLoader()
       .setMeshoptDecoder(MeshoptDecoder)
-      // Without a path set, both decoders load from files the build emits next to the page.
+      // Without a path set, the Draco decoder loads from files next to the page.
       .setDRACOLoader(new DRACOLoader())
-      .setKTX2Loader(new KTX2Loader().detectSupport(this.renderer));
+      .setKTX2Loader(this.ktx2);
   }
 
   async show(source: ModelSource): Promise<void> {
@@ -50,7 +74,7 @@ class ModelPane {
     if (!main) throw new Error('no model file');
     const manager = new THREE.LoadingManager();
     manager.setURLModifier((url) => urls.get(decodeURIComponent(url.split('/').pop() ?? '')) ?? url);
-    const loader = new GLTFLoader(manager).setMeshoptDecoder(MeshoptDecoder);
+    const loader = new GLTFLoader(manager).setMeshoptDecoder(MeshoptDecoder).setKTX2Loader(this.ktx2);
     try {
       return await loader.loadAsync(urls.get(main.name)!);
     } finally {
