@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { isExecutable, whichSync } from '../common/process-tie.js';
 import { PROJECT_ROOT } from '../common/config.js';
 
 /**
@@ -41,24 +42,7 @@ const TEST_SERVER: BinarySpec = {
 
 const ALL_PIP_PACKAGES = [TEMPORAL_CLI.pipPackage, TEST_SERVER.pipPackage];
 
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Looks a command up on PATH without spawning a shell. */
-export function whichSync(command: string): string | null {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const candidate = path.join(dir, command);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return null;
-}
+export { whichSync };
 
 function pipInstall(packages: string[]): boolean {
   const python = whichSync('python3') ?? whichSync('python');

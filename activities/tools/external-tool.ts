@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import readline from 'node:readline';
+import { isExecutable, tiedToParent, whichSync } from '../../common/process-tie.js';
 
 /** Progress a tool's output line maps to; null for lines that say nothing about progress. */
 export interface ToolProgress {
@@ -71,7 +72,14 @@ export function runExternalTool(options: RunToolOptions): Promise<ToolResult> {
       return;
     }
     // Its own process group, so a kill reaches everything the tool starts.
-    const child = spawn(command, args, {
+    // The wrapper below would turn a missing program into its own exit code: say so plainly first.
+    if (!(command.includes('/') ? isExecutable(command) : whichSync(command))) {
+      reject(new ExternalToolError(command, null, [], 'could not be started (not found); check it is installed and on PATH'));
+      return;
+    }
+    // Tied to the spawning thread too: a stage thread terminated before it reported this pid leaves no encoder running.
+    const tied = tiedToParent(command, args);
+    const child = spawn(tied.command, tied.args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,28 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import readline from 'node:readline';
+import { tiedToParent } from '../../common/process-tie.js';
 
-const SETPRIV = '/usr/bin/setpriv';
-let setprivUsable: boolean | undefined;
-
-/**
- * The command line that runs `command` so that it dies with the process spawning it: on Linux,
- * util-linux's `setpriv --pdeathsig SIGTERM` sets the kernel's parent-death signal and execs the command
- * (same pid), so even a SIGKILLed parent leaves no orphan holding ports; the child gets SIGTERM and
- * shuts down in order. Where setpriv is missing (macOS) the command runs as given, and only the parent's
- * own shutdown stops it. Every child of `npm start`, the tests' stacks and the benchmarks goes through here.
- */
-export function tiedToParent(command: string, args: string[]): { command: string; args: string[] } {
-  if (setprivUsable === undefined) {
-    try {
-      accessSync(SETPRIV, constants.X_OK);
-      setprivUsable = process.platform === 'linux';
-    } catch {
-      setprivUsable = false;
-    }
-  }
-  return setprivUsable ? { command: SETPRIV, args: ['--pdeathsig', 'SIGTERM', '--', command, ...args] } : { command, args };
-}
+export { tiedToParent };
 
 /** Every ServiceProcess of this process that has not exited yet, so a shutdown can reach those still starting. */
 const live = new Set<ServiceProcess>();
