@@ -272,16 +272,19 @@ export class SocketHub {
     }
   }
 
+  /** True after answering TOO_MANY_SUBSCRIPTIONS, when following one more job would pass a cap. */
+  private refusedOverCap(client: ClientConnection, jobId: string): boolean {
+    if (client.jobs.has(jobId)) return false;
+    const refusal = this.subscriptionCapReached(client);
+    if (!refusal) return false;
+    this.deps.metrics?.socketRefusals.inc({ reason: 'subscriptions' });
+    this.sendError(client, { type: 'error', code: FAILURES.TOO_MANY_SUBSCRIPTIONS.code, jobId, message: refusal });
+    return true;
+  }
+
   private async subscribe(client: ClientConnection, jobId: string, lastSeq: number | undefined): Promise<void> {
     const owner = client.owner.id;
-    if (!client.jobs.has(jobId)) {
-      const refusal = this.subscriptionCapReached(client);
-      if (refusal) {
-        this.deps.metrics?.socketRefusals.inc({ reason: 'subscriptions' });
-        this.sendError(client, { type: 'error', code: FAILURES.TOO_MANY_SUBSCRIPTIONS.code, jobId, message: refusal });
-        return;
-      }
-    }
+    if (this.refusedOverCap(client, jobId)) return;
     // Ownership first, before anything of the job is read, the same steps for a job that is someone
     // else's and for one that does not exist.
     const owned = await this.checkOwnership(client, jobId);
@@ -299,15 +302,8 @@ export class SocketHub {
       this.sendError(client, { type: 'error', code: FAILURES.JOB_NOT_FOUND.code, jobId, message: 'No such job.' });
       return;
     }
-    if (!client.jobs.has(jobId)) {
-      // Checked again: other subscribes of this user may have been admitted while this one was checked.
-      const refusal = this.subscriptionCapReached(client);
-      if (refusal) {
-        this.deps.metrics?.socketRefusals.inc({ reason: 'subscriptions' });
-        this.sendError(client, { type: 'error', code: FAILURES.TOO_MANY_SUBSCRIPTIONS.code, jobId, message: refusal });
-        return;
-      }
-    }
+    // Checked again: other subscribes of this user may have been admitted while this one was checked.
+    if (this.refusedOverCap(client, jobId)) return;
     client.jobs.add(jobId);
     // Hold live messages from here on, and subscribe before reading, so nothing published during the
     // catch-up is lost: whatever is both read and received is dropped by seq.

@@ -100,14 +100,12 @@ const logEnv = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 
+/** What every process of the stack reads: Temporal, Redis, storage, progress, logs and metrics. */
+const serviceEnv = { ...temporalEnv, ...redisEnv, ...storageEnv, ...progressEnv, ...logEnv, ...metricsEnv };
+
 export const apiSchema = z
   .object({
-    ...temporalEnv,
-    ...redisEnv,
-    ...storageEnv,
-    ...progressEnv,
-    ...logEnv,
-    ...metricsEnv,
+    ...serviceEnv,
     API_PORT: port.default(3000),
     /** Address the app listens on: loopback by default; 0.0.0.0 (or an interface's address) exposes it. */
     API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -300,18 +298,13 @@ export function assetLimitsOf(config: { [K in keyof typeof assetLimitEnv]: numbe
 export const hpcWorkerSchema = z
   .object({
     ...assetLimitEnv,
-    ...temporalEnv,
-    ...redisEnv,
-    ...storageEnv,
-    ...progressEnv,
-    ...logEnv,
+    ...serviceEnv,
     /** Parallel compute activities on this machine; defaults to its core count. */
     HPC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(os.availableParallelism()),
     /** Task queue to poll: `hpc` by default, or a per-host queue to pin jobs to one machine. */
     HPC_TASK_QUEUE: z.string().min(1).default('hpc'),
     /** Port for this worker's Prometheus metrics; 0 disables them. */
     METRICS_PORT: port.default(0),
-    ...metricsEnv,
     /**
      * On SIGTERM/Ctrl-C the worker stops taking work and lets running activities finish for this long;
      * whatever is still running then is retried elsewhere from its last heartbeat checkpoint.
@@ -333,13 +326,8 @@ export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
 
 export const orchestratorWorkerSchema = z
   .object({
-    ...temporalEnv,
-    ...redisEnv,
-    ...storageEnv,
-    ...progressEnv,
-    ...logEnv,
+    ...serviceEnv,
     METRICS_PORT: port.default(0),
-    ...metricsEnv,
   })
   .superRefine(refineRedis);
 export type OrchestratorWorkerConfig = z.infer<typeof orchestratorWorkerSchema>;

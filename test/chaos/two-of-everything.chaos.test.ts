@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import WebSocket from 'ws';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,17 +110,7 @@ describe('two of everything: a balancer, two APIs, Redis with Sentinels, two HPC
     );
     expect(new Set(jobIds).size).toBe(JOBS);
     // An artist watches one of their jobs in a real browser, through the balancer, across both kills.
-    browser = await chromium.launch({
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     const page = await (await browser.newContext()).newPage();
     await page.goto(lbUrl);
     await page.getByLabel('User name').fill('artist3');

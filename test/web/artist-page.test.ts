@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { jobKeys } from '../../common/job-log.js';
@@ -23,23 +24,7 @@ describe('web page for artists: Chromium against the real stack', () => {
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
-    [stack, browser] = await Promise.all([
-      startStack(),
-      chromium.launch({
-        executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          // WebGL for the three.js viewer, in software.
-          '--use-angle=swiftshader',
-          '--enable-unsafe-swiftshader',
-        ],
-      }),
-    ]);
+    [stack, browser] = await Promise.all([startStack(), launchChromium({ webgl: true })]);
   });
   afterAll(async () => {
     await Promise.all(contexts.map((c) => c.close()));
