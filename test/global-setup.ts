@@ -1,21 +1,27 @@
 import type { TestProject } from 'vitest/node';
 import { buildWebIfStale } from '../scripts/build-web.js';
-import { resolveTemporalCli, resolveTestServer } from '../scripts/provision.js';
+import type { BlenderRuntime } from '../activities/tools/blender.js';
+import { describeBlender, resolveBlender, resolveTemporalCli, resolveTestServer } from '../scripts/provision.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     temporalCliPath: string | null;
     testServerPath: string | null;
+    /** Null when Blender could not be provisioned: the Blender tests then fail and say so. */
+    blender: BlenderRuntime | null;
   }
 }
 
-/** Resolves (and if need be installs) the Temporal binaries once for the whole run, and builds the web page if stale. */
+/** Resolves (and if need be installs) the Temporal binaries and Blender once for the whole run, and builds the web page if stale. */
 export default async function setup(project: TestProject): Promise<void> {
   const cli = resolveTemporalCli();
   const testServer = resolveTestServer();
   console.log(`[test] ${cli.describe}\n[test] ${testServer.describe}`);
   project.provide('temporalCliPath', cli.path);
   project.provide('testServerPath', testServer.path);
+  const blender = resolveBlender();
+  console.log(`[test] ${describeBlender(blender)}`);
+  project.provide('blender', blender);
   // The API serves web/dist; the browser tests need the current page.
   await buildWebIfStale((line) => console.log(`[test] ${line}`));
 }
