@@ -5,6 +5,7 @@ import { type AssetLimits, DEFAULT_ASSET_LIMITS } from '../common/config.js';
 import type { JobLog } from '../common/job-log.js';
 import { StageRequestSchema, type ProcessAssetInput } from '../common/jobs.js';
 import { failureOf, FAILURES, isStorageError } from '../common/failures.js';
+import { MODEL_FILE, MODEL_FORMATS_IN_WORDS } from '../common/model-files.js';
 import {
   type LodResult,
   type OptimizeResult,
@@ -132,13 +133,13 @@ function jobIdOf(ctx: Context): string {
   return id;
 }
 
-/** Finds the file the asset is opened from: the one .glb or .gltf among the uploaded files. */
+/** Finds the file the asset is opened from: the one model file (common/model-files.ts) among the uploaded files. */
 export function mainFileOf(files: ProcessAssetInput['files']): string {
-  const mains = files.filter((f) => /\.(glb|gltf)$/i.test(f.name));
+  const mains = files.filter((f) => MODEL_FILE.test(f.name));
   if (mains.length !== 1) {
     throw ApplicationFailure.nonRetryable(
       mains.length === 0
-        ? 'The upload has no .glb or .gltf file. Upload the model file together with its textures.'
+        ? `The upload has no model file (${MODEL_FORMATS_IN_WORDS}). Upload the model file together with its textures.`
         : `The upload has ${mains.length} model files (${mains.map((f) => f.name).join(', ')}); upload one asset per job.`,
       FAILURES.INVALID_ASSET.code,
     );

@@ -6,7 +6,7 @@ export const StageJob = z.object({
   stage: z.enum(STAGES),
   jobId: z.string(),
   assetName: z.string(),
-  /** The .glb/.gltf among the uploaded files. */
+  /** The model file among the uploaded files (common/model-files.ts); after an import, the GLB Blender wrote. */
   mainFile: z.string(),
   fileNames: z.array(z.string()),
   inputDir: z.string(),

@@ -10,7 +10,8 @@ import { listOutputs, resolveOutput, sendOutput, sendOutputsZip } from './job-ou
 import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
 import { decodeCursor, type JobSchedule, type JobService } from './job-service.js';
 import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
-import { MODEL_FILE, receiveUpload, UploadError, type UploadLimits } from './upload.js';
+import { receiveUpload, UploadError, type UploadLimits } from './upload.js';
+import { MODEL_FILE, MODEL_FORMATS_IN_WORDS } from '../common/model-files.js';
 import { FAILURES } from '../common/failures.js';
 
 const ListQuery = z.object({
@@ -99,7 +100,7 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
         );
       }
       const main = upload.files.find((f) => MODEL_FILE.test(f.name));
-      if (!main) throw new UploadError(400, FAILURES.UPLOAD_NO_MODEL.code, 'The upload has no .glb or .gltf file.');
+      if (!main) throw new UploadError(400, FAILURES.UPLOAD_NO_MODEL.code, `The upload has no model file (${MODEL_FORMATS_IN_WORDS}).`);
       input = ProcessAssetInput.parse({ owner, assetName: main.name, files: upload.files, options });
       schedule = scheduleFor(ownerOf(res), input.options);
     } catch (err) {

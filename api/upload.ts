@@ -4,6 +4,7 @@ import busboy from 'busboy';
 import type { AssetFile, AssetStorage, StoredBlob } from '../storage/asset-storage.js';
 import { UploadTooLargeError } from '../storage/asset-storage.js';
 import { FAILURES, type FailureCode } from '../common/failures.js';
+import { MODEL_FILE, MODEL_FORMATS_IN_WORDS } from '../common/model-files.js';
 
 /** An upload the client got wrong: answered with 400 (or 413 for size) and the message as is. */
 export class UploadError extends Error {
@@ -32,8 +33,6 @@ const MAX_FIELD_BYTES = 16 * 1024;
 const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 /** Longest file name in UTF-8 bytes: what Linux and most file systems store (ENAMETOOLONG beyond). */
 const MAX_NAME_BYTES = 255;
-/** What a model file is called: the one file of an asset the pipeline starts from. */
-export const MODEL_FILE = /\.(glb|gltf)$/i;
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 
@@ -145,7 +144,7 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
             ? new UploadError(
                 400,
                 FAILURES.UPLOAD_TOO_MANY_MODELS.code,
-                `One asset per upload: ${shown(models[0]!)} and ${shown(name)} are both models (.glb/.gltf); upload each as its own job.`,
+                `One asset per upload: ${shown(models[0]!)} and ${shown(name)} are both models (${MODEL_FORMATS_IN_WORDS}); upload each as its own job.`,
               )
             : null;
       if (refusal) {
@@ -202,7 +201,7 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
             new UploadError(
               400,
               FAILURES.UPLOAD_EMPTY.code,
-              'The upload has no files; attach the .glb, or the .gltf with its .bin and textures.',
+              'The upload has no files; attach the .glb, .fbx or .blend, or the .gltf or .obj with the files it refers to (.bin, .mtl, textures).',
             ),
           );
         // In the order the artist sent them, not the order storage finished them.

@@ -79,7 +79,7 @@ const CATALOGUE = {
     retryable: false,
     title: "The farm can't convert this format",
     message: 'FBX, OBJ and .blend uploads and turntable previews need Blender, and the processing machine has none.',
-    advice: 'Upload the model as .glb or .gltf, or ask an engineer to set up Blender on the farm (RUNBOOK.md, "Blender").',
+    advice: 'Export the model as .glb or .gltf and upload that, or ask an engineer to set up Blender on the farm (RUNBOOK.md, "Blender").',
   },
   INVALID_REQUEST: {
     retryable: false,
@@ -144,7 +144,11 @@ const CATALOGUE = {
     message: 'The upload is not multipart/form-data.',
     advice: 'Send the asset as multipart/form-data with one or more "files" parts.',
   },
-  UPLOAD_NO_MODEL: { retryable: false, message: 'The upload has no .glb or .gltf file.', advice: 'Attach the model file.' },
+  UPLOAD_NO_MODEL: {
+    retryable: false,
+    message: 'The upload has no model file (.glb, .gltf, .fbx, .obj or .blend).',
+    advice: 'Attach the model file.',
+  },
   UPLOAD_EMPTY: {
     retryable: false,
     message: 'The upload has no files.',
@@ -161,7 +165,7 @@ const CATALOGUE = {
   UPLOAD_TOO_MANY_MODELS: {
     retryable: false,
     message: 'The upload has more than one model file.',
-    advice: 'Upload one .glb or .gltf per job, with its .bin and textures.',
+    advice: 'Upload one model per job (.glb, .gltf, .fbx, .obj or .blend), with the files it refers to (.bin, .mtl, textures).',
   },
   BAD_URL: { retryable: false, message: 'The address is not valid.', advice: 'Check the address: a % must start a valid escape like %20.' },
   UPLOAD_TOO_MANY_FILES: { retryable: false, message: 'The upload has too many files.', advice: 'Upload one asset per job.' },

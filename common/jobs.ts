@@ -108,7 +108,7 @@ export const JobOutputsSchema = z.object({ jobId: JobId, outputs: z.array(JobOut
 /** GET /api/jobs/:id/inputs: the files the job was submitted with (each served at /inputs/<name>). */
 export const JobInputsSchema = z.object({
   jobId: JobId,
-  /** The .glb/.gltf among them. */
+  /** The model file among them (common/model-files.ts). */
   model: z.string(),
   inputs: z.array(z.object({ name: z.string(), size: z.number().int().nonnegative() })),
 });

@@ -5,6 +5,7 @@ import type { Document } from '@gltf-transform/core';
 import { EXTMeshoptCompression, EXTTextureWebP, KHRDracoMeshCompression, KHRTextureBasisu } from '@gltf-transform/extensions';
 import type { OutputFile, PackageResult, PipelineSettings } from '../../common/pipeline.js';
 import type { AssetStats } from '../../common/jobs.js';
+import { MODEL_FILE } from '../../common/model-files.js';
 import { readAssetStats } from '../asset-stats.js';
 import { assetIO, KNOWN_EXTENSIONS, readJsonIfExists, readUpload, readWorkFile, writeFileAtomic } from '../asset-io.js';
 import { checkKtx2Images, describeValidatorMessage, validateGltfBytes } from '../gltf-validation.js';
@@ -25,7 +26,7 @@ const MAX_BASE_NAME_BYTES = 150;
 export function outputBaseName(assetName: string): string {
   let base = assetName
     .normalize('NFC')
-    .replace(/\.(glb|gltf)$/i, '')
+    .replace(MODEL_FILE, '')
     .replace(/[^\p{L}\p{M}\p{N}._-]+/gu, '_')
     .replace(/^[._]+/, '');
   while (Buffer.byteLength(base, 'utf8') > MAX_BASE_NAME_BYTES) base = [...base].slice(0, -1).join('');

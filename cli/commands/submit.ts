@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { JOB_PRIORITIES } from '../../common/job-priority.js';
 import { JobOptions, PRESETS } from '../../common/jobs.js';
+import { MODEL_FILE } from '../../common/model-files.js';
 import { TextureFormat } from '../../common/pipeline.js';
 import { CliError } from '../cli-error.js';
 import { printJson, signedInClient } from '../session.js';
@@ -37,15 +38,20 @@ async function checkFiles(files: string[]): Promise<void> {
     const info = await stat(file).catch(() => null);
     if (!info?.isFile()) throw new CliError('BAD_ARGUMENT', `${file} is not a readable file.`);
   }
-  if (!files.some((f) => /\.(glb|gltf)$/i.test(f))) {
-    throw new CliError('BAD_ARGUMENT', 'Give one .glb, or a .gltf together with its .bin and texture files.');
+  if (!files.some((f) => MODEL_FILE.test(f))) {
+    throw new CliError(
+      'BAD_ARGUMENT',
+      'Give one model: a .glb, .fbx or .blend, or a .gltf or .obj together with the files it refers to (.bin, .mtl, textures).',
+    );
   }
 }
 
 export function registerSubmit(program: Command): void {
   program
     .command('submit')
-    .description('upload one asset (a .glb, or a .gltf with its .bin and images) and start a job; prints the job id')
+    .description(
+      'upload one asset (a .glb, .fbx or .blend, or a .gltf or .obj with its .bin, .mtl and images) and start a job; prints the job id',
+    )
     .argument('<files...>', 'the asset’s files')
     .addOption(new Option('--preset <name>', 'processing preset').choices(PRESETS))
     .option('--lod-ratios <list>', 'LOD ratios after LOD0, e.g. 0.5,0.25', parseLodRatios)

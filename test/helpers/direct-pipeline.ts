@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { AssetLimits } from '../../common/config.js';
 import type { AssetStats } from '../../common/jobs.js';
+import { MODEL_FILE } from '../../common/model-files.js';
 import type {
   LodResult,
   OptimizeResult,
@@ -47,7 +48,7 @@ export async function runStagesDirectly(
   await fs.mkdir(inputDir, { recursive: true });
   await Promise.all(files.map((f) => fs.copyFile(f, path.join(inputDir, path.basename(f)))));
   const fileNames = files.map((f) => path.basename(f));
-  const mainFile = fileNames.find((n) => /\.(glb|gltf)$/i.test(n))!;
+  const mainFile = fileNames.find((n) => MODEL_FILE.test(n))!;
   const outputDir = path.join(jobDir, 'output');
   const job = (stage: Stage): StageJob => ({
     stage,

@@ -6,6 +6,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import { JobLog } from '../../common/job-log.js';
 import type { ProcessAssetInput } from '../../common/jobs.js';
+import { MODEL_FILE } from '../../common/model-files.js';
 import { type PipelineSettings, resolveSettings } from '../../common/pipeline.js';
 import { createRedis } from '../../common/redis.js';
 import { LocalStorage } from '../../storage/local-storage.js';
@@ -55,7 +56,7 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
       const stored = await Promise.all(
         files.map(async (file) => ({ name: path.basename(file), ...(await storage.putUpload(createReadStream(file), 1 << 30)) })),
       );
-      const main = stored.find((f) => /\.(glb|gltf)$/i.test(f.name));
+      const main = stored.find((f) => MODEL_FILE.test(f.name));
       return { owner: 'alice', assetName: main?.name ?? stored[0]!.name, files: stored, options: { preset: 'game-ready', ...options } };
     },
     envFor(jobId, heartbeatDetails) {

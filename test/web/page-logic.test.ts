@@ -1,4 +1,7 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SHARED_ASSETS } from '../helpers/upload.js';
 import type { JobEventMessage, ProgressMessage } from '../../common/progress.js';
 import { explainJobFailure, explainValidatorMessage } from '../../web/src/artist-messages.js';
 import { groupAssets, type PickedFile } from '../../web/src/asset-grouping.js';
@@ -184,6 +187,36 @@ describe('asset grouping: what one upload job gets', () => {
     expect(assets[0]!.problems).toEqual([]);
     expect(assets[1]!.problems.join()).toMatch(/larger than the upload limit/);
     expect(unused.map((u) => u.file.name)).toEqual(['notes.txt']);
+  });
+
+  it('groups an .obj with its .mtl and the textures the .mtl names, and FBX and .blend files alone', async () => {
+    const dir = path.join(SHARED_ASSETS, 'BoxTexturedOBJ');
+    const picked = [...readdirSync(dir), 'notes.txt'].map((name) => ({ file: file(name), dir: 'BoxTexturedOBJ' }));
+    picked.push({ file: file('DamagedHelmet.fbx'), dir: '' }, { file: file('BoxTextured.blend'), dir: '' });
+    const read = async (f: { name: string }) => (f.name === 'notes.txt' ? 'mtllib x.mtl' : readFileSync(path.join(dir, f.name), 'utf8'));
+    const { assets, unused } = await groupAssets(picked, read, 1000);
+    expect(assets.map((a) => [a.name, a.files.map((f) => f.file.name).sort()])).toEqual([
+      ['BoxTextured.obj', ['BoxTextured.mtl', 'BoxTextured.obj', 'CesiumLogoFlat.png']],
+      ['DamagedHelmet.fbx', ['DamagedHelmet.fbx']],
+      ['BoxTextured.blend', ['BoxTextured.blend']],
+    ]);
+    expect(assets.flatMap((a) => a.problems)).toEqual([]);
+    expect(unused.map((u) => u.file.name)).toEqual(['notes.txt']);
+  });
+
+  it('says which file an .obj or its .mtl is missing', async () => {
+    const texts = new Map([
+      ['Crate.obj', 'o Crate\nmtllib Crate.mtl\nv 0 0 0\n'],
+      ['Crate.mtl', 'newmtl wood\nmap_Kd -s 1 1 1 wood.png\nmap_Bump -bm 0.5 wood-normal.png\n'],
+    ]);
+    const picked = [
+      { file: file('Crate.obj'), dir: '' },
+      { file: file('Crate.mtl'), dir: '' },
+      { file: file('wood.png'), dir: '' },
+    ];
+    const { assets } = await groupAssets(picked, async (f) => texts.get(f.name)!, 1000);
+    expect(assets[0]!.files.map((f) => f.file.name)).toEqual(['Crate.obj', 'Crate.mtl', 'wood.png']);
+    expect(assets[0]!.problems).toEqual(['Crate.obj needs wood-normal.png, which was not picked. Add it (drop the whole folder).']);
   });
 
   it('says which file a .gltf is missing', async () => {

@@ -1,3 +1,4 @@
+import { withoutModelExtension } from '../../common/model-files.js';
 import { ApiError, ApiClient } from './api-client.js';
 import { announce, byId, saveBlob, setText } from './dom.js';
 import {
@@ -228,7 +229,7 @@ export class JobBoard {
     this.render();
     try {
       const blob = await this.api.blob(`/api/jobs/${encodeURIComponent(jobId)}/outputs.zip`);
-      saveBlob(blob, `${(job?.assetName ?? jobId).replace(/\.(glb|gltf)$/i, '')}-outputs.zip`);
+      saveBlob(blob, `${withoutModelExtension(job?.assetName ?? jobId)}-outputs.zip`);
       this.view.setNotice(jobId, null);
     } catch (err) {
       this.view.setNotice(jobId, `Could not download: ${err instanceof ApiError ? err.message : 'unknown error'}`);

@@ -1,4 +1,5 @@
 import { JobInputsSchema } from '../../common/jobs.js';
+import { withoutModelExtension } from '../../common/model-files.js';
 import { ApiError, type ApiClient } from './api-client.js';
 import { explainValidatorMessage } from './artist-messages.js';
 import { byId, el, saveBlob, setText } from './dom.js';
@@ -170,12 +171,7 @@ export class ResultView {
             el(
               'li',
               {},
-              this.downloadButton(
-                jobId,
-                'outputs.zip',
-                'Everything as a .zip',
-                `${report.assetName.replace(/\.(glb|gltf)$/i, '')}-outputs.zip`,
-              ),
+              this.downloadButton(jobId, 'outputs.zip', 'Everything as a .zip', `${withoutModelExtension(report.assetName)}-outputs.zip`),
             ),
           );
     const lodSelect = el('select', { id: 'lod-select' });

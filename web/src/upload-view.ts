@@ -1,5 +1,6 @@
 import { PRESET_SETTINGS } from '../../common/pipeline.js';
 import { JobOptions, Preset } from '../../common/jobs.js';
+import { MODEL_FORMATS_IN_WORDS } from '../../common/model-files.js';
 import { ApiError, type ApiClient } from './api-client.js';
 import { groupAssets, type AssetGroup, type PickedFile } from './asset-grouping.js';
 import { byId, el, setText } from './dom.js';
@@ -109,7 +110,8 @@ export class UploadView {
       const note = el('li', { class: 'notice' }, `Left out (no model uses them): ${unused.map((u) => u.file.name).join(', ')}`);
       this.queueList.append(note);
     }
-    if (assets.length === 0) this.queueList.append(el('li', { class: 'problem' }, 'No .glb or .gltf file among what was picked.'));
+    if (assets.length === 0)
+      this.queueList.append(el('li', { class: 'problem' }, `No model file (${MODEL_FORMATS_IN_WORDS}) among what was picked.`));
     this.refresh();
   }
 
