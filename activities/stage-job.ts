@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PipelineSettings, STAGES, ValidatorMessage } from '../common/pipeline.js';
+import { BlenderRuntime, TurntableConfig } from './tools/blender.js';
 
 /** Everything a stage thread needs: paths on the HPC machine's storage and the job's settings. Plain data only. */
 export const StageJob = z.object({
@@ -25,6 +26,10 @@ export const StageJob = z.object({
       nodeDepth: z.number(),
     })
     .optional(),
+  /** The HPC machine's Blender, for the import and preview stages; null when it has none. */
+  blender: BlenderRuntime.nullable().optional(),
+  /** How the preview stage renders its turntable (HPC worker config). */
+  turntable: TurntableConfig.optional(),
   /** Heartbeat checkpoint of the previous attempt, if any. */
   checkpoint: z.unknown().optional(),
 });

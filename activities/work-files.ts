@@ -13,6 +13,11 @@ export const workFiles = {
   validation: (workDir: string) => path.join(workDir, 'validation.json'),
   /** What the upload carries that every output must keep (animations, skins, lights…), written by inspect. */
   inputFeatures: (workDir: string) => path.join(workDir, 'input-features.json'),
+  /** The GLB Blender's import wrote from an FBX, OBJ or .blend upload: what every later stage reads as the upload. */
+  importedDir: (workDir: string) => path.join(workDir, 'imported'),
+  importResult: (workDir: string) => path.join(workDir, 'import.json'),
+  /** The turntable's frames, rendered by Blender before they are joined into the animated WebP. */
+  turntableFrames: (workDir: string) => path.join(workDir, 'turntable'),
   optimized: (workDir: string) => path.join(workDir, 'optimized.glb'),
   optimizeResult: (workDir: string) => path.join(workDir, 'optimize.json'),
   lodsDir: (workDir: string) => path.join(workDir, 'lods'),

@@ -146,6 +146,35 @@ export const TextureResult = z.object({
 });
 export type TextureResult = z.infer<typeof TextureResult>;
 
+/** What the import stage did: Blender turned an FBX, OBJ or .blend upload into the GLB the pipeline reads. */
+export const ImportResult = z.object({
+  /** The uploaded model file, and its format (fbx, obj, blend). */
+  source: z.string(),
+  format: z.string(),
+  /** The GLB's name in the job's work folder, and its size. */
+  glb: z.string(),
+  bytes: z.number(),
+  ms: z.number(),
+  /** Which Blender did it (BLENDER_PATH or the bpy module). */
+  blender: z.string(),
+});
+export type ImportResult = z.infer<typeof ImportResult>;
+
+/** The preview stage's turntable (animated WebP) and thumbnail, or why there are none. */
+export const PreviewResult = z.discriminatedUnion('rendered', [
+  z.object({
+    rendered: z.literal(true),
+    frames: z.number().int(),
+    size: z.number().int(),
+    samples: z.number().int(),
+    ms: z.number(),
+    turntable: z.object({ name: z.string(), bytes: z.number() }),
+    thumbnail: z.object({ name: z.string(), bytes: z.number() }),
+  }),
+  z.object({ rendered: z.literal(false), note: z.string() }),
+]);
+export type PreviewResult = z.infer<typeof PreviewResult>;
+
 /** One file the artist can download. */
 export const OutputFile = z.object({
   name: z.string(),

@@ -47,19 +47,23 @@ def main():
     progress(2, STEPS, f"Read {len(meshes)} mesh{'es' if len(meshes) != 1 else ''}, {polygons:,} faces")
     # Images an FBX embeds or a .blend packs are written into the GLB; those an OBJ's MTL names are read from beside it.
     progress(3, STEPS, "Writing glTF")
+    # Written beside the output and renamed into place: a reader never sees half a GLB. (The exporter
+    # always ends the name in .glb, so the usual "<file>.<id>.tmp" cannot be used.)
+    partial = f"{output}.partial.glb"
     problem = quiet_operator(
         bpy.ops.export_scene.gltf,
-        filepath=output,
+        filepath=partial,
         export_format="GLB",
         use_selection=False,
         export_apply=True,
         export_image_format="AUTO",
         export_yup=True,
     )
-    if problem or not os.path.exists(output):
+    if problem or not os.path.exists(partial):
         # The scene was read: not writing it is the farm's problem (exit 1 is retried).
-        print(f"glTF export failed: {problem}", file=sys.stderr)
+        print(f"glTF export failed: {problem or 'no file written'}", file=sys.stderr)
         sys.exit(1)
+    os.replace(partial, output)
     progress(4, STEPS, f"Wrote {os.path.getsize(output):,} bytes of glTF")
 
 

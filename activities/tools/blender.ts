@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { TOOLS_DIR } from '../../common/config.js';
 import { FAILURES } from '../../common/failures.js';
 import { isExecutable, whichSync } from '../../common/process-tie.js';
@@ -21,9 +22,29 @@ export function bpyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(cache, 'asset-farm', `bpy-${BPY_VERSION}-cp${BPY_PYTHON.replace('.', '')}`);
 }
 
-/** How this machine runs Blender: a studio's own executable, or CPython with the `bpy` module. */
-export type BlenderRuntime =
-  { kind: 'blender'; executable: string; describe: string } | { kind: 'bpy'; python: string; modulePath: string; describe: string };
+/** How this machine runs Blender: a studio's own executable, or CPython with the `bpy` module. Plain data (crosses into stage threads). */
+export const BlenderRuntime = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('blender'), executable: z.string(), describe: z.string() }),
+  z.object({ kind: z.literal('bpy'), python: z.string(), modulePath: z.string(), describe: z.string() }),
+]);
+export type BlenderRuntime = z.infer<typeof BlenderRuntime>;
+
+/** How a turntable is rendered: HPC machine configuration (PREVIEW_* variables), not a job setting. */
+export const TurntableConfig = z.object({
+  frames: z.number().int().min(1).max(120),
+  /** Width and height in pixels. */
+  size: z.number().int().min(16).max(2048),
+  /** Cycles samples a pixel. */
+  samples: z.number().int().min(1).max(4096),
+  /** Cycles stops refining a frame after this long, whatever its samples: the render's time is bounded. */
+  secondsPerFrame: z.number().positive().max(600),
+  /** CPU threads Cycles uses. */
+  threads: z.number().int().min(1).max(256),
+});
+export type TurntableConfig = z.infer<typeof TurntableConfig>;
+
+/** The defaults: a 16-frame 256² turntable, 8 samples, at most 20 s a frame. */
+export const DEFAULT_TURNTABLE: TurntableConfig = { frames: 16, size: 256, samples: 8, secondsPerFrame: 20, threads: 2 };
 
 /** True when `dir` holds an installed `bpy` package (a compiled module: bpy/__init__.so, plus its dist-info). */
 export function hasBpy(dir: string): boolean {
