@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { ImportResult } from '../../common/pipeline.js';
+import { type ImportResult } from '../../common/pipeline.js';
 import { withoutModelExtension } from '../../common/model-files.js';
 import { writeFileAtomic } from '../asset-io.js';
 import type { StageJob, StageProgress } from '../stage-job.js';

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { PreviewResult } from '../../common/pipeline.js';
+import { type PreviewResult } from '../../common/pipeline.js';
 import { writeFileAtomic } from '../asset-io.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { DEFAULT_TURNTABLE, runBlenderScript } from '../tools/blender.js';
