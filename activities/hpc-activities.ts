@@ -27,6 +27,7 @@ import type { StopHints } from './stop-hints.js';
 import { compareWithGltfpack } from './stages/gltfpack-compare.js';
 import { stallChangedSignal } from '../common/signals.js';
 import type { StageJob } from './stage-job.js';
+import { type BlenderRuntime, DEFAULT_TURNTABLE, findBlender, type TurntableConfig } from './tools/blender.js';
 import { runStageThread, StageFailedError } from './stage-thread.js';
 import { discardLods } from './stages/lods.js';
 import { discardOptimize } from './stages/optimize.js';
@@ -87,6 +88,17 @@ export interface HpcActivityDeps {
   stopConfirmTimeoutMs?: number;
   /** Called when a stage stopped on a stop message, before Temporal confirmed the cancel. */
   onStopHint?: (jobId: string, stage: Stage) => void;
+  /**
+   * This machine's Blender, for the import and preview stages; null: none (imports fail BLENDER_UNAVAILABLE,
+   * previews say there is no turntable).
+   * @default findBlender() (BLENDER_PATH, else the provisioned bpy module)
+   */
+  blender?: BlenderRuntime | null;
+  /**
+   * How the preview stage renders.
+   * @default DEFAULT_TURNTABLE (16 frames, 256², 8 samples, at most 20 s a frame)
+   */
+  turntable?: TurntableConfig;
 }
 
 /** A stop message (StopHints) ended the stage's work; Temporal's cancel has not arrived yet. */
@@ -192,6 +204,8 @@ const READS_UPLOAD: ReadonlySet<Stage> = new Set(['inspect', 'validate', 'optimi
  */
 export function createHpcActivities(deps: HpcActivityDeps) {
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? HPC_ACTIVITY_DEFAULTS.heartbeatIntervalMs;
+  const blender = deps.blender === undefined ? findBlender() : deps.blender;
+  const turntable = deps.turntable ?? DEFAULT_TURNTABLE;
   const pacer = deps.heartbeatPacer;
 
   async function runStage<T>(
@@ -249,6 +263,8 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       outputDir: stage === 'package' ? await deps.storage.outputDir(jobId).catch(throwAsActivityFailure) : '',
       settings,
       limits: deps.assetLimits ?? DEFAULT_ASSET_LIMITS,
+      blender,
+      turntable,
       checkpoint,
     };
 

@@ -5,6 +5,7 @@ import { FAILURES, isStorageError } from '../common/failures.js';
 import { deterministicFailure } from './invalid-asset-error.js';
 import { OutputInvalidError } from './output-error.js';
 import { EncoderUnavailableError } from './tools/basisu.js';
+import { BlenderInputError, BlenderUnavailableError } from './tools/blender.js';
 import { StageJob, type StageProgress, type StageThreadMessage } from './stage-job.js';
 import { inspectStage } from './stages/inspect.js';
 import { lodsStage } from './stages/lods.js';
@@ -49,7 +50,10 @@ async function runOne(raw: unknown): Promise<void> {
       type: 'failed',
       failureType:
         assetFailure?.code ??
-        (err instanceof OutputInvalidError || err instanceof EncoderUnavailableError
+        (err instanceof OutputInvalidError ||
+        err instanceof EncoderUnavailableError ||
+        err instanceof BlenderInputError ||
+        err instanceof BlenderUnavailableError
           ? err.code
           : isStorageError(err)
             ? FAILURES.STORAGE.code

@@ -37,6 +37,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig(hpcWorkerSchema, { HPC_MAX_CONCURRENT_ACTIVITIES: '0' })).toThrow(/HPC_MAX_CONCURRENT_ACTIVITIES/);
   });
 
+  it('names BLENDER_PATH when it is not an executable, and a PREVIEW_ variable out of range', () => {
+    expect(() => loadConfig(hpcWorkerSchema, { BLENDER_PATH: '/no/such/blender' })).toThrow(
+      /BLENDER_PATH \("\/no\/such\/blender"\): must be an executable Blender/,
+    );
+    expect(loadConfig(hpcWorkerSchema, { BLENDER_PATH: process.execPath }).BLENDER_PATH).toBe(process.execPath);
+    expect(() => loadConfig(hpcWorkerSchema, { PREVIEW_FRAMES: '0' })).toThrow(/PREVIEW_FRAMES/);
+    expect(() => loadConfig(hpcWorkerSchema, { PREVIEW_SIZE: '4096' })).toThrow(/PREVIEW_SIZE/);
+    expect(loadConfig(hpcWorkerSchema, {})).toMatchObject({ PREVIEW_FRAMES: 16, PREVIEW_SIZE: 256, PREVIEW_SAMPLES: 8 });
+  });
+
   it('reads API_CORS_ORIGINS as a list of origins and names it when one is not a URL', () => {
     expect(loadConfig(apiSchema, { JWT_SECRET: secret }).API_CORS_ORIGINS).toEqual([]);
     const origins = loadConfig(apiSchema, { JWT_SECRET: secret, API_CORS_ORIGINS: 'https://tools.example/app, http://localhost:5173' });

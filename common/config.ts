@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { isExecutable } from './process-tie.js';
 
 /** Repository root, resolved from this file so scripts work from any working directory. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -297,9 +298,32 @@ export function assetLimitsOf(config: { [K in keyof typeof assetLimitEnv]: numbe
   };
 }
 
+/**
+ * Blender on an HPC machine (the import and preview stages): a studio's own executable, else the `bpy`
+ * module that `npm run provision` installs; and the size of the preview stage's turntable.
+ */
+const blenderEnv = {
+  /** A studio's own Blender executable; unset: the provisioned bpy module (python3.11), if any. */
+  BLENDER_PATH: z
+    .string()
+    .refine((file) => isExecutable(file), 'must be an executable Blender (e.g. /opt/blender/blender); unset it to use the provisioned bpy')
+    .optional(),
+  /** Frames of a turntable (one turn). */
+  PREVIEW_FRAMES: z.coerce.number().int().min(1).max(120).default(16),
+  /** Width and height of a turntable in pixels. */
+  PREVIEW_SIZE: z.coerce.number().int().min(16).max(2048).default(256),
+  /** Cycles samples per pixel. */
+  PREVIEW_SAMPLES: z.coerce.number().int().min(1).max(4096).default(8),
+  /** Cycles stops a frame after this many seconds whatever its samples, so a render's time is bounded. */
+  PREVIEW_FRAME_SECONDS: z.coerce.number().positive().max(600).default(20),
+  /** CPU threads one render uses; defaults to the machine's cores. */
+  PREVIEW_THREADS: z.coerce.number().int().min(1).max(256).default(os.availableParallelism()),
+};
+
 export const hpcWorkerSchema = z
   .object({
     ...assetLimitEnv,
+    ...blenderEnv,
     ...serviceEnv,
     /** Parallel compute activities on this machine; defaults to its core count. */
     HPC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(os.availableParallelism()),

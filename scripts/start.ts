@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { apiSchema, ConfigError, isLoopbackHost, loadConfig, PROJECT_ROOT } from '../common/config.js';
 import { buildWebIfStale } from './build-web.js';
+import { describeBlender, resolveBlender } from './provision.js';
 import { formatLogLine } from './lib/log-format.js';
 import { startRedisServer } from './lib/redis-server.js';
 import { ServiceProcess, stopAllServices, whenOrphaned } from './lib/service-process.js';
@@ -140,6 +141,10 @@ try {
   // The page, built only when web/dist is missing or older than its sources (in this process: no second
   // Node start-up for a check that is usually "fresh").
   await buildWebIfStale((line) => say('start', line));
+
+  // Blender for FBX/OBJ/.blend imports and turntables: installed on the first start like Temporal's
+  // binaries; without it the stack still runs glTF jobs (scripts/provision.ts).
+  say('start', describeBlender(resolveBlender()));
 
   // Redis
   let redisUrl = env.REDIS_URL;

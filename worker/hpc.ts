@@ -3,6 +3,7 @@ import { createHpcActivities } from '../activities/index.js';
 import { HeartbeatPacer } from '../activities/heartbeat-pacer.js';
 import { HEARTBEAT_INTERVAL_MS } from '../activities/progress-reporter.js';
 import { StopHints } from '../activities/stop-hints.js';
+import { findBlender } from '../activities/tools/blender.js';
 import { assetLimitsOf, hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
@@ -39,6 +40,12 @@ lifecycle.onClose('metrics endpoint', () => observability.close());
 lifecycle.onClose('progress drop count', async () =>
   log.info({ droppedProgressUpdates: dropped }, 'Progress updates not mirrored to Redis'),
 );
+// Found, never installed, here: `npm run provision` (or npm start) installs; a machine without Blender still runs glTF jobs.
+const blender = findBlender({ ...process.env, BLENDER_PATH: config.BLENDER_PATH });
+log.info(
+  { blender: blender?.describe ?? null },
+  blender ? 'Blender for imports and turntables' : 'No Blender: FBX, OBJ and .blend jobs fail, turntables are skipped',
+);
 const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
@@ -61,6 +68,14 @@ const worker = await Worker.create({
     onPublished: (_seq, producedAt) => metrics.publishLag.observe(Math.max(0, Date.now() - producedAt) / 1000),
     heartbeatPacer: new HeartbeatPacer({ maxPerSecond: config.HPC_HEARTBEATS_PER_SECOND, minIntervalMs: HEARTBEAT_INTERVAL_MS }),
     stopHints: new StopHints(subscriber, log),
+    blender,
+    turntable: {
+      frames: config.PREVIEW_FRAMES,
+      size: config.PREVIEW_SIZE,
+      samples: config.PREVIEW_SAMPLES,
+      secondsPerFrame: config.PREVIEW_FRAME_SECONDS,
+      threads: config.PREVIEW_THREADS,
+    },
   }),
   maxConcurrentActivityTaskExecutions: config.HPC_MAX_CONCURRENT_ACTIVITIES,
   // Temporal's cancel reaches a running stage only with the answer to a heartbeat (a stop message from
