@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Response } from 'express';
 import { ZipArchive } from 'archiver';
 import type { JobOutput } from '../common/jobs.js';
+import { PREVIEW_FILES } from '../common/pipeline.js';
 
 /**
  * One file a job produced, by its path relative to the job's output folder (always with `/`): the
@@ -19,12 +20,13 @@ async function sha256Of(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** What a file is, from the names the package stage gives them (`<asset>-lod<N>.glb`, `report.json`). */
+/** What a file is, from the names the stages give them (`<asset>-lod<N>.glb`, `report.json`, the preview's WebPs). */
 function describeOutput(name: string): Pick<JobOutput, 'kind' | 'level'> {
   const lod = /-lod(\d+)\.glb$/i.exec(name);
   if (lod) return { kind: 'glb', level: Number(lod[1]) };
   if (/\.glb$/i.test(name)) return { kind: 'glb' };
   if (name === 'report.json') return { kind: 'report' };
+  if ((Object.values(PREVIEW_FILES) as string[]).includes(name)) return { kind: 'preview' };
   return { kind: 'other' };
 }
 

@@ -160,6 +160,9 @@ export const ImportResult = z.object({
 });
 export type ImportResult = z.infer<typeof ImportResult>;
 
+/** The preview stage's downloadable outputs, beside the LOD GLBs and report.json: the page shows them by these names. */
+export const PREVIEW_FILES = { turntable: 'turntable.webp', thumbnail: 'thumbnail.webp' } as const;
+
 /** The preview stage's turntable (animated WebP) and thumbnail, or why there are none. */
 export const PreviewResult = z.discriminatedUnion('rendered', [
   z.object({
@@ -180,7 +183,7 @@ export const OutputFile = z.object({
   name: z.string(),
   bytes: z.number(),
   sha256: z.string(),
-  kind: z.enum(['glb', 'report']),
+  kind: z.enum(['glb', 'report', 'preview']),
   /** LOD level for GLBs. */
   level: z.number().int().optional(),
 });
@@ -226,6 +229,10 @@ export const PipelineReport = z.object({
   lods: z.array(LodResult),
   textures: z.array(TextureResult),
   package: PackageResult,
+  /** Present when the upload was FBX, OBJ or .blend: what Blender's import did. */
+  import: ImportResult.optional(),
+  /** The turntable and thumbnail, or why there are none (jobs from before the preview stage have neither). */
+  preview: PreviewResult.optional(),
   /** ISO time at which the outputs are deleted. */
   expiresAt: z.string(),
 });

@@ -1,15 +1,14 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { type PreviewResult } from '../../common/pipeline.js';
+import { PREVIEW_FILES, type PreviewResult } from '../../common/pipeline.js';
 import { writeFileAtomic } from '../asset-io.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { DEFAULT_TURNTABLE, runBlenderScript } from '../tools/blender.js';
 import { workFiles } from '../work-files.js';
 
-/** The preview's downloadable outputs, beside the LOD GLBs and report.json. */
-export const TURNTABLE_FILE = 'turntable.webp';
-export const THUMBNAIL_FILE = 'thumbnail.webp';
+export const TURNTABLE_FILE = PREVIEW_FILES.turntable;
+export const THUMBNAIL_FILE = PREVIEW_FILES.thumbnail;
 /** One turn in about three seconds, whatever the number of frames. */
 const TURN_MS = 3000;
 

@@ -1,4 +1,5 @@
 import { withoutModelExtension } from '../../common/model-files.js';
+import { PREVIEW_FILES } from '../../common/pipeline.js';
 import { ApiError, ApiClient } from './api-client.js';
 import { announce, byId, saveBlob, setText } from './dom.js';
 import {
@@ -55,6 +56,7 @@ export class JobBoard {
       retry: (id) => void this.retry(id),
       openResult: (id) => void this.result.open(id, this.jobs.get(id)?.assetName ?? id),
       downloadAll: (id) => void this.downloadAll(id),
+      thumbnail: (id) => this.thumbnail(id),
     });
     this.result = new ResultView(
       () => this.api,
@@ -221,6 +223,15 @@ export class JobBoard {
       this.view.setNotice(jobId, `Could not retry: ${err instanceof ApiError ? err.message : 'unknown error'}`);
     }
     this.render();
+  }
+
+  /** The job's turntable still (preview stage) as an object URL; null for a job without one (no Blender, older jobs). */
+  private async thumbnail(jobId: string): Promise<string | null> {
+    try {
+      return URL.createObjectURL(await this.api.blob(`/api/jobs/${encodeURIComponent(jobId)}/outputs/${PREVIEW_FILES.thumbnail}`));
+    } catch {
+      return null;
+    }
   }
 
   private async downloadAll(jobId: string): Promise<void> {

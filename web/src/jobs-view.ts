@@ -8,6 +8,8 @@ export interface JobActions {
   retry(jobId: string): void;
   openResult(jobId: string): void;
   downloadAll(jobId: string): void;
+  /** An object URL of the job's turntable still, or null when it has none. */
+  thumbnail(jobId: string): Promise<string | null>;
 }
 
 const PHASE_LABEL: Record<JobPhase, string> = {
@@ -43,6 +45,7 @@ interface JobCard {
   retry: HTMLButtonElement;
   result: HTMLButtonElement;
   zip: HTMLButtonElement;
+  thumbnail: HTMLImageElement;
 }
 
 function fact(label: string): { row: HTMLElement; value: HTMLElement } {
@@ -113,6 +116,7 @@ export class JobsView {
       retry: el('button', { type: 'button', class: 'secondary' }, 'Retry'),
       result: el('button', { type: 'button' }, 'Result & downloads'),
       zip: el('button', { type: 'button', class: 'secondary' }, 'Download all (.zip)'),
+      thumbnail: el('img', { class: 'thumbnail', alt: '', width: 64, height: 64, hidden: true }),
     };
     card.cancel.addEventListener('click', () => this.actions.cancel(job.jobId));
     card.retry.addEventListener('click', () => this.actions.retry(job.jobId));
@@ -122,6 +126,7 @@ export class JobsView {
       el(
         'div',
         { class: 'job-head' },
+        card.thumbnail,
         el('h3', { id: titleId }),
         card.badge,
         card.priority,
@@ -237,6 +242,15 @@ export class JobsView {
     // A failure that can only repeat (a broken asset, a farm bug) is not offered Retry.
     card.retry.hidden = !(job.phase === 'cancelled' || failure?.retryable === true);
     card.result.hidden = job.phase !== 'completed';
+    if (job.phase === 'completed' && !card.thumbnail.dataset.requested) {
+      card.thumbnail.dataset.requested = 'true';
+      void this.actions.thumbnail(job.jobId).then((url) => {
+        if (!url) return;
+        card.thumbnail.src = url;
+        card.thumbnail.alt = `Turntable still of ${job.assetName}`;
+        card.thumbnail.hidden = false;
+      });
+    }
     card.zip.hidden = job.phase !== 'completed';
   }
 }

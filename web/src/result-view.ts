@@ -1,5 +1,6 @@
 import { JobInputsSchema } from '../../common/jobs.js';
 import { withoutModelExtension } from '../../common/model-files.js';
+import { PREVIEW_FILES } from '../../common/pipeline.js';
 import { ApiError, type ApiClient } from './api-client.js';
 import { explainValidatorMessage } from './artist-messages.js';
 import { byId, el, saveBlob, setText } from './dom.js';
@@ -116,6 +117,8 @@ export class ResultView {
   private readonly dialog = byId<HTMLDialogElement>('result-dialog');
   private readonly body = byId('result-body');
   private disposeViewer: (() => void) | null = null;
+  /** Object URLs of what the dialog shows (the turntable), released when it closes. */
+  private objectUrls: string[] = [];
 
   constructor(
     private readonly api: () => ApiClient,
@@ -126,6 +129,7 @@ export class ResultView {
     this.dialog.addEventListener('close', () => {
       this.disposeViewer?.();
       this.disposeViewer = null;
+      for (const url of this.objectUrls.splice(0)) URL.revokeObjectURL(url);
       this.body.replaceChildren();
     });
   }
@@ -177,52 +181,80 @@ export class ResultView {
     const lodSelect = el('select', { id: 'lod-select' });
     const glbs = files.filter((o) => o.kind === 'glb').sort((a, b) => (a.level ?? 0) - (b.level ?? 0));
     for (const o of glbs) lodSelect.append(el('option', { value: o.name }, `LOD${o.level ?? 0}`));
+    const turntable = files.find((o) => o.name === PREVIEW_FILES.turntable);
+    const turntableImage = el('img', { class: 'turntable', alt: `Turntable of ${report.assetName}`, width: 256, height: 256 });
+    const preview = report.preview;
     const originalCanvas = el('canvas', { 'aria-label': 'Original model, drag to orbit', tabindex: 0 });
     const optimisedCanvas = el('canvas', { 'aria-label': 'Optimised model, drag to orbit', tabindex: 0 });
     const viewerStatus = el('p', { class: 'hint', role: 'status' });
 
     this.body.replaceChildren(
-      el(
-        'div',
-        { class: 'result-grid' },
-        el(
-          'section',
-          { 'aria-labelledby': 'before-after-title' },
-          el('h3', { id: 'before-after-title' }, 'Before and after'),
-          comparisonTable(report, files),
-          // Why an output differs from what the settings promise (e.g. LOD0 larger than the upload).
-          report.package.notes?.length ? el('ul', { class: 'notice' }, ...report.package.notes.map((n) => el('li', {}, n))) : null,
-          texturesTable(report),
-          report.expiresAt ? el('p', { class: 'hint' }, `Outputs are kept until ${new Date(report.expiresAt).toLocaleString()}.`) : null,
-        ),
-        el(
-          'section',
-          { 'aria-labelledby': 'warnings-title' },
-          el('h3', { id: 'warnings-title' }, 'Validator warnings'),
-          report.validation
-            ? warnings.length > 0
-              ? el('ul', { class: 'warnings' }, ...warnings.map((w) => el('li', {}, `${w.severity}: ${explainValidatorMessage(w)}`)))
-              : el('p', {}, 'No warnings: the asset passed the glTF validator cleanly.')
-            : el('p', { class: 'hint' }, 'This server does not validate assets yet.'),
-          el('h3', {}, 'Downloads'),
-          downloads,
-        ),
-      ),
-      el(
-        'section',
-        { 'aria-labelledby': 'viewer-title' },
-        el('h3', { id: 'viewer-title' }, '3D view'),
-        glbs.length > 1 ? el('p', {}, el('label', { for: 'lod-select' }, 'Level of detail'), lodSelect) : null,
+      ...[
         el(
           'div',
-          { class: 'viewer' },
-          el('figure', {}, el('figcaption', {}, 'Original'), originalCanvas),
-          el('figure', {}, el('figcaption', {}, 'Optimised'), optimisedCanvas),
+          { class: 'result-grid' },
+          el(
+            'section',
+            { 'aria-labelledby': 'before-after-title' },
+            el('h3', { id: 'before-after-title' }, 'Before and after'),
+            comparisonTable(report, files),
+            // Why an output differs from what the settings promise (e.g. LOD0 larger than the upload).
+            report.package.notes?.length ? el('ul', { class: 'notice' }, ...report.package.notes.map((n) => el('li', {}, n))) : null,
+            texturesTable(report),
+            report.expiresAt ? el('p', { class: 'hint' }, `Outputs are kept until ${new Date(report.expiresAt).toLocaleString()}.`) : null,
+          ),
+          el(
+            'section',
+            { 'aria-labelledby': 'warnings-title' },
+            el('h3', { id: 'warnings-title' }, 'Validator warnings'),
+            report.validation
+              ? warnings.length > 0
+                ? el('ul', { class: 'warnings' }, ...warnings.map((w) => el('li', {}, `${w.severity}: ${explainValidatorMessage(w)}`)))
+                : el('p', {}, 'No warnings: the asset passed the glTF validator cleanly.')
+              : el('p', { class: 'hint' }, 'This server does not validate assets yet.'),
+            el('h3', {}, 'Downloads'),
+            downloads,
+          ),
         ),
-        viewerStatus,
-      ),
+        turntable || preview
+          ? el(
+              'section',
+              { 'aria-labelledby': 'turntable-title' },
+              el('h3', { id: 'turntable-title' }, 'Turntable'),
+              turntable ? turntableImage : null,
+              preview && !preview.rendered ? el('p', { class: 'notice' }, preview.note) : null,
+            )
+          : null,
+        el(
+          'section',
+          { 'aria-labelledby': 'viewer-title' },
+          el('h3', { id: 'viewer-title' }, '3D view'),
+          glbs.length > 1 ? el('p', {}, el('label', { for: 'lod-select' }, 'Level of detail'), lodSelect) : null,
+          el(
+            'div',
+            { class: 'viewer' },
+            el('figure', {}, el('figcaption', {}, 'Original'), originalCanvas),
+            el('figure', {}, el('figcaption', {}, 'Optimised'), optimisedCanvas),
+          ),
+          viewerStatus,
+        ),
+      ].filter((section): section is HTMLElement => section !== null),
     );
+    if (turntable) void this.showTurntable(jobId, turntable.name, turntableImage);
     void this.startViewer(jobId, originalCanvas, optimisedCanvas, lodSelect, glbs, viewerStatus);
+  }
+
+  /** Plays the animated WebP the preview stage rendered (an <img> loops it); fetched with the token like every output. */
+  private async showTurntable(jobId: string, name: string, image: HTMLImageElement): Promise<void> {
+    try {
+      const url = URL.createObjectURL(await this.api().blob(`/api/jobs/${encodeURIComponent(jobId)}/outputs/${outputPath(name)}`));
+      this.objectUrls.push(url);
+      image.src = url;
+      await image.decode();
+      image.dataset.ready = 'true';
+    } catch {
+      image.replaceWith(el('p', { class: 'notice' }, 'The turntable could not be loaded; it is still among the downloads.'));
+    }
   }
 
   private downloadButton(jobId: string, name: string, label: string, saveAs = name): HTMLButtonElement {
