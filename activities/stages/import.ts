@@ -48,3 +48,7 @@ export async function discardImport(workDir: string): Promise<void> {
   await fs.rm(workFiles.importedDir(workDir), { recursive: true, force: true });
   await fs.rm(workFiles.importResult(workDir), { force: true });
 }
+
+// The stage module (activities/stage-module.ts): run in a stage thread, discard on a cancel.
+export const run = importStage;
+export const discard = (job: StageJob) => discardImport(job.workDir);

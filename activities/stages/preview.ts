@@ -73,3 +73,7 @@ export async function discardPreview(job: Pick<StageJob, 'workDir' | 'outputDir'
   await fs.rm(workFiles.turntableFrames(job.workDir), { recursive: true, force: true });
   if (job.outputDir) await Promise.all([TURNTABLE_FILE, THUMBNAIL_FILE].map((f) => fs.rm(path.join(job.outputDir, f), { force: true })));
 }
+
+// The stage module (activities/stage-module.ts): run in a stage thread, discard on a cancel.
+export const run = previewStage;
+export const discard = discardPreview;

@@ -80,6 +80,11 @@ export async function startStack(
     // Suites sign in many users through the dev login, all from 127.0.0.1: more than the 10 a minute one
     // address gets by default. The limit itself is proven in test/reliability/api-bounds.test.ts.
     API_LOGIN_PER_MINUTE: '1000',
+    // Every game-ready job renders a turntable: tiny in tests, where two cores are shared by everything.
+    PREVIEW_FRAMES: '4',
+    PREVIEW_SIZE: '64',
+    PREVIEW_SAMPLES: '1',
+    PREVIEW_THREADS: '1',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     ...options.env,
   };
