@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STAGES } from '../../common/pipeline.js';
+import { BUILTIN_STAGE_NAMES as STAGES } from '../../common/stages.js';
 import { freePort, waitFor } from '../../scripts/lib/wait.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { TestSocket } from '../helpers/socket-client.js';
