@@ -115,7 +115,7 @@ export class JobService {
     await this.client.workflow.start('processAsset', {
       taskQueue: ORCHESTRATOR_TASK_QUEUE,
       workflowId: jobId,
-      args: [{ ...input, plan: planStages(this.stages, input.options.preset) }],
+      args: [{ ...input, plan: planStages(this.stages, { preset: input.options.preset, fileNames: input.files.map((f) => f.name) }) }],
       priority: temporalPriority(schedule.level, schedule.shareKey, schedule.weights),
       memo: { owner: input.owner, assetName: input.assetName, ...(retry ? { retry } : {}) },
       typedSearchAttributes: [

@@ -42,6 +42,11 @@ export interface StageDescriptor<R extends z.ZodType = z.ZodType> {
   readonly result: R;
   /** Presets whose jobs run it; all presets when absent. */
   readonly presets?: readonly Preset[];
+  /**
+   * File extensions (lowercase, no dot) of which the upload must hold at least one for the stage to run,
+   * e.g. ['fbx', 'obj', 'blend'] for an import stage; every upload when absent.
+   */
+  readonly inputTypes?: readonly string[];
 }
 
 const HEARTBEAT = '30 seconds';
@@ -167,11 +172,19 @@ export const StagePlan = z
   });
 export type StagePlan = z.infer<typeof StagePlan>;
 
-/** The plan of a job: the registry's stages its preset runs, in registry order. */
-export function planStages(registry: readonly StageDescriptor[], preset: Preset): StagePlan {
+/** What a job's plan depends on: its preset and the names of its uploaded files. */
+export interface PlanFor {
+  preset: Preset;
+  fileNames: readonly string[];
+}
+
+/** The plan of a job: the registry's stages its preset and upload run, in registry order. */
+export function planStages(registry: readonly StageDescriptor[], job: PlanFor): StagePlan {
+  const types = new Set(job.fileNames.map((name) => /\.([^.]+)$/.exec(name)?.[1]?.toLowerCase() ?? ''));
   return StagePlan.parse(
     registry
-      .filter((s) => !s.presets || s.presets.includes(preset))
+      .filter((s) => !s.presets || s.presets.includes(job.preset))
+      .filter((s) => !s.inputTypes || s.inputTypes.some((t) => types.has(t)))
       .map(({ name, label, activity, startToCloseTimeout, heartbeatTimeout }) => ({
         name,
         label,
