@@ -609,7 +609,7 @@ function seedOf(name: string): number {
 }
 
 /** A PNG whose header claims a huge image over a few bytes of data: the classic decompression bomb. */
-function pngBomb(width: number, height: number): Uint8Array {
+export function pngBomb(width: number, height: number): Uint8Array {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
