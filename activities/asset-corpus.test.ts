@@ -59,6 +59,7 @@ const ISSUE_CORPUS_ITEMS: Record<string, string[]> = {
   'empty nodes, multiple scenes, a scene without meshes': ['empty-nodes-and-scenes', 'scene-without-meshes', 'node-matrix-no-scene'],
   'one triangle, a quad, deep node trees': ['one-triangle', 'quad', 'deep-node-tree'],
   'unicode names': ['multi-file-unicode.gltf', 'модель-обрезана'],
+  'embedded data: URIs, percent-encoded file names': ['embedded-data-uris.gltf', 'uri-percent-encoded.gltf'],
   'broken: truncated': ['quad-truncated', 'skin-and-animations-truncated', 'textures-png-jpeg-webp-truncated', 'ktx2-truncated-image'],
   'broken: wrong lengths': ['buffer-view-too-long', 'accessor-offset-alignment'],
   'broken: bad references': ['accessor-out-of-range', 'material-bad-ref', 'node-cycle'],

@@ -490,6 +490,21 @@ const VALID_BUILDS: Record<string, Build> = {
     doc.createExtension(KHRDracoMeshCompression).setRequired(true);
     return doc;
   },
+  // Exporters' "glTF Embedded": every buffer and image a data: URI inside the JSON.
+  'embedded-data-uris.gltf': async (random) => {
+    const doc = gridDocument(random, 4, 4);
+    const texture = textureOf(doc, await noiseImage(random, 16, 'jpeg'), 'image/jpeg', 'photo');
+    doc.getRoot().listMeshes()[0]!.listPrimitives()[0]!.setMaterial(doc.createMaterial('photo').setBaseColorTexture(texture));
+    return doc;
+  },
+  // File names with spaces and a percent sign, referred to percent-encoded as URIs must be.
+  'uri-percent-encoded.gltf': async (random) => {
+    const doc = gridDocument(random, 4, 4);
+    doc.getRoot().listBuffers()[0]!.setURI('geometry data.bin');
+    const texture = textureOf(doc, await noiseImage(random, 16, 'png'), 'image/png', 'colour').setURI('base colour 100%.png');
+    doc.getRoot().listMeshes()[0]!.listPrimitives()[0]!.setMaterial(doc.createMaterial('c').setBaseColorTexture(texture));
+    return doc;
+  },
   'multi-file-unicode.gltf': async (random) => {
     const doc = gridDocument(random, 5, 5);
     doc.getRoot().listBuffers()[0]!.setURI('геометрия.bin');
@@ -577,6 +592,19 @@ async function writeDocument(io: NodeIO, doc: Document, name: string, random: ()
     if (!name.endsWith('.gltf')) return { [`${name}.glb`]: await io.writeBinary(doc) };
     const { json, resources } = await io.writeJSON(doc);
     void random;
+    if (name === 'embedded-data-uris.gltf') {
+      const embed = (r: { uri?: string; mimeType?: string }, type: string) => {
+        if (r.uri) r.uri = `data:${type};base64,${Buffer.from(resources[r.uri]!).toString('base64')}`;
+      };
+      for (const buffer of json.buffers ?? []) embed(buffer, 'application/octet-stream');
+      for (const image of json.images ?? []) embed(image, image.mimeType ?? 'image/jpeg');
+      return { [name]: new TextEncoder().encode(JSON.stringify(json)) };
+    }
+    if (name === 'uri-percent-encoded.gltf') {
+      // glTF-Transform writes the names as they are; a URI needs the space and the % encoded.
+      for (const r of [...(json.buffers ?? []), ...(json.images ?? [])]) if (r.uri) r.uri = encodeURIComponent(r.uri);
+      return { [name]: new TextEncoder().encode(JSON.stringify(json)), ...resources };
+    }
     return {
       [name]: new TextEncoder().encode(JSON.stringify(json)),
       ...Object.fromEntries(Object.entries(resources).map(([uri, bytes]) => [decodeURIComponent(uri), bytes])),

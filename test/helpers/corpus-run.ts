@@ -366,7 +366,9 @@ function downloadName(res: Response): string | null {
   const header = res.headers.get('content-disposition') ?? '';
   const extended = /filename\*=UTF-8''([^;]+)/i.exec(header);
   if (extended) return decodeURIComponent(extended[1]!);
-  return /filename="([^"]*)"/i.exec(header)?.[1] ?? null;
+  // Quoted, or a bare token (what Express sends for a plain ASCII name).
+  const plain = /filename=(?:"([^"]*)"|([^;\s]+))/i.exec(header);
+  return plain ? (plain[1] ?? plain[2]!) : null;
 }
 
 async function downloadGlbs(stack: StartedStack, user: string, jobId: string): Promise<UploadFile[]> {
