@@ -84,7 +84,11 @@ export class NetworkFault {
       // The bytes before the cut reach the API (end flushes them), then every connection is gone.
       if (room > 0) upstream.write(chunk.subarray(0, room));
       client.destroy();
-      for (const each of [...this.open]) if (each !== pair) (each.client.destroy(), each.upstream.destroy());
+      for (const each of [...this.open])
+        if (each !== pair) {
+          each.client.destroy();
+          each.upstream.destroy();
+        }
     });
   }
 
@@ -94,7 +98,10 @@ export class NetworkFault {
   }
 
   async stop(): Promise<void> {
-    for (const { client, upstream } of this.open) (client.destroy(), upstream.destroy());
+    for (const { client, upstream } of this.open) {
+      client.destroy();
+      upstream.destroy();
+    }
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
