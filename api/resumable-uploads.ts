@@ -119,7 +119,7 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
     }
     const owner = ownerOf(res).id;
     const blob = body.data;
-    const held = (await deps.uploads.holds(owner, blob)) && (await deps.storage.uploadPath(blob)) !== null;
+    const held = (await deps.uploads.holds(owner, blob)) && (await deps.storage.hasUpload(blob));
     if (!held) {
       res.status(404).json({ error: { code: FAILURES.UPLOAD_NOT_HELD.code, message: FAILURES.UPLOAD_NOT_HELD.message } });
       return;

@@ -44,7 +44,7 @@ export async function receiveUploadedAsset(
   for (const ref of refs) {
     const blob = await deps.uploads.get(owner, ref.uploadId);
     // The same answer for an id that never existed, expired, or is someone else's.
-    if (!blob || !(await deps.storage.uploadPath(blob)))
+    if (!blob || !(await deps.storage.hasUpload(blob)))
       throw new UploadError(
         400,
         FAILURES.UPLOAD_NOT_FOUND.code,
