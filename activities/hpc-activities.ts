@@ -5,7 +5,7 @@ import { type AssetLimits, DEFAULT_ASSET_LIMITS } from '../common/config.js';
 import type { JobLog } from '../common/job-log.js';
 import { StageRequestSchema, type ProcessAssetInput } from '../common/jobs.js';
 import { failureOf, FAILURES, isStorageError } from '../common/failures.js';
-import { MODEL_FILE, MODEL_FORMATS_IN_WORDS } from '../common/model-files.js';
+import { MODEL_FILE, MODEL_FORMATS_IN_WORDS, needsImport } from '../common/model-files.js';
 import type { PipelineActivities, StageRequest } from '../common/pipeline.js';
 import { BUILTIN_STAGES, type StageDescriptor, stageNamesOf } from '../common/stages.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
@@ -19,6 +19,7 @@ import type { StageJob } from './stage-job.js';
 import { type BlenderRuntime, DEFAULT_TURNTABLE, findBlender, type TurntableConfig } from './tools/blender.js';
 import type { WorkerScratch } from './job-scratch.js';
 import { runStageThread, StageFailedError } from './stage-thread.js';
+import { importedUpload } from './stages/import.js';
 import { loadStageModule, type StageModule } from './stage-module.js';
 
 /**
@@ -256,6 +257,8 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       blender,
       turntable,
       checkpoint,
+      // After an import, every stage reads the GLB Blender wrote as the upload.
+      ...(stage !== 'import' && needsImport(mainFile) ? importedUpload(mainFile, workDir) : {}),
     };
 
     // The stage's work stops on Temporal's cancel (or timeout, or shutdown) and on a stop message.
@@ -309,7 +312,8 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       const final = afterRun ? descriptor.result.parse(await afterRun(job, parsed, reporter, work.signal)) : parsed;
       await reported;
       await scratch.persist();
-      if (descriptor.writes.includes('outputs')) await scratch.publish();
+      // Packaging publishes the deliverables; a stage after it (the turntable preview) adds its own beside them.
+      if (descriptor.writes.includes('outputs')) await scratch.publish(stage === 'package' ? 'replace' : 'add');
       reporter.finishStage();
       await reporter.flush();
       return final;

@@ -89,9 +89,9 @@ export class StageScratch {
     }
   }
 
-  /** Publishes the outputs folder as the job's outputs. */
-  publish(): Promise<StoredOutput[]> {
-    return this.storage.publishOutputs(this.jobId, this.outputDir);
+  /** Publishes the outputs folder as the job's outputs (`add`: beside those already published). */
+  publish(mode: 'replace' | 'add' = 'replace'): Promise<StoredOutput[]> {
+    return this.storage.publishOutputs(this.jobId, this.outputDir, mode);
   }
 
   async dispose(): Promise<void> {

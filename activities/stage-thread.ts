@@ -5,6 +5,8 @@ import { type StageJob, StageThreadMessage } from './stage-job.js';
 
 const BOOT = new URL('./stage-thread-boot.mjs', import.meta.url);
 const ENTRY = new URL('./stage-thread-entry.ts', import.meta.url).href;
+/** After a cancel, how long the thread may take to see its SIGKILLed processes exit (and reap them) before it is ended. */
+const REAP_WAIT_MS = 1000;
 /** An idle thread is ended after this long; a new one costs about a second of module loading. */
 const IDLE_MS = 30_000;
 /**
@@ -172,9 +174,34 @@ export function runStageThread(job: StageJob, events: StageThreadEvents, signal:
     }
     function onAbort() {
       detach();
+      const killed = new Set(processes);
       killProcesses();
-      // Settle only once the thread is gone, so "rejected" also means "no longer using the CPU".
-      void worker.terminate().finally(() => reject(signal.reason));
+      // Settle only once the thread is gone, so "rejected" also means "no longer using the CPU". The
+      // thread is ended only once it has seen its killed processes exit: only the thread that spawned a
+      // child reaps it, and a child whose thread is gone stays a zombie until the worker process exits.
+      void reaped(killed)
+        .then(() => worker.terminate())
+        .finally(() => reject(signal.reason));
+    }
+    /** Resolves when the thread reports each of these processes exited (it reaps them), or after REAP_WAIT_MS. */
+    function reaped(pids: Set<number>): Promise<void> {
+      if (pids.size === 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          worker.off('message', onReaped);
+          worker.off('exit', done);
+          resolve();
+        };
+        const timer = setTimeout(done, REAP_WAIT_MS);
+        function onReaped(raw: unknown) {
+          const message = StageThreadMessage.safeParse(raw);
+          if (message.success && message.data.type === 'process' && !message.data.running) pids.delete(message.data.pid);
+          if (pids.size === 0) done();
+        }
+        worker.on('message', onReaped);
+        worker.once('exit', done);
+      });
     }
     worker.on('message', onMessage);
     worker.on('error', onError);

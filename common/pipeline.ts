@@ -226,10 +226,6 @@ export const PipelineReport = z.object({
   lods: z.array(LodResult),
   textures: z.array(TextureResult),
   package: PackageResult,
-  /** Present when the upload was FBX, OBJ or .blend: what Blender's import did. */
-  import: ImportResult.optional(),
-  /** The turntable and thumbnail, or why there are none (jobs from before the preview stage have neither). */
-  preview: PreviewResult.optional(),
   /** ISO time at which the outputs are deleted. */
   expiresAt: z.string(),
   /** Results of the plan's other stages (studio stages, common/stages.ts), by stage name. */

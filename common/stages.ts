@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import type { Preset, StageRequest } from './jobs.js';
-import { AssetStatsSchema, LodResult, OptimizeResult, PackageResult, TextureResult, ValidationSummary } from './pipeline.js';
+import {
+  AssetStatsSchema,
+  ImportResult,
+  LodResult,
+  OptimizeResult,
+  PackageResult,
+  PreviewResult,
+  TextureResult,
+  ValidationSummary,
+} from './pipeline.js';
 
 /**
  * The stage registry: one descriptor per pipeline stage, the one list everything else derives from (the
@@ -57,6 +66,18 @@ const LONG = '2 hours';
 
 /** The built-in stages, in pipeline order. */
 export const BUILTIN_STAGES = [
+  {
+    // FBX, OBJ (+ MTL, textures) and .blend become a GLB, read by every later stage as the upload.
+    name: 'import',
+    label: 'Importing',
+    activity: 'importModel',
+    startToCloseTimeout: SHORT,
+    heartbeatTimeout: HEARTBEAT,
+    reads: ['upload'],
+    writes: ['work'],
+    result: ImportResult,
+    inputTypes: ['fbx', 'obj', 'blend'],
+  },
   {
     name: 'inspect',
     label: 'Inspecting',
@@ -117,6 +138,19 @@ export const BUILTIN_STAGES = [
     writes: ['outputs'],
     result: PackageResult,
   },
+  {
+    // A turntable of the optimised LOD0 for review, added beside the packaged outputs. Bounded by
+    // PREVIEW_FRAMES × PREVIEW_FRAME_SECONDS, far under SHORT.
+    name: 'preview',
+    label: 'Rendering a turntable of',
+    activity: 'renderPreview',
+    startToCloseTimeout: SHORT,
+    heartbeatTimeout: HEARTBEAT,
+    reads: ['work'],
+    writes: ['outputs'],
+    result: PreviewResult,
+    presets: ['game-ready', 'mobile'],
+  },
 ] as const satisfies readonly StageDescriptor[];
 
 export type BuiltinStage = (typeof BUILTIN_STAGES)[number];
@@ -124,8 +158,11 @@ export type BuiltinStageName = BuiltinStage['name'];
 /** The result type of a built-in stage, by name. */
 export type StageResultOf<N extends BuiltinStageName> = z.infer<Extract<BuiltinStage, { name: N }>['result']>;
 
-/** Names of the built-in stages, in order (for views that show the stages before a job says its own). */
-export const BUILTIN_STAGE_NAMES: readonly BuiltinStageName[] = BUILTIN_STAGES.map((s) => s.name);
+/**
+ * Names of the built-in stages a glTF upload runs, in order (for views that show the stages before a job
+ * says its own): the import, which only some uploads run, is left out.
+ */
+export const BUILTIN_STAGE_NAMES: readonly BuiltinStageName[] = BUILTIN_STAGES.filter((s) => !('inputTypes' in s)).map((s) => s.name);
 
 /** The built-in stages' compute activities, typed by the registry: what the HPC worker implements. */
 export type BuiltinStageActivities = {

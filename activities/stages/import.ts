@@ -12,6 +12,12 @@ export function importedName(modelFile: string): string {
   return `${withoutModelExtension(modelFile)}.glb`;
 }
 
+/** Where the stages after an import find the upload: the GLB it wrote, in the job's work folder. */
+export function importedUpload(modelFile: string, workDir: string): Pick<StageJob, 'inputDir' | 'mainFile' | 'fileNames'> {
+  const name = importedName(modelFile);
+  return { inputDir: workFiles.importedDir(workDir), mainFile: name, fileNames: [name] };
+}
+
 /**
  * An FBX, OBJ (with its MTL and textures beside it) or .blend upload becomes one GLB in the work folder,
  * written by Blender headless (activities/blender/import-to-gltf.py); every later stage reads that GLB as
@@ -22,7 +28,8 @@ export async function importStage(job: StageJob, progress: StageProgress): Promi
   const format = path.extname(job.mainFile).slice(1).toLowerCase();
   if (!job.blender) throw new BlenderUnavailableError(`Importing ${job.mainFile}`);
   progress.start(4, 'steps', `Opening ${job.mainFile} in Blender`);
-  const output = path.join(workFiles.importedDir(job.workDir), importedName(job.mainFile));
+  const imported = importedUpload(job.mainFile, job.workDir);
+  const output = path.join(imported.inputDir, imported.mainFile);
   await fs.mkdir(path.dirname(output), { recursive: true });
   const started = performance.now();
   await runBlenderScript(job.blender, {

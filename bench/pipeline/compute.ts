@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { runExternalTool } from '../../activities/tools/external-tool.js';
 import { resolveSettings } from '../../common/pipeline.js';
-import { BUILTIN_STAGE_NAMES } from '../../common/stages.js';
+import { CORE_STAGES } from '../../common/stages.js';
 import { largeAsset, type LargeAssetSpec } from '../assets/large-asset.js';
 import type { BenchContext } from '../lib/bench-context.js';
 import { row, type BenchResult, type ResultRow } from '../lib/report.js';
@@ -95,17 +95,17 @@ export async function runCompute(ctx: BenchContext, direct: BenchChild): Promise
       packs.push(await runGltfpack(file));
       const job = runs.at(-1)!.jobs[0]!;
       ctx.log(
-        `compute: ${scale}: ${BUILTIN_STAGE_NAMES.map((s) => `${s} ${(job.stageMs[s] / 1000).toFixed(1)} s`).join(', ')}; gltfpack ${(packs.at(-1)!.ms / 1000).toFixed(1)} s`,
+        `compute: ${scale}: ${CORE_STAGES.map((s) => `${s} ${((job.stageMs[s] ?? 0) / 1000).toFixed(1)} s`).join(', ')}; gltfpack ${(packs.at(-1)!.ms / 1000).toFixed(1)} s`,
       );
     }
     const jobs = runs.map((r) => r.jobs[0]!);
-    for (const stage of BUILTIN_STAGE_NAMES)
+    for (const stage of CORE_STAGES)
       rows.push(
         row(
           `stage ${stage}`,
           scale,
           's',
-          jobs.map((j) => j.stageMs[stage] / 1000),
+          jobs.map((j) => (j.stageMs[stage] ?? 0) / 1000),
         ),
       );
     rows.push(

@@ -1,6 +1,6 @@
 import { JobInputsSchema } from '../../common/jobs.js';
 import { withoutModelExtension } from '../../common/model-files.js';
-import { PREVIEW_FILES } from '../../common/pipeline.js';
+import { PREVIEW_FILES, PreviewResult } from '../../common/pipeline.js';
 import { ApiError, type ApiClient } from './api-client.js';
 import { explainValidatorMessage } from './artist-messages.js';
 import { byId, el, saveBlob, setText } from './dom.js';
@@ -183,7 +183,8 @@ export class ResultView {
     for (const o of glbs) lodSelect.append(el('option', { value: o.name }, `LOD${o.level ?? 0}`));
     const turntable = files.find((o) => o.name === PREVIEW_FILES.turntable);
     const turntableImage = el('img', { class: 'turntable', alt: `Turntable of ${report.assetName}`, width: 256, height: 256 });
-    const preview = report.preview;
+    // The preview stage's result, in the report's other stages (common/stages.ts).
+    const preview = PreviewResult.safeParse(report.stages?.preview).data;
     const originalCanvas = el('canvas', { 'aria-label': 'Original model, drag to orbit', tabindex: 0 });
     const optimisedCanvas = el('canvas', { 'aria-label': 'Optimised model, drag to orbit', tabindex: 0 });
     const viewerStatus = el('p', { class: 'hint', role: 'status' });
