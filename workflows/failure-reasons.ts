@@ -11,6 +11,8 @@ const ARTIST_FACING_CODES: ReadonlySet<string> = new Set([
   FAILURES.ASSET_LIMIT.code,
   FAILURES.INVALID_OPTIONS.code,
   FAILURES.INVALID_BATCH.code,
+  // Blender's own reason, the file named, never a path on the farm (activities/blender/import-to-gltf.py).
+  FAILURES.MODEL_UNREADABLE.code,
 ]);
 
 /** The failure that started it all: activity and child-workflow failures wrap the real one. */

@@ -39,7 +39,9 @@ def main():
     progress(1, STEPS, f"Reading {name} with Blender {bpy.app.version_string}")
     problem = read_scene(source)
     if problem:
-        fail("UNREADABLE_MODEL", f"Blender cannot read {name}: {problem}")
+        # Blender names the file by its path on this machine: the artist knows it by its name.
+        reason = problem.replace(os.path.abspath(source), name).replace(source, name).removeprefix("Error: ")
+        fail("UNREADABLE_MODEL", f"Blender cannot read {name}: {reason}")
     meshes = [o for o in bpy.data.objects if o.type == "MESH" and o.data and len(o.data.polygons) > 0]
     if not meshes:
         fail("NO_GEOMETRY", f"{name} has no mesh with faces; export the model with its geometry")
