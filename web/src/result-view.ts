@@ -1,5 +1,5 @@
 import { JobInputsSchema } from '../../common/jobs.js';
-import { withoutModelExtension } from '../../common/model-files.js';
+import { MODEL_FILE, needsImport, withoutModelExtension } from '../../common/model-files.js';
 import { PREVIEW_FILES, PreviewResult } from '../../common/pipeline.js';
 import { ApiError, type ApiClient } from './api-client.js';
 import { explainValidatorMessage } from './artist-messages.js';
@@ -305,7 +305,13 @@ export class ResultView {
     const loads: Promise<void>[] = [];
     // A pane is marked ready only once its model is drawn, so a pane that failed to load is never taken for shown.
     const ready = (canvas: HTMLCanvasElement) => () => void (canvas.dataset.ready = 'true');
-    if (originals) {
+    const model = originals?.find((f) => MODEL_FILE.test(f.name));
+    if (model && needsImport(model.name)) {
+      // The browser draws glTF; an FBX, OBJ or .blend is shown as Blender imported it, in the optimised pane.
+      notes.push(
+        `The original ${model.name} is not drawn here (the browser shows glTF); the optimised view shows what Blender made of it.`,
+      );
+    } else if (originals) {
       const glb = originals.find((f) => /\.glb$/i.test(f.name));
       loads.push(
         (glb
