@@ -256,8 +256,9 @@ async function upload(apiUrl: string, token: string, s: Submission): Promise<Res
   if (s.raw === 'not-multipart')
     return fetch(`${apiUrl}/api/jobs`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ files: ['model.glb'] }),
+      // Neither a multipart upload nor the JSON start of finished resumable uploads (docs/PROTOCOL.md).
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
+      body: 'model.glb',
     });
   if (s.raw === 'huge-content-length') return hugeContentLength(apiUrl, token, s.files[0]!);
   if (s.raw === 'raw-file-name') {
