@@ -26,6 +26,7 @@ import type { StopHints } from './stop-hints.js';
 import { compareWithGltfpack } from './stages/gltfpack-compare.js';
 import { stallChangedSignal } from '../common/signals.js';
 import type { StageJob } from './stage-job.js';
+import type { WorkerScratch } from './job-scratch.js';
 import { runStageThread, StageFailedError } from './stage-thread.js';
 import { discardLods } from './stages/lods.js';
 import { discardOptimize } from './stages/optimize.js';
@@ -38,7 +39,6 @@ import {
   PackageResultSchema,
   TextureResultSchema,
   ValidationSummarySchema,
-  workFiles,
 } from './work-files.js';
 
 /**
@@ -56,6 +56,8 @@ export interface HpcActivityDeps {
   /** Complexity limits checked before heavy work (default DEFAULT_ASSET_LIMITS). */
   assetLimits?: AssetLimits;
   storage: AssetStorage;
+  /** This process's scratch folder, where each stage attempt works on files fetched from storage. */
+  scratch: WorkerScratch;
   progressMaxRate: number;
   onDrop?: (err: unknown) => void;
   /** Called when Redis acknowledged a progress publish: `producedAt` is the report's ts (for the publish-lag metric). */
@@ -234,18 +236,19 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     });
     reporter.startStage(stage, 1, 'steps', checkpoint === undefined ? `Starting ${stage}` : `Resuming ${stage}`);
 
-    const workDir = await deps.storage.workDir(jobId).catch(throwAsActivityFailure);
+    // Everything the stage reads comes from storage into this attempt's own scratch folder: the attempt
+    // may run on another machine than the stage before it, or than the attempt it resumes.
+    const scratch = await deps.scratch.openStage(jobId, stage, READS_UPLOAD.has(stage) ? input.files : null).catch(throwAsActivityFailure);
+    const workDir = scratch.workDir;
     const job: StageJob = {
       stage,
       jobId,
       assetName: input.assetName,
       mainFile,
       fileNames: input.files.map((f) => f.name),
-      inputDir: READS_UPLOAD.has(stage)
-        ? await deps.storage.materializeInputs(jobId, input.files).catch(throwAsActivityFailure)
-        : workFiles.inputDir(workDir),
+      inputDir: scratch.inputDir,
       workDir,
-      outputDir: stage === 'package' ? await deps.storage.outputDir(jobId).catch(throwAsActivityFailure) : '',
+      outputDir: stage === 'package' ? scratch.outputDir : '',
       settings,
       limits: deps.assetLimits ?? DEFAULT_ASSET_LIMITS,
       checkpoint,
@@ -265,6 +268,9 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     });
 
     let done = 0;
+    // A checkpoint is reported only once the files it names are stored, so a retry on another machine
+    // finds everything it claims; updates stay in order behind it.
+    let reported: Promise<void> = Promise.resolve();
     const stall = stallWatchFor(ctx, jobId, input.owner, stage);
     // The thread may spend minutes in one library call; the event loop is free, so heartbeat from here.
     const leavePacer = pacer?.join();
@@ -282,14 +288,24 @@ export function createHpcActivities(deps: HpcActivityDeps) {
           },
           onProgress: (value, message, next) => {
             if (value !== done || next !== undefined) stall.progress();
-            done = value;
-            reporter.update(value, message, next);
+            reported = reported
+              .then(() => (next === undefined ? undefined : scratch.persist()))
+              .then(
+                () => {
+                  done = value;
+                  reporter.update(value, message, next);
+                },
+                (err: unknown) => log.warn('Could not store a checkpoint; the stage goes on', { jobId, stage, error: String(err) }),
+              );
           },
         },
         work.signal,
       );
       const parsed = result.parse(output);
       const final = afterThread ? await afterThread(job, parsed, reporter, work.signal) : parsed;
+      await reported;
+      await scratch.persist();
+      if (stage === 'package') await scratch.publish();
       reporter.finishStage();
       await reporter.flush();
       return final;
@@ -324,6 +340,9 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     } finally {
       leavePacer?.();
       stopWatching?.();
+      await scratch
+        .dispose()
+        .catch((err: unknown) => log.warn('Could not empty a stage’s scratch folder', { jobId, stage, error: String(err) }));
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
       clearInterval(ticker);
       if (stall.stalled) deps.onStallChange?.(-1);
@@ -394,11 +413,12 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     },
     async cleanupJob(request: { jobId: string; keepOutputs: boolean }): Promise<void> {
       const { jobId, keepOutputs } = JobRequest.extend({ keepOutputs: z.boolean() }).parse(request);
-      await deps.storage.removeWork(jobId).catch(throwAsActivityFailure);
+      await deps.storage.removeCheckpoints(jobId).catch(throwAsActivityFailure);
       if (!keepOutputs) await deps.storage.removeOutputs(jobId).catch(throwAsActivityFailure);
     },
+    /** When the retention runs out: the outputs, and the job's hold on its upload (deleted when no other job holds it). */
     async deleteOutputs(request: { jobId: string }): Promise<void> {
-      await deps.storage.removeOutputs(JobRequest.parse(request).jobId).catch(throwAsActivityFailure);
+      await deps.storage.deleteJob(JobRequest.parse(request).jobId).catch(throwAsActivityFailure);
     },
   } satisfies PipelineActivities;
   return activities;

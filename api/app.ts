@@ -66,7 +66,7 @@ export interface ApiServer {
 export function createApiServer(deps: ApiDeps): ApiServer {
   const { config, log } = deps;
   const verifier = new TokenVerifier(config);
-  const jobs = new JobService(deps.temporal);
+  const jobs = new JobService(deps.temporal, deps.storage);
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
   const reconciler = new JobReconciler({ jobLog, log });
   // The hub is built after the app; the gauges read it only when scraped.

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
 import { newJobId, ProcessAssetInput } from '../common/jobs.js';
+import type { AssetStorage } from '../storage/asset-storage.js';
 import { JobPriority, temporalPriority } from '../common/job-priority.js';
 import type { PipelineReport } from '../common/pipeline.js';
 import {
@@ -91,7 +92,11 @@ export interface JobSchedule {
  * answers "not found" for another user's job, so nobody learns whether someone else's job exists.
  */
 export class JobService {
-  constructor(private readonly client: Client) {}
+  constructor(
+    private readonly client: Client,
+    /** Where the uploads are: each job retains its input blobs before it starts, so no cleanup deletes them under it. */
+    private readonly inputs?: Pick<AssetStorage, 'retainInputs'>,
+  ) {}
 
   /**
    * Starts processAsset for the owner; the workflow id (job id) is returned at once. `schedule` places
@@ -105,6 +110,7 @@ export class JobService {
     retry?: JobRetry,
   ): Promise<string> {
     const jobId = newJobId(input.owner, randomUUID());
+    await this.inputs?.retainInputs(jobId, input.files);
     await this.client.workflow.start('processAsset', {
       taskQueue: ORCHESTRATOR_TASK_QUEUE,
       workflowId: jobId,

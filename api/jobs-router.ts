@@ -6,7 +6,7 @@ import { JobId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { fairShareKey } from '../common/job-priority.js';
 import { ownerOf, type JobOwner } from './auth.js';
-import { listOutputs, resolveOutput, sendOutput, sendOutputsZip } from './job-outputs.js';
+import { listOutputs, sendOutputsZip, sendStored } from './job-outputs.js';
 import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
 import { decodeCursor, type JobSchedule, type JobService } from './job-service.js';
 import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
@@ -192,24 +192,22 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, retryOf: job.jobId, assetName: input.assetName });
   });
 
-  // Reading outputs never creates the job's folder: an expired job's outputs are gone and stay gone.
+  // Outputs are read from storage only, after the ownership check: the API reads no worker's disk.
   router.get('/:id/outputs', async (req, res) => {
     const job = await ownedJob(req, res);
     if (!job) return;
-    res.json({ jobId: job.jobId, outputs: await listOutputs(deps.storage.outputLocation(job.jobId)) });
+    res.json({ jobId: job.jobId, outputs: await listOutputs(deps.storage, job.jobId) });
   });
 
   router.get('/:id/outputs.zip', async (req, res) => {
     const job = await ownedJob(req, res);
     if (!job) return;
-    const dir = deps.storage.outputLocation(job.jobId);
-    // The zip needs names only; digests are for the listing.
-    const outputs = await listOutputs(dir, { digests: false });
+    const outputs = await listOutputs(deps.storage, job.jobId);
     if (outputs.length === 0) {
       res.status(404).json({ error: { code: FAILURES.NO_OUTPUTS.code, message: 'This job has no outputs yet.' } });
       return;
     }
-    await sendOutputsZip(res, dir, outputs, `${job.jobId}.zip`);
+    await sendOutputsZip(res, deps.storage, job.jobId, outputs, `${job.jobId}.zip`);
   });
 
   router.get('/:id/outputs/*name', async (req, res) => {
@@ -217,14 +215,14 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     if (!job) return;
     const raw = (req.params as { name?: string | string[] }).name;
     const name = Array.isArray(raw) ? raw.join('/') : (raw ?? '');
-    const file = await resolveOutput(deps.storage.outputLocation(job.jobId), name);
+    const file = await deps.storage.openOutput(job.jobId, name);
     if (!file) {
       res
         .status(404)
         .json({ error: { code: FAILURES.OUTPUT_NOT_FOUND.code, message: 'This job has no such output; list them at its /outputs.' } });
       return;
     }
-    await sendOutput(res, file, name);
+    await sendStored(res, file, name);
   });
 
   // The artist's own upload, as sent: the page's "before" view after a reload or in another tab. A .gltf
@@ -242,14 +240,14 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     if (!job) return;
     const input = await deps.jobs.inputOf(job.jobId);
     const file = input.files.find((f) => f.name === req.params.name);
-    const stored = file ? await deps.storage.uploadPath(file) : null;
+    const stored = file ? await deps.storage.openUpload(file) : null;
     if (!file || !stored) {
       res
         .status(404)
         .json({ error: { code: FAILURES.INPUT_NOT_FOUND.code, message: 'This job has no such uploaded file; list them at its /inputs.' } });
       return;
     }
-    await sendOutput(res, stored, file.name);
+    await sendStored(res, stored, file.name);
   });
 
   return router;
