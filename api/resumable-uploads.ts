@@ -33,7 +33,7 @@ export interface ResumableUploadsDeps {
 export interface ResumableUploads {
   /** Mounted at UPLOADS_PATH behind requireOwner: the tus endpoint plus POST /reuse. */
   router: Router;
-  /** Deletes partial uploads past their expiry; returns how many. */
+  /** Deletes partial uploads past their expiry and releases finished ones no job named; returns how many. */
   sweep(): Promise<number>;
 }
 
@@ -102,11 +102,28 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
         `received bytes have sha256 ${blob.sha256}, not the announced ${announced}. ${FAILURES.UPLOAD_HASH_MISMATCH.advice}`,
       );
     }
-    // Kept for the job that will name the upload id: a job start may come from another API process.
+    // Held for the job that will name the upload id (a job start may come from another API process),
+    // and released by the sweep once the wait is over: an upload no job names leaves nothing behind.
+    await hold(upload.id, owner, blob);
     await deps.storage.settleUpload(blob, 'kept');
-    await deps.uploads.add(upload.id, owner, blob);
     await datastore.remove(upload.id);
     deps.log.info({ owner, uploadId: upload.id, sha256: blob.sha256, size: blob.size }, 'upload finished');
+  }
+
+  /** The storage's hold of a finished upload's blob until a job retains it too: a job of its own. */
+  const holderOf = (uploadId: string) => `upload-${uploadId}`;
+  async function hold(uploadId: string, owner: string, blob: StoredBlob): Promise<void> {
+    await deps.storage.retainInputs(holderOf(uploadId), [blob]);
+    await deps.uploads.add(uploadId, owner, blob);
+  }
+  /** Releases finished uploads no job named in time; the store deletes a blob no job retains. */
+  async function releaseOverdue(): Promise<number> {
+    const overdue = await deps.uploads.overdue();
+    for (const id of overdue) {
+      await deps.storage.deleteJob(holderOf(id));
+      await deps.uploads.released(id);
+    }
+    return overdue.length;
   }
 
   const router = Router();
@@ -119,13 +136,13 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
     }
     const owner = ownerOf(res).id;
     const blob = body.data;
-    const held = (await deps.uploads.holds(owner, blob)) && (await deps.storage.uploadPath(blob)) !== null;
+    const held = (await deps.uploads.holds(owner, blob)) && (await isStored(deps.storage, blob));
     if (!held) {
       res.status(404).json({ error: { code: FAILURES.UPLOAD_NOT_HELD.code, message: FAILURES.UPLOAD_NOT_HELD.message } });
       return;
     }
     const uploadId = UploadId.parse(randomBytes(16).toString('hex'));
-    await deps.uploads.add(uploadId, owner, blob);
+    await hold(uploadId, owner, blob);
     res.status(201).json({ uploadId, ...blob, reused: true });
   });
   router.use((req, res) => {
@@ -140,5 +157,15 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
     req.url = req.originalUrl;
     void tus.handle(req, res).catch((err: unknown) => deps.log.error({ err }, 'resumable upload request failed'));
   });
-  return { router, sweep: () => tus.cleanUpExpiredUploads() };
+  return {
+    router,
+    sweep: async () => (await tus.cleanUpExpiredUploads()) + (await releaseOverdue()),
+  };
+}
+
+/** Whether the store still has the blob (a job's expiry may have deleted it since it was uploaded). */
+export async function isStored(storage: AssetStorage, blob: StoredBlob): Promise<boolean> {
+  const object = await storage.openUpload(blob);
+  object?.stream.destroy();
+  return object !== null;
 }

@@ -348,7 +348,7 @@ describe('resumable, deduplicated uploads (tus)', () => {
     expect((await startJob('namer', [{ uploadId: '../../etc', name: 'm.glb' }])).code).toBe('BAD_REQUEST');
   });
 
-  it('abandoned partial uploads expire and are deleted, leaving nothing behind', async () => {
+  it('abandoned partial uploads expire and are deleted, and a finished upload no job names is released: nothing left behind', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-expiry-'));
     try {
       const shortUrl = await startApi({ DATA_DIR: dataDir, UPLOAD_RESUME_SECONDS: '1' });
@@ -359,18 +359,27 @@ describe('resumable, deduplicated uploads (tus)', () => {
       expect((await probe.patch(uploadUrl, 0, HELMET.subarray(0, 200_000))).status).toBe(204);
       expect(resumableFiles(dataDir).length).toBe(2); // the bytes and their .json
       expect(created.headers.get('upload-expires')).not.toBeNull();
-      // Polled: the sweep deletes it once its second is over (the API also sweeps every 10 minutes).
+      const finished = await probe.create(50_000);
+      expect((await probe.patch(probe.url(finished), 0, HELMET.subarray(0, 50_000))).status).toBe(204);
+      expect(storedBlobs(dataDir)).toEqual([sha256(HELMET.subarray(0, 50_000))]);
+      // Polled: the sweep deletes both once their second is over (the API also sweeps every 10 minutes).
       let removed = 0;
       await waitFor(
         async () => {
           removed += await api.sweepExpiredUploads();
-          return removed > 0;
+          return resumableFiles(dataDir).length === 0 && storedBlobs(dataDir).length === 0;
         },
-        { timeoutMs: 15_000, what: 'the expired upload swept' },
+        { timeoutMs: 15_000, what: 'the expired upload swept and the unused one released' },
       );
-      expect(removed).toBe(1);
-      expect(resumableFiles(dataDir)).toEqual([]);
+      expect(removed).toBe(2);
       expect((await probe.head(uploadUrl)).status).toBe(404);
+      // Its id no longer starts a job.
+      const start = await fetch(`${shortUrl}/api/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.tokenFor('leaver')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ files: [{ uploadId: uploadIdOf(probe.url(finished)), name: 'm.glb' }] }),
+      });
+      expect(((await start.json()) as { error: { code: string } }).error.code).toBe('UPLOAD_NOT_FOUND');
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
