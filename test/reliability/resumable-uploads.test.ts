@@ -14,7 +14,9 @@ import { createLogger } from '../../common/logger.js';
 import { createRedis } from '../../common/redis.js';
 import { uploadIdOf } from '../../common/uploads.js';
 import { waitFor } from '../../scripts/lib/wait.js';
-import { LocalStorage } from '../../storage/local-storage.js';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { createStorage, s3ClientOf } from '../../storage/create-storage.js';
+import { startTestS3 } from '../helpers/s3.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { resumableFiles, storedBlobs, TusProbe } from '../helpers/tus.js';
 import { SHARED_ASSETS } from '../helpers/upload.js';
@@ -60,7 +62,7 @@ describe('resumable, deduplicated uploads (tus)', () => {
       temporal: new Client({ connection, namespace: stack.namespace }),
       redis: reader,
       subscriber,
-      storage: new LocalStorage(config.DATA_DIR),
+      storage: createStorage(config),
       log: createLogger('api-test', 'silent'),
     });
     apis.push(api);
@@ -382,6 +384,50 @@ describe('resumable, deduplicated uploads (tus)', () => {
       expect(((await start.json()) as { error: { code: string } }).error.code).toBe('UPLOAD_NOT_FOUND');
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+  it('STORAGE=s3: an upload begun on one API process is resumed on another (the partial upload is in the bucket)', async () => {
+    const s3 = await startTestS3();
+    const client = s3ClientOf(loadConfig(apiSchema, { ...stack.env, ...s3.env, STORAGE: 's3' }));
+    const dirs = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), 'asset-farm-s3-api-')));
+    try {
+      const env = { ...s3.env, STORAGE: 's3', S3_PREFIX: 'stack/' };
+      const [first, second] = [await startApi({ ...env, DATA_DIR: dirs[0]! }), await startApi({ ...env, DATA_DIR: dirs[1]! })];
+      const token = stack.tokenFor('roamer');
+      const onFirst = new TusProbe(first!, token);
+      const onSecond = new TusProbe(second!, token);
+      const created = await onFirst.create(HELMET.length, { filename: 'DamagedHelmet.glb', sha256: sha256(HELMET) });
+      expect(created.status).toBe(201);
+      const id = uploadIdOf(onFirst.url(created))!;
+      const cut = Math.floor(HELMET.length * 0.6);
+      expect((await onFirst.patch(`${first}/api/uploads/${id}`, 0, HELMET.subarray(0, cut))).status).toBe(204);
+
+      const head = await onSecond.head(`${second}/api/uploads/${id}`);
+      expect(head.status).toBe(200);
+      expect(Number(head.headers.get('upload-offset'))).toBe(cut);
+      // Another user, on either process: nothing.
+      expect((await new TusProbe(second!, stack.tokenFor('other')).head(`${second}/api/uploads/${id}`)).status).toBe(404);
+      expect((await onSecond.patch(`${second}/api/uploads/${id}`, cut, HELMET.subarray(cut))).status).toBe(204);
+      const start = await fetch(`${first}/api/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ files: [{ uploadId: id, name: 'DamagedHelmet.glb' }] }),
+      });
+      expect(start.status).toBe(202);
+      expect(((await start.json()) as { files: { sha256: string }[] }).files[0]!.sha256).toBe(sha256(HELMET));
+      // The partial upload is gone from the bucket; the blob is there once; neither API process kept a file.
+      const keys = ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'stack/' }))).Contents ?? []).map(
+        (o) => o.Key!,
+      );
+      expect(keys.filter((k) => k.startsWith('stack/uploads/resumable/'))).toEqual([]);
+      expect(keys.filter((k) => k.startsWith('stack/uploads/sha256/'))).toEqual([
+        `stack/uploads/sha256/${sha256(HELMET).slice(0, 2)}/${sha256(HELMET)}`,
+      ]);
+      for (const dir of dirs) expect(resumableFiles(dir)).toEqual([]);
+    } finally {
+      client.destroy();
+      await s3.stop();
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     }
   });
 });
