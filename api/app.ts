@@ -11,6 +11,7 @@ import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { createApiMetrics, type ApiMetrics } from './api-metrics.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
+import { BUILTIN_STAGES, type StageDescriptor } from '../common/stages.js';
 import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
 import { JobService } from './job-service.js';
@@ -37,6 +38,8 @@ export interface ApiDeps {
   log: Logger;
   /** Socket timings, for tests; production uses the defaults and API_RECONCILE_INTERVAL_MS. */
   socketOptions?: SocketHubOptions;
+  /** The stage registry new jobs are planned from (default the built-in stages; api/main.ts adds STAGES_CONFIG's). */
+  stages?: readonly StageDescriptor[];
 }
 
 /** A partial upload nobody has written to for this long belongs to a request that is gone. */
@@ -66,7 +69,8 @@ export interface ApiServer {
 export function createApiServer(deps: ApiDeps): ApiServer {
   const { config, log } = deps;
   const verifier = new TokenVerifier(config);
-  const jobs = new JobService(deps.temporal, deps.storage);
+  const stages = deps.stages ?? BUILTIN_STAGES;
+  const jobs = new JobService(deps.temporal, deps.storage, stages);
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
   const reconciler = new JobReconciler({ jobLog, log });
   // The hub is built after the app; the gauges read it only when scraped.
@@ -144,7 +148,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       scheduling: { urgentUsers: config.API_URGENT_USERS, urgentRole: config.API_URGENT_ROLE, weights: config.FAIR_SHARE_WEIGHTS },
     }),
   );
-  app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal }));
+  app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal, stages }));
   // The page's KTX2 transcoder worker (web/src/model-viewer.ts): its own CSP, allowing the string compilation
   // its Emscripten bindings need in that worker only; it fetches nothing (the page posts it the WebAssembly).
   app.use('/basis/ktx2-worker.js', (_req: Request, res: Response, next: NextFunction) => {

@@ -159,7 +159,7 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
     }
     const owner = ownerOf(res).id;
     const blob = body.data;
-    const held = (await deps.uploads.holds(owner, blob)) && (await isStored(deps.storage, blob));
+    const held = (await deps.uploads.holds(owner, blob)) && (await deps.storage.hasUpload(blob));
     if (!held) {
       res.status(404).json({ error: { code: FAILURES.UPLOAD_NOT_HELD.code, message: FAILURES.UPLOAD_NOT_HELD.message } });
       return;
@@ -184,11 +184,4 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
     router,
     sweep: async () => (await tus.cleanUpExpiredUploads()) + (await releaseOverdue()),
   };
-}
-
-/** Whether the store still has the blob (a job's expiry may have deleted it since it was uploaded). */
-export async function isStored(storage: AssetStorage, blob: StoredBlob): Promise<boolean> {
-  const object = await storage.openUpload(blob);
-  object?.stream.destroy();
-  return object !== null;
 }

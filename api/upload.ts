@@ -32,6 +32,8 @@ const MAX_FIELD_BYTES = 16 * 1024;
 const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 /** Longest file name in UTF-8 bytes: what Linux and most file systems store (ENAMETOOLONG beyond). */
 const MAX_NAME_BYTES = 255;
+/** How much of the body's end is kept to find a part header busboy refused (see unreadableName). */
+const SNIFF_BYTES = 64 * 1024;
 /** What a model file is called: the one file of an asset the pipeline starts from. */
 export const MODEL_FILE = /\.(glb|gltf)$/i;
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
@@ -198,17 +200,20 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
     bb.on('filesLimit', () =>
       fail(new UploadError(400, FAILURES.UPLOAD_TOO_MANY_FILES.code, `At most ${maxFiles} files per asset; this upload has more.`)),
     );
-    bb.on('error', (err: Error) =>
+    bb.on('error', (err: Error) => {
+      const name = err.message === 'Malformed part header' ? unreadableName() : undefined;
       fail(
-        new UploadError(
-          400,
-          FAILURES.UPLOAD_MALFORMED.code,
-          err.message === 'Malformed part header'
-            ? 'A part of the upload has a header that cannot be read; a file name with a control character (such as NUL or a line break) does this: rename the file and upload again.'
-            : `The upload could not be read: ${err.message}`,
-        ),
-      ),
-    );
+        name !== undefined
+          ? new UploadError(400, FAILURES.UPLOAD_BAD_FILE.code, nameProblem(name)!)
+          : new UploadError(
+              400,
+              FAILURES.UPLOAD_MALFORMED.code,
+              err.message === 'Malformed part header'
+                ? 'A part of the upload has a header that cannot be read; a file name with a control character (such as NUL or a line break) does this: rename the file and upload again.'
+                : `The upload could not be read: ${err.message}`,
+            ),
+      );
+    });
     bb.on('close', () => {
       Promise.all(stores).then(() => {
         if (failed) return;
@@ -224,6 +229,23 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
         else resolve({ files: files.sort((a, b) => positions.get(a)! - positions.get(b)!), fields, settle });
       }, fail);
     });
+    // The last bytes of the body, to name the file whose part header busboy could not read (a raw NUL or
+    // line break in its name): busboy reports only "Malformed part header".
+    const recent: Buffer[] = [];
+    let recentBytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      recent.push(chunk);
+      recentBytes += chunk.length;
+      while (recent.length > 1 && recentBytes - recent[0]!.length >= SNIFF_BYTES) recentBytes -= recent.shift()!.length;
+    });
+    const unreadableName = (): string | undefined =>
+      [
+        ...Buffer.concat(recent)
+          .toString('utf8')
+          .matchAll(/filename="([^"]*)"/g),
+      ]
+        .map((m) => m[1]!)
+        .find((n) => CONTROL_CHARACTER.test(n));
     const aborted = () =>
       fail(new UploadError(400, FAILURES.UPLOAD_ABORTED.code, 'The upload was interrupted before it finished; send it again.'));
     req.on('aborted', aborted);

@@ -3,7 +3,6 @@ import type { AssetFile, AssetStorage } from '../storage/asset-storage.js';
 import { UploadTooLargeError } from '../storage/asset-storage.js';
 import type { FinishedUploads } from './finished-uploads.js';
 import { JobStartBody } from '../common/uploads.js';
-import { isStored } from './resumable-uploads.js';
 import { AssetFileNames, UploadError, type ParsedUpload, type UploadLimits } from './upload.js';
 
 /**
@@ -45,7 +44,7 @@ export async function receiveUploadedAsset(
   for (const ref of refs) {
     const blob = await deps.uploads.get(owner, ref.uploadId);
     // The same answer for an id that never existed, expired, or is someone else's.
-    if (!blob || !(await isStored(deps.storage, blob)))
+    if (!blob || !(await deps.storage.hasUpload(blob)))
       throw new UploadError(
         400,
         FAILURES.UPLOAD_NOT_FOUND.code,
