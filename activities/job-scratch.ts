@@ -3,7 +3,6 @@ import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Stage } from '../common/pipeline.js';
 import { assertJobId, type AssetFile, type AssetStorage, type StoredOutput } from '../storage/asset-storage.js';
 import { workFiles } from './work-files.js';
 
@@ -129,7 +128,7 @@ export class WorkerScratch {
   }
 
   /** A fresh folder for one attempt of a stage, prepared from storage; dispose() it when the attempt ends. */
-  async openStage(jobId: string, stage: Stage, inputs: readonly AssetFile[] | null): Promise<StageScratch> {
+  async openStage(jobId: string, stage: string, inputs: readonly AssetFile[] | null): Promise<StageScratch> {
     assertJobId(jobId);
     const scratch = new StageScratch(this.storage, jobId, path.join(this.dir, jobId, `${stage}-${randomUUID()}`));
     try {

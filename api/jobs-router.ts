@@ -11,6 +11,8 @@ import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
 import { decodeCursor, type JobSchedule, type JobService } from './job-service.js';
 import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
 import { MODEL_FILE, receiveUpload, UploadError, type UploadLimits } from './upload.js';
+import type { FinishedUploads } from './finished-uploads.js';
+import { receiveUploadedAsset } from './uploaded-asset.js';
 import { FAILURES } from '../common/failures.js';
 
 const ListQuery = z.object({
@@ -31,6 +33,8 @@ export interface JobsRouterDeps {
   jobLog: JobLog;
   reconciler: JobReconciler;
   storage: AssetStorage;
+  /** Finished resumable uploads, which a JSON job start names by id. */
+  finishedUploads: FinishedUploads;
   uploadLimits: UploadLimits;
   /** Uploads and retries per user: each starts a whole pipeline on the HPC machines. */
   submitLimit: SharedRateLimit;
@@ -83,7 +87,10 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
       req.resume();
       return;
     }
-    const upload = await receiveUpload(req, deps.storage, deps.uploadLimits);
+    // JSON names finished resumable uploads (POST /api/uploads); multipart carries the files themselves.
+    const upload = req.is('application/json')
+      ? await receiveUploadedAsset(req.body, owner, { uploads: deps.finishedUploads, storage: deps.storage, limits: deps.uploadLimits })
+      : await receiveUpload(req, deps.storage, deps.uploadLimits);
     let input: ProcessAssetInput;
     let schedule: JobSchedule;
     try {

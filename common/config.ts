@@ -208,6 +208,11 @@ export const apiSchema = z
     /** Most files in one upload (e.g. one .gltf with its .bin and textures). */
     UPLOAD_MAX_FILES: positiveInt.max(256).default(64),
     /**
+     * How long an upload may be resumed (POST /api/uploads, the tus protocol) from its creation, and how
+     * long a finished one waits for a job to name it; after that a partial upload is deleted.
+     */
+    UPLOAD_RESUME_SECONDS: positiveInt.max(30 * 24 * 3600).default(24 * 3600),
+    /**
      * An upload that sends nothing for this long is cut off (408); one that keeps sending may take as long
      * as it needs up to UPLOAD_MAX_BYTES. Other requests get the same time for their whole request.
      */

@@ -49,6 +49,8 @@ export interface AssetStorage {
   removeStaleUploads(maxAgeMs: number): Promise<number>;
   /** Opens a stored upload blob, or null when it is no longer stored. */
   openUpload(blob: StoredBlob): Promise<StoredObject | null>;
+  /** True when the blob is stored with its size; reads none of its bytes. */
+  hasUpload(blob: StoredBlob): Promise<boolean>;
   /**
    * Records that a job needs these blobs: they stay stored until deleteJob(jobId) (and until every other
    * job that retained them is deleted too). Call before the job starts.

@@ -63,6 +63,14 @@ export class FsObjectStore implements ObjectStore {
     return { stream: handle.createReadStream(), size: stat.size };
   }
 
+  async sizeOf(key: string): Promise<number | null> {
+    const stat = await fs.stat(this.pathOf(key)).catch((err: unknown) => {
+      if (missing(err)) return null;
+      throw err;
+    });
+    return stat?.isFile() ? stat.size : null;
+  }
+
   async readBytes(key: string): Promise<Buffer | null> {
     return fs.readFile(this.pathOf(key)).catch((err: unknown) => {
       if (missing(err)) return null;

@@ -56,6 +56,10 @@ export abstract class JobData implements Omit<AssetStorage, 'putUpload' | 'settl
     return this.objects.open(blobKey(blob.sha256));
   }
 
+  async hasUpload(blob: StoredBlob): Promise<boolean> {
+    return (await this.objects.sizeOf(blobKey(blob.sha256))) === blob.size;
+  }
+
   async retainInputs(jobId: string, blobs: readonly StoredBlob[]): Promise<void> {
     const listKey = `${this.jobPrefix(jobId)}inputs.json`;
     const before = await this.retainedBy(jobId);

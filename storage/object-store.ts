@@ -12,6 +12,8 @@ export interface ObjectStore {
   /** Opens key for reading, or null when there is no such object. */
   open(key: string): Promise<StoredObject | null>;
   readBytes(key: string): Promise<Buffer | null>;
+  /** Size of the object under key, or null when there is none; reads no bytes. */
+  sizeOf(key: string): Promise<number | null>;
   /** Every key under prefix (which ends with `/`), in no particular order. */
   list(prefix: string): Promise<string[]>;
   /** Removes keys; keys already gone are not an error. */

@@ -73,6 +73,9 @@ export function describeStorageContract(name: string, start: () => Promise<Contr
       expect(again).toEqual(blob);
       expect(await subject.countObjects()).toBe(before + 1);
       expect(await storage.openUpload({ sha256: sha256('never uploaded'), size: 14 })).toBeNull();
+      expect(await storage.hasUpload(blob)).toBe(true);
+      expect(await storage.hasUpload({ ...blob, size: blob.size + 1 })).toBe(false);
+      expect(await storage.hasUpload({ sha256: sha256('never uploaded'), size: 14 })).toBe(false);
     });
 
     it('refuses an upload over the limit and leaves nothing behind', async () => {

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { createHpcActivities } from '../../activities/hpc-activities.js';
 import { JobLog } from '../../common/job-log.js';
 import { JobOptions, type ProcessAssetInput } from '../../common/jobs.js';
-import { resolveSettings, STAGES, type Stage } from '../../common/pipeline.js';
+import { resolveSettings } from '../../common/pipeline.js';
+import { BUILTIN_STAGES, type BuiltinStageName } from '../../common/stages.js';
 import { createRedis } from '../../common/redis.js';
 import { LocalStorage } from '../../storage/local-storage.js';
 import { WorkerScratch } from '../../activities/job-scratch.js';
@@ -31,7 +32,7 @@ const RunArgs = z.object({
 
 /** One job's figures: milliseconds per stage and in total, and the deliverables' sizes. */
 export interface DirectJob {
-  stageMs: Record<Stage, number>;
+  stageMs: Record<BuiltinStageName, number>;
   totalMs: number;
   /** Deliverables, with the bytes of the images embedded in each GLB (to compare geometry alone) and where its geometry bytes go. */
   outputs: { name: string; bytes: number; kind: string; imageBytes: number; geometry: GlbGeometry | null }[];
@@ -45,16 +46,6 @@ export interface DirectRun {
   /** Peak RSS of this process during the run (VmHWM after a reset), bytes. */
   peakRss: number;
 }
-
-const ACTIVITY_OF: Record<Stage, 'inspectAsset' | 'validateAsset' | 'optimizeAsset' | 'buildLods' | 'processTextures' | 'packageOutputs'> =
-  {
-    inspect: 'inspectAsset',
-    validate: 'validateAsset',
-    optimize: 'optimizeAsset',
-    lods: 'buildLods',
-    textures: 'processTextures',
-    package: 'packageOutputs',
-  };
 
 const PackageOutputs = z.object({ outputs: z.array(z.object({ name: z.string(), bytes: z.number(), kind: z.string() })) });
 
@@ -71,12 +62,12 @@ async function runJob(input: ProcessAssetInput): Promise<DirectJob> {
   const jobId = `asset-${input.owner}-${randomUUID()}`;
   const env = new MockActivityEnvironment({ workflowExecution: { workflowId: jobId, runId: 'direct' } }, { logger });
   const request = { input, settings: resolveSettings(input.options) };
-  const stageMs = {} as Record<Stage, number>;
+  const stageMs = {} as Record<BuiltinStageName, number>;
   const t0 = performance.now();
   let packaged: unknown;
-  for (const stage of STAGES) {
+  for (const { name: stage, activity: activityType } of BUILTIN_STAGES) {
     const s0 = performance.now();
-    const activity = activities[ACTIVITY_OF[stage]] as (r: typeof request) => Promise<unknown>;
+    const activity = activities[activityType] as (r: typeof request) => Promise<unknown>;
     const result = await env.run(activity, request);
     stageMs[stage] = performance.now() - s0;
     if (stage === 'package') packaged = result;
