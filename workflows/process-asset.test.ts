@@ -223,7 +223,7 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     );
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'INVALID_OPTIONS' });
-    // Only the cleanup, and the failed job's expiry releasing its upload after the retention (time-skipped).
+    // Only cleanup ran: the job's own, and its expiry child's once the shared server skips time.
     expect(mock.calls.filter((c) => c.activity !== 'cleanupJob' && c.activity !== 'deleteOutputs')).toEqual([]);
   });
 
@@ -548,8 +548,8 @@ describe('processAsset pinned to a host (time-skipping, mocked compute)', () => 
       },
       { ...input, options: { preset: 'game-ready', retentionDays: 1, hpcQueue } },
     );
-    // Only the host's worker polls hpc-host-b here, so the delete ran there or not at all.
-    expect(scheduledOn).toEqual([hpcQueue]);
+    // Only the host's worker polls hpc-host-b here, so the checkpoints' removal and the delete ran there or not at all.
+    expect(scheduledOn).toEqual([hpcQueue, hpcQueue]);
     expect(mock.calls.filter((c) => c.activity === 'deleteOutputs')).toHaveLength(1);
   });
 });
