@@ -15,7 +15,8 @@ import { StallWatch } from './stall-watch.js';
 import type { StopHints } from './stop-hints.js';
 import { stallChangedSignal } from '../common/signals.js';
 import type { StageJob } from './stage-job.js';
-import { runStageThread, StageFailedError } from './stage-thread.js';
+import { runStageThread, StageFailedError, type StageThreadEvents } from './stage-thread.js';
+import { processStageModule, runProcessStage } from './process-stage.js';
 import { loadStageModule, type StageModule } from './stage-module.js';
 import { workFiles } from './work-files.js';
 
@@ -218,7 +219,8 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     });
     reporter.startStage(stage, 1, 'steps', checkpoint === undefined ? `Starting ${stage}` : `Resuming ${stage}`);
 
-    const { discard, afterRun } = await moduleOf(stage);
+    // A process stage runs its program from here; a thread stage's module runs in a stage thread.
+    const { discard, afterRun } = descriptor.process ? processStageModule(descriptor, descriptor.process) : await moduleOf(stage);
     const workDir = await deps.storage.workDir(jobId).catch(throwAsActivityFailure);
     const job: StageJob = {
       stage,
@@ -230,7 +232,10 @@ export function createHpcActivities(deps: HpcActivityDeps) {
         ? await deps.storage.materializeInputs(jobId, input.files).catch(throwAsActivityFailure)
         : workFiles.inputDir(workDir),
       workDir,
-      outputDir: descriptor.writes.includes('outputs') ? await deps.storage.outputDir(jobId).catch(throwAsActivityFailure) : '',
+      outputDir:
+        descriptor.writes.includes('outputs') || descriptor.process
+          ? await deps.storage.outputDir(jobId).catch(throwAsActivityFailure)
+          : '',
       settings,
       limits: deps.assetLimits ?? DEFAULT_ASSET_LIMITS,
       checkpoint,
@@ -258,21 +263,20 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       stall.check();
     }, heartbeatIntervalMs);
     try {
-      const output = await runStageThread(
-        job,
-        {
-          onStart: (total, unit, message) => {
-            stall.progress();
-            reporter.startStage(stage, total, unit, message);
-          },
-          onProgress: (value, message, next) => {
-            if (value !== done || next !== undefined) stall.progress();
-            done = value;
-            reporter.update(value, message, next);
-          },
+      const events: StageThreadEvents = {
+        onStart: (total, unit, message) => {
+          stall.progress();
+          reporter.startStage(stage, total, unit, message);
         },
-        work.signal,
-      );
+        onProgress: (value, message, next) => {
+          if (value !== done || next !== undefined) stall.progress();
+          done = value;
+          reporter.update(value, message, next);
+        },
+      };
+      const output = descriptor.process
+        ? await runProcessStage(descriptor, descriptor.process, job, events, work.signal)
+        : await runStageThread(job, events, work.signal);
       const parsed: unknown = descriptor.result.parse(output);
       const final = afterRun ? descriptor.result.parse(await afterRun(job, parsed, reporter, work.signal)) : parsed;
       reporter.finishStage();
@@ -362,7 +366,8 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       await deps.storage.removeOutputs(JobRequest.parse(request).jobId).catch(throwAsActivityFailure);
     },
   } satisfies PipelineActivities;
-  return activities;
+  // Studio stages' activities (STAGES_CONFIG) are known by name only: they are in stageActivities too.
+  return activities as typeof activities & Readonly<Record<string, (request: StageRequest) => Promise<unknown>>>;
 }
 
 /**

@@ -12,6 +12,7 @@ import { LocalStorage } from '../../storage/local-storage.js';
 import { startTestRedis } from './redis.js';
 import { SHARED_ASSETS } from './upload.js';
 import { createHpcActivities, type HpcActivities } from '../../activities/hpc-activities.js';
+import type { StageDescriptor } from '../../common/stages.js';
 
 export { SHARED_ASSETS };
 
@@ -33,7 +34,8 @@ export interface PipelineFixture {
   stop(): Promise<void>;
 }
 
-export async function startPipelineFixture(): Promise<PipelineFixture> {
+/** `stages`: the registry the activities run (default the built-in stages). */
+export async function startPipelineFixture(options: { stages?: readonly StageDescriptor[] } = {}): Promise<PipelineFixture> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-compute-'));
   const redisServer = await startTestRedis();
   const redis: Redis = createRedis(redisServer.url, 'publisher');
@@ -44,6 +46,7 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
     storage,
     progressMaxRate: 20,
     heartbeatIntervalMs: 200,
+    ...(options.stages ? { stages: options.stages } : {}),
   });
   return {
     dataDir,
