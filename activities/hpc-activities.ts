@@ -15,10 +15,10 @@ import { StallWatch } from './stall-watch.js';
 import type { StopHints } from './stop-hints.js';
 import { stallChangedSignal } from '../common/signals.js';
 import type { StageJob } from './stage-job.js';
+import type { WorkerScratch } from './job-scratch.js';
 import { runStageThread, StageFailedError, type StageThreadEvents } from './stage-thread.js';
 import { processStageModule, runProcessStage } from './process-stage.js';
 import { loadStageModule, type StageModule } from './stage-module.js';
-import { workFiles } from './work-files.js';
 
 /**
  * Defaults of HpcActivityDeps' tunables, in one object as ws (`WebSocketServer` options) and the Temporal
@@ -35,6 +35,8 @@ export interface HpcActivityDeps {
   /** Complexity limits checked before heavy work (default DEFAULT_ASSET_LIMITS). */
   assetLimits?: AssetLimits;
   storage: AssetStorage;
+  /** This process's scratch folder, where each stage attempt works on files fetched from storage. */
+  scratch: WorkerScratch;
   progressMaxRate: number;
   onDrop?: (err: unknown) => void;
   /** Called when Redis acknowledged a progress publish: `producedAt` is the report's ts (for the publish-lag metric). */
@@ -221,21 +223,24 @@ export function createHpcActivities(deps: HpcActivityDeps) {
 
     // A process stage runs its program from here; a thread stage's module runs in a stage thread.
     const { discard, afterRun } = descriptor.process ? processStageModule(descriptor, descriptor.process) : await moduleOf(stage);
-    const workDir = await deps.storage.workDir(jobId).catch(throwAsActivityFailure);
+    // Everything the stage reads comes from storage into this attempt's own scratch folder: the attempt
+    // may run on another machine than the stage before it, or than the attempt it resumes.
+    const scratch = await deps.scratch
+      .openStage(jobId, stage, descriptor.reads.includes('upload') ? input.files : null)
+      .catch(throwAsActivityFailure);
+    const workDir = scratch.workDir;
+    // A stage that adds outputs (or reads them) after they were published starts from them: publishing replaces them all.
+    const withOutputs = descriptor.writes.includes('outputs') || descriptor.reads.includes('outputs');
+    if (withOutputs) await scratch.loadPublishedOutputs().catch(throwAsActivityFailure);
     const job: StageJob = {
       stage,
       jobId,
       assetName: input.assetName,
       mainFile,
       fileNames: input.files.map((f) => f.name),
-      inputDir: descriptor.reads.includes('upload')
-        ? await deps.storage.materializeInputs(jobId, input.files).catch(throwAsActivityFailure)
-        : workFiles.inputDir(workDir),
+      inputDir: scratch.inputDir,
       workDir,
-      outputDir:
-        descriptor.writes.includes('outputs') || descriptor.process
-          ? await deps.storage.outputDir(jobId).catch(throwAsActivityFailure)
-          : '',
+      outputDir: withOutputs ? scratch.outputDir : '',
       settings,
       limits: deps.assetLimits ?? DEFAULT_ASSET_LIMITS,
       checkpoint,
@@ -255,6 +260,9 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     });
 
     let done = 0;
+    // A checkpoint is reported only once the files it names are stored, so a retry on another machine
+    // finds everything it claims; updates stay in order behind it.
+    let reported: Promise<void> = Promise.resolve();
     const stall = stallWatchFor(ctx, jobId, input.owner, stage);
     // The thread may spend minutes in one library call; the event loop is free, so heartbeat from here.
     const leavePacer = pacer?.join();
@@ -270,8 +278,15 @@ export function createHpcActivities(deps: HpcActivityDeps) {
         },
         onProgress: (value, message, next) => {
           if (value !== done || next !== undefined) stall.progress();
-          done = value;
-          reporter.update(value, message, next);
+          reported = reported
+            .then(() => (next === undefined ? undefined : scratch.persist()))
+            .then(
+              () => {
+                done = value;
+                reporter.update(value, message, next);
+              },
+              (err: unknown) => log.warn('Could not store a checkpoint; the stage goes on', { jobId, stage, error: String(err) }),
+            );
         },
       };
       const output = descriptor.process
@@ -279,6 +294,9 @@ export function createHpcActivities(deps: HpcActivityDeps) {
         : await runStageThread(job, events, work.signal);
       const parsed: unknown = descriptor.result.parse(output);
       const final = afterRun ? descriptor.result.parse(await afterRun(job, parsed, reporter, work.signal)) : parsed;
+      await reported;
+      await scratch.persist();
+      if (descriptor.writes.includes('outputs')) await scratch.publish();
       reporter.finishStage();
       await reporter.flush();
       return final;
@@ -313,6 +331,9 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     } finally {
       leavePacer?.();
       stopWatching?.();
+      await scratch
+        .dispose()
+        .catch((err: unknown) => log.warn('Could not empty a stage’s scratch folder', { jobId, stage, error: String(err) }));
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
       clearInterval(ticker);
       if (stall.stalled) deps.onStallChange?.(-1);
@@ -359,11 +380,12 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     ...(stageActivities as unknown as Omit<PipelineActivities, 'cleanupJob' | 'deleteOutputs'>),
     async cleanupJob(request: { jobId: string; keepOutputs: boolean }): Promise<void> {
       const { jobId, keepOutputs } = JobRequest.extend({ keepOutputs: z.boolean() }).parse(request);
-      await deps.storage.removeWork(jobId).catch(throwAsActivityFailure);
+      await deps.storage.removeCheckpoints(jobId).catch(throwAsActivityFailure);
       if (!keepOutputs) await deps.storage.removeOutputs(jobId).catch(throwAsActivityFailure);
     },
+    /** When the retention runs out: the outputs, and the job's hold on its upload (deleted when no other job holds it). */
     async deleteOutputs(request: { jobId: string }): Promise<void> {
-      await deps.storage.removeOutputs(JobRequest.parse(request).jobId).catch(throwAsActivityFailure);
+      await deps.storage.deleteJob(JobRequest.parse(request).jobId).catch(throwAsActivityFailure);
     },
   } satisfies PipelineActivities;
   // Studio stages' activities (STAGES_CONFIG) are known by name only: they are in stageActivities too.

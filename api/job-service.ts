@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
 import { newJobId, ProcessAssetInput } from '../common/jobs.js';
+import type { AssetStorage } from '../storage/asset-storage.js';
 import { BUILTIN_STAGES, planStages, type StageDescriptor } from '../common/stages.js';
 import { JobPriority, temporalPriority } from '../common/job-priority.js';
 import type { PipelineReport } from '../common/pipeline.js';
@@ -94,6 +95,8 @@ export interface JobSchedule {
 export class JobService {
   constructor(
     private readonly client: Client,
+    /** Where the uploads are: each job retains its input blobs before it starts, so no cleanup deletes them under it. */
+    private readonly inputs?: Pick<AssetStorage, 'retainInputs'>,
     /** The stage registry each new job's plan is resolved from (common/stages.ts). */
     private readonly stages: readonly StageDescriptor[] = BUILTIN_STAGES,
   ) {}
@@ -112,6 +115,7 @@ export class JobService {
     retry?: JobRetry,
   ): Promise<string> {
     const jobId = newJobId(input.owner, randomUUID());
+    await this.inputs?.retainInputs(jobId, input.files);
     await this.client.workflow.start('processAsset', {
       taskQueue: ORCHESTRATOR_TASK_QUEUE,
       workflowId: jobId,

@@ -15,8 +15,11 @@ export const StageName = z
   .regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'must be lowercase letters and digits, words joined by "-" (e.g. "bake-lightmaps")')
   .max(40);
 
-/** What a stage reads: the upload laid out in the work folder, and/or what earlier stages left there. */
-export const StageReads = z.enum(['upload', 'work']);
+/**
+ * What a stage reads: the upload laid out in job.inputDir, what earlier stages left in the work folder,
+ * and/or the outputs published so far (LOD0 and the report, after packaging) in job.outputDir.
+ */
+export const StageReads = z.enum(['upload', 'work', 'outputs']);
 /** Where a stage writes: the job's work folder (for later stages) and/or its output folder (the deliverables). */
 export const StageWrites = z.enum(['work', 'outputs']);
 

@@ -212,18 +212,20 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
   it('refuses a plan without the core stages as invalid options, before running any stage', async () => {
     const mock = mockPipeline();
     const plan = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] }).filter((s) => s.name !== 'lods');
-    const error = await runJob(
+    const { error, jobId } = await runJob(
       mock.activities,
-      ({ handle }) =>
-        handle.result().then(
+      async ({ handle }) => ({
+        error: await handle.result().then(
           () => null,
           (err: unknown) => err,
         ),
+        jobId: handle.workflowId,
+      }),
       { ...input, plan },
     );
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'INVALID_OPTIONS' });
-    expect(mock.calls.filter((c) => c.activity !== 'cleanupJob')).toEqual([]);
+    expect(mock.namesFor(jobId)).toEqual(['cleanupJob']);
   });
 
   it('publishes its events inside workflow tasks: no activity task per event, each stage announced before it is scheduled, completed last', async () => {
@@ -309,16 +311,25 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
         throw ApplicationFailure.nonRetryable('TwoCubes.glb is not valid glTF: 1 error', 'INVALID_ASSET', ...messages);
       },
     });
-    const { error, events, handle, description } = await runJob(mock.activities, async ({ handle, events }) => {
+    const { error, events, handle, description, expiryInput } = await runJob(mock.activities, async ({ handle, events }) => {
       const error = await handle.result().then(
         () => null,
         (err: unknown) => err,
       );
-      return { error, events, handle, description: await handle.describe() };
+      const description = await handle.describe();
+      // A failed job's data (and its hold on its uploads, kept for a retry) expire like a completed job's.
+      // Not waited out here: skipping time would fire the other tests' timers, whose workers are gone.
+      const expiry = await retentionTimerOf(env, handle.workflowId);
+      const started = (await expiry.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+      const expiryInput = JSON.parse(Buffer.from(started!).toString('utf8')) as { jobId: string; expiresAt: string };
+      return { error, events, handle, description, expiryInput };
     });
 
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(description.status.name).toBe('FAILED');
+    expect(expiryInput.jobId).toBe(handle.workflowId);
+    // game-ready keeps 7 days, counted from the failure.
+    expect(Math.abs(Date.parse(expiryInput.expiresAt) - (description.closeTime!.getTime() + 7 * DAY_MS))).toBeLessThan(60_000);
     expect(mock.namesFor(handle.workflowId)).toEqual(['inspectAsset', 'validateAsset', 'cleanupJob']);
     expect(mock.calls.find((c) => c.activity === 'cleanupJob')?.request).toEqual({ jobId: handle.workflowId, keepOutputs: false });
     const failed = events.at(-1);

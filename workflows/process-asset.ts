@@ -6,6 +6,7 @@ import {
   isCancellation,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -187,21 +188,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     };
     // A child, not a sleep here, so the artist's job closes as COMPLETED; ABANDON keeps the timer
     // alive after this workflow closes. Awaiting the start makes it durable before we return.
-    const scheduleExpiry = async () => {
-      try {
-        await startChild(expireOutputs, {
-          workflowId: `expire-outputs-${jobId}`,
-          // A pinned job's outputs are on its host: delete them from there, not from the shared queue.
-          args: [{ jobId, expiresAt, ...(input.options.hpcQueue ? { taskQueue: input.options.hpcQueue } : {}) }],
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-        });
-      } catch (err) {
-        // A job reset from the Temporal UI after it completed: the first run's expiry timer still runs and
-        // keeps its date. Same commands either way, so replay is unaffected.
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        log.info('Outputs expiry already scheduled by an earlier run of this job', { jobId });
-      }
-    };
+    const scheduleExpiry = () => startExpiry(jobId, expiresAt, input.options.hpcQueue);
 
     if (eventsInTask) {
       // The child's start is a command like the others: the artist need not wait a server round trip
@@ -238,6 +225,11 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
       if (cancelled) await announceCancelling();
       else progress.status = 'cleaning-up';
       await cleanUp(cleanup, jobId);
+      // Its uploads stay for a retry as long as a completed job's outputs would, then go with the job.
+      if (patched(EXPIRE_ENDED_JOBS)) {
+        const days = retentionDays ?? 0;
+        await startExpiry(jobId, new Date(Date.now() + days * DAY_MS).toISOString(), input.options.hpcQueue);
+      }
       if (cancelled) {
         finish('cancelled');
         await publish('cancelled', `${input.assetName} was cancelled`, {
@@ -254,7 +246,30 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   }
 }
 
-/** Removes the work folder and partial outputs. A cleanup that keeps failing must not hide the job's own outcome. */
+/**
+ * A failed or cancelled job also gets an expireOutputs timer (which deletes all of a job's data and its
+ * hold on its uploads), so nothing it stored outlives the retention.
+ */
+const EXPIRE_ENDED_JOBS = 'expire-ended-jobs';
+
+/** Starts the job's expireOutputs child, abandoned so it outlives the job, and durable once this returns. */
+async function startExpiry(jobId: string, expiresAt: string, hpcQueue: string | undefined): Promise<void> {
+  try {
+    await startChild(expireOutputs, {
+      workflowId: `expire-outputs-${jobId}`,
+      // A pinned job's outputs are on its host: delete them from there, not from the shared queue.
+      args: [{ jobId, expiresAt, ...(hpcQueue ? { taskQueue: hpcQueue } : {}) }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+  } catch (err) {
+    // A job reset from the Temporal UI after it ended: the first run's expiry timer still runs and keeps
+    // its date. Same commands either way, so replay is unaffected.
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    log.info('Outputs expiry already scheduled by an earlier run of this job', { jobId });
+  }
+}
+
+/** Removes the job's checkpoints and partial outputs. A cleanup that keeps failing must not hide the job's own outcome. */
 async function cleanUp(cleanup: Pick<PipelineActivities, 'cleanupJob'>, jobId: string): Promise<void> {
   try {
     await cleanup.cleanupJob({ jobId, keepOutputs: false });

@@ -11,6 +11,7 @@ import { resolveSettings } from '../../common/pipeline.js';
 import { BUILTIN_STAGES, type BuiltinStageName } from '../../common/stages.js';
 import { createRedis } from '../../common/redis.js';
 import { LocalStorage } from '../../storage/local-storage.js';
+import { WorkerScratch } from '../../activities/job-scratch.js';
 import { memoryOf, resetPeakMemory } from '../lib/proc-stats.js';
 import { serveCommands } from '../lib/rpc.js';
 import { glbGeometry, glbImageBytes, type GlbGeometry } from './glb-images.js';
@@ -49,9 +50,11 @@ export interface DirectRun {
 const PackageOutputs = z.object({ outputs: z.array(z.object({ name: z.string(), bytes: z.number(), kind: z.string() })) });
 
 const env = z.object({ REDIS_URL: z.string().min(1), DATA_DIR: z.string().min(1) }).parse(process.env);
-const storage = new LocalStorage(path.join(env.DATA_DIR, 'direct'));
+const storageDir = path.join(env.DATA_DIR, 'direct');
+const storage = new LocalStorage(storageDir);
+const scratch = await WorkerScratch.open(path.join(env.DATA_DIR, 'direct-scratch'), storage);
 const redis = createRedis(env.REDIS_URL, 'publisher');
-const activities = createHpcActivities({ jobLog: new JobLog(redis, { ttlSeconds: 600 }), storage, progressMaxRate: 10 });
+const activities = createHpcActivities({ jobLog: new JobLog(redis, { ttlSeconds: 600 }), storage, scratch, progressMaxRate: 10 });
 // The SDK's per-activity log lines are not what is measured.
 const logger = new DefaultLogger('ERROR');
 
@@ -70,7 +73,8 @@ async function runJob(input: ProcessAssetInput): Promise<DirectJob> {
     if (stage === 'package') packaged = result;
   }
   const totalMs = performance.now() - t0;
-  const outputDir = await storage.outputDir(jobId);
+  // LocalStorage keeps published outputs as files here (storage/job-data.ts): read in place, not copied.
+  const outputDir = path.join(storageDir, 'jobs', jobId, 'outputs');
   const outputs = PackageOutputs.parse(packaged).outputs.map((o) => ({
     ...o,
     imageBytes: o.kind === 'glb' ? glbImageBytes(path.join(outputDir, o.name)) : 0,

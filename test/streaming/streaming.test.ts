@@ -214,8 +214,10 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
       ['GET', '/outputs/model.glb'],
       ['GET', '/outputs.zip'],
     ];
-    await mkdir(path.join(stack.dataDir, 'outputs', jobId), { recursive: true });
-    await writeFile(path.join(stack.dataDir, 'outputs', jobId, 'model.glb'), 'alice only');
+    const published = path.join(stack.dataDir, 'to-publish', jobId);
+    await mkdir(published, { recursive: true });
+    await writeFile(path.join(published, 'model.glb'), 'alice only');
+    await new LocalStorage(stack.dataDir).publishOutputs(jobId, published);
     for (const [method, suffix] of routes) {
       const answers = [];
       for (const id of [jobId, missing]) {
@@ -387,14 +389,16 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     expect(done.status).toBe(409);
   });
 
-  it('lists, downloads and zips outputs, and no name reaches outside the job folder', async () => {
+  it('lists, downloads and zips outputs, and no name reaches outside the job’s outputs', async () => {
     const jobId = await parkedJob('alice');
-    const dir = path.join(stack.dataDir, 'outputs', jobId);
+    // What a worker's package stage publishes from its scratch folder; a symlink there is never published.
+    const dir = path.join(stack.dataDir, 'to-publish', jobId);
     await mkdir(path.join(dir, 'lod'), { recursive: true });
     await writeFile(path.join(dir, 'model.glb'), 'glb bytes');
     await writeFile(path.join(dir, 'lod', 'lod1.glb'), 'lod bytes');
     await writeFile(path.join(stack.dataDir, 'secret.txt'), 'not yours');
     await symlink(path.join(stack.dataDir, 'secret.txt'), path.join(dir, 'link.txt'));
+    await new LocalStorage(stack.dataDir).publishOutputs(jobId, dir);
     const base = `${stack.apiUrl}/api/jobs/${jobId}/outputs`;
     const list = (await (await fetch(base, { headers: auth('alice') })).json()) as { outputs: { name: string; size: number }[] };
     expect(list.outputs.map((o) => [o.name, o.size])).toEqual([
@@ -443,13 +447,13 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     }
     await temporal.workflow.getHandle(jobId).terminate('test done');
 
-    // A job whose outputs expired (or never came): empty, 404, and reading never re-creates its folder.
+    // A job whose outputs expired (or never came): empty, 404, and reading never creates anything.
     const expired = await parkedJob('alice');
     const expiredBase = `${stack.apiUrl}/api/jobs/${expired}/outputs`;
     expect(((await (await fetch(expiredBase, { headers: auth('alice') })).json()) as { outputs: unknown[] }).outputs).toEqual([]);
     expect((await fetch(`${expiredBase}.zip`, { headers: auth('alice') })).status).toBe(404);
     expect((await fetch(`${expiredBase}/model.glb`, { headers: auth('alice') })).status).toBe(404);
-    expect(existsSync(path.join(stack.dataDir, 'outputs', expired))).toBe(false);
+    expect(existsSync(path.join(stack.dataDir, 'jobs', expired, 'outputs'))).toBe(false);
     await temporal.workflow.getHandle(expired).terminate('test done');
   });
 
