@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { TOOLS_DIR } from '../common/config.js';
 import { FAILURES } from '../common/failures.js';
 import { type ProcessSpec, type ProcessStageResult, type StageDescriptor, templatePlaceholders } from '../common/stages.js';
 import { removeTempFiles } from './asset-io.js';
@@ -34,6 +35,7 @@ function templateValues(job: StageJob): (name: string) => string | undefined {
     assetName: job.assetName,
     jobId: job.jobId,
     node: process.execPath,
+    toolsDir: TOOLS_DIR,
   };
   return (name) => {
     if (name in fixed) return fixed[name];

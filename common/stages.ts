@@ -59,6 +59,7 @@ export const TEMPLATE_PLACEHOLDERS = [
   'assetName',
   'jobId',
   'node',
+  'toolsDir',
   'configDir',
 ] as const;
 
@@ -88,6 +89,21 @@ export const ProcessStageResult = z.object({
   outputs: z.array(z.object({ name: z.string(), bytes: z.number().int().nonnegative() })),
 });
 export type ProcessStageResult = z.infer<typeof ProcessStageResult>;
+
+/**
+ * Why a progress pattern cannot work, or null when it can: it must compile, and have a named group
+ * `percent`, or `done` with `total` (or a fixed total).
+ */
+export function progressPatternProblem(pattern: string, fixedTotal?: number): string | null {
+  try {
+    new RegExp(pattern);
+  } catch (err) {
+    return `is not a valid regular expression (${(err as Error).message})`;
+  }
+  const groups = new Set([...pattern.matchAll(/\(\?<([A-Za-z]+)>/g)].map((m) => m[1]));
+  if (groups.has('percent') || (groups.has('done') && (groups.has('total') || fixedTotal))) return null;
+  return 'needs a named group (?<percent>…), or (?<done>…) with (?<total>…) or a fixed "total"';
+}
 
 /** The placeholders of a template ("{upload}" → ["upload"]). */
 export function templatePlaceholders(template: string): string[] {

@@ -1,4 +1,4 @@
-import type { ProcessProgress } from '../../common/stages.js';
+import { type ProcessProgress, progressPatternProblem } from '../../common/stages.js';
 import type { OutputParser, ToolProgress } from './external-tool.js';
 import { gltfpackParser } from './gltfpack-parser.js';
 
@@ -27,10 +27,9 @@ export const PROGRESS_PARSERS = { percent: percentParser, fraction: fractionPars
  * or `percent`. Throws for a pattern that is not a valid expression or has neither group.
  */
 export function patternParser(pattern: string, fixedTotal?: number): OutputParser {
+  const problem = progressPatternProblem(pattern, fixedTotal);
+  if (problem) throw new Error(`the progress pattern ${pattern} ${problem}`);
   const expression = new RegExp(pattern);
-  const groups = new Set([...pattern.matchAll(/\(\?<([A-Za-z]+)>/g)].map((m) => m[1]));
-  if (!groups.has('percent') && !(groups.has('done') && (groups.has('total') || fixedTotal)))
-    throw new Error(`the pattern ${pattern} needs a named group (?<percent>…), or (?<done>…) with (?<total>…) or a fixed total`);
   return (line): ToolProgress | null => {
     const found = expression.exec(line)?.groups;
     if (!found) return null;
