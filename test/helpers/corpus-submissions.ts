@@ -315,10 +315,14 @@ export async function corpusSubmissions(options: {
   ];
 
   for (const make of hostile) out.push(make());
+  const gltfCases = valid.filter((c) => c.files.length > 1 && c.files.some((f) => f.name.endsWith('.gltf')));
   const variants = count - out.length;
   for (let i = 0; i < variants; i++) {
     const r = random();
-    if (r < 0.5) {
+    if (r < 0.1) {
+      const c = pick(random, gltfCases);
+      out.push({ label: `renamed-gltf/${c.name}`, files: renameGltf(c.files, random, token), expect: { kind: 'valid' } });
+    } else if (r < 0.5) {
       const c = pick(random, glbCases);
       out.push({
         label: `renamed/${c.name}`,
@@ -329,6 +333,22 @@ export async function corpusSubmissions(options: {
     else out.push(pick(random, hostile)());
   }
   return shuffle(out, random);
+}
+
+/** A multi-file .gltf with every file renamed (seeded, in many scripts) and its URIs rewritten, percent-encoded, to match. */
+function renameGltf(files: UploadFile[], random: () => number, token: string): UploadFile[] {
+  const main = files.find((f) => f.name.endsWith('.gltf'))!;
+  const others = files.filter((f) => f !== main);
+  const renames = new Map(others.map((f, i) => [f.name, seededName(random, token, `-${i}${path.extname(f.name)}`)]));
+  const json = JSON.parse(new TextDecoder().decode(main.bytes)) as GLTF.IGLTF;
+  for (const resource of [...(json.buffers ?? []), ...(json.images ?? [])]) {
+    const renamed = resource.uri && !resource.uri.startsWith('data:') ? renames.get(decodeURIComponent(resource.uri)) : undefined;
+    if (renamed) resource.uri = encodeURIComponent(renamed);
+  }
+  return [
+    { name: seededName(random, token, '.gltf'), bytes: new TextEncoder().encode(JSON.stringify(json)) },
+    ...others.map((f) => ({ name: renames.get(f.name)!, bytes: f.bytes })),
+  ];
 }
 
 function shuffle<T>(items: T[], random: () => number): T[] {
