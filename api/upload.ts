@@ -63,6 +63,36 @@ function nameProblem(name: string): string | null {
 }
 
 /**
+ * The name checks of one asset's files, in the order they come: each a plain file name of at most 255
+ * bytes without control characters, no two alike (after Unicode normalisation), at most one model.
+ */
+export class AssetFileNames {
+  private readonly names = new Set<string>();
+  private readonly models: string[] = [];
+
+  /** Why the next file cannot be part of the asset, or null after taking its name. */
+  refusal(name: string): UploadError | null {
+    const problem = nameProblem(name);
+    if (problem) return new UploadError(400, FAILURES.UPLOAD_BAD_FILE.code, problem);
+    if (this.names.has(name.normalize('NFC')))
+      return new UploadError(
+        400,
+        FAILURES.UPLOAD_DUPLICATE_NAME.code,
+        `Two files are named ${shown(name)}; each file of an asset needs its own name.`,
+      );
+    if (MODEL_FILE.test(name) && this.models.length > 0)
+      return new UploadError(
+        400,
+        FAILURES.UPLOAD_TOO_MANY_MODELS.code,
+        `One asset per upload: ${shown(this.models[0]!)} and ${shown(name)} are both models (.glb/.gltf); upload each as its own job.`,
+      );
+    this.names.add(name.normalize('NFC'));
+    if (MODEL_FILE.test(name)) this.models.push(name);
+    return null;
+  }
+}
+
+/**
  * Streams a multipart upload into storage file by file, never holding a file in memory. Resolves only
  * when every file is stored; an aborted, oversized or malformed request rejects, every file it started
  * is closed and removed, and no job is started from it. What can be refused without reading the body
@@ -95,8 +125,7 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
     const stores: Promise<void>[] = [];
     /** File streams busboy has opened and storage has not finished: closed at once when the request fails. */
     const streaming = new Set<Readable>();
-    const names = new Set<string>();
-    const models: string[] = [];
+    const names = new AssetFileNames();
     /** Every blob stored for this request, kept or not, so a failed request can remove what it added. */
     const stored: StoredBlob[] = [];
     let total = 0;
@@ -134,29 +163,15 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
       }
       const name = info.filename ?? '';
       const position = order++;
-      const problem = field !== 'files' ? `Each file goes in a "files" part (got a file in "${field}").` : nameProblem(name);
-      const refusal = problem
-        ? new UploadError(400, FAILURES.UPLOAD_BAD_FILE.code, problem)
-        : names.has(name.normalize('NFC'))
-          ? new UploadError(
-              400,
-              FAILURES.UPLOAD_DUPLICATE_NAME.code,
-              `Two files are named ${shown(name)}; each file of an asset needs its own name.`,
-            )
-          : MODEL_FILE.test(name) && models.length > 0
-            ? new UploadError(
-                400,
-                FAILURES.UPLOAD_TOO_MANY_MODELS.code,
-                `One asset per upload: ${shown(models[0]!)} and ${shown(name)} are both models (.glb/.gltf); upload each as its own job.`,
-              )
-            : null;
+      const refusal =
+        field !== 'files'
+          ? new UploadError(400, FAILURES.UPLOAD_BAD_FILE.code, `Each file goes in a "files" part (got a file in "${field}").`)
+          : names.refusal(name);
       if (refusal) {
         stream.resume();
         fail(refusal);
         return;
       }
-      names.add(name.normalize('NFC'));
-      if (MODEL_FILE.test(name)) models.push(name);
       streaming.add(stream);
       stream.on('limit', () => stream.destroy(new UploadTooLargeError(maxBytes)));
       stores.push(
