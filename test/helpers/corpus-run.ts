@@ -195,10 +195,10 @@ async function submitAndFollow(
     const e = s.expect;
     const problem = !e.status.includes(res.status)
       ? `answered ${res.status} ${JSON.stringify(body).slice(0, 200)}, expected ${e.status.join('/')}`
-      : body.error?.code !== e.code
-        ? `refused with ${body.error?.code}, expected ${e.code}`
-        : e.names && !body.error.message.includes(e.names)
-          ? `the message does not name the file: ${body.error.message}`
+      : !e.codes.includes(body.error?.code ?? '')
+        ? `refused with ${body.error?.code}, expected ${e.codes.join(' or ')}`
+        : e.names && !body.error?.message.includes(e.names)
+          ? `the message does not name the file: ${body.error?.message}`
           : null;
     return { ...base, status: res.status, problem };
   }
@@ -262,9 +262,17 @@ async function upload(apiUrl: string, token: string, s: Submission): Promise<Res
   if (s.raw === 'not-multipart')
     return fetch(`${apiUrl}/api/jobs`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ files: ['model.glb'] }),
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
+      body: 'model.glb',
     });
+  if (s.raw === 'forged-upload-ids') {
+    const ids = ['../../etc/passwd', 'a'.repeat(64), '%2e%2e%2fuploads', `${randomBytes(16).toString('hex')}`];
+    return fetch(`${apiUrl}/api/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ files: ids.map((uploadId, i) => ({ uploadId, name: i ? `t${i}.png` : s.files[0]!.name })) }),
+    });
+  }
   if (s.raw === 'huge-content-length') return hugeContentLength(apiUrl, token, s.files[0]!);
   if (s.raw === 'raw-file-name') {
     // The name's bytes as they are, where a form would have percent-encoded a line break.
