@@ -8,15 +8,21 @@ import { PREVIEW_FILES } from '../common/pipeline.js';
 import { BUILTIN_STAGES, planStages } from '../common/stages.js';
 import { waitFor } from '../scripts/lib/wait.js';
 import { processAlive, processGroupAlive, provisionedBlender } from '../test/helpers/blender.js';
-import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
+import {
+  requestFor,
+  runIn,
+  SHARED_ASSETS,
+  startPipelineFixture,
+  TEST_TURNTABLE,
+  type PipelineFixture,
+} from '../test/helpers/pipeline-fixture.js';
 import { validateGltfBytes } from './gltf-validation.js';
 import { createHpcActivities, type HpcActivities } from './hpc-activities.js';
 import type { HeartbeatDetails } from './progress-reporter.js';
 import { aliveStageThreads, busyStageThreads } from './stage-thread.js';
 import type { TurntableConfig } from './tools/blender.js';
 
-/** Tiny on purpose: two cores shared by everything. */
-const TINY: TurntableConfig = { frames: 4, size: 64, samples: 1, secondsPerFrame: 10, threads: 1 };
+const TINY = TEST_TURNTABLE;
 /** Far more than the test waits for: the render is still going when the cancel comes. */
 const LONG: TurntableConfig = { frames: 24, size: 128, samples: 256, secondsPerFrame: 60, threads: 1 };
 

@@ -81,6 +81,18 @@ const CATALOGUE = {
     message: 'FBX, OBJ and .blend uploads and turntable previews need Blender, and the processing machine has none.',
     advice: 'Export the model as .glb or .gltf and upload that, or ask an engineer to set up Blender on the farm (RUNBOOK.md, "Blender").',
   },
+  STAGE_PROCESS_FAILED: {
+    retryable: true,
+    title: 'A processing step failed',
+    message: 'A program the pipeline runs as one of its steps failed on the farm.',
+    advice: 'Retry the job; if it fails again, tell an engineer and give them the job id (the failure shows the program’s last output).',
+  },
+  STAGE_TOOL_MISSING: {
+    retryable: false,
+    title: 'The farm is missing a tool',
+    message: 'A program the pipeline runs as one of its steps is not installed on the processing machine.',
+    advice: 'Tell an engineer which step failed; once the tool is installed, retry the job.',
+  },
   INVALID_REQUEST: {
     retryable: false,
     title: 'The job failed',
@@ -227,6 +239,8 @@ export const JOB_FAILURE_CODES = [
   'ENCODER_UNAVAILABLE',
   'MODEL_UNREADABLE',
   'BLENDER_UNAVAILABLE',
+  'STAGE_PROCESS_FAILED',
+  'STAGE_TOOL_MISSING',
   'INVALID_REQUEST',
   'MISCONFIGURED_ACTIVITY',
   'STOP_NOT_CONFIRMED',

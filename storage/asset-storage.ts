@@ -57,11 +57,10 @@ export interface AssetStorage {
    */
   retainInputs(jobId: string, blobs: readonly StoredBlob[]): Promise<void>;
   /**
-   * Publishes every regular file under a local folder as the job's outputs, replacing earlier ones
-   * (`add`: beside them, for a stage after packaging such as the turntable preview; a file of the same name
-   * is replaced). The listing changes only once every file is stored, so readers never see half a publication.
+   * Publishes every regular file under a local folder as the job's outputs, replacing earlier ones. The
+   * listing changes only once every file is stored, so readers never see half a publication.
    */
-  publishOutputs(jobId: string, dir: string, mode?: 'replace' | 'add'): Promise<StoredOutput[]>;
+  publishOutputs(jobId: string, dir: string): Promise<StoredOutput[]>;
   /** The job's published outputs, sorted by name; none when nothing was published (or it expired). */
   listOutputs(jobId: string): Promise<StoredOutput[]>;
   /** Opens one published output, or null when the job has no output of that name. */

@@ -75,7 +75,7 @@ export abstract class JobData implements Omit<AssetStorage, 'putUpload' | 'settl
     return bytes ? RetainedInputs.parse(JSON.parse(bytes.toString('utf8'))).sha256 : [];
   }
 
-  async publishOutputs(jobId: string, dir: string, mode: 'replace' | 'add' = 'replace'): Promise<StoredOutput[]> {
+  async publishOutputs(jobId: string, dir: string): Promise<StoredOutput[]> {
     const prefix = `${this.jobPrefix(jobId)}outputs/`;
     const names = (await fs.readdir(dir, { recursive: true, withFileTypes: true }))
       .filter((e) => e.isFile())
@@ -92,14 +92,6 @@ export abstract class JobData implements Omit<AssetStorage, 'putUpload' | 'settl
       }
       await this.objects.putFile(`${prefix}${name}`, file);
       outputs.push({ name, size, sha256: hash.digest('hex'), modifiedAt: new Date().toISOString() });
-    }
-    if (mode === 'add') {
-      const added = new Set(names);
-      const listed = [...(await this.listOutputs(jobId)).filter((o) => !added.has(o.name)), ...outputs].sort((a, b) =>
-        a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-      );
-      await this.objects.putBytes(`${this.jobPrefix(jobId)}outputs.json`, Buffer.from(JSON.stringify({ outputs: listed })));
-      return listed;
     }
     await this.objects.putBytes(`${this.jobPrefix(jobId)}outputs.json`, Buffer.from(JSON.stringify({ outputs })));
     // Files an earlier publication had and this one does not.

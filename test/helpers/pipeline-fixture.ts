@@ -16,6 +16,8 @@ import { startTestRedis } from './redis.js';
 import { SHARED_ASSETS } from './upload.js';
 import { createHpcActivities, type HpcActivities } from '../../activities/hpc-activities.js';
 import { WorkerScratch } from '../../activities/job-scratch.js';
+import type { TurntableConfig } from '../../activities/tools/blender.js';
+import type { StageDescriptor } from '../../common/stages.js';
 
 export { SHARED_ASSETS };
 
@@ -45,7 +47,11 @@ export interface PipelineFixture {
   stop(): Promise<void>;
 }
 
-export async function startPipelineFixture(): Promise<PipelineFixture> {
+/** `stages`: the registry the activities run (default the built-in stages). */
+/** The turntable the test stacks and fixtures render: 4 frames of 64², 1 sample (test/helpers/stack.ts sets the same). */
+export const TEST_TURNTABLE: TurntableConfig = { frames: 4, size: 64, samples: 1, secondsPerFrame: 10, threads: 1 };
+
+export async function startPipelineFixture(options: { stages?: readonly StageDescriptor[] } = {}): Promise<PipelineFixture> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-compute-'));
   const redisServer = await startTestRedis();
   const redis: Redis = createRedis(redisServer.url, 'publisher');
@@ -58,6 +64,9 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
     scratch,
     progressMaxRate: 20,
     heartbeatIntervalMs: 200,
+    ...(options.stages ? { stages: options.stages } : {}),
+    // A plan's turntable, tiny: the machine's cores are shared (the preview's own tests size theirs).
+    turntable: TEST_TURNTABLE,
   });
   return {
     dataDir,
