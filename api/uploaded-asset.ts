@@ -26,7 +26,7 @@ export async function receiveUploadedAsset(
     throw new UploadError(
       400,
       FAILURES.UPLOAD_EMPTY.code,
-      'The job names no files; upload the .glb, or the .gltf with its .bin and textures.',
+      'The job names no files; upload the .glb, .fbx or .blend, or the .gltf or .obj with the files it refers to (.bin, .mtl, textures).',
     );
   if (refs.length > deps.limits.maxFiles)
     throw new UploadError(

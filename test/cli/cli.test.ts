@@ -14,6 +14,7 @@ import { storedBlobs } from '../helpers/tus.js';
 
 const TWO_CUBES = path.join(SHARED_ASSETS, 'TwoCubes.glb');
 const HELMET = path.join(SHARED_ASSETS, 'DamagedHelmet.glb');
+const BOX_OBJ = ['BoxTextured.obj', 'BoxTextured.mtl', 'CesiumLogoFlat.png'].map((f) => path.join(SHARED_ASSETS, 'BoxTexturedOBJ', f));
 const BOX_TEXTURED = ['BoxTextured.gltf', 'BoxTextured0.bin', 'CesiumLogoFlat.png'].map((f) => path.join(SHARED_ASSETS, 'BoxTextured', f));
 
 /** The job's REST view, polled until its status is one of `statuses`. */
@@ -234,6 +235,20 @@ describe('asset-farm CLI against the real stack', () => {
       const rewatch = await runCli(['watch', jobId], alice);
       expect(rewatch.code).toBe(0);
       expect(rewatch.stdout.trim().split('\n').at(-1)).toBe(`${jobId} completed: TwoCubes.glb is ready`);
+    });
+
+    it('submits an OBJ with its MTL and texture: Blender imports it first, and the job completes', async () => {
+      await runCli(['login', '--api', stack.apiUrl, '--user', 'alice'], alice);
+      const run = await runCli(['submit', ...BOX_OBJ, '--watch'], alice);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const lines = run.stdout.trim().split('\n');
+      expect(lines[0]).toMatch(/^asset-alice-\S+ submitted \(BoxTextured\.obj\)$/);
+      // The job's own plan: the import before the glTF stages, the turntable after them.
+      expect(lines.filter((l) => /^\w+: done$/.test(l))).toEqual(
+        ['import', 'inspect', 'validate', 'optimize', 'lods', 'textures', 'package', 'preview'].map((s) => `${s}: done`),
+      );
+      expect(lines.at(-1)).toMatch(/completed: BoxTextured\.obj is ready$/);
     });
 
     it('--json gives scripts one document per submit and list, and NDJSON while watching', async () => {
