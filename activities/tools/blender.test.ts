@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { processAlive, processGroupAlive, provisionedBlender } from '../../test/helpers/blender.js';
 import { SHARED_ASSETS } from '../../test/helpers/upload.js';
-import { BlenderInputError, blenderCommand, blenderProgressParser, runBlenderScript } from './blender.js';
+import { BlenderInputError, type BlenderRuntime, blenderCommand, blenderProgressParser, findBlender, runBlenderScript } from './blender.js';
 import { ExternalToolCancelled, type ToolProgress } from './external-tool.js';
 
 const work = mkdtempSync(path.join(os.tmpdir(), 'blender-runner-'));
@@ -82,6 +82,55 @@ describe('runBlenderScript', () => {
     await waitFor(() => !processGroupAlive(pid!), { timeoutMs: 2_000, what: 'Blender’s process group to be gone' });
     // It never reached its last frame.
     expect(seen.at(-1)!.done).toBeLessThan(seen.at(-1)!.total);
+  });
+});
+
+/** A stand-in `blender` executable over the bpy module: checks Blender's flags, runs the script after --python. */
+function standIn(bpy: Extract<BlenderRuntime, { kind: 'bpy' }>): string {
+  const fake = path.join(work, 'blender');
+  writeFileSync(
+    fake,
+    [
+      '#!/bin/sh',
+      'for flag in --background --factory-startup --disable-autoexec; do',
+      '  case " $* " in *" $flag "*) ;; *) echo "missing $flag" >&2; exit 64;; esac',
+      'done',
+      'while [ "$1" != "--python" ]; do shift; done',
+      'script="$2"; shift 2; [ "$1" = "--" ] || exit 64',
+      `PYTHONPATH="${bpy.modulePath}" exec "${bpy.python}" "$script" "$@"`,
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  return fake;
+}
+
+describe('a studio’s own Blender (BLENDER_PATH)', () => {
+  it('runs the farm’s scripts through Blender’s command line and reads their progress and refusals', async () => {
+    const provisioned = provisionedBlender();
+    // A machine provisioned with BLENDER_PATH tests its own Blender; otherwise a stand-in for the blender
+    // executable insists on the headless, script-free flags and runs the --python script after `--` as
+    // Blender would, with the provisioned bpy module.
+    const studio = provisioned.kind === 'blender' ? provisioned : findBlender({ ...process.env, BLENDER_PATH: standIn(provisioned) });
+    expect(studio).toMatchObject({ kind: 'blender' });
+    const seen: ToolProgress[] = [];
+    const output = path.join(work, 'studio.glb');
+    await runBlenderScript(studio!, {
+      script: 'import-to-gltf.py',
+      args: [path.join(SHARED_ASSETS, 'BoxTextured.blend'), output],
+      onProgress: (p) => seen.push(p),
+    });
+    expect(seen.map((p) => p.done)).toEqual([1, 2, 3, 4]);
+    expect(statSync(output).size).toBeGreaterThan(20_000);
+    const broken = path.join(work, 'broken.blend');
+    writeFileSync(broken, 'BLENDER-not-really');
+    await expect(runBlenderScript(studio!, { script: 'import-to-gltf.py', args: [broken, output] })).rejects.toBeInstanceOf(
+      BlenderInputError,
+    );
+  });
+
+  it('refuses a BLENDER_PATH that is not an executable, naming it', () => {
+    expect(() => findBlender({ BLENDER_PATH: path.join(work, 'no-blender') })).toThrow(/BLENDER_PATH=.*no-blender is not an executable/);
   });
 });
 
