@@ -12,9 +12,9 @@ let figures: CorpusFigures;
 beforeAll(async () => {
   stack = await startNpmStartStack({ temporalCliPath: inject('temporalCliPath'), env: { API_SUBMIT_PER_MINUTE: '100000' } });
   ({ figures } = await runCorpus(stack, {
-    count: 40,
+    count: 34,
     seed: 1717,
-    corpusCases: 14,
+    corpusCases: 12,
     roundTrips: 1,
     healthyAsset: 'TwoCubes.glb',
     inFlight: 4,
