@@ -262,6 +262,7 @@ async function upload(apiUrl: string, token: string, s: Submission): Promise<Res
   if (s.raw === 'not-multipart')
     return fetch(`${apiUrl}/api/jobs`, {
       method: 'POST',
+      // Neither a multipart upload nor the JSON start of finished resumable uploads (docs/PROTOCOL.md).
       headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
       body: 'model.glb',
     });
