@@ -21,6 +21,9 @@ export const workFiles = {
   texturesDir: (workDir: string) => path.join(workDir, 'textures'),
   textureResult: (workDir: string, index: number) => path.join(workDir, 'textures', `${index}.json`),
   textureImage: (workDir: string, index: number, extension: string) => path.join(workDir, 'textures', `${index}.${extension}`),
+  /** A texture's smaller copy for a simplified LOD. */
+  textureLodImage: (workDir: string, index: number, level: number, extension: string) =>
+    path.join(workDir, 'textures', `${index}.lod${level}.${extension}`),
 };
 
 // Stage results are defined once, in common/pipeline.ts; the stages read and write them under these names.
@@ -40,6 +43,8 @@ export const TextureWorkRecord = z.object({
   sourceSha256: z.string(),
   file: z.string(),
   result: TextureResult,
+  /** The image file of each simplified LOD's smaller copy, by level (absent: the LOD shares `file`). */
+  lodFiles: z.record(z.string().regex(/^\d+$/), z.string()).optional(),
 });
 export type TextureWorkRecord = z.infer<typeof TextureWorkRecord>;
 
