@@ -100,10 +100,11 @@ const storageEnv = {
   S3_FORCE_PATH_STYLE: bool.default(false),
 };
 
-/** Validates the storage variables alone (scripts and tests that only need storage). */
-export const storageSchema = z.object(storageEnv);
+const storageObject = z.object(storageEnv);
 /** The storage variables: what createStorage (storage/create-storage.ts) reads. */
-export type StorageEnv = z.infer<typeof storageSchema>;
+export type StorageEnv = z.infer<typeof storageObject>;
+/** Validates the storage variables alone (scripts and tests that only need storage). */
+export const storageSchema = storageObject.superRefine(refineStorage);
 
 /** STORAGE=s3 needs a bucket, and credentials come as a pair. */
 /** A studio's own pipeline stages (common/studio-stages.ts), read by the API (plans) and the HPC worker (runs them). */
