@@ -1,47 +1,33 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
-import { PROJECT_ROOT, TOOLS_DIR } from '../../common/config.js';
-import { whichSync } from '../../common/process-tie.js';
 import { BUILTIN_STAGE_NAMES } from '../../common/stages.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { TestSocket } from '../helpers/socket-client.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
-
-const EXAMPLE = path.join(PROJECT_ROOT, 'deploy', 'studio-stages', 'example.yaml');
-const HAS_BPY = existsSync(path.join(TOOLS_DIR, 'bpy', 'bpy')) && whichSync('python3.11') !== null;
-const STAND_IN = fileURLToPath(new URL('../fixtures/stage-tool.mjs', import.meta.url));
-
-/** The shipped example; where no bpy is provisioned, the same stage with the stand-in tool in Blender's place. */
-function stagesConfig(): string {
-  if (HAS_BPY) return EXAMPLE;
-  const stage = (parseYaml(readFileSync(EXAMPLE, 'utf8')) as { stages: Record<string, unknown>[] }).stages[0]!;
-  const file = path.join(os.tmpdir(), `studio-stage-e2e-${process.pid}.yaml`);
-  const args = [STAND_IN, 'ok', '{optimized}', '{outputDir}/{base}-blender-report.json'];
-  writeFileSync(file, stringifyYaml({ stages: [{ ...stage, command: '{node}', args, env: undefined, progress: { parser: 'fraction' } }] }));
-  return file;
-}
+import { exampleStagesConfig, HAS_BPY } from '../helpers/studio-stages.js';
 
 describe(`a studio stage added by STAGES_CONFIG only (${HAS_BPY ? 'Blender' : 'stand-in tool: no bpy here'})`, () => {
   let stack: TestStack;
   beforeAll(async () => {
-    stack = await startStack({ env: { STAGES_CONFIG: stagesConfig() } });
+    stack = await startStack({ env: { STAGES_CONFIG: exampleStagesConfig() } });
   });
   afterAll(async () => {
     await stack?.stop();
   });
-
-  it('plans, runs, streams, reports and delivers it: the page and CLI see it in the plan, its file is an output', async () => {
-    const token = stack.tokenFor('alice');
+  /** A socket of `user` following all their jobs. */
+  async function watchAll(token: string): Promise<TestSocket> {
     const socket = TestSocket.connect(stack.wsUrl, token);
     await socket.opened;
     socket.send({ type: 'subscribeAll' });
     await socket.waitFor((m) => m.type === 'subscribed' && m.all === true);
+    return socket;
+  }
+
+  it('plans, runs, streams, reports and delivers it: the page and CLI see it in the plan, its file is an output', async () => {
+    const token = stack.tokenFor('alice');
+    const socket = await watchAll(token);
     const res = await uploadAsset(stack.apiUrl, token, [path.join(SHARED_ASSETS, 'TwoCubes.glb')]);
     expect(res.status).toBe(202);
     const { jobId } = (await res.json()) as { jobId: string };
@@ -86,10 +72,7 @@ describe(`a studio stage added by STAGES_CONFIG only (${HAS_BPY ? 'Blender' : 's
 
   it('leaves it out of presets it does not list', async () => {
     const token = stack.tokenFor('bob');
-    const socket = TestSocket.connect(stack.wsUrl, token);
-    await socket.opened;
-    socket.send({ type: 'subscribeAll' });
-    await socket.waitFor((m) => m.type === 'subscribed' && m.all === true);
+    const socket = await watchAll(token);
     const res = await uploadAsset(stack.apiUrl, token, [path.join(SHARED_ASSETS, 'TwoCubes.glb')], { preset: 'archive' });
     const { jobId } = (await res.json()) as { jobId: string };
     const started = await socket.waitFor((m) => m.jobId === jobId && m.type === 'event' && m.event === 'started', 60_000, 'started');
