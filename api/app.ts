@@ -127,7 +127,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const resumable = resumableUploads({
     storage: deps.storage,
     uploads: finishedUploads,
-    directory: path.join(config.DATA_DIR, 'uploads', 'resumable'),
+    config,
     maxBytes: config.UPLOAD_MAX_BYTES,
     expiryMs: config.UPLOAD_RESUME_SECONDS * 1000,
     log,
