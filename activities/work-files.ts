@@ -4,7 +4,9 @@ import { AssetStatsSchema, LodResult, OptimizeResult, PackageResult, TextureResu
 
 /**
  * Where each stage leaves its result in the job's work folder for the next stage, and the shape of what
- * it leaves. Stages run in separate activities (possibly on another attempt), so they hand over on disk.
+ * it leaves. Stages run in separate activities, possibly on other machines: the work folder is the stage
+ * attempt's scratch copy of the job's checkpoints in storage (activities/job-scratch.ts), and what a stage
+ * writes here is stored back as checkpoints.
  */
 export const workFiles = {
   inputDir: (workDir: string) => path.join(workDir, 'input'),

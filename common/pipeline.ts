@@ -65,7 +65,7 @@ export const PRESET_SETTINGS: Record<Preset, PipelineSettings> = {
   },
 };
 
-/** What every compute activity is given. Intermediate files live in the job's work folder on the HPC machine's storage. */
+/** What every compute activity is given. Intermediate files are the job's checkpoints in storage, worked on in the HPC worker's scratch. */
 export type { StageRequest } from './jobs.js';
 
 /** Counts read from an asset: produced by the inspect stage, read back by the API, the page and the CLI. */
