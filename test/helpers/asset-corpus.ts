@@ -644,7 +644,7 @@ interface EditContext {
 }
 
 /** Reassembles a GLB from its JSON (and the original BIN chunk), optionally with zero bytes after the chunks. */
-function rebuildGlb(glb: Uint8Array, edit: (json: GLTF.IGLTF) => void, padding = 0): Uint8Array {
+export function rebuildGlb(glb: Uint8Array, edit: (json: GLTF.IGLTF) => void, padding = 0): Uint8Array {
   const view = new DataView(glb.buffer, glb.byteOffset, glb.byteLength);
   const jsonLength = view.getUint32(12, true);
   const json = JSON.parse(new TextDecoder().decode(glb.subarray(20, 20 + jsonLength))) as GLTF.IGLTF;
