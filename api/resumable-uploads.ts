@@ -12,6 +12,7 @@ import type { AssetStorage, StoredBlob } from '../storage/asset-storage.js';
 import { s3ClientConfigOf, s3ClientOf } from '../storage/create-storage.js';
 import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { ownerOf } from './auth.js';
+import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
 import type { FinishedUploads } from './finished-uploads.js';
 import { ReuseRequest, Sha256, UploadId, UPLOADS_PATH } from '../common/uploads.js';
 
@@ -32,6 +33,8 @@ export interface ResumableUploadsDeps {
    * the balancer can resume an upload another one began.
    */
   config: StorageEnv;
+  /** Uploads each user may create (POST /api/uploads) in a window. */
+  createLimit: SharedRateLimit;
   /** Largest file, from Upload-Length at creation, before any byte is written. */
   maxBytes: number;
   /** Partial uploads older than this (from their creation) are refused and deleted by sweep(). */
@@ -167,6 +170,12 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
     const uploadId = UploadId.parse(randomBytes(16).toString('hex'));
     await hold(uploadId, owner, blob);
     res.status(201).json({ uploadId, ...blob, reused: true });
+  });
+  router.post('/', async (req, res, next) => {
+    const waitMs = await deps.createLimit.take(ownerOf(res).id);
+    if (waitMs === 0) return next();
+    req.resume();
+    sendRateLimited(res, waitMs, FAILURES.TOO_MANY_UPLOADS.code, 'Too many files uploaded in a short time');
   });
   router.use((req, res) => {
     // tus has no GET (Express would route HEAD with it, so checked here); a partial upload is never read back.

@@ -386,6 +386,23 @@ describe('resumable, deduplicated uploads (tus)', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+  it('limits upload creations per user (API_SUBMIT_BURST × UPLOAD_MAX_FILES) with 429 and Retry-After; others are not held back', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-flood-'));
+    try {
+      const limited = await startApi({ DATA_DIR: dataDir, API_SUBMIT_BURST: '2', API_SUBMIT_PER_MINUTE: '1', UPLOAD_MAX_FILES: '3' });
+      const flooder = new TusProbe(limited, stack.tokenFor('flooder'));
+      const answers = [];
+      for (let i = 0; i < 8; i++) answers.push(await flooder.create(1000));
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201, 201, 429, 429]);
+      expect(Number(answers[6]!.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await answers[6]!.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_UPLOADS');
+      expect(resumableFiles(dataDir).length).toBe(6 * 2);
+      expect((await new TusProbe(limited, stack.tokenFor('calm')).create(1000)).status).toBe(201);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('STORAGE=s3: an upload begun on one API process is resumed on another (the partial upload is in the bucket)', async () => {
     const s3 = await startTestS3();
     const client = s3ClientOf(loadConfig(apiSchema, { ...stack.env, ...s3.env, STORAGE: 's3' }));
