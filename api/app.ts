@@ -129,6 +129,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     uploads: finishedUploads,
     config,
     maxBytes: config.UPLOAD_MAX_BYTES,
+    corsOrigins: config.API_CORS_ORIGINS,
     createLimit: uploadCreateRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE, config.UPLOAD_MAX_FILES),
     expiryMs: config.UPLOAD_RESUME_SECONDS * 1000,
     log,

@@ -33,6 +33,8 @@ export interface ResumableUploadsDeps {
    * the balancer can resume an upload another one began.
    */
   config: StorageEnv;
+  /** Origins allowed to call the API from another site's page (API_CORS_ORIGINS; api/cors.ts answers preflights). */
+  corsOrigins: readonly string[];
   /** Uploads each user may create (POST /api/uploads) in a window. */
   createLimit: SharedRateLimit;
   /** Largest file, from Upload-Length at creation, before any byte is written. */
@@ -81,6 +83,8 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
     path: UPLOADS_PATH,
     datastore,
     maxSize: deps.maxBytes,
+    // @tus/server answers `*` by default; the API's allowlist holds here too (none: no CORS header at all).
+    allowedOrigins: (origin) => deps.corsOrigins.includes(origin),
     // Ids are random hex; anything else in the URL never reaches the store.
     namingFunction: () => `${keyPrefix}${randomBytes(16).toString('hex')}`,
     getFileIdFromRequest: (_req, id) => (id && UploadId.safeParse(id).success ? `${keyPrefix}${id}` : undefined),

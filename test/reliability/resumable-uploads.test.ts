@@ -210,6 +210,13 @@ describe('resumable, deduplicated uploads (tus)', () => {
     // A metadata "owner" of the client's choosing is overwritten with the token's.
     const forged = await theirs.create(10, { owner: 'owner-a' });
     expect((await mine.head(theirs.url(forged))).status).toBe(404);
+    // No CORS header for a page of another site (API_CORS_ORIGINS is empty), unlike @tus/server's default `*`.
+    const fromElsewhere = await fetch(uploadUrl, {
+      method: 'HEAD',
+      headers: { authorization: `Bearer ${stack.tokenFor('owner-a')}`, 'tus-resumable': '1.0.0', origin: 'https://elsewhere.example' },
+    });
+    expect(fromElsewhere.status).toBe(200);
+    expect(fromElsewhere.headers.get('access-control-allow-origin')).toBeNull();
     // Without a token, nothing at all.
     expect((await fetch(uploadUrl, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0' } })).status).toBe(401);
 
