@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { FileStore } from '@tus/file-store';
-import { S3Store } from '@tus/s3-store';
-import { ERRORS, Server, type ServerOptions, type Upload } from '@tus/server';
+import { S3Store, type MetadataValue } from '@tus/s3-store';
+import { ERRORS, Server, type KvStore, type ServerOptions, type Upload } from '@tus/server';
 import { Router, type Response } from 'express';
 import type { Logger } from 'pino';
 import { FAILURES } from '../common/failures.js';
@@ -23,6 +23,17 @@ type TusRefusal = { status_code: number; body: string };
 function refusal(status: number, code: string, message: string): TusRefusal {
   return { status_code: status, body: `${code}: ${message}\n` };
 }
+
+/**
+ * S3Store caches each upload's info in the process by default: another API process finishing or the sweep
+ * expiring the upload leaves that copy stale (a HEAD then answers "complete" for an upload that is gone).
+ * One GET of the small .info object per request instead.
+ */
+const NO_CACHE: KvStore<MetadataValue> = {
+  get: () => Promise.resolve(undefined),
+  set: () => Promise.resolve(),
+  delete: () => Promise.resolve(),
+};
 
 export interface ResumableUploadsDeps {
   storage: AssetStorage;
@@ -62,7 +73,11 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
   const { config } = deps;
   const s3 = config.STORAGE === 's3' && config.S3_BUCKET ? { bucket: config.S3_BUCKET } : null;
   const datastore = s3
-    ? new S3Store({ s3ClientConfig: { ...s3ClientConfigOf(config), ...s3 }, expirationPeriodInMilliseconds: deps.expiryMs })
+    ? new S3Store({
+        s3ClientConfig: { ...s3ClientConfigOf(config), ...s3 },
+        expirationPeriodInMilliseconds: deps.expiryMs,
+        cache: NO_CACHE,
+      })
     : new FileStore({ directory: path.join(config.DATA_DIR, 'uploads', 'resumable'), expirationPeriodInMilliseconds: deps.expiryMs });
   // S3Store keys objects by the upload id, so there the id carries the prefix; URLs carry only the hex.
   const keyPrefix = s3 ? `${config.S3_PREFIX}uploads/resumable/` : '';

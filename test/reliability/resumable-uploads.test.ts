@@ -448,6 +448,26 @@ describe('resumable, deduplicated uploads (tus)', () => {
         `stack/uploads/sha256/${sha256(HELMET).slice(0, 2)}/${sha256(HELMET)}`,
       ]);
       for (const dir of dirs) expect(resumableFiles(dir)).toEqual([]);
+
+      // An abandoned partial upload in the bucket expires and is deleted too.
+      const short = await startApi({ ...env, DATA_DIR: dirs[0]!, UPLOAD_RESUME_SECONDS: '1' });
+      const sweeper = apis.at(-1)!;
+      const leaver = new TusProbe(short, token);
+      const abandoned = await leaver.create(HELMET.length);
+      expect((await leaver.patch(leaver.url(abandoned), 0, HELMET.subarray(0, 100_000))).status).toBe(204);
+      const resumableKeys = async () =>
+        ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'stack/uploads/resumable/' }))).Contents ?? []).map(
+          (o) => o.Key!,
+        );
+      expect((await resumableKeys()).length).toBeGreaterThan(0);
+      await waitFor(
+        async () => {
+          await sweeper.sweepExpiredUploads();
+          return (await resumableKeys()).length === 0;
+        },
+        { timeoutMs: 15_000, what: 'the abandoned upload deleted from the bucket' },
+      );
+      expect((await leaver.head(leaver.url(abandoned))).status).toBe(404);
     } finally {
       client.destroy();
       await s3.stop();
