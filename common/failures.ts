@@ -68,6 +68,18 @@ const CATALOGUE = {
     message: 'The processing machine has no working encoder for the texture format the job asks for.',
     advice: 'Choose another texture format (WebP or Keep) and upload again, or ask an engineer to install the encoder.',
   },
+  STAGE_PROCESS_FAILED: {
+    retryable: true,
+    title: 'A processing step failed',
+    message: 'A program the pipeline runs as one of its steps failed on the farm.',
+    advice: 'Retry the job; if it fails again, tell an engineer and give them the job id (the failure shows the program’s last output).',
+  },
+  STAGE_TOOL_MISSING: {
+    retryable: false,
+    title: 'The farm is missing a tool',
+    message: 'A program the pipeline runs as one of its steps is not installed on the processing machine.',
+    advice: 'Tell an engineer which step failed; once the tool is installed, retry the job.',
+  },
   INVALID_REQUEST: {
     retryable: false,
     title: 'The job failed',
@@ -212,6 +224,8 @@ export const JOB_FAILURE_CODES = [
   'INVALID_BATCH',
   'STORAGE',
   'OUTPUT_INVALID',
+  'STAGE_PROCESS_FAILED',
+  'STAGE_TOOL_MISSING',
   'INVALID_REQUEST',
   'MISCONFIGURED_ACTIVITY',
   'STOP_NOT_CONFIRMED',

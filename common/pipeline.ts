@@ -208,9 +208,9 @@ export type PipelineReport = z.infer<typeof PipelineReport>;
  * when retried. Bad input fails with ApplicationFailure.nonRetryable(…, 'INVALID_ASSET', details).
  */
 export type PipelineActivities = BuiltinStageActivities & {
-  /** Removes the job's work folder and any partial outputs (cancel/failure cleanup). Idempotent. */
+  /** Removes the job's stage checkpoints, and its outputs unless keepOutputs (cancel/failure cleanup). Idempotent. */
   cleanupJob(request: { jobId: string; keepOutputs: boolean }): Promise<void>;
-  /** Deletes the job's outputs when retention runs out. Idempotent. */
+  /** Deletes all of the job's data and its hold on its uploads when the retention runs out. Idempotent. */
   deleteOutputs(request: { jobId: string }): Promise<void>;
 };
 
