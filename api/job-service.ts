@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
-import { newJobId, ProcessAssetInput } from '../common/jobs.js';
+import { JobRetrySchema, newJobId, ProcessAssetInput, type JobRetry } from '../common/jobs.js';
 import { JobPriority, temporalPriority } from '../common/job-priority.js';
 import type { PipelineReport } from '../common/pipeline.js';
 import {
@@ -48,7 +48,7 @@ export function decodeCursor(text: string): JobCursor | null {
 }
 
 function summarize(
-  d: Pick<WorkflowExecutionInfo, 'workflowId' | 'status' | 'startTime' | 'closeTime' | 'typedSearchAttributes'>,
+  d: Pick<WorkflowExecutionInfo, 'workflowId' | 'status' | 'startTime' | 'closeTime' | 'typedSearchAttributes' | 'memo'>,
 ): JobSummary {
   const sa = d.typedSearchAttributes;
   return {
@@ -59,22 +59,16 @@ function summarize(
       .catch(null)
       .parse(sa.get(ASSET_PRIORITY) ?? null),
     retryOf: sa.get(ASSET_RETRY_OF) ?? null,
+    // The memo is the workflow's own record; a memo that is not one (edited by hand) reads as none.
+    retry: JobRetrySchema.nullable()
+      .catch(null)
+      .parse(d.memo?.retry ?? null),
     status: d.status.name,
     stage: sa.get(ASSET_STAGE) ?? null,
     outcome: sa.get(ASSET_OUTCOME) ?? null,
     startTime: d.startTime.toISOString(),
     closeTime: d.closeTime?.toISOString() ?? null,
   };
-}
-
-/** What a retried job records of its origin. */
-export interface JobRetry {
-  /** The job id it retries. */
-  retryOf: string;
-  /** Who asked for the retry. */
-  by: string;
-  /** When, ISO 8601. */
-  at: string;
 }
 
 /** Where a job stands among the others waiting for the HPC machines. */

@@ -63,6 +63,17 @@ export type StageRequest = z.infer<typeof StageRequestSchema>;
 /** The inspect stage's counts, defined with the other stage results in common/pipeline.ts. */
 export { AssetStatsSchema, type AssetStats } from './pipeline.js';
 
+/** What a retried job records of its origin, in its memo (`retry`): what it retries, who asked and when. */
+export const JobRetrySchema = z.object({
+  /** The job id it retries. */
+  retryOf: JobId,
+  /** Who asked for the retry. */
+  by: OwnerId,
+  /** When, ISO 8601. */
+  at: z.iso.datetime(),
+});
+export type JobRetry = z.infer<typeof JobRetrySchema>;
+
 /**
  * A job as the API lists it (GET /api/jobs, GET /api/jobs/:id): what Temporal knows about the workflow.
  * `status` is Temporal's execution status: RUNNING, COMPLETED, FAILED, CANCELLED, TERMINATED, TIMED_OUT.
@@ -75,6 +86,8 @@ export const JobSummarySchema = z.object({
   priority: JobPriority.nullable().catch(null),
   /** The job this one retries, when it is a retry. */
   retryOf: JobId.nullable().catch(null),
+  /** Who asked for the retry and when (the memo's record), when it is one. */
+  retry: JobRetrySchema.nullable().catch(null),
   status: z.string(),
   stage: z.string().nullable(),
   outcome: z.string().nullable(),

@@ -257,6 +257,16 @@ describe('priorities and audited retries through the API', () => {
     const memo = description.memo as { retry?: { retryOf: string; by: string; at: string } };
     expect(memo.retry).toMatchObject({ retryOf: jobId, by: 'dana' });
     expect(Date.parse(memo.retry!.at)).not.toBeNaN();
+    // The job list (the page's job history) says who asked and when, read from the memo.
+    const listed = await waitFor(
+      async () => {
+        const r = await fetch(`${stack.apiUrl}/api/jobs`, { headers: { authorization: `Bearer ${token}` } });
+        const page = (await r.json()) as { jobs: { jobId: string; retryOf: string | null; retry: unknown }[] };
+        return page.jobs.find((j) => j.jobId === retried.jobId) ?? false;
+      },
+      { timeoutMs: 15_000, what: 'the retry in the job list' },
+    );
+    expect(listed).toMatchObject({ retryOf: jobId, retry: memo.retry });
     // The retry keeps the original's priority.
     expect(description.raw.workflowExecutionInfo?.priority).toMatchObject({ priorityKey: 5 });
     // The Temporal UI's query finds it.

@@ -375,6 +375,13 @@ describe('web page for artists: Chromium against the real stack', () => {
     }
   }, 300_000);
 
+  /** When the retry of jobId was asked for, as the API lists it (the workflow's memo). */
+  async function retryMemoAt(jobId: string, token: string): Promise<string> {
+    const res = await fetch(`${stack.apiUrl}/api/jobs`, { headers: { authorization: `Bearer ${token}` } });
+    const { jobs } = (await res.json()) as { jobs: { retryOf: string | null; retry: { at: string } | null }[] };
+    return jobs.find((j) => j.retryOf === jobId)!.retry!.at;
+  }
+
   it('retries a cancelled job from the page and it completes', async () => {
     const token = stack.tokenFor('dave');
     await stopHpcWorker();
@@ -402,9 +409,18 @@ describe('web page for artists: Chromium against the real stack', () => {
     await priorityBadge(job).waitFor();
     expect(await priorityBadge(job).textContent()).toBe('Background');
     await job.getByRole('button', { name: 'Retry' }).click();
-    // The retry is a new job of the same asset: its card says what it retries and keeps the priority.
-    const retried = page.locator('article.job').filter({ hasText: `Retry of ${jobId!}` });
+    // The retry is a new job of the same asset: its card says what it retries, who asked and when (the
+    // workflow's memo), and keeps the priority.
+    const retried = page.locator('article.job').filter({ hasText: `Retry of ${jobId!} by dave at ` });
     await waitForPhase(retried, 'completed');
+    const line = (await retried.locator('.retry-of').textContent())!;
+    // The time shown is the retry's, to the minute, in the browser's clock.
+    const shownAt = line.slice(`Retry of ${jobId!} by dave at `.length);
+    const memoAt = await page.evaluate(
+      (at) => new Date(at).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' }),
+      await retryMemoAt(jobId!, token),
+    );
+    expect(shownAt).toBe(memoAt);
     await priorityBadge(retried).waitFor();
     expect(await priorityBadge(retried).textContent()).toBe('Background');
     await shot(page, '11-retried');

@@ -25,6 +25,7 @@ const job = (): JobView =>
       preset: 'game-ready',
       priority: 'normal',
       retryOf: null,
+      retry: null,
       status: 'RUNNING',
       stage: null,
       outcome: null,

@@ -38,6 +38,8 @@ export interface JobView {
   priority: JobSummaryBody['priority'];
   /** The job this one retries. */
   retryOf: string | null;
+  /** Who asked for the retry and when, from the job's memo. */
+  retry: JobSummaryBody['retry'];
 }
 
 const STATUS_PHASE: Record<string, JobPhase> = {
@@ -83,6 +85,7 @@ export function jobFromSummary(summary: JobSummaryBody, now: number): JobView {
     runStartedAt: null,
     priority: summary.priority,
     retryOf: summary.retryOf,
+    retry: summary.retry,
   };
 }
 
@@ -96,6 +99,7 @@ export function newJob(jobId: string, assetName: string, now: number): JobView {
         preset: null,
         priority: null,
         retryOf: null,
+        retry: null,
         status: 'RUNNING',
         stage: null,
         outcome: null,
@@ -120,6 +124,7 @@ export function mergeSummary(job: JobView, summary: JobSummaryBody): JobView {
     phase,
     priority: fromRest.priority ?? job.priority,
     retryOf: fromRest.retryOf ?? job.retryOf,
+    retry: fromRest.retry ?? job.retry,
   };
 }
 

@@ -1,6 +1,6 @@
 import { explainJobFailure } from './artist-messages.js';
 import { el, setText } from './dom.js';
-import { formatDuration } from './format.js';
+import { formatDuration, formatWhen } from './format.js';
 import { elapsedMs, isStalled, jobPercent, stageEtaMs, stageRows, TERMINAL_PHASES, type JobPhase, type JobView } from './job-model.js';
 
 export interface JobActions {
@@ -164,7 +164,7 @@ export class JobsView {
     card.priority.dataset.priority = job.priority ?? 'normal';
     setText(card.priority, job.priority === 'urgent' ? 'Urgent' : 'Background');
     card.retryOf.hidden = !job.retryOf;
-    setText(card.retryOf, job.retryOf ? `Retry of ${job.retryOf}` : '');
+    setText(card.retryOf, job.retryOf ? retryLine(job) : '');
 
     const percent = Math.round(jobPercent(job));
     card.jobBar.value = percent;
@@ -239,4 +239,10 @@ export class JobsView {
     card.result.hidden = job.phase !== 'completed';
     card.zip.hidden = job.phase !== 'completed';
   }
+}
+
+/** "Retry of asset-… by alice at 2 Dec 2026, 01:45": who asked and when, from the job's memo. */
+function retryLine(job: JobView): string {
+  const who = job.retry ? ` by ${job.retry.by} at ${formatWhen(job.retry.at)}` : '';
+  return `Retry of ${job.retryOf}${who}`;
 }
