@@ -10,6 +10,7 @@ import { JobLog } from '../common/job-log.js';
 import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { createApiMetrics, type ApiMetrics } from './api-metrics.js';
+import { HpcQueueBook } from '../common/hpc-queue.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
 import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
@@ -63,10 +64,15 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const verifier = new TokenVerifier(config);
   const jobs = new JobService(deps.temporal);
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
-  const reconciler = new JobReconciler({ jobLog, log });
+  const queueBook = new HpcQueueBook(deps.redis);
+  const reconciler = new JobReconciler({ jobLog, log, hpcQueue: queueBook });
   // The hub is built after the app; the gauges read it only when scraped.
   const built: { hub?: SocketHub; draining?: boolean } = {};
-  const metrics = createApiMetrics({ stats: () => built.hub?.stats() ?? { sockets: 0, channels: 0, patterns: 0 } });
+  const metrics = createApiMetrics({
+    stats: () => built.hub?.stats() ?? { sockets: 0, channels: 0, patterns: 0 },
+    queueShares: async () =>
+      Promise.all((await queueBook.queues()).map(async (queue) => ({ queue, shares: await queueBook.shares(queue) }))),
+  });
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
@@ -197,6 +203,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     jobLog,
     jobs,
     reconciler,
+    hpcQueue: queueBook,
     log,
     metrics,
     options: {

@@ -6,12 +6,14 @@ import { StopHints } from '../activities/stop-hints.js';
 import { assetLimitsOf, hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
+import { HpcQueueBook, priorityName } from '../common/hpc-queue.js';
 import { createRedis, redisConnection } from '../common/redis.js';
 import { LocalStorage } from '../storage/local-storage.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
 import { setUpWorkerObservability } from './observability.js';
 import { jobLogAttributes } from './job-log-attributes.js';
+import { HpcQueuePlaces } from './hpc-queue-places.js';
 import { WorkerLifecycle } from './process-lifecycle.js';
 
 /**
@@ -31,6 +33,20 @@ let dropped = 0;
 
 const observability = await setUpWorkerObservability('worker-hpc', { port: config.METRICS_PORT, host: config.METRICS_HOST }, log);
 const metrics = observability.metrics;
+const places = new HpcQueuePlaces({
+  book: new HpcQueueBook(redis),
+  queue: config.HPC_TASK_QUEUE,
+  slots: config.HPC_MAX_CONCURRENT_ACTIVITIES,
+  log,
+  onWaitEnded: ({ waitedMs, priorityKey, fairnessKey }) =>
+    metrics.hpcQueueWait.observe(
+      { queue: config.HPC_TASK_QUEUE, priority: priorityName(priorityKey), share_key: fairnessKey },
+      waitedMs / 1000,
+    ),
+});
+// Before the Redis publisher closes: the line stops counting this worker's slots.
+lifecycle.onClose('HPC queue line', () => places.close());
+await places.register();
 const connection = await connectToTemporal(config.TEMPORAL_ADDRESS, log);
 lifecycle.onClose('Temporal connection', () => connection.close());
 lifecycle.closeRedisAtExit('Redis publisher', redis);
@@ -43,7 +59,7 @@ const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.HPC_TASK_QUEUE,
-  interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes] },
+  interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes, places.interceptor()] },
   activities: createHpcActivities({
     jobLog,
     storage: new LocalStorage(config.DATA_DIR),

@@ -105,7 +105,11 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   const jobId = workflowInfo().workflowId;
   // Decided once, before any other command: see publishesEventsLocally.
   const eventsInTask = publishesEventsLocally();
-  const { publish, publishWithNext } = jobEventPublisher(jobId, input.owner, { local: eventsInTask, name: input.assetName });
+  const { publish, publishWithNext } = jobEventPublisher(jobId, input.owner, {
+    local: eventsInTask,
+    name: input.assetName,
+    hpcQueue: input.options.hpcQueue ?? HPC_TASK_QUEUE,
+  });
   const { shortStages, longStages, cleanup } = hpcActivitiesOn(input.options.hpcQueue ?? HPC_TASK_QUEUE);
   const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: STAGES.length, status: 'running' };
   setHandler(progressQuery, () => progress);

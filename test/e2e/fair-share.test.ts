@@ -13,7 +13,7 @@ import { ASSET_PRIORITY, ASSET_RETRY_OF } from '../../common/search-attributes.j
 import { mockPipeline, type PipelineCall } from '../helpers/pipeline-activities.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
-import { bundleWorkflows } from '../helpers/workflow-workers.js';
+import { bundleWorkflows, terminateJobs } from '../helpers/workflow-workers.js';
 
 function input(owner: string, n: number): ProcessAssetInput {
   return {
@@ -92,14 +92,7 @@ async function withOneSlot<T>(server: RunningDevServer, drive: (farm: Farm) => P
       // Let every held stage go and end the jobs, so the workers can shut down.
       closing = true;
       for (const release of waiting.splice(0)) release();
-      await Promise.all(
-        submitted.map((id) =>
-          client.workflow
-            .getHandle(id)
-            .terminate('test over')
-            .catch(() => undefined),
-        ),
-      );
+      await terminateJobs(client, submitted);
     },
   };
   try {
