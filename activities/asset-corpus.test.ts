@@ -5,10 +5,11 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ASSET_LIMITS } from '../common/config.js';
-import { PRESET_SETTINGS, resolveSettings } from '../common/pipeline.js';
+import { JobOptions } from '../common/jobs.js';
+import { type PipelineSettings, PRESET_SETTINGS, resolveSettings } from '../common/pipeline.js';
 import { type CarriedFeatures, readCarriedFeatures } from './asset-features.js';
 import { assetIO } from './asset-io.js';
-import { validateGltfBytes } from './gltf-validation.js';
+import { checkKtx2Images, validateGltfBytes } from './gltf-validation.js';
 import { type CachedCase, cachedCorpus } from '../test/helpers/asset-corpus.js';
 import { runStagesDirectly } from '../test/helpers/direct-pipeline.js';
 import { requestFor, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
@@ -33,6 +34,40 @@ const COUNTED: Exclude<keyof CarriedFeatures, 'extensions'>[] = [
   'unlitMaterials',
 ];
 
+/** Issue 17's list, item by item, with the corpus cases that prove it (valid first, then broken). */
+const ISSUE_CORPUS_ITEMS: Record<string, string[]> = {
+  'every primitive mode': ['mode-points', 'mode-lines', 'mode-line-loop', 'mode-line-strip', 'mode-triangle-strip', 'mode-triangle-fan'],
+  'no indices; 8/16/32-bit indices': ['no-indices', 'indices-8-bit', 'quad', 'indices-32-bit'],
+  'sparse accessors; interleaved and separate buffers': ['sparse-accessor', 'quad', 'separate-vertex-buffers'],
+  'multiple UV sets, vertex colours, normals/tangents absent': [
+    'uv-sets-and-colors',
+    'vec3-float-colors-no-normals',
+    'with-tangents',
+    'one-triangle',
+  ],
+  'quantized, meshopt and Draco input': ['quantized-input', 'meshopt-input', 'draco-input'],
+  'PNG, JPEG, WebP, AVIF, KTX2 textures; samplers': [
+    'textures-png-jpeg-webp',
+    'texture-avif',
+    'texture-ktx2',
+    'texture-ktx2-external.gltf',
+  ],
+  'texture transforms': ['texture-transform', 'transform-texcoord-override'],
+  'every KHR_materials_*, unlit': ['materials-khr-all', 'unlit'],
+  'lights, cameras, skins': ['lights-and-cameras', 'lights-declared-unused', 'skin-and-animations'],
+  'node, morph and skin animations': ['node-animation', 'skin-and-animations', 'sparse-accessor'],
+  'empty nodes, multiple scenes, a scene without meshes': ['empty-nodes-and-scenes', 'scene-without-meshes', 'node-matrix-no-scene'],
+  'one triangle, a quad, deep node trees': ['one-triangle', 'quad', 'deep-node-tree'],
+  'unicode names': ['multi-file-unicode.gltf', 'модель-обрезана'],
+  'embedded data: URIs, percent-encoded file names': ['embedded-data-uris.gltf', 'uri-percent-encoded.gltf'],
+  'broken: truncated': ['quad-truncated', 'skin-and-animations-truncated', 'textures-png-jpeg-webp-truncated', 'ktx2-truncated-image'],
+  'broken: wrong lengths': ['buffer-view-too-long', 'accessor-offset-alignment'],
+  'broken: bad references': ['accessor-out-of-range', 'material-bad-ref', 'node-cycle'],
+  'broken: URIs that escape': ['uri-escape-0.gltf', 'uri-escape-1.gltf', 'uri-escape-2.gltf', 'uri-escape-3.gltf', 'uri-escape-4.gltf'],
+  'broken: JSON bombs': ['json-depth-bomb', 'node-depth-bomb', 'not-json'],
+  'broken: decompression-bomb PNGs, images that lie': ['png-decompression-bomb.gltf', 'ktx2-image-is-png'],
+};
+
 let corpus: Awaited<ReturnType<typeof cachedCorpus>>;
 let work: string;
 beforeAll(async () => {
@@ -54,6 +89,11 @@ describe('valid inputs of every kind complete with every preset', () => {
     // A guard against the corpus silently shrinking: the cases each test below runs.
     expect(corpus.valid.length).toBeGreaterThanOrEqual(40);
     expect(corpus.broken.length).toBeGreaterThanOrEqual(20);
+    // Each item of issue 17's "Build a corpus of your own", and the cases that carry it.
+    const missing = Object.entries(ISSUE_CORPUS_ITEMS).flatMap(([item, names]) =>
+      names.filter((n) => ![...corpus.valid, ...corpus.broken].some((c) => c.name === n)).map((n) => `${item}: ${n}`),
+    );
+    expect(missing).toEqual([]);
   });
 
   it.each(PRESETS)('every valid input completes with %s, each output valid and carrying what the input carried', async (preset) => {
@@ -80,7 +120,13 @@ async function runCase(c: CachedCase, preset: keyof typeof PRESET_SETTINGS): Pro
   if (glbs.length !== PRESET_SETTINGS[preset].lodRatios.length + 1) problems.push(`${glbs.length} GLBs`);
   for (const output of glbs) {
     const file = path.join(run.outputDir, output.name);
-    const check = await validateGltfBytes(await fs.readFile(file), { uri: output.name });
+    const bytes = await fs.readFile(file);
+    // As packaging checks it: glTF-Validator has no KTX2 reader, so KTX2 images are checked by ktx-parse.
+    const images = (await (await assetIO()).readBinary(bytes))
+      .getRoot()
+      .listTextures()
+      .map((t) => ({ mimeType: t.getMimeType(), image: t.getImage() }));
+    const check = checkKtx2Images(await validateGltfBytes(bytes, { uri: output.name }), images);
     if (check.errors) problems.push(`${output.name}: ${check.errors} validator errors (${check.errorMessages[0]?.code})`);
     const carried = await featuresOf(file);
     for (const key of COUNTED) if (carried[key] < input[key]) problems.push(`${output.name}: ${key} ${input[key]} -> ${carried[key]}`);
@@ -182,5 +228,44 @@ describe('complexity limits', () => {
       expect(err, code).toMatchObject({ code: 'ASSET_LIMIT', details: [{ code }] });
       expect((err as Error).message, code).toContain(variable);
     }
+  });
+});
+
+describe('the pipeline’s own outputs are valid inputs', () => {
+  /** Cases whose outputs carry the most: textures of each format, skins and animations, KTX2. */
+  const SOURCES = ['textures-png-jpeg-webp', 'skin-and-animations', 'texture-ktx2', 'materials-khr-all'];
+  const SETTINGS: [string, PipelineSettings][] = [
+    ...PRESETS.map((preset): [string, PipelineSettings] => [preset, resolveSettings({ preset })]),
+    ['game-ready + ktx2', resolveSettings({ preset: 'game-ready', textureFormat: 'ktx2', maxTextureSize: 64 })],
+  ];
+
+  it.each(SETTINGS)('every output of %s, uploaded again, completes with the default preset', async (label, settings) => {
+    const failures: string[] = [];
+    for (const name of SOURCES) {
+      const c = corpus.valid.find((v) => v.name === name)!;
+      const first = await runStagesDirectly(path.join(work, `trip-${label}-${name}`.replace(/\W+/g, '-')), c.files, settings);
+      for (const output of first.package.outputs.filter((o) => o.kind === 'glb')) {
+        const again = await runStagesDirectly(
+          path.join(work, `again-${label}-${output.name}`.replace(/\W+/g, '-')),
+          [path.join(first.outputDir, output.name)],
+          resolveSettings({ preset: JobOptions.parse({}).preset }),
+        ).catch((err: unknown) => `${output.name} of ${label}: ${String(err)}`);
+        if (typeof again === 'string') failures.push(again);
+        else if (again.package.validationErrors) failures.push(`${output.name} of ${label}: ${again.package.validationErrors} errors`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('takes a KHR_texture_basisu output back, its KTX2 images checked and kept, not refused as unrecognised', async () => {
+    const c = corpus.valid.find((v) => v.name === 'textures-png-jpeg-webp')!;
+    const settings = resolveSettings({ preset: 'game-ready', textureFormat: 'ktx2', maxTextureSize: 32, lodRatios: [] });
+    const first = await runStagesDirectly(path.join(work, 'ktx2-out'), c.files, settings);
+    const lod0 = path.join(first.outputDir, first.package.outputs.find((o) => o.kind === 'glb')!.name);
+    const again = await runStagesDirectly(path.join(work, 'ktx2-again'), [lod0], resolveSettings({ preset: 'game-ready' }));
+    // One note per KTX2 image in place of the validator's IMAGE_UNRECOGNIZED_FORMAT, and no warning about its MIME type.
+    expect(again.validate.messages.filter((m) => m.code === 'KTX2_CHECKED')).toHaveLength(3);
+    expect(again.validate.messages.filter((m) => m.code === 'VALUE_NOT_IN_LIST')).toEqual([]);
+    expect(again.textures.map((t) => t.after.mimeType)).toEqual(['image/ktx2', 'image/ktx2', 'image/ktx2']);
   });
 });

@@ -59,7 +59,7 @@ describe('cancelling a running stage through the real Temporal server', () => {
   /** Starts the LOD probe on a dense grid and resolves once its thread computes and the server has a heartbeat. */
   async function startProbe(client: Client, jobId: string) {
     const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')], { lodRatios: [0.5, 0.25, 0.1] });
-    await new NodeIO().write(workFiles.optimized(await fx.storage.workDir(jobId)), denseGrid(700));
+    await fx.putCheckpoint(jobId, 'optimized.glb', Buffer.from(await new NodeIO().writeBinary(denseGrid(700))));
     const handle = await client.workflow.start('buildLodsProbe', { taskQueue: TASK_QUEUE, workflowId: jobId, args: [requestFor(input)] });
     const [thread] = await waitFor(() => busyStageThreads().length === 1 && busyStageThreads(), {
       timeoutMs: 60_000,
@@ -87,7 +87,7 @@ describe('cancelling a running stage through the real Temporal server', () => {
     expect(cause instanceof CancelledFailure || (cause instanceof ActivityFailure && cause.cause instanceof CancelledFailure)).toBe(true);
   }
 
-  const lodsDirOf = (jobId: string) => workFiles.lodsDir(path.join(fx.dataDir, 'work', jobId));
+  const lodsDirOf = (jobId: string) => workFiles.lodsDir(fx.checkpointDir(jobId));
 
   it('delivers the cancel through heartbeats, ends the thread, and only then reports the workflow cancelled', async () => {
     const jobId = 'asset-alice-temporal-cancel';
@@ -109,6 +109,7 @@ describe('cancelling a running stage through the real Temporal server', () => {
       createHpcActivities({
         jobLog: fx.jobLog,
         storage: fx.storage,
+        scratch: fx.scratch,
         progressMaxRate: 20,
         heartbeatPacer: new HeartbeatPacer({ maxPerSecond: 0.2, minIntervalMs: 1000 }),
         stopHints,

@@ -122,7 +122,9 @@ export function describeValidatorMessage(m: ValidatorMessage): string {
 export function basisuImageProblem(image: Uint8Array): string | null {
   let ktx: ReturnType<typeof readKtx2>;
   try {
-    ktx = readKtx2(image);
+    // A copy (Buffer.slice would be a view): ktx-parse reads through the view to its underlying buffer, so
+    // a cut-short image inside a GLB's BIN chunk would be read on into the bytes after it.
+    ktx = readKtx2(new Uint8Array(image));
   } catch (err) {
     return `not a readable KTX2 container (${(err as Error).message})`;
   }

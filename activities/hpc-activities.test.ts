@@ -41,9 +41,8 @@ async function checkOutputs(
 ) {
   const io = await assetIO();
   for (const output of pkg.outputs) {
-    const file = await fx.storage.outputPath(jobId, output.name);
-    expect(file, output.name).not.toBeNull();
-    const bytes = await fs.readFile(file!);
+    const bytes = (await fx.outputBytes(jobId, output.name))!;
+    expect(bytes, output.name).not.toBeNull();
     expect(bytes.byteLength).toBe(output.bytes);
     if (output.kind !== 'glb') continue;
     const report = await validateGltfBytes(bytes, { uri: output.name });
@@ -153,7 +152,7 @@ describe('HPC pipeline stages on the shared sample assets', () => {
     // integers, octahedral normals, UVs (v 1.0006..1.9987 here) as 12-bit values under a texture transform,
     // and at every level the triangles in vertex-cache order with the vertices in first-use order.
     for (const output of run.pkg.outputs.filter((o) => o.kind === 'glb')) {
-      const bytes = await fs.readFile((await fx.storage.outputPath(jobId, output.name))!);
+      const bytes = (await fx.outputBytes(jobId, output.name))!;
       expect(attributeLayout(bytes), output.name).toEqual({
         POSITION: { componentType: 5122, normalized: false, mode: 'ATTRIBUTES' },
         NORMAL: { componentType: 5120, normalized: true, mode: 'ATTRIBUTES', filter: 'OCTAHEDRAL' },
@@ -174,9 +173,9 @@ describe('HPC pipeline stages on the shared sample assets', () => {
         expect(inFirstUseOrder(prim.getIndices()!.getArray()!, prim.getAttribute('POSITION')!.getCount()), output.name).toBe(true);
       }
     }
-    const lod3 = await (await assetIO()).read((await fx.storage.outputPath(jobId, 'DamagedHelmet-lod3.glb'))!);
+    const lod3 = await (await assetIO()).readBinary((await fx.outputBytes(jobId, 'DamagedHelmet-lod3.glb'))!);
     expect(readAssetStats(lod3, 0).triangles).toBe(run.lods[2]!.triangles);
-    const report = JSON.parse(await fs.readFile((await fx.storage.outputPath(jobId, 'report.json'))!, 'utf8'));
+    const report = JSON.parse((await fx.outputBytes(jobId, 'report.json'))!.toString('utf8'));
     expect(report.before.triangles).toBe(15452);
     expect(report.after.lod3.triangles).toBe(run.lods[2]!.triangles);
   });
@@ -242,15 +241,18 @@ describe('HPC pipeline stages on the shared sample assets', () => {
     await expect(failure).rejects.not.toMatchObject({ type: 'INVALID_ASSET' });
   });
 
-  it('cleans up a job idempotently: work folder gone, outputs kept or deleted as asked', async () => {
+  it('cleans up a job idempotently: checkpoints gone, outputs kept or deleted as asked, scratch always empty', async () => {
     const jobId = 'asset-alice-cubes';
     const env = fx.envFor(jobId);
+    // Every stage emptied its scratch folder when it ended.
+    expect(await fs.readdir(fx.scratch.dir)).toEqual([]);
+    expect((await fx.storage.loadCheckpoints(jobId, path.join(fx.dataDir, 'peek-1'))).length).toBeGreaterThan(0);
     await env.run(fx.activities.cleanupJob, { jobId, keepOutputs: true });
-    await expect(fs.stat(path.join(fx.dataDir, 'work', jobId))).rejects.toMatchObject({ code: 'ENOENT' });
-    expect(await fx.storage.outputPath(jobId, 'TwoCubes-lod0.glb')).not.toBeNull();
+    expect(await fx.storage.loadCheckpoints(jobId, path.join(fx.dataDir, 'peek-2'))).toEqual([]);
+    expect(await fx.outputBytes(jobId, 'TwoCubes-lod0.glb')).not.toBeNull();
     await env.run(fx.activities.deleteOutputs, { jobId });
     await env.run(fx.activities.deleteOutputs, { jobId });
     await env.run(fx.activities.cleanupJob, { jobId, keepOutputs: false });
-    await expect(fs.stat(path.join(fx.dataDir, 'outputs', jobId))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await fx.storage.listOutputs(jobId)).toEqual([]);
   });
 });

@@ -5,41 +5,19 @@ import { type AssetLimits, DEFAULT_ASSET_LIMITS } from '../common/config.js';
 import type { JobLog } from '../common/job-log.js';
 import { StageRequestSchema, type ProcessAssetInput } from '../common/jobs.js';
 import { failureOf, FAILURES, isStorageError } from '../common/failures.js';
-import {
-  type LodResult,
-  type OptimizeResult,
-  type PackageResult,
-  type PipelineActivities,
-  type Stage,
-  type StageRequest,
-  STAGES,
-  type TextureResult,
-  type ValidationSummary,
-} from '../common/pipeline.js';
-import type { AssetStats } from '../common/jobs.js';
+import type { PipelineActivities, StageRequest } from '../common/pipeline.js';
+import { BUILTIN_STAGES, type StageDescriptor, stageNamesOf } from '../common/stages.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { removeTempFiles } from './asset-io.js';
 import type { HeartbeatPacer } from './heartbeat-pacer.js';
 import { HEARTBEAT_INTERVAL_MS, ProgressReporter } from './progress-reporter.js';
 import { StallWatch } from './stall-watch.js';
 import type { StopHints } from './stop-hints.js';
-import { compareWithGltfpack } from './stages/gltfpack-compare.js';
 import { stallChangedSignal } from '../common/signals.js';
 import type { StageJob } from './stage-job.js';
+import type { WorkerScratch } from './job-scratch.js';
 import { runStageThread, StageFailedError } from './stage-thread.js';
-import { discardLods } from './stages/lods.js';
-import { discardOptimize } from './stages/optimize.js';
-import { discardPackage } from './stages/package.js';
-import { discardTextures } from './stages/textures.js';
-import {
-  AssetStatsSchema,
-  LodResultSchema,
-  OptimizeResultSchema,
-  PackageResultSchema,
-  TextureResultSchema,
-  ValidationSummarySchema,
-  workFiles,
-} from './work-files.js';
+import { loadStageModule, type StageModule } from './stage-module.js';
 
 /**
  * Defaults of HpcActivityDeps' tunables, in one object as ws (`WebSocketServer` options) and the Temporal
@@ -56,6 +34,8 @@ export interface HpcActivityDeps {
   /** Complexity limits checked before heavy work (default DEFAULT_ASSET_LIMITS). */
   assetLimits?: AssetLimits;
   storage: AssetStorage;
+  /** This process's scratch folder, where each stage attempt works on files fetched from storage. */
+  scratch: WorkerScratch;
   progressMaxRate: number;
   onDrop?: (err: unknown) => void;
   /** Called when Redis acknowledged a progress publish: `producedAt` is the report's ts (for the publish-lag metric). */
@@ -85,7 +65,9 @@ export interface HpcActivityDeps {
    */
   stopConfirmTimeoutMs?: number;
   /** Called when a stage stopped on a stop message, before Temporal confirmed the cancel. */
-  onStopHint?: (jobId: string, stage: Stage) => void;
+  onStopHint?: (jobId: string, stage: string) => void;
+  /** The stage registry whose activities this worker runs (default the built-in stages, common/stages.ts). */
+  stages?: readonly StageDescriptor[];
 }
 
 /** A stop message (StopHints) ended the stage's work; Temporal's cancel has not arrived yet. */
@@ -180,9 +162,6 @@ export function assertUploadNames(files: ProcessAssetInput['files']): void {
   }
 }
 
-/** Stages that read the upload itself and so need it laid out in the work folder. */
-const READS_UPLOAD: ReadonlySet<Stage> = new Set(['inspect', 'validate', 'optimize', 'package']);
-
 /**
  * Compute activities: run only by the HPC worker, on the `hpc` task queue. Each stage runs its CPU work
  * in a worker thread, reports progress through a ProgressReporter (heartbeat + Redis mirror), resumes
@@ -193,14 +172,21 @@ export function createHpcActivities(deps: HpcActivityDeps) {
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? HPC_ACTIVITY_DEFAULTS.heartbeatIntervalMs;
   const pacer = deps.heartbeatPacer;
 
-  async function runStage<T>(
-    stage: Stage,
-    rawRequest: StageRequest,
-    result: z.ZodType<T>,
-    discard: (job: StageJob) => Promise<void>,
-    /** Work done in this process after the thread, still heartbeating and cancellable (e.g. an external tool). */
-    afterThread?: (job: StageJob, output: T, reporter: ProgressReporter<unknown>, signal: AbortSignal) => Promise<T>,
-  ): Promise<T> {
+  const modules = new Map<string, Promise<StageModule>>();
+  const moduleOf = (stage: string) => {
+    let loaded = modules.get(stage);
+    if (!loaded) {
+      loaded = loadStageModule(stage);
+      // A module that failed to load is tried again by the next attempt.
+      loaded.catch(() => modules.delete(stage));
+      modules.set(stage, loaded);
+    }
+    return loaded;
+  };
+
+  /** Runs one stage of the registry for a job: its descriptor says what it reads and writes, its module does the work. */
+  async function runStage(descriptor: StageDescriptor, rawRequest: StageRequest): Promise<unknown> {
+    const stage = descriptor.name;
     const ctx = Context.current();
     const jobId = jobIdOf(ctx);
     const request = StageRequestSchema.safeParse(rawRequest);
@@ -218,7 +204,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     const reporter = new ProgressReporter<unknown>({
       jobId,
       owner: input.owner,
-      stages: STAGES,
+      stages: stageNamesOf(input.plan),
       attempt: ctx.info.attempt,
       jobLog: deps.jobLog,
       // Until this attempt records a checkpoint of its own, keep sending the previous attempt's, so an
@@ -234,18 +220,22 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     });
     reporter.startStage(stage, 1, 'steps', checkpoint === undefined ? `Starting ${stage}` : `Resuming ${stage}`);
 
-    const workDir = await deps.storage.workDir(jobId).catch(throwAsActivityFailure);
+    const { discard, afterRun } = await moduleOf(stage);
+    // Everything the stage reads comes from storage into this attempt's own scratch folder: the attempt
+    // may run on another machine than the stage before it, or than the attempt it resumes.
+    const scratch = await deps.scratch
+      .openStage(jobId, stage, descriptor.reads.includes('upload') ? input.files : null)
+      .catch(throwAsActivityFailure);
+    const workDir = scratch.workDir;
     const job: StageJob = {
       stage,
       jobId,
       assetName: input.assetName,
       mainFile,
       fileNames: input.files.map((f) => f.name),
-      inputDir: READS_UPLOAD.has(stage)
-        ? await deps.storage.materializeInputs(jobId, input.files).catch(throwAsActivityFailure)
-        : workFiles.inputDir(workDir),
+      inputDir: scratch.inputDir,
       workDir,
-      outputDir: stage === 'package' ? await deps.storage.outputDir(jobId).catch(throwAsActivityFailure) : '',
+      outputDir: descriptor.writes.includes('outputs') ? scratch.outputDir : '',
       settings,
       limits: deps.assetLimits ?? DEFAULT_ASSET_LIMITS,
       checkpoint,
@@ -265,6 +255,9 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     });
 
     let done = 0;
+    // A checkpoint is reported only once the files it names are stored, so a retry on another machine
+    // finds everything it claims; updates stay in order behind it.
+    let reported: Promise<void> = Promise.resolve();
     const stall = stallWatchFor(ctx, jobId, input.owner, stage);
     // The thread may spend minutes in one library call; the event loop is free, so heartbeat from here.
     const leavePacer = pacer?.join();
@@ -282,14 +275,24 @@ export function createHpcActivities(deps: HpcActivityDeps) {
           },
           onProgress: (value, message, next) => {
             if (value !== done || next !== undefined) stall.progress();
-            done = value;
-            reporter.update(value, message, next);
+            reported = reported
+              .then(() => (next === undefined ? undefined : scratch.persist()))
+              .then(
+                () => {
+                  done = value;
+                  reporter.update(value, message, next);
+                },
+                (err: unknown) => log.warn('Could not store a checkpoint; the stage goes on', { jobId, stage, error: String(err) }),
+              );
           },
         },
         work.signal,
       );
-      const parsed = result.parse(output);
-      const final = afterThread ? await afterThread(job, parsed, reporter, work.signal) : parsed;
+      const parsed: unknown = descriptor.result.parse(output);
+      const final = afterRun ? descriptor.result.parse(await afterRun(job, parsed, reporter, work.signal)) : parsed;
+      await reported;
+      await scratch.persist();
+      if (descriptor.writes.includes('outputs')) await scratch.publish();
       reporter.finishStage();
       await reporter.flush();
       return final;
@@ -311,7 +314,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
         // checkpointed pieces for the retry and drop only half-written files.
         await (
           ctx.cancellationDetails?.cancelRequested
-            ? discard(job)
+            ? (discard?.(job) ?? Promise.resolve())
             : Promise.all([removeTempFiles(workDir), job.outputDir ? removeTempFiles(job.outputDir) : undefined])
         ).catch((cleanupErr: unknown) => {
           // The cancellation must still be reported; cleanupJob removes the whole work folder later anyway.
@@ -324,6 +327,9 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     } finally {
       leavePacer?.();
       stopWatching?.();
+      await scratch
+        .dispose()
+        .catch((err: unknown) => log.warn('Could not empty a stage’s scratch folder', { jobId, stage, error: String(err) }));
       ctx.cancellationSignal.removeEventListener('abort', onCancel);
       clearInterval(ticker);
       if (stall.stalled) deps.onStallChange?.(-1);
@@ -335,7 +341,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
    * the artist as a `stalled` event, to the workflow as a signal (it sets the AssetStalled search
    * attribute) and to metrics; `unstalled` when the stage moves again.
    */
-  function stallWatchFor(ctx: Context, jobId: string, owner: string, stage: Stage): StallWatch {
+  function stallWatchFor(ctx: Context, jobId: string, owner: string, stage: string): StallWatch {
     const announce = (stalled: boolean, message: string) => {
       deps.onStallChange?.(stalled ? 1 : -1);
       deps.jobLog
@@ -360,52 +366,26 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     });
   }
 
+  // One activity per stage of the registry, by its descriptor's activity type.
+  const stageActivities = Object.fromEntries(
+    (deps.stages ?? BUILTIN_STAGES).map((descriptor) => [descriptor.activity, (request: StageRequest) => runStage(descriptor, request)]),
+  );
   const activities = {
-    /** Reads the uploaded asset and counts its meshes, vertices, triangles, materials and textures. */
-    async inspectAsset(request: StageRequest): Promise<AssetStats> {
-      return runStage('inspect', request, AssetStatsSchema, keepNothing);
-    },
-    /** Runs glTF-Validator; errors fail the job as INVALID_ASSET, warnings are returned. */
-    async validateAsset(request: StageRequest): Promise<ValidationSummary> {
-      return runStage('validate', request, ValidationSummarySchema, keepNothing);
-    },
-    /** dedup, weld, prune, resample, reorder (+ quantize) into the work folder's optimized.glb. */
-    async optimizeAsset(request: StageRequest): Promise<OptimizeResult> {
-      return runStage('optimize', request, OptimizeResultSchema, (job) => discardOptimize(job.workDir));
-    },
-    /** Simplified copies at settings.lodRatios. */
-    async buildLods(request: StageRequest): Promise<LodResult[]> {
-      return runStage('lods', request, z.array(LodResultSchema), (job) => discardLods(job.workDir));
-    },
-    /** Resized, re-encoded textures, resumable per texture. */
-    async processTextures(request: StageRequest): Promise<TextureResult[]> {
-      return runStage('textures', request, z.array(TextureResultSchema), (job) => discardTextures(job.workDir));
-    },
-    /** The deliverable GLBs and report.json in the job's output folder, each validated. */
-    async packageOutputs(request: StageRequest): Promise<PackageResult> {
-      return runStage(
-        'package',
-        request,
-        PackageResultSchema,
-        (job) => discardPackage(job.outputDir),
-        (job, packaged, reporter, signal) =>
-          job.settings.compareWithGltfpack ? compareWithGltfpack(job, packaged, reporter, signal) : Promise.resolve(packaged),
-      );
-    },
+    // Built from the registry, whose built-in descriptors define these types (BuiltinStageActivities); each
+    // result is checked against its descriptor's schema before it is returned.
+    ...(stageActivities as unknown as Omit<PipelineActivities, 'cleanupJob' | 'deleteOutputs'>),
     async cleanupJob(request: { jobId: string; keepOutputs: boolean }): Promise<void> {
       const { jobId, keepOutputs } = JobRequest.extend({ keepOutputs: z.boolean() }).parse(request);
-      await deps.storage.removeWork(jobId).catch(throwAsActivityFailure);
+      await deps.storage.removeCheckpoints(jobId).catch(throwAsActivityFailure);
       if (!keepOutputs) await deps.storage.removeOutputs(jobId).catch(throwAsActivityFailure);
     },
+    /** When the retention runs out: the outputs, and the job's hold on its upload (deleted when no other job holds it). */
     async deleteOutputs(request: { jobId: string }): Promise<void> {
-      await deps.storage.removeOutputs(JobRequest.parse(request).jobId).catch(throwAsActivityFailure);
+      await deps.storage.deleteJob(JobRequest.parse(request).jobId).catch(throwAsActivityFailure);
     },
   } satisfies PipelineActivities;
   return activities;
 }
-
-/** Inspect and validate write nothing a cancellation must remove. */
-async function keepNothing(): Promise<void> {}
 
 /**
  * Maps a stage's failure to what Temporal should do with it, by the catalogue's retryable flag: never

@@ -52,7 +52,7 @@ describe('stages interrupted by retries and cancellation', () => {
     expect(checkpoints).toContainEqual({ done: [0, 1] });
 
     // The retry is told (through heartbeatDetails) that the first two were done before the worker died.
-    const workDir = path.join(fx.dataDir, 'work', helmetJob);
+    const workDir = fx.checkpointDir(helmetJob);
     const mtimes = async () => Promise.all([0, 1, 2, 3, 4].map(async (i) => (await fs.stat(workFiles.textureResult(workDir, i))).mtimeMs));
     const before = await mtimes();
     const retry = fx.envFor(helmetJob, {
@@ -70,7 +70,7 @@ describe('stages interrupted by retries and cancellation', () => {
   });
 
   it('keeps LODs a previous attempt finished and builds only the rest', async () => {
-    const workDir = path.join(fx.dataDir, 'work', helmetJob);
+    const workDir = fx.checkpointDir(helmetJob);
     const first = await runIn(fx.envFor(helmetJob), fx.activities.buildLods, requestFor(helmet));
     const lod1Written = (await fs.stat(workFiles.lodGlb(workDir, 1))).mtimeMs;
     const lod2Written = (await fs.stat(workFiles.lodGlb(workDir, 2))).mtimeMs;
@@ -85,8 +85,8 @@ describe('stages interrupted by retries and cancellation', () => {
 
   it('keeps finished textures for the retry when the attempt times out instead of being cancelled', async () => {
     const jobId = 'asset-alice-helmet-timeout';
-    const workDir = await fx.storage.workDir(jobId);
-    await fs.copyFile(workFiles.optimized(path.join(fx.dataDir, 'work', helmetJob)), workFiles.optimized(workDir));
+    const workDir = fx.checkpointDir(jobId);
+    await fx.putCheckpoint(jobId, 'optimized.glb', await fs.readFile(workFiles.optimized(fx.checkpointDir(helmetJob))));
     const env = fx.envFor(jobId);
     const firstDone = heartbeatWhere(env, (d) => JSON.stringify(d.checkpoint) === JSON.stringify({ done: [0] }));
     // Full-size WebP at quality 100: seconds per texture, so the timeout lands while the second is being encoded.
@@ -106,10 +106,10 @@ describe('stages interrupted by retries and cancellation', () => {
   it('stops the simplification thread at once when cancelled, keeps heartbeating until then, and leaves no partial LODs', async () => {
     const jobId = 'asset-alice-dense-cancel';
     const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')], { lodRatios: [0.5, 0.25, 0.1] });
-    const workDir = await fx.storage.workDir(jobId);
+    const workDir = fx.checkpointDir(jobId);
     // About 2M triangles: simplifying them outlasts the three heartbeats (one a second) the test waits for,
     // even on an idle machine.
-    await new NodeIO().write(workFiles.optimized(workDir), denseGrid(1000));
+    await fx.putCheckpoint(jobId, 'optimized.glb', Buffer.from(await new NodeIO().writeBinary(denseGrid(1000))));
 
     const env = fx.envFor(jobId);
     const simplifying = heartbeatWhere(env, (d) => d.progress.stage === 'lods' && d.progress.message.startsWith('Simplifying'));
@@ -134,5 +134,6 @@ describe('stages interrupted by retries and cancellation', () => {
     expect(aliveStageThreads()).not.toContain(simplifier);
     expect(busyStageThreads()).toEqual([]);
     await expect(fs.stat(workFiles.lodsDir(workDir))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(await fs.readdir(fx.scratch.dir)).toEqual([]);
   });
 });

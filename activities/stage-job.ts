@@ -1,9 +1,11 @@
 import { z } from 'zod';
-import { PipelineSettings, STAGES, ValidatorMessage } from '../common/pipeline.js';
+import { PipelineSettings, ValidatorMessage } from '../common/pipeline.js';
+import { StageName } from '../common/stages.js';
 
 /** Everything a stage thread needs: paths on the HPC machine's storage and the job's settings. Plain data only. */
 export const StageJob = z.object({
-  stage: z.enum(STAGES),
+  /** A stage of the registry (common/stages.ts); its runner is activities/stages/<stage>.ts. */
+  stage: StageName,
   jobId: z.string(),
   assetName: z.string(),
   /** The .glb/.gltf among the uploaded files. */

@@ -1,27 +1,26 @@
 import { parentPort } from 'node:worker_threads';
 import { z } from 'zod';
-import type { Stage } from '../common/pipeline.js';
 import { FAILURES, isStorageError } from '../common/failures.js';
 import { deterministicFailure } from './invalid-asset-error.js';
 import { OutputInvalidError } from './output-error.js';
 import { EncoderUnavailableError } from './tools/basisu.js';
 import { StageJob, type StageProgress, type StageThreadMessage } from './stage-job.js';
-import { inspectStage } from './stages/inspect.js';
-import { lodsStage } from './stages/lods.js';
-import { optimizeStage } from './stages/optimize.js';
-import { packageStage } from './stages/package.js';
-import { texturesStage } from './stages/textures.js';
-import { validateStage } from './stages/validate.js';
+import { loadStageModule } from './stage-module.js';
 
-/** Runs stages' compute inside a worker thread, one at a time, posting progress and outcome to the activity. */
-const STAGE_RUNNERS: Record<Stage, (job: StageJob, progress: StageProgress) => Promise<unknown>> = {
-  inspect: inspectStage,
-  validate: validateStage,
-  optimize: optimizeStage,
-  lods: lodsStage,
-  textures: texturesStage,
-  package: packageStage,
-};
+/**
+ * Runs stages' compute inside a worker thread, one at a time, posting progress and outcome to the
+ * activity. Each stage's runner is its module's `run` (activities/stages/<name>.ts), loaded on first use
+ * and kept loaded with the thread.
+ */
+const runners = new Map<string, (job: StageJob, progress: StageProgress) => Promise<unknown>>();
+async function runnerOf(stage: string) {
+  let runner = runners.get(stage);
+  if (!runner) {
+    runner = (await loadStageModule(stage)).run;
+    runners.set(stage, runner);
+  }
+  return runner;
+}
 
 const port = parentPort;
 if (!port) throw new Error('stage-thread-entry runs only as a worker thread');
@@ -35,7 +34,9 @@ async function runOne(raw: unknown): Promise<void> {
   try {
     const { job } = Request.parse(raw);
     mainFile = job.mainFile;
-    const result = await STAGE_RUNNERS[job.stage](job, {
+    const result = await (
+      await runnerOf(job.stage)
+    )(job, {
       start: (total, unit, message) => post({ type: 'start', total, unit, message }),
       update: (done, message, checkpoint) => post({ type: 'progress', done, message, checkpoint }),
       process: (pid, running) => post({ type: 'process', pid, running }),

@@ -15,14 +15,15 @@ describe('stage threads', () => {
     fx = await startPipelineFixture();
     const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')]);
     const jobId = 'asset-alice-thread-reuse';
+    const scratch = await fx.scratch.openStage(jobId, 'inspect', input.files);
     job = {
       stage: 'inspect',
       jobId,
       assetName: input.assetName,
       mainFile: input.assetName,
       fileNames: input.files.map((f) => f.name),
-      inputDir: await fx.storage.materializeInputs(jobId, input.files),
-      workDir: await fx.storage.workDir(jobId),
+      inputDir: scratch.inputDir,
+      workDir: scratch.workDir,
       outputDir: '',
       settings: resolveSettings(input.options),
     };

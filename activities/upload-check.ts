@@ -13,7 +13,7 @@ import {
   unknownOptionalExtensions,
 } from './asset-io.js';
 import { textureLabel } from './asset-stats.js';
-import { describeValidatorMessage, validateGltfBytes, type ValidationOutcome } from './gltf-validation.js';
+import { checkKtx2Images, describeValidatorMessage, validateGltfBytes, type ValidationOutcome } from './gltf-validation.js';
 import { assetOverLimit, InvalidAssetError } from './invalid-asset-error.js';
 
 /** The upload as a stage sees it. */
@@ -133,6 +133,26 @@ export function assertTexturesWithinLimits(doc: Document, limits: AssetLimits, f
   }
 }
 
+/** Image MIME types of texture extensions, by extension: each the extension's own type. */
+const EXTENSION_MIME_TYPES: Record<string, string> = { EXT_texture_avif: 'image/avif', KHR_texture_basisu: 'image/ktx2' };
+
+/**
+ * The validator's MIME list predates AVIF and KTX2: it warns VALUE_NOT_IN_LIST for 'image/avif' and
+ * 'image/ktx2', which are the types their extensions define, not a mistake, when the asset uses the extension.
+ */
+function forgiveExtensionMimeTypes(outcome: ValidationOutcome, head: GltfJsonHead): void {
+  const allowed = (head.extensionsUsed ?? []).flatMap((e) => (EXTENSION_MIME_TYPES[e] ? [`'${EXTENSION_MIME_TYPES[e]}'`] : []));
+  outcome.messages = outcome.messages.filter(
+    (m) =>
+      !(
+        m.code === 'VALUE_NOT_IN_LIST' &&
+        /^\/images\/\d+\/mimeType$/.test(m.pointer ?? '') &&
+        allowed.some((type) => m.message.includes(type))
+      ),
+  );
+  outcome.warnings = outcome.messages.filter((m) => m.severity === 'warning').length;
+}
+
 /**
  * The validator does not know AVIF (EXT_texture_avif): it reports each AVIF image IMAGE_UNRECOGNIZED_FORMAT,
  * which this project's settings make an error (to catch files that are no image at all). An image the
@@ -140,17 +160,13 @@ export function assertTexturesWithinLimits(doc: Document, limits: AssetLimits, f
  * unreadable one fails there as IMAGE_UNREADABLE): not an error here.
  */
 function forgiveAvifImages(outcome: ValidationOutcome, head: GltfJsonHead): void {
+  forgiveExtensionMimeTypes(outcome, head);
   if (!(head.extensionsUsed ?? []).includes('EXT_texture_avif')) return;
   const images = (head as { images?: { mimeType?: unknown; uri?: unknown }[] }).images ?? [];
   const isAvif = (pointer: string | undefined) => {
     const image = images[Number(/^\/images\/(\d+)$/.exec(pointer ?? '')?.[1] ?? -1)];
     return image?.mimeType === 'image/avif' || (typeof image?.uri === 'string' && /\.avif$/i.test(image.uri));
   };
-  // The validator's MIME list predates AVIF: 'image/avif' is the extension's own type, not a mistake.
-  outcome.messages = outcome.messages.filter(
-    (m) => !(m.code === 'VALUE_NOT_IN_LIST' && /^\/images\/\d+\/mimeType$/.test(m.pointer ?? '') && m.message.includes("'image/avif'")),
-  );
-  outcome.warnings = outcome.messages.filter((m) => m.severity === 'warning').length;
   const forgiven = outcome.errorMessages.filter((m) => m.code === 'IMAGE_UNRECOGNIZED_FORMAT' && isAvif(m.pointer));
   if (!forgiven.length) return;
   outcome.errorMessages = outcome.errorMessages.filter((m) => !forgiven.includes(m));
@@ -162,6 +178,61 @@ function forgiveAvifImages(outcome: ValidationOutcome, head: GltfJsonHead): void
       severity: 'info' as const,
       message: 'AVIF image: the validator cannot check it; the textures stage decodes it.',
     })),
+  );
+}
+
+const GLB_BIN_CHUNK = 0x004e4942; // 'BIN\0'
+
+/** The BIN chunk of a GLB (the buffer without a URI), or null for a .gltf or a GLB without one. */
+function glbBinChunk(bytes: Uint8Array): Uint8Array | null {
+  if (bytes.byteLength < 20) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0, true) !== 0x46546c67) return null; // 'glTF'
+  const end = Math.min(view.getUint32(8, true), bytes.byteLength);
+  const second = 20 + view.getUint32(12, true);
+  if (second + 8 > end || view.getUint32(second + 4, true) !== GLB_BIN_CHUNK) return null;
+  return bytes.subarray(second + 8, Math.min(end, second + 8 + view.getUint32(second, true)));
+}
+
+/**
+ * The bytes of the upload's KTX2 images (by their JSON index), read straight from the JSON's buffer views,
+ * data: URIs or the upload's own files: glTF-Validator cannot read KTX2, and no glTF library has read the
+ * upload yet. Other images, and ones whose bytes cannot be found, are null (the validator's error stands).
+ */
+async function ktx2ImagesOf(
+  bytes: Uint8Array,
+  head: GltfJsonHead,
+  job: UploadJob,
+): Promise<{ mimeType: string; image: Uint8Array | null }[]> {
+  type RawImage = { mimeType?: unknown; uri?: unknown; bufferView?: unknown };
+  type RawView = { buffer?: unknown; byteOffset?: unknown; byteLength?: unknown };
+  const raw = head as { images?: RawImage[]; bufferViews?: RawView[]; buffers?: { uri?: string }[] };
+  const buffers = new Map<number, Promise<Uint8Array | null>>();
+  const resource = async (uri: string): Promise<Uint8Array | null> => {
+    const data = /^data:[^,]*?(;base64)?,(.*)$/is.exec(uri);
+    if (data) return data[1] ? Buffer.from(data[2]!, 'base64') : Buffer.from(decodeURIComponent(data[2]!));
+    const file = resolveUploadUri(uri, job.inputDir, job.fileNames);
+    return file ? fs.readFile(file) : null;
+  };
+  const bufferOf = (index: number): Promise<Uint8Array | null> => {
+    if (!buffers.has(index)) {
+      const uri = raw.buffers?.[index]?.uri;
+      buffers.set(index, uri === undefined ? Promise.resolve(index === 0 ? glbBinChunk(bytes) : null) : resource(uri));
+    }
+    return buffers.get(index)!;
+  };
+  return Promise.all(
+    (raw.images ?? []).map(async (image) => {
+      const ktx2 = image.mimeType === 'image/ktx2' || (typeof image.uri === 'string' && /\.ktx2$/i.test(image.uri));
+      if (!ktx2) return { mimeType: String(image.mimeType ?? ''), image: null };
+      if (typeof image.uri === 'string') return { mimeType: 'image/ktx2', image: await resource(image.uri) };
+      const view = typeof image.bufferView === 'number' ? raw.bufferViews?.[image.bufferView] : undefined;
+      const buffer = typeof view?.buffer === 'number' ? await bufferOf(view.buffer) : null;
+      const offset = typeof view?.byteOffset === 'number' ? view.byteOffset : 0;
+      const length = typeof view?.byteLength === 'number' ? view.byteLength : -1;
+      const fits = buffer && length >= 0 && offset + length <= buffer.byteLength;
+      return { mimeType: 'image/ktx2', image: fits ? buffer.subarray(offset, offset + length) : null };
+    }),
   );
 }
 
@@ -218,10 +289,14 @@ export async function validateUpload(job: UploadJob): Promise<ValidationSummary>
     },
   });
   forgiveAvifImages(outcome, head);
-  if (outcome.errors > 0) throw validationFailure(job.assetName, outcome);
+  // KHR_texture_basisu images (the pipeline's own KTX2 outputs among them): checked by ktx-parse instead.
+  const checked = outcome.errorMessages.some((m) => m.code === 'IMAGE_UNRECOGNIZED_FORMAT')
+    ? checkKtx2Images(outcome, await ktx2ImagesOf(bytes, head, job))
+    : outcome;
+  if (checked.errors > 0) throw validationFailure(job.assetName, checked);
   // The validator says only that it cannot check an unknown extension; what matters is that it is dropped.
   const dropped = new Set(unknownOptionalExtensions(head));
-  const messages = outcome.messages.flatMap((m): ValidatorMessage[] => {
+  const messages = checked.messages.flatMap((m): ValidatorMessage[] => {
     const name = /'([A-Za-z0-9_]+)'/.exec(m.message)?.[1];
     if (m.code !== 'UNSUPPORTED_EXTENSION' || !name || !dropped.has(name)) return [m];
     return [

@@ -12,6 +12,7 @@ import type { AssetStorage } from '../storage/asset-storage.js';
 import { createApiMetrics, type ApiMetrics } from './api-metrics.js';
 import { HpcQueueBook } from '../common/hpc-queue.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
+import { BUILTIN_STAGES, type StageDescriptor } from '../common/stages.js';
 import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
 import { JobService } from './job-service.js';
@@ -22,6 +23,9 @@ import { securityHeaders } from './security-headers.js';
 import { SocketHub, type SocketHubOptions } from './socket-hub.js';
 import { sendRateLimited, SharedRateLimit, submitRateLimit } from './rate-limits.js';
 import { UploadError } from './upload.js';
+import { FinishedUploads } from './finished-uploads.js';
+import { resumableUploads } from './resumable-uploads.js';
+import { UPLOADS_PATH } from '../common/uploads.js';
 import { FAILURES, isStorageError } from '../common/failures.js';
 
 export interface ApiDeps {
@@ -35,6 +39,8 @@ export interface ApiDeps {
   log: Logger;
   /** Socket timings, for tests; production uses the defaults and API_RECONCILE_INTERVAL_MS. */
   socketOptions?: SocketHubOptions;
+  /** The stage registry new jobs are planned from (default the built-in stages; api/main.ts adds STAGES_CONFIG's). */
+  stages?: readonly StageDescriptor[];
 }
 
 /** A partial upload nobody has written to for this long belongs to a request that is gone. */
@@ -56,13 +62,16 @@ export interface ApiServer {
   drain(): void;
   /** Closes every socket with 1012 (reconnect elsewhere) and stops the server. */
   close(): Promise<void>;
+  /** Deletes partial uploads past their expiry now (the API also does it every 10 minutes); returns how many. */
+  sweepExpiredUploads(): Promise<number>;
 }
 
 /** Builds the HTTP + WebSocket server: REST under /api, the socket at /ws, the web page at /. */
 export function createApiServer(deps: ApiDeps): ApiServer {
   const { config, log } = deps;
   const verifier = new TokenVerifier(config);
-  const jobs = new JobService(deps.temporal);
+  const stages = deps.stages ?? BUILTIN_STAGES;
+  const jobs = new JobService(deps.temporal, deps.storage, stages);
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
   const queueBook = new HpcQueueBook(deps.redis);
   const reconciler = new JobReconciler({ jobLog, log, hpcQueue: queueBook });
@@ -78,8 +87,11 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
   app.use('/api', corsAllowlist(config.API_CORS_ORIGINS));
   app.use(requestLog(log));
-  // Every JSON body the API accepts is small; uploads are multipart and streamed (api/upload.ts).
-  app.use('/api', express.json({ limit: '16kb' }));
+  // Every JSON body the API accepts is small; uploads are multipart or tus and streamed (api/upload.ts,
+  // api/resumable-uploads.ts). A job start names up to UPLOAD_MAX_FILES files of 255-byte names.
+  const smallJson = express.json({ limit: '16kb' });
+  const jobStartJson = express.json({ limit: '256kb' });
+  app.use('/api', (req, res, next) => (req.method === 'POST' && req.path === '/jobs' ? jobStartJson : smallJson)(req, res, next));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -117,10 +129,21 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     });
   }
 
+  const finishedUploads = new FinishedUploads(deps.redis, config.UPLOAD_RESUME_SECONDS);
+  const resumable = resumableUploads({
+    storage: deps.storage,
+    uploads: finishedUploads,
+    directory: path.join(config.DATA_DIR, 'uploads', 'resumable'),
+    maxBytes: config.UPLOAD_MAX_BYTES,
+    expiryMs: config.UPLOAD_RESUME_SECONDS * 1000,
+    log,
+  });
+  app.use(UPLOADS_PATH, requireOwner(verifier), resumable.router);
   app.use(
     '/api/jobs',
     requireOwner(verifier),
     jobsRouter({
+      finishedUploads,
       jobs,
       jobLog,
       reconciler,
@@ -131,7 +154,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
       scheduling: { urgentUsers: config.API_URGENT_USERS, urgentRole: config.API_URGENT_ROLE, weights: config.FAIR_SHARE_WEIGHTS },
     }),
   );
-  app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal }));
+  app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal, stages }));
   // The page's KTX2 transcoder worker (web/src/model-viewer.ts): its own CSP, allowing the string compilation
   // its Emscripten bindings need in that worker only; it fetches nothing (the page posts it the WebAssembly).
   app.use('/basis/ktx2-worker.js', (_req: Request, res: Response, next: NextFunction) => {
@@ -217,12 +240,19 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     },
   });
   built.hub = socketHub;
-  // Partial uploads of a process killed mid-request are never finished by anyone: sweep them now and then.
+  // Partial uploads of a process killed mid-request are never finished by anyone, and resumable ones
+  // past UPLOAD_RESUME_SECONDS will not be resumed: sweep them now and then.
   const sweepStaleUploads = () =>
-    deps.storage.removeStaleUploads(STALE_UPLOAD_MS).then(
-      (removed) => removed > 0 && log.info({ removed }, 'removed partial uploads left by interrupted requests'),
-      (err: unknown) => log.warn({ err }, 'could not sweep partial uploads'),
-    );
+    Promise.all([
+      deps.storage.removeStaleUploads(STALE_UPLOAD_MS).then(
+        (removed) => removed > 0 && log.info({ removed }, 'removed partial uploads left by interrupted requests'),
+        (err: unknown) => log.warn({ err }, 'could not sweep partial uploads'),
+      ),
+      resumable.sweep().then(
+        (removed) => removed > 0 && log.info({ removed }, 'removed resumable uploads past their expiry'),
+        (err: unknown) => log.warn({ err }, 'could not sweep expired resumable uploads'),
+      ),
+    ]);
   void sweepStaleUploads();
   const sweeper = setInterval(() => void sweepStaleUploads(), STALE_UPLOAD_SWEEP_MS);
   sweeper.unref();
@@ -233,6 +263,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     drain() {
       built.draining = true;
     },
+    sweepExpiredUploads: () => resumable.sweep(),
     async close() {
       clearInterval(sweeper);
       await socketHub.close();

@@ -6,16 +6,7 @@ import { JobId } from '../common/progress.js';
 import { ownerOf } from './auth.js';
 import type { JobService } from './job-service.js';
 import { FAILURES } from '../common/failures.js';
-
-/** Which pipeline stage each compute activity runs (common/pipeline.ts PipelineActivities). */
-const STAGE_OF_ACTIVITY: Readonly<Record<string, string>> = {
-  inspectAsset: 'inspect',
-  validateAsset: 'validate',
-  optimizeAsset: 'optimize',
-  buildLods: 'lods',
-  processTextures: 'textures',
-  packageOutputs: 'package',
-};
+import { BUILTIN_STAGES, type StageDescriptor, stageOfActivity } from '../common/stages.js';
 
 /** One event of a workflow history as the Temporal client returns it. */
 type HistoryEvent = NonNullable<History['events']>[number];
@@ -42,8 +33,14 @@ function eventTypeOf(event: HistoryEvent): string {
 /** Workflow-task bookkeeping says nothing about the job; only a failed workflow task is worth showing. */
 const HIDDEN_TYPES = new Set(['WorkflowTaskScheduled', 'WorkflowTaskStarted', 'WorkflowTaskCompleted']);
 
-/** The history in brief: one entry per event that says what ran, on which attempt, and why it failed. */
-export function briefHistory(events: readonly HistoryEvent[]): JobHistoryEntry[] {
+/**
+ * The history in brief: one entry per event that says what ran, on which attempt, and why it failed.
+ * `stageOf` maps an activity type to the stage it runs (from the stage registry, common/stages.ts).
+ */
+export function briefHistory(
+  events: readonly HistoryEvent[],
+  stageOf: ReadonlyMap<string, string> = stageOfActivity(BUILTIN_STAGES),
+): JobHistoryEntry[] {
   const activityByScheduledId = new Map<number, string>();
   const brief: JobHistoryEntry[] = [];
   for (const event of events) {
@@ -61,7 +58,7 @@ export function briefHistory(events: readonly HistoryEvent[]): JobHistoryEntry[]
       event.activityTaskCancelRequestedEventAttributes ??
       event.activityTaskCanceledEventAttributes;
     const activityType = scheduled?.activityType?.name ?? activityByScheduledId.get(Number(activityEvent?.scheduledEventId ?? -1));
-    const stage = activityType ? STAGE_OF_ACTIVITY[activityType] : undefined;
+    const stage = activityType ? stageOf.get(activityType) : undefined;
     // A completed or failed activity carries no attempt of its own; it is the attempt its start event recorded.
     const attempt = event.activityTaskStartedEventAttributes?.attempt ?? undefined;
     const failure = failureMessage(
@@ -87,8 +84,9 @@ export function briefHistory(events: readonly HistoryEvent[]): JobHistoryEntry[]
 }
 
 /** GET /api/jobs/:id/history: the job's workflow history in brief, for its owner only (`asset-farm logs`). */
-export function historyRouter(deps: { jobs: JobService; temporal: Client }): Router {
+export function historyRouter(deps: { jobs: JobService; temporal: Client; stages?: readonly StageDescriptor[] }): Router {
   const router = Router();
+  const stageOf = stageOfActivity(deps.stages ?? BUILTIN_STAGES);
   router.get('/:id/history', async (req, res) => {
     const id = JobId.safeParse(req.params.id);
     const job = id.success ? await deps.jobs.describeOwned(ownerOf(res).id, id.data) : null;
@@ -98,7 +96,7 @@ export function historyRouter(deps: { jobs: JobService; temporal: Client }): Rou
       return;
     }
     const history = await deps.temporal.workflow.getHandle(job.jobId).fetchHistory();
-    res.json({ jobId: job.jobId, events: briefHistory(history.events ?? []) });
+    res.json({ jobId: job.jobId, events: briefHistory(history.events ?? [], stageOf) });
   });
   return router;
 }

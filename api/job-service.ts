@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
 import { JobRetrySchema, newJobId, ProcessAssetInput, type JobRetry } from '../common/jobs.js';
+import type { AssetStorage } from '../storage/asset-storage.js';
+import { BUILTIN_STAGES, planStages, type StageDescriptor } from '../common/stages.js';
 import { JobPriority, temporalPriority } from '../common/job-priority.js';
 import type { PipelineReport } from '../common/pipeline.js';
 import {
@@ -85,13 +87,21 @@ export interface JobSchedule {
  * answers "not found" for another user's job, so nobody learns whether someone else's job exists.
  */
 export class JobService {
-  constructor(private readonly client: Client) {}
+  constructor(
+    private readonly client: Client,
+    /** Where the uploads are: each job retains its input blobs before it starts, so no cleanup deletes them under it. */
+    private readonly inputs?: Pick<AssetStorage, 'retainInputs'>,
+    /** The stage registry each new job's plan is resolved from (common/stages.ts). */
+    private readonly stages: readonly StageDescriptor[] = BUILTIN_STAGES,
+  ) {}
 
   /**
    * Starts processAsset for the owner; the workflow id (job id) is returned at once. `schedule` places
    * the job among the others waiting for the HPC machines (common/job-priority.ts); its activities
    * inherit the workflow's priority and fairness key. A retry records what it retries, who asked and
    * when (memo `retry`, search attribute AssetRetryOf), for the Temporal UI and the page's history.
+   * The job's stage plan is resolved here, from today's registry (a retry too: it is a new job), and
+   * travels in the workflow input, so the job finishes with it whatever a later deploy changes.
    */
   async start(
     input: ProcessAssetInput,
@@ -99,10 +109,11 @@ export class JobService {
     retry?: JobRetry,
   ): Promise<string> {
     const jobId = newJobId(input.owner, randomUUID());
+    await this.inputs?.retainInputs(jobId, input.files);
     await this.client.workflow.start('processAsset', {
       taskQueue: ORCHESTRATOR_TASK_QUEUE,
       workflowId: jobId,
-      args: [input],
+      args: [{ ...input, plan: planStages(this.stages, { preset: input.options.preset, fileNames: input.files.map((f) => f.name) }) }],
       priority: temporalPriority(schedule.level, schedule.shareKey, schedule.weights),
       memo: { owner: input.owner, assetName: input.assetName, ...(retry ? { retry } : {}) },
       typedSearchAttributes: [

@@ -6,11 +6,13 @@ import { JobId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { fairShareKey } from '../common/job-priority.js';
 import { ownerOf, type JobOwner } from './auth.js';
-import { listOutputs, resolveOutput, sendOutput, sendOutputsZip } from './job-outputs.js';
+import { listOutputs, sendOutputsZip, sendStored } from './job-outputs.js';
 import { isClosedStatus, type JobReconciler } from './job-reconciler.js';
 import { decodeCursor, type JobSchedule, type JobService } from './job-service.js';
 import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
 import { MODEL_FILE, receiveUpload, UploadError, type UploadLimits } from './upload.js';
+import type { FinishedUploads } from './finished-uploads.js';
+import { receiveUploadedAsset } from './uploaded-asset.js';
 import { FAILURES } from '../common/failures.js';
 
 const ListQuery = z.object({
@@ -31,6 +33,8 @@ export interface JobsRouterDeps {
   jobLog: JobLog;
   reconciler: JobReconciler;
   storage: AssetStorage;
+  /** Finished resumable uploads, which a JSON job start names by id. */
+  finishedUploads: FinishedUploads;
   uploadLimits: UploadLimits;
   /** Uploads and retries per user: each starts a whole pipeline on the HPC machines. */
   submitLimit: SharedRateLimit;
@@ -83,7 +87,10 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
       req.resume();
       return;
     }
-    const upload = await receiveUpload(req, deps.storage, deps.uploadLimits);
+    // JSON names finished resumable uploads (POST /api/uploads); multipart carries the files themselves.
+    const upload = req.is('application/json')
+      ? await receiveUploadedAsset(req.body, owner, { uploads: deps.finishedUploads, storage: deps.storage, limits: deps.uploadLimits })
+      : await receiveUpload(req, deps.storage, deps.uploadLimits);
     let input: ProcessAssetInput;
     let schedule: JobSchedule;
     try {
@@ -185,24 +192,22 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     res.status(202).location(`/api/jobs/${jobId}`).json({ jobId, retryOf: job.jobId, assetName: input.assetName });
   });
 
-  // Reading outputs never creates the job's folder: an expired job's outputs are gone and stay gone.
+  // Outputs are read from storage only, after the ownership check: the API reads no worker's disk.
   router.get('/:id/outputs', async (req, res) => {
     const job = await ownedJob(req, res);
     if (!job) return;
-    res.json({ jobId: job.jobId, outputs: await listOutputs(deps.storage.outputLocation(job.jobId)) });
+    res.json({ jobId: job.jobId, outputs: await listOutputs(deps.storage, job.jobId) });
   });
 
   router.get('/:id/outputs.zip', async (req, res) => {
     const job = await ownedJob(req, res);
     if (!job) return;
-    const dir = deps.storage.outputLocation(job.jobId);
-    // The zip needs names only; digests are for the listing.
-    const outputs = await listOutputs(dir, { digests: false });
+    const outputs = await listOutputs(deps.storage, job.jobId);
     if (outputs.length === 0) {
       res.status(404).json({ error: { code: FAILURES.NO_OUTPUTS.code, message: 'This job has no outputs yet.' } });
       return;
     }
-    await sendOutputsZip(res, dir, outputs, `${job.jobId}.zip`);
+    await sendOutputsZip(res, deps.storage, job.jobId, outputs, `${job.jobId}.zip`);
   });
 
   router.get('/:id/outputs/*name', async (req, res) => {
@@ -210,14 +215,14 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     if (!job) return;
     const raw = (req.params as { name?: string | string[] }).name;
     const name = Array.isArray(raw) ? raw.join('/') : (raw ?? '');
-    const file = await resolveOutput(deps.storage.outputLocation(job.jobId), name);
+    const file = await deps.storage.openOutput(job.jobId, name);
     if (!file) {
       res
         .status(404)
         .json({ error: { code: FAILURES.OUTPUT_NOT_FOUND.code, message: 'This job has no such output; list them at its /outputs.' } });
       return;
     }
-    await sendOutput(res, file, name);
+    await sendStored(res, file, name);
   });
 
   // The artist's own upload, as sent: the page's "before" view after a reload or in another tab. A .gltf
@@ -235,14 +240,14 @@ export function jobsRouter(deps: JobsRouterDeps): Router {
     if (!job) return;
     const input = await deps.jobs.inputOf(job.jobId);
     const file = input.files.find((f) => f.name === req.params.name);
-    const stored = file ? await deps.storage.uploadPath(file) : null;
+    const stored = file ? await deps.storage.openUpload(file) : null;
     if (!file || !stored) {
       res
         .status(404)
         .json({ error: { code: FAILURES.INPUT_NOT_FOUND.code, message: 'This job has no such uploaded file; list them at its /inputs.' } });
       return;
     }
-    await sendOutput(res, stored, file.name);
+    await sendStored(res, stored, file.name);
   });
 
   return router;

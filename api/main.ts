@@ -3,7 +3,7 @@ import { apiSchema, loadConfigOrExit } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { serveMetrics } from '../common/metrics-server.js';
 import { createRedis, redisConnection } from '../common/redis.js';
-import { LocalStorage } from '../storage/local-storage.js';
+import { createStorage } from '../storage/create-storage.js';
 import { createApiServer } from './app.js';
 
 const config = loadConfigOrExit(apiSchema, 'api');
@@ -17,7 +17,7 @@ const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS }
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 const redis = createRedis(redisConnection(config), 'reader', log);
 const subscriber = createRedis(redisConnection(config), 'subscriber', log);
-const api = createApiServer({ config, temporal, redis, subscriber, storage: new LocalStorage(config.DATA_DIR), log });
+const api = createApiServer({ config, temporal, redis, subscriber, storage: createStorage(config), log });
 
 // API_HOST is loopback unless set: exposing the app is a decision (BIND_HOST under npm start, API_HOST in compose).
 api.server.listen(config.API_PORT, config.API_HOST, () => {

@@ -32,6 +32,8 @@ const MAX_FIELD_BYTES = 16 * 1024;
 const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 /** Longest file name in UTF-8 bytes: what Linux and most file systems store (ENAMETOOLONG beyond). */
 const MAX_NAME_BYTES = 255;
+/** How much of the body's end is kept to find a part header busboy refused (see unreadableName). */
+const SNIFF_BYTES = 64 * 1024;
 /** What a model file is called: the one file of an asset the pipeline starts from. */
 export const MODEL_FILE = /\.(glb|gltf)$/i;
 // eslint-disable-next-line no-control-regex -- finding control characters is the point
@@ -58,6 +60,36 @@ function nameProblem(name: string): string | null {
   if (Buffer.byteLength(name) > MAX_NAME_BYTES)
     return `The file name ${shown(name)} is longer than ${MAX_NAME_BYTES} bytes; give the file a shorter name.`;
   return null;
+}
+
+/**
+ * The name checks of one asset's files, in the order they come: each a plain file name of at most 255
+ * bytes without control characters, no two alike (after Unicode normalisation), at most one model.
+ */
+export class AssetFileNames {
+  private readonly names = new Set<string>();
+  private readonly models: string[] = [];
+
+  /** Why the next file cannot be part of the asset, or null after taking its name. */
+  refusal(name: string): UploadError | null {
+    const problem = nameProblem(name);
+    if (problem) return new UploadError(400, FAILURES.UPLOAD_BAD_FILE.code, problem);
+    if (this.names.has(name.normalize('NFC')))
+      return new UploadError(
+        400,
+        FAILURES.UPLOAD_DUPLICATE_NAME.code,
+        `Two files are named ${shown(name)}; each file of an asset needs its own name.`,
+      );
+    if (MODEL_FILE.test(name) && this.models.length > 0)
+      return new UploadError(
+        400,
+        FAILURES.UPLOAD_TOO_MANY_MODELS.code,
+        `One asset per upload: ${shown(this.models[0]!)} and ${shown(name)} are both models (.glb/.gltf); upload each as its own job.`,
+      );
+    this.names.add(name.normalize('NFC'));
+    if (MODEL_FILE.test(name)) this.models.push(name);
+    return null;
+  }
 }
 
 /**
@@ -93,8 +125,7 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
     const stores: Promise<void>[] = [];
     /** File streams busboy has opened and storage has not finished: closed at once when the request fails. */
     const streaming = new Set<Readable>();
-    const names = new Set<string>();
-    const models: string[] = [];
+    const names = new AssetFileNames();
     /** Every blob stored for this request, kept or not, so a failed request can remove what it added. */
     const stored: StoredBlob[] = [];
     let total = 0;
@@ -132,29 +163,15 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
       }
       const name = info.filename ?? '';
       const position = order++;
-      const problem = field !== 'files' ? `Each file goes in a "files" part (got a file in "${field}").` : nameProblem(name);
-      const refusal = problem
-        ? new UploadError(400, FAILURES.UPLOAD_BAD_FILE.code, problem)
-        : names.has(name.normalize('NFC'))
-          ? new UploadError(
-              400,
-              FAILURES.UPLOAD_DUPLICATE_NAME.code,
-              `Two files are named ${shown(name)}; each file of an asset needs its own name.`,
-            )
-          : MODEL_FILE.test(name) && models.length > 0
-            ? new UploadError(
-                400,
-                FAILURES.UPLOAD_TOO_MANY_MODELS.code,
-                `One asset per upload: ${shown(models[0]!)} and ${shown(name)} are both models (.glb/.gltf); upload each as its own job.`,
-              )
-            : null;
+      const refusal =
+        field !== 'files'
+          ? new UploadError(400, FAILURES.UPLOAD_BAD_FILE.code, `Each file goes in a "files" part (got a file in "${field}").`)
+          : names.refusal(name);
       if (refusal) {
         stream.resume();
         fail(refusal);
         return;
       }
-      names.add(name.normalize('NFC'));
-      if (MODEL_FILE.test(name)) models.push(name);
       streaming.add(stream);
       stream.on('limit', () => stream.destroy(new UploadTooLargeError(maxBytes)));
       stores.push(
@@ -183,17 +200,20 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
     bb.on('filesLimit', () =>
       fail(new UploadError(400, FAILURES.UPLOAD_TOO_MANY_FILES.code, `At most ${maxFiles} files per asset; this upload has more.`)),
     );
-    bb.on('error', (err: Error) =>
+    bb.on('error', (err: Error) => {
+      const name = err.message === 'Malformed part header' ? unreadableName() : undefined;
       fail(
-        new UploadError(
-          400,
-          FAILURES.UPLOAD_MALFORMED.code,
-          err.message === 'Malformed part header'
-            ? 'A part of the upload has a header that cannot be read; a file name with a control character (such as NUL or a line break) does this: rename the file and upload again.'
-            : `The upload could not be read: ${err.message}`,
-        ),
-      ),
-    );
+        name !== undefined
+          ? new UploadError(400, FAILURES.UPLOAD_BAD_FILE.code, nameProblem(name)!)
+          : new UploadError(
+              400,
+              FAILURES.UPLOAD_MALFORMED.code,
+              err.message === 'Malformed part header'
+                ? 'A part of the upload has a header that cannot be read; a file name with a control character (such as NUL or a line break) does this: rename the file and upload again.'
+                : `The upload could not be read: ${err.message}`,
+            ),
+      );
+    });
     bb.on('close', () => {
       Promise.all(stores).then(() => {
         if (failed) return;
@@ -209,6 +229,23 @@ export function receiveUpload(req: Request, storage: AssetStorage, limits: Uploa
         else resolve({ files: files.sort((a, b) => positions.get(a)! - positions.get(b)!), fields, settle });
       }, fail);
     });
+    // The last bytes of the body, to name the file whose part header busboy could not read (a raw NUL or
+    // line break in its name): busboy reports only "Malformed part header".
+    const recent: Buffer[] = [];
+    let recentBytes = 0;
+    req.on('data', (chunk: Buffer) => {
+      recent.push(chunk);
+      recentBytes += chunk.length;
+      while (recent.length > 1 && recentBytes - recent[0]!.length >= SNIFF_BYTES) recentBytes -= recent.shift()!.length;
+    });
+    const unreadableName = (): string | undefined =>
+      [
+        ...Buffer.concat(recent)
+          .toString('utf8')
+          .matchAll(/filename="([^"]*)"/g),
+      ]
+        .map((m) => m[1]!)
+        .find((n) => CONTROL_CHARACTER.test(n));
     const aborted = () =>
       fail(new UploadError(400, FAILURES.UPLOAD_ABORTED.code, 'The upload was interrupted before it finished; send it again.'));
     req.on('aborted', aborted);

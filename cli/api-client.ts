@@ -1,4 +1,3 @@
-import { openAsBlob } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { JobHistory } from '../common/job-history.js';
@@ -15,6 +14,8 @@ import {
   type OutputFile,
 } from './api-schemas.js';
 import { CliError } from './cli-error.js';
+import { ReusedUpload, type JobStartBody, type UploadId } from '../common/uploads.js';
+import { uploadResumably } from './resumable-upload.js';
 
 /** How long a plain request may take before the API counts as unreachable. Uploads and downloads have no limit. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -66,6 +67,8 @@ export class ApiClient {
   constructor(
     readonly api: string,
     private readonly token: string | null,
+    /** Where unfinished uploads are remembered for the next run (cli-config.ts resumeFilePath); null: nowhere. */
+    private readonly resumeFile: string | null = null,
   ) {}
 
   /** The dev login of a local stack: a token for any user name. */
@@ -98,13 +101,45 @@ export class ApiClient {
     return this.token;
   }
 
-  /** Uploads the files of one asset (a .glb, or a .gltf with its .bin and images) and starts a job. */
-  async submit(files: string[], options: Partial<JobOptions>): Promise<z.infer<typeof SubmitAnswer>> {
-    const form = new FormData();
-    form.append('options', JSON.stringify(options));
-    // openAsBlob streams from disk, so a 2 GiB upload is never held in memory.
-    for (const file of files) form.append('files', await openAsBlob(file), path.basename(file));
-    return this.json('POST', '/api/jobs', SubmitAnswer, { body: form, timeoutMs: null });
+  /**
+   * Uploads the files of one asset (a .glb, or a .gltf with its .bin and images), each resumably and only
+   * when the API does not already hold its bytes for this user, then starts a job naming them.
+   */
+  async submit(
+    files: string[],
+    options: Partial<JobOptions>,
+    onProgress?: (file: string, sent: number, total: number) => void,
+  ): Promise<z.infer<typeof SubmitAnswer>> {
+    const uploaded: JobStartBody['files'] = [];
+    for (const file of files) {
+      const uploadId = await uploadResumably(file, {
+        api: this.api,
+        token: this.token,
+        resumeFile: this.resumeFile,
+        reuse: (sha256, size) => this.reuse(sha256, size),
+        ...(onProgress ? { onProgress: (sent: number, total: number) => onProgress(file, sent, total) } : {}),
+      });
+      uploaded.push({ uploadId, name: path.basename(file) });
+    }
+    const body: JobStartBody = { files: uploaded, options };
+    return this.json('POST', '/api/jobs', SubmitAnswer, { body: JSON.stringify(body), contentType: 'application/json' });
+  }
+
+  /** A finished upload id for bytes this user already sent, or null when the API holds none (404). */
+  private async reuse(sha256: string, size: number): Promise<UploadId | null> {
+    const res = await this.send('POST', '/api/uploads/reuse', {
+      body: JSON.stringify({ sha256, size }),
+      contentType: 'application/json',
+      notFoundIsAnswer: true,
+    });
+    if (res.status === 404) return null;
+    const parsed = ReusedUpload.safeParse(await res.json().catch(() => undefined));
+    if (!parsed.success)
+      throw new CliError(
+        'BAD_RESPONSE',
+        `The API at ${this.api} answered POST /api/uploads/reuse with an unexpected body; is the CLI the same version as the server?`,
+      );
+    return parsed.data.uploadId;
   }
 
   listJobs(query: { limit: number; before?: string }): Promise<z.infer<typeof JobPage>> {
@@ -159,7 +194,7 @@ export class ApiClient {
   private async send(
     method: string,
     target: string,
-    init: { body?: BodyInit; contentType?: string; timeoutMs?: number | null },
+    init: { body?: BodyInit; contentType?: string; timeoutMs?: number | null; notFoundIsAnswer?: boolean },
   ): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -176,7 +211,7 @@ export class ApiClient {
     } catch (err) {
       throw unreachableError(this.api, err) ?? err;
     }
-    if (res.ok) return res;
+    if (res.ok || (init.notFoundIsAnswer && res.status === 404)) return res;
     throw await this.errorOf(res);
   }
 

@@ -46,6 +46,11 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(base, 'asset-farm', 'config.json');
 }
 
+/** Where the CLI keeps the addresses of unfinished uploads, beside the config file. */
+export function resumeFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(path.dirname(configPath(env)), 'unfinished-uploads.json');
+}
+
 async function readStored(file: string): Promise<StoredCredentials | null> {
   let raw: string;
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { STAGES } from '../common/pipeline.js';
+import { BUILTIN_STAGE_NAMES as STAGES } from '../common/stages.js';
 import type { JobEventMessage, ProgressMessage } from '../common/progress.js';
 import { StageBoard } from './stage-board.js';
 

@@ -1,4 +1,4 @@
-import { STAGES } from '../common/pipeline.js';
+import { BUILTIN_STAGE_NAMES } from '../common/stages.js';
 import type { JobEventMessage, ProgressMessage } from '../common/progress.js';
 import { describeQueuePlace } from '../common/queue-place.js';
 import type { ServerMessage } from './socket-messages.js';
@@ -15,11 +15,11 @@ export interface StageLine {
 }
 
 /**
- * The pipeline's stages (common/pipeline.ts STAGES) and where a job is in each, folded from its socket
+ * The pipeline's stages (the job's plan from its `started` event, the built-in stages of common/stages.ts until then) and where a job is in each, folded from its socket
  * messages. Views render it; it knows nothing about terminals.
  */
 export class StageBoard {
-  readonly stages: StageLine[] = STAGES.map((name) => ({ name, state: 'pending', percent: 0, detail: '' }));
+  readonly stages: StageLine[] = BUILTIN_STAGE_NAMES.map((name) => ({ name, state: 'pending', percent: 0, detail: '' }));
   /** Whole-job percent from the latest progress message. */
   jobPercent = 0;
   latestMessage = '';
@@ -43,7 +43,7 @@ export class StageBoard {
   private line(name: string, index?: number): StageLine {
     let line = this.stages.find((s) => s.name === name);
     if (!line) {
-      // A stage this CLI's STAGES does not list (a newer server): shown where the server says it runs.
+      // A stage this board does not list (a job whose `started` event it missed): shown where the server says it runs.
       line = { name, state: 'pending', percent: 0, detail: '' };
       this.stages.splice(Math.min(index ?? this.stages.length, this.stages.length), 0, line);
     }
@@ -66,6 +66,15 @@ export class StageBoard {
 
   private applyEvent(event: JobEventMessage): void {
     this.latestMessage = event.message;
+    // The job's own plan: it may have stages this CLI's registry does not list, or lack some it does.
+    if (event.event === 'started' && event.stages?.length) {
+      const known = new Map(this.stages.map((s) => [s.name, s]));
+      this.stages.splice(
+        0,
+        this.stages.length,
+        ...event.stages.map((name) => known.get(name) ?? { name, state: 'pending' as const, percent: 0, detail: '' }),
+      );
+    }
     const active = (event.stage ? this.line(event.stage) : undefined) ?? this.stages.find((s) => s.state === 'active');
     switch (event.event) {
       case 'stage-started':

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../bench/assets/seeded-random.js';
 import { apiSchema, ConfigError, hpcWorkerSchema, loadConfig } from './config.js';
 
 const secret = 'a'.repeat(40);
@@ -44,5 +45,45 @@ describe('loadConfig', () => {
     expect(() => loadConfig(apiSchema, { JWT_SECRET: secret, API_CORS_ORIGINS: 'https://ok.example,not a url' })).toThrow(
       /API_CORS_ORIGINS.*comma-separated list of origins/,
     );
+  });
+
+  it('validates STORAGE=s3 at start, naming the bad variable and never printing the secret (seeded variety)', () => {
+    const random = seededRandom(2026);
+    const good = {
+      JWT_SECRET: secret,
+      STORAGE: 's3',
+      S3_ENDPOINT: 'http://127.0.0.1:7070',
+      S3_BUCKET: 'asset-farm',
+      S3_ACCESS_KEY_ID: 'AKIAEXAMPLE',
+      S3_SECRET_ACCESS_KEY: 'very-secret-value-123',
+      S3_FORCE_PATH_STYLE: 'true',
+    };
+    expect(loadConfig(apiSchema, good)).toMatchObject({ STORAGE: 's3', S3_FORCE_PATH_STYLE: true, S3_REGION: 'us-east-1', S3_PREFIX: '' });
+    expect(loadConfig(hpcWorkerSchema, { STORAGE: 'local' }).STORAGE).toBe('local');
+    const breakages: [string, (env: Record<string, string>) => void][] = [
+      ['S3_BUCKET', (env) => delete env.S3_BUCKET],
+      ['S3_BUCKET', (env) => (env.S3_BUCKET = ['Upper', 'a', 'has_underscore', 'x'.repeat(64), '-dash'][Math.floor(random() * 5)]!)],
+      ['S3_ENDPOINT', (env) => (env.S3_ENDPOINT = ['127.0.0.1:7070', 'not a url', 's3 host'][Math.floor(random() * 3)]!)],
+      ['S3_SECRET_ACCESS_KEY', (env) => delete env.S3_SECRET_ACCESS_KEY],
+      ['S3_ACCESS_KEY_ID', (env) => delete env.S3_ACCESS_KEY_ID],
+      ['S3_FORCE_PATH_STYLE', (env) => (env.S3_FORCE_PATH_STYLE = ['maybe', 'TRUE!', '2'][Math.floor(random() * 3)]!)],
+      ['S3_PREFIX', (env) => (env.S3_PREFIX = ['no-slash', '/leading/', 'a//'][Math.floor(random() * 3)]!)],
+      ['STORAGE', (env) => (env.STORAGE = ['S3', 'nfs', 'disk'][Math.floor(random() * 3)]!)],
+    ];
+    for (let i = 0; i < 40; i++) {
+      const [variable, breakIt] = breakages[Math.floor(random() * breakages.length)]!;
+      const env: Record<string, string> = { ...good };
+      breakIt(env);
+      for (const schema of [apiSchema, hpcWorkerSchema]) {
+        let message = '';
+        try {
+          loadConfig(schema, env);
+        } catch (err) {
+          message = (err as Error).message;
+        }
+        expect(message, `${variable} ${JSON.stringify(env[variable])}`).toContain(`${variable} (`);
+        expect(message).not.toContain('very-secret-value-123');
+      }
+    }
   });
 });

@@ -73,7 +73,49 @@ export type RedisEnv = z.infer<typeof redisSchema>;
 
 const storageEnv = {
   DATA_DIR: z.string().min(1).default(path.join(PROJECT_ROOT, 'data')),
+  /**
+   * Where uploads, checkpoints and outputs live: `local` (DATA_DIR/, every process must see the same
+   * folder) or `s3` (a bucket of an S3-compatible server: the API and the HPC machines share no disk).
+   */
+  STORAGE: z.enum(['local', 's3']).default('local'),
+  /** The S3 server's URL (`https://s3.studio.example`, `http://127.0.0.1:7070`); unset: AWS S3 of S3_REGION. */
+  S3_ENDPOINT: z.url('must be a URL like https://s3.studio.example').optional(),
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a bucket name: 3-63 lowercase letters, digits, dots and hyphens')
+    .optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** Key prefix inside the bucket (`asset-farm/`), so several stacks or other data can share one bucket. */
+  S3_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9._-]+\/)+$/, 'must be folder names each ending with /, e.g. asset-farm/')
+    .default(''),
+  /** Access key; unset with S3_SECRET_ACCESS_KEY too: the SDK's own chain (instance role, ~/.aws). */
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** Path-style URLs (`endpoint/bucket/key`), which most self-hosted servers need; AWS takes virtual-hosted. */
+  S3_FORCE_PATH_STYLE: bool.default(false),
 };
+
+/** Validates the storage variables alone (scripts and tests that only need storage). */
+export const storageSchema = z.object(storageEnv);
+/** The storage variables: what createStorage (storage/create-storage.ts) reads. */
+export type StorageEnv = z.infer<typeof storageSchema>;
+
+/** STORAGE=s3 needs a bucket, and credentials come as a pair. */
+function refineStorage(env: StorageEnv, ctx: z.RefinementCtx): void {
+  if (env.STORAGE !== 's3') return;
+  if (!env.S3_BUCKET) ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when STORAGE=s3' });
+  if (Boolean(env.S3_ACCESS_KEY_ID) !== Boolean(env.S3_SECRET_ACCESS_KEY)) {
+    const missing = env.S3_ACCESS_KEY_ID ? 'S3_SECRET_ACCESS_KEY' : 'S3_ACCESS_KEY_ID';
+    ctx.addIssue({
+      code: 'custom',
+      path: [missing],
+      message:
+        'is required with its pair: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither to use the SDK’s credential chain',
+    });
+  }
+}
 
 const progressEnv = {
   /** Most progress messages mirrored to Redis per job per second; first, last and stage changes always go. */
@@ -166,6 +208,11 @@ export const apiSchema = z
     /** Most files in one upload (e.g. one .gltf with its .bin and textures). */
     UPLOAD_MAX_FILES: positiveInt.max(256).default(64),
     /**
+     * How long an upload may be resumed (POST /api/uploads, the tus protocol) from its creation, and how
+     * long a finished one waits for a job to name it; after that a partial upload is deleted.
+     */
+    UPLOAD_RESUME_SECONDS: positiveInt.max(30 * 24 * 3600).default(24 * 3600),
+    /**
      * An upload that sends nothing for this long is cut off (408); one that keeps sending may take as long
      * as it needs up to UPLOAD_MAX_BYTES. Other requests get the same time for their whole request.
      */
@@ -186,6 +233,7 @@ export const apiSchema = z
   })
   .superRefine((env, ctx) => {
     refineRedis(env, ctx);
+    refineStorage(env, ctx);
     const asymmetric = env.JWT_ALGORITHM !== 'HS256';
     if (asymmetric && !env.JWT_PUBLIC_KEY) {
       ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}` });
@@ -320,8 +368,17 @@ export const hpcWorkerSchema = z
      * ride the next heartbeat's answer.
      */
     HPC_HEARTBEATS_PER_SECOND: positiveInt.default(10),
+    /**
+     * This machine's own folder where stages work on a job (inputs fetched from storage, intermediates,
+     * outputs before they are published). Each worker process uses a folder of its own inside it and
+     * empties it after each stage and at start. Default: DATA_DIR/scratch.
+     */
+    SCRATCH_DIR: z.string().min(1).optional(),
   })
-  .superRefine(refineRedis);
+  .superRefine((env, ctx) => {
+    refineRedis(env, ctx);
+    refineStorage(env, ctx);
+  });
 export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
 
 export const orchestratorWorkerSchema = z
@@ -329,7 +386,10 @@ export const orchestratorWorkerSchema = z
     ...serviceEnv,
     METRICS_PORT: port.default(0),
   })
-  .superRefine(refineRedis);
+  .superRefine((env, ctx) => {
+    refineRedis(env, ctx);
+    refineStorage(env, ctx);
+  });
 export type OrchestratorWorkerConfig = z.infer<typeof orchestratorWorkerSchema>;
 
 /**

@@ -158,6 +158,21 @@ const CATALOGUE = {
     message: 'The upload was interrupted before it finished.',
     advice: 'Nothing was kept: upload the files again.',
   },
+  UPLOAD_NOT_FOUND: {
+    retryable: false,
+    message: 'A file the job names is not among your finished uploads.',
+    advice: 'Upload the file again (a finished upload waits a day for its job), then start the job.',
+  },
+  UPLOAD_NOT_HELD: {
+    retryable: false,
+    message: 'The farm holds no upload of yours with these bytes.',
+    advice: 'Upload the file (POST /api/uploads).',
+  },
+  UPLOAD_HASH_MISMATCH: {
+    retryable: false,
+    message: 'The bytes received do not have the sha256 the client announced.',
+    advice: 'The file changed while it was uploading, or was damaged on the way: upload it again.',
+  },
 
   // A socket's failure: the `code` of an `error` frame on /ws (docs/PROTOCOL.md).
   BAD_MESSAGE: { retryable: false, message: 'The message is not valid.', advice: 'See docs/PROTOCOL.md for the messages a client sends.' },

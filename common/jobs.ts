@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { JobPriority } from './job-priority.js';
 import { OutputFile, PipelineSettings } from './pipeline.js';
 import { JobId, OwnerId } from './progress.js';
+import { StagePlan } from './stages.js';
 
 /** One uploaded file of an asset, by the name the artist gave it and the digest of its stored bytes. */
 export const AssetFileSchema = z.object({
@@ -53,6 +54,11 @@ export const ProcessAssetInput = z.object({
   assetName: z.string().min(1).max(255),
   files: z.array(AssetFileSchema).min(1).max(256),
   options: JobOptions,
+  /**
+   * The job's stages, resolved from the registry when it starts (common/stages.ts planStages). Absent for
+   * jobs started before the registry: they run PLAN_BEFORE_REGISTRY.
+   */
+  plan: StagePlan.optional(),
 });
 export type ProcessAssetInput = z.infer<typeof ProcessAssetInput>;
 

@@ -1,14 +1,11 @@
 import { z } from 'zod';
-import type { Preset, StageRequest } from './jobs.js';
+import type { Preset } from './jobs.js';
+import type { BuiltinStageActivities } from './stages.js';
 
 /**
  * The asset pipeline's contract between the workflow (workflows/) and the compute activities
  * (activities/, HPC worker). Both sides import only this file for it.
  */
-
-/** Stages in the order the artist sees them. Each is one heartbeating activity on the HPC queue. */
-export const STAGES = ['inspect', 'validate', 'optimize', 'lods', 'textures', 'package'] as const;
-export type Stage = (typeof STAGES)[number];
 
 export const TextureFormat = z.enum(['webp', 'ktx2', 'keep']);
 export const GeometryCompression = z.enum(['meshopt', 'draco', 'none']);
@@ -199,26 +196,23 @@ export const PipelineReport = z.object({
   package: PackageResult,
   /** ISO time at which the outputs are deleted. */
   expiresAt: z.string(),
+  /** Results of the plan's other stages (studio stages, common/stages.ts), by stage name. */
+  stages: z.record(z.string(), z.unknown()).optional(),
 });
 export type PipelineReport = z.infer<typeof PipelineReport>;
 
 /**
- * Signatures of the HPC compute activities. activities/ implements them; the workflow proxies them.
+ * Signatures of the HPC compute activities: one per built-in stage (common/stages.ts, its descriptor's
+ * activity and result), plus the job's cleanup. activities/ implements them; the workflow proxies them.
  * Each heartbeats HeartbeatDetails (activities/progress-reporter.ts) and resumes from its checkpoint
  * when retried. Bad input fails with ApplicationFailure.nonRetryable(…, 'INVALID_ASSET', details).
  */
-export interface PipelineActivities {
-  inspectAsset(request: StageRequest): Promise<AssetStats>;
-  validateAsset(request: StageRequest): Promise<ValidationSummary>;
-  optimizeAsset(request: StageRequest): Promise<OptimizeResult>;
-  buildLods(request: StageRequest): Promise<LodResult[]>;
-  processTextures(request: StageRequest): Promise<TextureResult[]>;
-  packageOutputs(request: StageRequest): Promise<PackageResult>;
+export type PipelineActivities = BuiltinStageActivities & {
   /** Removes the job's work folder and any partial outputs (cancel/failure cleanup). Idempotent. */
   cleanupJob(request: { jobId: string; keepOutputs: boolean }): Promise<void>;
   /** Deletes the job's outputs when retention runs out. Idempotent. */
   deleteOutputs(request: { jobId: string }): Promise<void>;
-}
+};
 
 /** Expands options into settings: the preset's values with any explicit option on top. */
 export function resolveSettings(options: { preset: keyof typeof PRESET_SETTINGS } & Partial<PipelineSettings>): PipelineSettings {

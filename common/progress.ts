@@ -85,6 +85,8 @@ export const JobEventFields = z.object({
   runId: z.string().min(1).max(64).optional(),
   /** The job's preset, on terminal events (for the jobs-finished metric). */
   preset: z.string().max(32).optional(),
+  /** The job's stages in order, on `started` (its plan: common/stages.ts). */
+  stages: z.array(z.string().max(40)).max(32).optional(),
   ts: z.number(),
 });
 export type JobEventFields = z.infer<typeof JobEventFields>;

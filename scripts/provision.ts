@@ -126,9 +126,62 @@ export function resolveRedisServer(): ResolvedBinary {
   );
 }
 
+const GO_BIN = path.join(TOOLS_DIR, 'go', 'bin');
+/** The S3-compatible server the tests run (Apache-2.0), built from its Go module by `go install`. */
+export const VERSITYGW_MODULE = 'github.com/versity/versitygw/cmd/versitygw@latest';
+
+/**
+ * versitygw, the S3-compatible server the storage tests and the local S3 stack run: VERSITYGW_PATH →
+ * PATH → the tools folder → `go install` into the tools folder (needs a Go toolchain; a few minutes the
+ * first time). Null when none can be had: only STORAGE=s3 needs it, the filesystem default never does.
+ */
+export function resolveVersitygw(options = { allowInstall: true }): ResolvedBinary | null {
+  const fromEnv = process.env.VERSITYGW_PATH;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new Error(`VERSITYGW_PATH=${fromEnv} is not an executable file; fix the path or unset it.`);
+    return { path: fromEnv, source: 'env', describe: `versitygw from VERSITYGW_PATH (${fromEnv})` };
+  }
+  const onPath = whichSync('versitygw');
+  if (onPath) return { path: onPath, source: 'path', describe: `versitygw on PATH (${onPath})` };
+  const local = path.join(GO_BIN, 'versitygw');
+  if (isExecutable(local)) return { path: local, source: 'tools', describe: `versitygw from the project tools folder (${local})` };
+  const go = whichSync('go');
+  if (!options.allowInstall || !go) return null;
+  mkdirSync(GO_BIN, { recursive: true });
+  const started = performance.now();
+  console.error(
+    `[provision] go install ${VERSITYGW_MODULE} into ${path.relative(PROJECT_ROOT, GO_BIN) || GO_BIN} (first time only, a few minutes)…`,
+  );
+  const result = spawnSync(go, ['install', VERSITYGW_MODULE], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, GOBIN: GO_BIN },
+  });
+  const seconds = ((performance.now() - started) / 1000).toFixed(0);
+  console.error(
+    `[provision] go install ${result.status === 0 ? `finished in ${seconds} s` : `failed after ${seconds} s (exit ${result.status})`}`,
+  );
+  return result.status === 0 && isExecutable(local)
+    ? { path: local, source: 'installed', describe: `versitygw installed with go install (${local})` }
+    : null;
+}
+
+/** versitygw, or an error that says how to get one (for what cannot run without it). */
+export function requireVersitygw(): ResolvedBinary {
+  const binary = resolveVersitygw();
+  if (binary) return binary;
+  throw new Error(
+    `versitygw was not found and could not be installed. Install a Go toolchain (so that \`go install ${VERSITYGW_MODULE}\` ` +
+      'can build it into the tools folder), put versitygw on PATH, or set VERSITYGW_PATH to its binary.',
+  );
+}
+
 /** `npm run provision`: installs what can be installed and prints what each component will use. */
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
-  const lines = [resolveTemporalCli().describe, resolveTestServer().describe];
+  const lines = [
+    resolveTemporalCli().describe,
+    resolveTestServer().describe,
+    resolveVersitygw()?.describe ?? 'versitygw: none (no Go toolchain to build it); only STORAGE=s3 with a local S3 server needs it',
+  ];
   try {
     lines.push(resolveRedisServer().describe);
   } catch (err) {

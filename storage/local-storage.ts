@@ -4,41 +4,39 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UploadTooLargeError, type AssetFile, type AssetStorage, type StoredBlob } from './asset-storage.js';
-
-/** Artists' files are this user's only: folders 0700, files 0600 (the umask can only narrow them). */
-const PRIVATE_DIR = 0o700;
-const PRIVATE_FILE = 0o600;
-
-const SHA256 = /^[0-9a-f]{64}$/;
+import { UploadTooLargeError, type AssetStorage, type StoredBlob } from './asset-storage.js';
+import { FsObjectStore, PRIVATE_DIR, PRIVATE_FILE } from './fs-object-store.js';
+import { blobKey, JobData } from './job-data.js';
 
 /**
- * Local-filesystem storage under one data folder:
- *   uploads/sha256/<aa>/<hash>   content-addressed upload blobs
- *   work/<jobId>/input/<name>    hard links to the blobs under the artist's file names
- *   outputs/<jobId>/...          what the job produced
+ * Local-filesystem storage under one data folder (the embedded default): the keys of storage/job-data.ts
+ * as paths, plus uploads/tmp/ for uploads being received. Every process that uses it must see the folder.
  */
-export class LocalStorage implements AssetStorage {
+export class LocalStorage extends JobData implements AssetStorage {
   /**
    * Blobs that uploads in flight in this process created (they were not on disk before), by digest: how
    * many requests hold them, whether any kept them, and the inode last renamed into place.
    */
   private readonly pending = new Map<string, { holders: number; kept: boolean; ino: number }>();
 
-  constructor(private readonly root: string) {}
+  private readonly files: FsObjectStore;
+
+  constructor(private readonly root: string) {
+    const files = new FsObjectStore(root);
+    super(files);
+    this.files = files;
+  }
+
+  protected inFlight(sha256: string): boolean {
+    return this.pending.has(sha256);
+  }
 
   private get tmpDir(): string {
     return path.join(this.root, 'uploads', 'tmp');
   }
 
   private blobPath(sha256: string): string {
-    if (!SHA256.test(sha256)) throw new Error(`Not a sha256 digest: ${sha256}`);
-    return path.join(this.root, 'uploads', 'sha256', sha256.slice(0, 2), sha256);
-  }
-
-  private jobDir(area: 'work' | 'outputs', jobId: string): string {
-    if (!/^[A-Za-z0-9._@-]+$/.test(jobId) || jobId === '.' || jobId === '..') throw new Error(`Not a job id: ${jobId}`);
-    return path.join(this.root, area, jobId);
+    return this.files.pathOf(blobKey(sha256));
   }
 
   async putUpload(stream: Readable, maxBytes: number): Promise<StoredBlob> {
@@ -87,10 +85,10 @@ export class LocalStorage implements AssetStorage {
     this.pending.delete(blob.sha256);
     if (entry.kept) return;
     const dest = this.blobPath(blob.sha256);
-    // Another process renamed its copy of the same bytes over ours (other inode), or a job has laid
-    // the blob out (more links): it is in use.
+    // Another process renamed its copy of the same bytes over ours (other inode), or a job retains it:
+    // it is in use.
     const current = await fs.stat(dest).catch(() => null);
-    if (current?.ino === entry.ino && current.nlink === 1) await fs.rm(dest, { force: true });
+    if (current?.ino === entry.ino && current.nlink === 1 && !(await this.isRetained(blob.sha256))) await fs.rm(dest, { force: true });
   }
 
   async removeStaleUploads(maxAgeMs: number): Promise<number> {
@@ -109,63 +107,5 @@ export class LocalStorage implements AssetStorage {
       removed++;
     }
     return removed;
-  }
-
-  async materializeInputs(jobId: string, files: readonly AssetFile[]): Promise<string> {
-    const dir = path.join(this.jobDir('work', jobId), 'input');
-    await fs.rm(dir, { recursive: true, force: true });
-    await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
-    for (const file of files) {
-      const name = path.basename(file.name);
-      if (name !== file.name || name === '.' || name === '..') throw new Error(`Unsafe file name: ${file.name}`);
-      await fs.link(this.blobPath(file.sha256), path.join(dir, name)).catch(async (err: NodeJS.ErrnoException) => {
-        // Hard links fail across devices; fall back to a copy.
-        if (err.code !== 'EXDEV') throw err;
-        await fs.copyFile(this.blobPath(file.sha256), path.join(dir, name));
-      });
-    }
-    return dir;
-  }
-
-  async workDir(jobId: string): Promise<string> {
-    const dir = this.jobDir('work', jobId);
-    await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
-    return dir;
-  }
-
-  async outputDir(jobId: string): Promise<string> {
-    const dir = this.jobDir('outputs', jobId);
-    await fs.mkdir(dir, { recursive: true, mode: PRIVATE_DIR });
-    return dir;
-  }
-
-  outputLocation(jobId: string): string {
-    return this.jobDir('outputs', jobId);
-  }
-
-  async uploadPath(blob: StoredBlob): Promise<string | null> {
-    const file = this.blobPath(blob.sha256);
-    const stat = await fs.stat(file).catch(() => null);
-    return stat?.isFile() ? file : null;
-  }
-
-  async outputPath(jobId: string, name: string): Promise<string | null> {
-    const dir = this.jobDir('outputs', jobId);
-    const full = path.resolve(dir, name);
-    if (!full.startsWith(dir + path.sep)) return null;
-    try {
-      const stat = await fs.stat(full);
-      return stat.isFile() ? full : null;
-    } catch {
-      return null;
-    }
-  }
-
-  async removeWork(jobId: string): Promise<void> {
-    await fs.rm(this.jobDir('work', jobId), { recursive: true, force: true });
-  }
-
-  async removeOutputs(jobId: string): Promise<void> {
-    await fs.rm(this.jobDir('outputs', jobId), { recursive: true, force: true });
   }
 }

@@ -1,14 +1,16 @@
+import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { createHpcActivities } from '../activities/index.js';
 import { HeartbeatPacer } from '../activities/heartbeat-pacer.js';
 import { HEARTBEAT_INTERVAL_MS } from '../activities/progress-reporter.js';
 import { StopHints } from '../activities/stop-hints.js';
+import { WorkerScratch } from '../activities/job-scratch.js';
 import { assetLimitsOf, hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
 import { HpcQueueBook, priorityName } from '../common/hpc-queue.js';
 import { createRedis, redisConnection } from '../common/redis.js';
-import { LocalStorage } from '../storage/local-storage.js';
+import { createStorage } from '../storage/create-storage.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
 import { setUpWorkerObservability } from './observability.js';
@@ -55,6 +57,10 @@ lifecycle.onClose('metrics endpoint', () => observability.close());
 lifecycle.onClose('progress drop count', async () =>
   log.info({ droppedProgressUpdates: dropped }, 'Progress updates not mirrored to Redis'),
 );
+const storage = createStorage(config);
+// Its own scratch folder: what a killed worker left there is removed now.
+const scratch = await WorkerScratch.open(config.SCRATCH_DIR ?? path.join(config.DATA_DIR, 'scratch'), storage);
+log.info({ storage: config.STORAGE, scratch: scratch.dir }, 'Storage and scratch folder');
 const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
@@ -62,7 +68,8 @@ const worker = await Worker.create({
   interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes, places.interceptor()] },
   activities: createHpcActivities({
     jobLog,
-    storage: new LocalStorage(config.DATA_DIR),
+    storage,
+    scratch,
     progressMaxRate: config.PROGRESS_MAX_RATE,
     assetLimits: assetLimitsOf(config),
     onDrop: () => {

@@ -19,15 +19,17 @@ export interface ExpireOutputsInput {
   /** ISO time at which the outputs are deleted (the PipelineReport's expiresAt). */
   expiresAt: string;
   /**
-   * The HPC queue the job ran on (its options.hpcQueue): its outputs sit on that host's storage. Unset for
+   * The HPC queue the job ran on (its options.hpcQueue): the deletion runs there. Unset for
    * the shared `hpc` queue, and in timers started before pinned jobs kept their own queue.
    */
   taskQueue?: string;
 }
 
 /**
- * Deletes a completed job's outputs when their retention runs out. Started by processAsset as an
- * abandoned child, so the artist's job closes as COMPLETED while this durable timer waits for days.
+ * Deletes a job's data when its retention runs out: its outputs, checkpoints and its hold on its uploads
+ * (an upload no other job holds is deleted with it). Started by processAsset as an abandoned child, when
+ * the job completes and (since the expire-ended-jobs patch) when it fails or is cancelled, so the artist's
+ * job closes while this durable timer waits for days.
  */
 export async function expireOutputs({ jobId, expiresAt, taskQueue }: ExpireOutputsInput): Promise<void> {
   const wait = Date.parse(expiresAt) - Date.now();

@@ -35,7 +35,7 @@ const localEvents = proxyLocalActivities<JobEventActivities>({
 });
 
 /** What an event carries besides its kind and message. */
-export type JobEventExtra = Pick<JobEventFields, 'stage' | 'error' | 'result' | 'preset'>;
+export type JobEventExtra = Pick<JobEventFields, 'stage' | 'error' | 'result' | 'preset' | 'stages'>;
 
 /** Publishes one event (with any held by `publishWithNext` before it) and resolves once all are out. */
 export type PublishJobEvent = (event: JobEventKind, message: string, extra?: JobEventExtra) => Promise<unknown>;

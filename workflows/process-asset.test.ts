@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { waitFor } from '../scripts/lib/wait.js';
 import type { ProcessAssetInput } from '../common/jobs.js';
-import { STAGES, type PipelineActivities, type PipelineReport } from '../common/pipeline.js';
+import type { PipelineActivities, PipelineReport } from '../common/pipeline.js';
+import { BUILTIN_STAGES, CORE_STAGES, planStages, type StageDescriptor, stageNamesOf } from '../common/stages.js';
 import type { JobEventFields } from '../common/progress.js';
 import { ASSET_OUTCOME, ASSET_STAGE, ASSET_STALLED } from '../common/search-attributes.js';
 import { stallChangedSignal } from '../common/signals.js';
@@ -28,6 +29,8 @@ const input: ProcessAssetInput = {
   options: { preset: 'game-ready' },
 };
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** These jobs are started without a plan, as before the registry: they run PLAN_BEFORE_REGISTRY. */
+const STAGES = stageNamesOf(undefined);
 
 /**
  * The search-attribute values a workflow upserted, in order, from its history. TemporalChangeVersion
@@ -153,6 +156,76 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     await saveHistoryIfRequested('process-asset-completed', handle);
   });
 
+  it('runs the plan the job was started with: a stage the built-in registry lacks runs in its place, its result in the report', async () => {
+    // A studio's stage between textures and package, as STAGES_CONFIG would add it; the workflow knows it
+    // only from the job's input, so a deploy that drops it from the registry cannot change this job.
+    const studioStage: StageDescriptor = {
+      name: 'check-naming',
+      label: 'Checking names in',
+      activity: 'studioStage.check-naming',
+      startToCloseTimeout: '5 minutes',
+      heartbeatTimeout: '30 seconds',
+      reads: ['work'],
+      writes: [],
+      result: z.object({ exitCode: z.number() }),
+    };
+    // The core stages only (the mocks' results are theirs), whatever else the registry holds today.
+    const core = BUILTIN_STAGES.filter((s) => (CORE_STAGES as readonly string[]).includes(s.name));
+    const beforePackage = core.findIndex((s) => s.name === 'package');
+    const registry = [...core.slice(0, beforePackage), studioStage, ...core.slice(beforePackage)];
+    const plan = planStages(registry, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] });
+    const mock = mockPipeline();
+    const studioCalls: unknown[] = [];
+    const pipeline = {
+      ...mock.activities,
+      [studioStage.activity]: async (request: unknown) => {
+        studioCalls.push(request);
+        return { exitCode: 0 };
+      },
+    };
+    const { report, events, handle, progress } = await runJob(
+      pipeline,
+      async ({ handle, events }) => {
+        const report = await handle.result();
+        await retentionTimerOf(env, handle.workflowId);
+        return { report, events, handle, progress: await handle.query(progressQuery) };
+      },
+      { ...input, plan },
+    );
+    const history = await handle.fetchHistory();
+    const scheduled = (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes ?? []);
+    expect(scheduled.map((a) => a.activityType?.name)).toEqual(plan.map((s) => s.activity));
+    expect(plan.map((s) => s.name)).toContain('check-naming');
+    // Its own timeout, from the plan.
+    expect(Number(scheduled.find((a) => a.activityType?.name === studioStage.activity)?.startToCloseTimeout?.seconds)).toBe(300);
+    expect(studioCalls).toHaveLength(1);
+    expect(events[0]).toMatchObject({ event: 'started', stages: plan.map((s) => s.name) });
+    expect(events.filter((e) => e.event === 'stage-started').map((e) => [e.stage, e.message])).toContainEqual([
+      'check-naming',
+      'Checking names in TwoCubes.glb',
+    ]);
+    expect(report.stages).toEqual({ 'check-naming': { exitCode: 0 } });
+    expect(progress).toEqual({ stage: 'package', stageIndex: plan.length - 1, stageCount: plan.length, status: 'completed' });
+    await saveHistoryIfRequested('process-asset-with-studio-stage', handle);
+  });
+
+  it('refuses a plan without the core stages as invalid options, before running any stage', async () => {
+    const mock = mockPipeline();
+    const plan = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] }).filter((s) => s.name !== 'lods');
+    const error = await runJob(
+      mock.activities,
+      ({ handle }) =>
+        handle.result().then(
+          () => null,
+          (err: unknown) => err,
+        ),
+      { ...input, plan },
+    );
+    expect(error).toBeInstanceOf(WorkflowFailedError);
+    expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'INVALID_OPTIONS' });
+    expect(mock.calls.filter((c) => c.activity !== 'cleanupJob')).toEqual([]);
+  });
+
   it('publishes its events inside workflow tasks: no activity task per event, each stage announced before it is scheduled, completed last', async () => {
     const mock = mockPipeline();
     const { events, history } = await runJob(mock.activities, async ({ handle, events }) => {
@@ -236,16 +309,25 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
         throw ApplicationFailure.nonRetryable('TwoCubes.glb is not valid glTF: 1 error', 'INVALID_ASSET', ...messages);
       },
     });
-    const { error, events, handle, description } = await runJob(mock.activities, async ({ handle, events }) => {
+    const { error, events, handle, description, expiryInput } = await runJob(mock.activities, async ({ handle, events }) => {
       const error = await handle.result().then(
         () => null,
         (err: unknown) => err,
       );
-      return { error, events, handle, description: await handle.describe() };
+      const description = await handle.describe();
+      // A failed job's data (and its hold on its uploads, kept for a retry) expire like a completed job's.
+      // Not waited out here: skipping time would fire the other tests' timers, whose workers are gone.
+      const expiry = await retentionTimerOf(env, handle.workflowId);
+      const started = (await expiry.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+      const expiryInput = JSON.parse(Buffer.from(started!).toString('utf8')) as { jobId: string; expiresAt: string };
+      return { error, events, handle, description, expiryInput };
     });
 
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(description.status.name).toBe('FAILED');
+    expect(expiryInput.jobId).toBe(handle.workflowId);
+    // game-ready keeps 7 days, counted from the failure.
+    expect(Math.abs(Date.parse(expiryInput.expiresAt) - (description.closeTime!.getTime() + 7 * DAY_MS))).toBeLessThan(60_000);
     expect(mock.namesFor(handle.workflowId)).toEqual(['inspectAsset', 'validateAsset', 'cleanupJob']);
     expect(mock.calls.find((c) => c.activity === 'cleanupJob')?.request).toEqual({ jobId: handle.workflowId, keepOutputs: false });
     const failed = events.at(-1);

@@ -6,6 +6,7 @@ import {
   isCancellation,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -15,13 +16,12 @@ import {
 import type { ProcessAssetInput } from '../common/jobs.js';
 import {
   resolveSettings,
-  STAGES,
   type PipelineActivities,
   type PipelineReport,
   type PipelineSettings,
-  type Stage,
   type StageRequest,
 } from '../common/pipeline.js';
+import { CORE_STAGES, PLAN_BEFORE_REGISTRY, StagePlan, type PlannedStage, type StageResultOf } from '../common/stages.js';
 import { ASSET_OUTCOME, ASSET_STAGE, ASSET_STALLED } from '../common/search-attributes.js';
 import { stallChangedSignal } from '../common/signals.js';
 import { HPC_TASK_QUEUE } from '../common/task-queues.js';
@@ -31,15 +31,18 @@ import { describeFailure } from './failure-reasons.js';
 import { jobEventPublisher, publishesEventsLocally } from './job-events.js';
 import { progressQuery, setRetentionDaysUpdate, type AssetProgress } from './queries.js';
 
-/** Compute stages on an HPC machine, heartbeating, retried with backoff unless the asset itself is bad. */
-function computeActivities(taskQueue: string, startToCloseTimeout: Duration, summary?: string) {
-  return proxyActivities<PipelineActivities>({
+/**
+ * A compute stage on an HPC machine, heartbeating, retried with backoff unless the asset itself is bad.
+ * Its timeouts come from the job's plan (common/stages.ts), which the job carries from its start.
+ */
+function stageActivity(taskQueue: string, stage: PlannedStage, summary: string): (request: StageRequest) => Promise<unknown> {
+  const activities = proxyActivities<Record<string, (request: StageRequest) => Promise<unknown>>>({
     taskQueue,
-    startToCloseTimeout,
+    startToCloseTimeout: stage.startToCloseTimeout as Duration,
     // What the step does, on the activity in the Temporal UI (e.g. "Building LODs of DamagedHelmet.glb").
-    ...(summary ? { summary } : {}),
+    summary,
     // A dead HPC worker is noticed within this, and the stage retried from its last checkpoint.
-    heartbeatTimeout: '30 seconds',
+    heartbeatTimeout: stage.heartbeatTimeout as Duration,
     // Cleanup must not run while the stage still writes into the work folder: wait until it has stopped.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     retry: {
@@ -50,37 +53,22 @@ function computeActivities(taskQueue: string, startToCloseTimeout: Duration, sum
       nonRetryableErrorTypes: [FAILURES.INVALID_ASSET.code],
     },
   });
+  return activities[stage.activity]!;
 }
 
 /**
- * The job's HPC activities, on the shared `hpc` queue or, when the job is pinned with options.hpcQueue,
- * on that host's own queue (cleanup too, so a pinned job never needs a worker on the shared queue).
- * A job without hpcQueue issues exactly the commands it did before pinning existed, so running jobs
- * replay unchanged and need no patch.
+ * The job's cleanup, on the shared `hpc` queue or, when the job is pinned with options.hpcQueue, on that
+ * host's own queue (like its stages, so a pinned job never needs a worker on the shared queue).
+ * Cleanup is idempotent and quick; it need not heartbeat.
  */
-function hpcActivitiesOn(taskQueue: string) {
-  return {
-    /** Reading, validating and packaging are bounded by the upload's size. */
-    shortStages: (summary: string) => computeActivities(taskQueue, '20 minutes', summary),
-    /** Simplifying and re-encoding a dense asset can take long on a busy machine. */
-    longStages: (summary: string) => computeActivities(taskQueue, '2 hours', summary),
-    /** Cleanup is idempotent and quick; it need not heartbeat. */
-    cleanup: proxyActivities<Pick<PipelineActivities, 'cleanupJob'>>({
-      taskQueue,
-      startToCloseTimeout: '5 minutes',
-      retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
-    }),
-  };
+function cleanupOn(taskQueue: string) {
+  return proxyActivities<Pick<PipelineActivities, 'cleanupJob'>>({
+    taskQueue,
+    startToCloseTimeout: '5 minutes',
+    retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+  });
 }
 
-const STAGE_LABELS: Record<Stage, string> = {
-  inspect: 'Inspecting',
-  validate: 'Validating',
-  optimize: 'Optimising geometry of',
-  lods: 'Building LODs of',
-  textures: 'Processing textures of',
-  package: 'Packaging',
-};
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The options were parsed by the API, so this fails only for a caller that skipped that; tell it why. */
@@ -92,9 +80,19 @@ function settingsOf(options: ProcessAssetInput['options']): PipelineSettings {
   }
 }
 
+/** Like the options, the plan was checked by the API; a caller that skipped that is told why. */
+function assertPlan(plan: ProcessAssetInput['plan']): void {
+  const checked = StagePlan.safeParse(plan ?? PLAN_BEFORE_REGISTRY);
+  if (!checked.success) {
+    throw ApplicationFailure.nonRetryable(`The job's stage plan is not valid: ${checked.error.message}`, FAILURES.INVALID_OPTIONS.code);
+  }
+}
+
 /**
- * One artist's upload processed into game-ready outputs: the six STAGES in order, each a heartbeating
- * activity on the HPC queue. The workflow id is the job id. A cancel or a failure removes the partial
+ * One artist's upload processed into game-ready outputs: the stages of its plan in order (input.plan,
+ * resolved from the registry in common/stages.ts when the job started), each a heartbeating activity on
+ * the HPC queue. A job without a plan (started before the registry) runs PLAN_BEFORE_REGISTRY, which
+ * issues exactly the commands those jobs recorded, so they replay unchanged without a patch. The workflow id is the job id. A cancel or a failure removes the partial
  * outputs; a completed job's outputs are deleted after settings.retentionDays by an expireOutputs child.
  *
  * Versioning: running jobs replay this code. A change that adds, removes or reorders commands
@@ -105,13 +103,15 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   const jobId = workflowInfo().workflowId;
   // Decided once, before any other command: see publishesEventsLocally.
   const eventsInTask = publishesEventsLocally();
+  const taskQueue = input.options.hpcQueue ?? HPC_TASK_QUEUE;
   const { publish, publishWithNext } = jobEventPublisher(jobId, input.owner, {
     local: eventsInTask,
     name: input.assetName,
-    hpcQueue: input.options.hpcQueue ?? HPC_TASK_QUEUE,
+    hpcQueue: taskQueue,
   });
-  const { shortStages, longStages, cleanup } = hpcActivitiesOn(input.options.hpcQueue ?? HPC_TASK_QUEUE);
-  const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: STAGES.length, status: 'running' };
+  const cleanup = cleanupOn(taskQueue);
+  const plan = input.plan ?? PLAN_BEFORE_REGISTRY;
+  const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: plan.length, status: 'running' };
   setHandler(progressQuery, () => progress);
   // The HPC activity says when its stage stalls and moves again; engineers find stalled jobs by this attribute.
   setHandler(stallChangedSignal, (stalled) => {
@@ -149,32 +149,31 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
 
   try {
     // Followed by the first stage's start, or by `failed` for options that cannot be resolved.
-    await publishWithNext('started', `Processing ${input.assetName}`);
+    await publishWithNext('started', `Processing ${input.assetName}`, { stages: plan.map((s) => s.name) });
     const settings = settingsOf(input.options);
+    assertPlan(input.plan);
     retentionDays ??= settings.retentionDays;
     const request: StageRequest = { input, settings };
-    const runStage = async <T>(
-      stage: Stage,
-      activities: (summary: string) => PipelineActivities,
-      run: (stages: PipelineActivities) => (request: StageRequest) => Promise<T>,
-    ): Promise<T> => {
-      progress.stage = stage;
-      progress.stageIndex = STAGES.indexOf(stage);
-      upsertSearchAttributes([{ key: ASSET_STAGE, value: stage }]);
-      const summary = `${STAGE_LABELS[stage]} ${input.assetName}`;
-      await publish('stage-started', summary, { stage });
-      const result = await run(activities(summary))(request);
+    const results = new Map<string, unknown>();
+    for (const [index, stage] of plan.entries()) {
+      progress.stage = stage.name;
+      progress.stageIndex = index;
+      upsertSearchAttributes([{ key: ASSET_STAGE, value: stage.name }]);
+      const summary = `${stage.label} ${input.assetName}`;
+      await publish('stage-started', summary, { stage: stage.name });
+      results.set(stage.name, await stageActivity(taskQueue, stage, summary)(request));
       // Always followed by the next stage's start or the job's outcome, in the same workflow task.
-      await publishWithNext('stage-finished', `${STAGE_LABELS[stage]} ${input.assetName}: done`, { stage });
-      return result;
-    };
-
-    const stats = await runStage('inspect', shortStages, (a) => a.inspectAsset);
-    const validation = await runStage('validate', shortStages, (a) => a.validateAsset);
-    const optimize = await runStage('optimize', longStages, (a) => a.optimizeAsset);
-    const lods = await runStage('lods', longStages, (a) => a.buildLods);
-    const textures = await runStage('textures', longStages, (a) => a.processTextures);
-    const packaged = await runStage('package', shortStages, (a) => a.packageOutputs);
+      await publishWithNext('stage-finished', `${summary}: done`, { stage: stage.name });
+    }
+    // Each activity checked its result against its stage's schema before returning it.
+    const resultOf = <N extends (typeof CORE_STAGES)[number]>(name: N) => results.get(name) as StageResultOf<N>;
+    const stats = resultOf('inspect');
+    const validation = resultOf('validate');
+    const optimize = resultOf('optimize');
+    const lods = resultOf('lods');
+    const textures = resultOf('textures');
+    const packaged = resultOf('package');
+    const others = [...results].filter(([name]) => !(CORE_STAGES as readonly string[]).includes(name));
 
     const expiresAt = new Date(Date.now() + (retentionDays ?? settings.retentionDays) * DAY_MS).toISOString();
     const completedEvent = {
@@ -193,21 +192,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     };
     // A child, not a sleep here, so the artist's job closes as COMPLETED; ABANDON keeps the timer
     // alive after this workflow closes. Awaiting the start makes it durable before we return.
-    const scheduleExpiry = async () => {
-      try {
-        await startChild(expireOutputs, {
-          workflowId: `expire-outputs-${jobId}`,
-          // A pinned job's outputs are on its host: delete them from there, not from the shared queue.
-          args: [{ jobId, expiresAt, ...(input.options.hpcQueue ? { taskQueue: input.options.hpcQueue } : {}) }],
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-        });
-      } catch (err) {
-        // A job reset from the Temporal UI after it completed: the first run's expiry timer still runs and
-        // keeps its date. Same commands either way, so replay is unaffected.
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        log.info('Outputs expiry already scheduled by an earlier run of this job', { jobId });
-      }
-    };
+    const scheduleExpiry = () => startExpiry(jobId, expiresAt, input.options.hpcQueue);
 
     if (eventsInTask) {
       // The child's start is a command like the others: the artist need not wait a server round trip
@@ -235,6 +220,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
       textures,
       package: packaged,
       expiresAt,
+      ...(others.length ? { stages: Object.fromEntries(others) } : {}),
     };
   } catch (err) {
     const cancelled = isCancellation(err);
@@ -243,6 +229,11 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
       if (cancelled) await announceCancelling();
       else progress.status = 'cleaning-up';
       await cleanUp(cleanup, jobId);
+      // Its uploads stay for a retry as long as a completed job's outputs would, then go with the job.
+      if (patched(EXPIRE_ENDED_JOBS)) {
+        const days = retentionDays ?? 0;
+        await startExpiry(jobId, new Date(Date.now() + days * DAY_MS).toISOString(), input.options.hpcQueue);
+      }
       if (cancelled) {
         finish('cancelled');
         await publish('cancelled', `${input.assetName} was cancelled`, {
@@ -259,7 +250,30 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   }
 }
 
-/** Removes the work folder and partial outputs. A cleanup that keeps failing must not hide the job's own outcome. */
+/**
+ * A failed or cancelled job also gets an expireOutputs timer (which deletes all of a job's data and its
+ * hold on its uploads), so nothing it stored outlives the retention.
+ */
+const EXPIRE_ENDED_JOBS = 'expire-ended-jobs';
+
+/** Starts the job's expireOutputs child, abandoned so it outlives the job, and durable once this returns. */
+async function startExpiry(jobId: string, expiresAt: string, hpcQueue: string | undefined): Promise<void> {
+  try {
+    await startChild(expireOutputs, {
+      workflowId: `expire-outputs-${jobId}`,
+      // A pinned job's outputs are on its host: delete them from there, not from the shared queue.
+      args: [{ jobId, expiresAt, ...(hpcQueue ? { taskQueue: hpcQueue } : {}) }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+  } catch (err) {
+    // A job reset from the Temporal UI after it ended: the first run's expiry timer still runs and keeps
+    // its date. Same commands either way, so replay is unaffected.
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    log.info('Outputs expiry already scheduled by an earlier run of this job', { jobId });
+  }
+}
+
+/** Removes the job's checkpoints and partial outputs. A cleanup that keeps failing must not hide the job's own outcome. */
 async function cleanUp(cleanup: Pick<PipelineActivities, 'cleanupJob'>, jobId: string): Promise<void> {
   try {
     await cleanup.cleanupJob({ jobId, keepOutputs: false });

@@ -1,5 +1,4 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { Stage } from '../common/pipeline.js';
 
 /** Where an asset job is, from the workflow's own state (the Redis mirror may lag or be down). */
 export type AssetJobStatus = 'running' | 'cancelling' | 'cleaning-up' | 'completed' | 'failed' | 'cancelled';
@@ -7,8 +6,8 @@ export type AssetJobStatus = 'running' | 'cancelling' | 'cleaning-up' | 'complet
 /** Answer of the `progress` query on processAsset: the stage now running (or the last one that ran). */
 export interface AssetProgress {
   /** null before the first stage starts. */
-  stage: Stage | null;
-  /** Index of `stage` in STAGES, or null before the first stage starts. */
+  stage: string | null;
+  /** Index of `stage` in the job's plan, or null before the first stage starts. */
   stageIndex: number | null;
   stageCount: number;
   status: AssetJobStatus;

@@ -36,6 +36,10 @@ describe('saved workflow histories replay on the current workflow code', () => {
         ...['process-asset-completed', 'process-asset-cancelled', 'process-asset-invalid', 'process-batch-one-invalid'].map(
           (s) => `${s}.remote-events`,
         ),
+        // Recorded on the code before the stage registry (jobs without a stage plan in their input): they run PLAN_BEFORE_REGISTRY.
+        ...['process-asset-completed', 'process-asset-cancelled', 'process-asset-invalid'].map((s) => `${s}.before-stage-registry`),
+        // Started with a plan holding a studio stage the built-in registry does not have: the plan travels in the input.
+        'process-asset-with-studio-stage',
       ]),
     );
     const failures: string[] = [];

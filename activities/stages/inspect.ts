@@ -32,3 +32,6 @@ export async function inspectStage(job: StageJob, progress: StageProgress): Prom
   progress.update(3, `${stats.meshes} meshes, ${stats.triangles} triangles, ${stats.textures.length} textures`);
   return stats;
 }
+
+// The stage module (activities/stage-module.ts). Inspect writes only work files that cleanupJob removes.
+export const run = inspectStage;

@@ -119,3 +119,7 @@ function isEmptied(doc: Document): boolean {
 export async function discardLods(workDir: string): Promise<void> {
   await fs.rm(workFiles.lodsDir(workDir), { recursive: true, force: true });
 }
+
+// The stage module (activities/stage-module.ts).
+export const run = lodsStage;
+export const discard = (job: StageJob) => discardLods(job.workDir);

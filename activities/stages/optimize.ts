@@ -67,3 +67,7 @@ export async function discardOptimize(workDir: string): Promise<void> {
   await Promise.all([workFiles.optimized(workDir), workFiles.optimizeResult(workDir)].map((f) => fs.rm(f, { force: true })));
   await removeTempFiles(workDir);
 }
+
+// The stage module (activities/stage-module.ts).
+export const run = optimizeStage;
+export const discard = (job: StageJob) => discardOptimize(job.workDir);

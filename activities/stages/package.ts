@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Document } from '@gltf-transform/core';
 import { EXTMeshoptCompression, EXTTextureWebP, KHRDracoMeshCompression, KHRTextureBasisu } from '@gltf-transform/extensions';
-import type { OutputFile, PackageResult, PipelineSettings } from '../../common/pipeline.js';
+import { type OutputFile, PackageResult, type PipelineSettings } from '../../common/pipeline.js';
 import type { AssetStats } from '../../common/jobs.js';
 import { readAssetStats } from '../asset-stats.js';
 import { assetIO, KNOWN_EXTENSIONS, readJsonIfExists, readUpload, readWorkFile, writeFileAtomic } from '../asset-io.js';
@@ -13,6 +13,8 @@ import type { StageJob, StageProgress } from '../stage-job.js';
 import { CarriedFeatures, type DroppedFeature, droppedFeatures, readCarriedFeatures } from '../asset-features.js';
 import { AssetStatsSchema, LodResultSchema, OptimizeResultSchema, ValidationSummarySchema, workFiles } from '../work-files.js';
 import { type ProcessedTexture, readProcessedTextures } from './textures.js';
+import type { ProgressReporter } from '../progress-reporter.js';
+import { compareWithGltfpack } from './gltfpack-compare.js';
 
 /** Longest output base name in UTF-8 bytes: with "-lod0.glb" and the 41-byte temporary suffix, under 255. */
 const MAX_BASE_NAME_BYTES = 150;
@@ -249,3 +251,12 @@ async function inspectAgain(job: StageJob): Promise<AssetStats> {
 export async function discardPackage(outputDir: string): Promise<void> {
   await fs.rm(outputDir, { recursive: true, force: true });
 }
+
+// The stage module (activities/stage-module.ts).
+export const run = packageStage;
+export const discard = (job: StageJob) => discardPackage(job.outputDir);
+/** The gltfpack comparison runs in the activity, as an external tool a cancel kills (settings.compareWithGltfpack). */
+export const afterRun = (job: StageJob, result: unknown, reporter: ProgressReporter<unknown>, signal: AbortSignal) => {
+  const packaged = PackageResult.parse(result);
+  return job.settings.compareWithGltfpack ? compareWithGltfpack(job, packaged, reporter, signal) : Promise.resolve(packaged);
+};

@@ -248,3 +248,7 @@ export async function readProcessedTextures(workDir: string): Promise<Map<string
 export async function discardTextures(workDir: string): Promise<void> {
   await fs.rm(workFiles.texturesDir(workDir), { recursive: true, force: true });
 }
+
+// The stage module (activities/stage-module.ts).
+export const run = texturesStage;
+export const discard = (job: StageJob) => discardTextures(job.workDir);

@@ -17,3 +17,6 @@ export async function validateStage(job: StageJob, progress: StageProgress): Pro
   progress.update(2, `${summary.warnings} warning(s)`);
   return summary;
 }
+
+// The stage module (activities/stage-module.ts). Validate writes nothing.
+export const run = validateStage;

@@ -69,12 +69,22 @@ export interface RunningApi {
   stop(): Promise<void>;
 }
 
+/**
+ * The per-user socket bounds, opened for the load shape: the benchmarks follow each job on its own socket
+ * (1,000 jobs of 10 owners = 100 sockets a user, 10,000 fan-out sockets of one owner), where an artist's
+ * page holds one socket for all their jobs. Everything else of the API runs at its defaults.
+ */
+const BENCH_SOCKET_BOUNDS: NodeJS.ProcessEnv = {
+  API_USER_MAX_SOCKETS: '100000',
+  API_USER_MAX_SUBSCRIPTIONS: '100000',
+};
+
 /** Starts the real API (api/main.ts) as its own process and resolves once /readyz answers. */
 export async function startApi(infra: BenchInfra, extraEnv: NodeJS.ProcessEnv = {}): Promise<RunningApi> {
   const port = await freePort();
   const proc = spawnNode('api', 'api/main.ts', {
     ipc: false,
-    env: { ...infra.env, API_PORT: String(port), API_HOST: '127.0.0.1', ...extraEnv },
+    env: { ...infra.env, API_PORT: String(port), API_HOST: '127.0.0.1', ...BENCH_SOCKET_BOUNDS, ...extraEnv },
   });
   const url = `http://127.0.0.1:${port}`;
   try {

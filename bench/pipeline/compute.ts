@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { runExternalTool } from '../../activities/tools/external-tool.js';
-import { resolveSettings, STAGES } from '../../common/pipeline.js';
+import { resolveSettings } from '../../common/pipeline.js';
+import { BUILTIN_STAGE_NAMES } from '../../common/stages.js';
 import { largeAsset, type LargeAssetSpec } from '../assets/large-asset.js';
 import type { BenchContext } from '../lib/bench-context.js';
 import { row, type BenchResult, type ResultRow } from '../lib/report.js';
@@ -94,11 +95,11 @@ export async function runCompute(ctx: BenchContext, direct: BenchChild): Promise
       packs.push(await runGltfpack(file));
       const job = runs.at(-1)!.jobs[0]!;
       ctx.log(
-        `compute: ${scale}: ${STAGES.map((s) => `${s} ${(job.stageMs[s] / 1000).toFixed(1)} s`).join(', ')}; gltfpack ${(packs.at(-1)!.ms / 1000).toFixed(1)} s`,
+        `compute: ${scale}: ${BUILTIN_STAGE_NAMES.map((s) => `${s} ${(job.stageMs[s] / 1000).toFixed(1)} s`).join(', ')}; gltfpack ${(packs.at(-1)!.ms / 1000).toFixed(1)} s`,
       );
     }
     const jobs = runs.map((r) => r.jobs[0]!);
-    for (const stage of STAGES)
+    for (const stage of BUILTIN_STAGE_NAMES)
       rows.push(
         row(
           `stage ${stage}`,

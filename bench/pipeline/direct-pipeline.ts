@@ -7,9 +7,11 @@ import { z } from 'zod';
 import { createHpcActivities } from '../../activities/hpc-activities.js';
 import { JobLog } from '../../common/job-log.js';
 import { JobOptions, type ProcessAssetInput } from '../../common/jobs.js';
-import { resolveSettings, STAGES, type Stage } from '../../common/pipeline.js';
+import { resolveSettings } from '../../common/pipeline.js';
+import { BUILTIN_STAGES, type BuiltinStageName } from '../../common/stages.js';
 import { createRedis } from '../../common/redis.js';
 import { LocalStorage } from '../../storage/local-storage.js';
+import { WorkerScratch } from '../../activities/job-scratch.js';
 import { memoryOf, resetPeakMemory } from '../lib/proc-stats.js';
 import { serveCommands } from '../lib/rpc.js';
 import { glbGeometry, glbImageBytes, type GlbGeometry } from './glb-images.js';
@@ -30,7 +32,7 @@ const RunArgs = z.object({
 
 /** One job's figures: milliseconds per stage and in total, and the deliverables' sizes. */
 export interface DirectJob {
-  stageMs: Record<Stage, number>;
+  stageMs: Record<BuiltinStageName, number>;
   totalMs: number;
   /** Deliverables, with the bytes of the images embedded in each GLB (to compare geometry alone) and where its geometry bytes go. */
   outputs: { name: string; bytes: number; kind: string; imageBytes: number; geometry: GlbGeometry | null }[];
@@ -45,22 +47,14 @@ export interface DirectRun {
   peakRss: number;
 }
 
-const ACTIVITY_OF: Record<Stage, 'inspectAsset' | 'validateAsset' | 'optimizeAsset' | 'buildLods' | 'processTextures' | 'packageOutputs'> =
-  {
-    inspect: 'inspectAsset',
-    validate: 'validateAsset',
-    optimize: 'optimizeAsset',
-    lods: 'buildLods',
-    textures: 'processTextures',
-    package: 'packageOutputs',
-  };
-
 const PackageOutputs = z.object({ outputs: z.array(z.object({ name: z.string(), bytes: z.number(), kind: z.string() })) });
 
 const env = z.object({ REDIS_URL: z.string().min(1), DATA_DIR: z.string().min(1) }).parse(process.env);
-const storage = new LocalStorage(path.join(env.DATA_DIR, 'direct'));
+const storageDir = path.join(env.DATA_DIR, 'direct');
+const storage = new LocalStorage(storageDir);
+const scratch = await WorkerScratch.open(path.join(env.DATA_DIR, 'direct-scratch'), storage);
 const redis = createRedis(env.REDIS_URL, 'publisher');
-const activities = createHpcActivities({ jobLog: new JobLog(redis, { ttlSeconds: 600 }), storage, progressMaxRate: 10 });
+const activities = createHpcActivities({ jobLog: new JobLog(redis, { ttlSeconds: 600 }), storage, scratch, progressMaxRate: 10 });
 // The SDK's per-activity log lines are not what is measured.
 const logger = new DefaultLogger('ERROR');
 
@@ -68,18 +62,19 @@ async function runJob(input: ProcessAssetInput): Promise<DirectJob> {
   const jobId = `asset-${input.owner}-${randomUUID()}`;
   const env = new MockActivityEnvironment({ workflowExecution: { workflowId: jobId, runId: 'direct' } }, { logger });
   const request = { input, settings: resolveSettings(input.options) };
-  const stageMs = {} as Record<Stage, number>;
+  const stageMs = {} as Record<BuiltinStageName, number>;
   const t0 = performance.now();
   let packaged: unknown;
-  for (const stage of STAGES) {
+  for (const { name: stage, activity: activityType } of BUILTIN_STAGES) {
     const s0 = performance.now();
-    const activity = activities[ACTIVITY_OF[stage]] as (r: typeof request) => Promise<unknown>;
+    const activity = activities[activityType] as (r: typeof request) => Promise<unknown>;
     const result = await env.run(activity, request);
     stageMs[stage] = performance.now() - s0;
     if (stage === 'package') packaged = result;
   }
   const totalMs = performance.now() - t0;
-  const outputDir = await storage.outputDir(jobId);
+  // LocalStorage keeps published outputs as files here (storage/job-data.ts): read in place, not copied.
+  const outputDir = path.join(storageDir, 'jobs', jobId, 'outputs');
   const outputs = PackageOutputs.parse(packaged).outputs.map((o) => ({
     ...o,
     imageBytes: o.kind === 'glb' ? glbImageBytes(path.join(outputDir, o.name)) : 0,

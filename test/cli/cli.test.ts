@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,8 @@ import { freePort, waitFor } from '../../scripts/lib/wait.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
 import { jsonLines, runCli, startCli, type CliRun } from './run-cli.js';
+import { NetworkFault } from '../helpers/network-fault.js';
+import { storedBlobs } from '../helpers/tus.js';
 
 const TWO_CUBES = path.join(SHARED_ASSETS, 'TwoCubes.glb');
 const HELMET = path.join(SHARED_ASSETS, 'DamagedHelmet.glb');
@@ -139,6 +141,76 @@ describe('asset-farm CLI against the real stack', () => {
       const rewatch = await runCli(['watch', jobId], env);
       expect(rewatch.code).toBe(1);
       expect(rewatch.stdout.trim()).toMatch(new RegExp(`^${jobId} terminated: `));
+    });
+  });
+
+  describe('resumable uploads through a network that fails', () => {
+    const helmet = readFileSync(HELMET);
+    const helmetSha = createHash('sha256').update(helmet).digest('hex');
+    let network: NetworkFault;
+    beforeAll(async () => {
+      network = await NetworkFault.start(stack.apiUrl);
+    });
+    afterAll(async () => {
+      await network?.stop();
+    });
+    const signedIn = async (user: string) => {
+      const env = { ASSET_FARM_CONFIG: path.join(configDir, user, 'config.json') };
+      expect((await runCli(['login', '--api', network.url, '--user', user], env)).code).toBe(0);
+      network.reset();
+      return env;
+    };
+    const submittedFiles = (run: CliRun) => (JSON.parse(run.stdout) as { files: { sha256: string; size: number }[] }).files;
+
+    it('submit goes on after the connection drops at 60 %, sending the rest only; a second submit of the same file sends no bytes', async () => {
+      const carol = await signedIn('carol');
+      network.arm('cut', Math.floor(helmet.length * 0.6));
+      const run = await runCli(['submit', HELMET, '--json'], carol);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      expect(network.faults).toBe(1);
+      expect(submittedFiles(run)).toEqual([{ name: 'DamagedHelmet.glb', sha256: helmetSha, size: helmet.length }]);
+      // Resumed, not restarted: starting again from byte 0 would have sent 1.6 times the file.
+      expect(network.sent).toBeGreaterThan(helmet.length);
+      expect(network.sent).toBeLessThan(helmet.length * 1.1);
+
+      const blobs = storedBlobs(stack.dataDir).length;
+      network.reset();
+      const again = await runCli(['submit', HELMET, '--json'], carol);
+      expect(again.code).toBe(0);
+      expect(submittedFiles(again)[0]!.sha256).toBe(helmetSha);
+      expect(network.sent).toBeLessThan(8 * 1024); // a hash check and the job start, no file bytes
+      expect(storedBlobs(stack.dataDir).length).toBe(blobs);
+    });
+
+    it('a submit killed at 60 % goes on from there when run again', async () => {
+      const dave = await signedIn('dave');
+      const partials = path.join(stack.dataDir, 'uploads', 'resumable');
+      network.arm('stall', Math.floor(helmet.length * 0.6));
+      const first = startCli(['submit', HELMET, '--json'], dave);
+      // The API holds 60 % of the file, then nothing more arrives.
+      const held = await waitFor(
+        () =>
+          network.faults === 1 &&
+          readdirSync(partials)
+            .filter((f) => !f.endsWith('.json'))
+            .map((f) => statSync(path.join(partials, f)).size)
+            .find((size) => size >= helmet.length * 0.55),
+        { timeoutMs: 60_000, what: 'the API to hold 60 % of the upload' },
+      );
+      first.child.kill('SIGKILL');
+      await first.exited;
+      // The CLI remembered the unfinished upload beside its config file.
+      expect(readFileSync(path.join(configDir, 'dave', 'unfinished-uploads.json'), 'utf8')).toContain('/api/uploads/');
+
+      network.reset();
+      const second = await runCli(['submit', HELMET, '--json'], dave);
+      expect(second.stderr).toBe('');
+      expect(second.code).toBe(0);
+      expect(submittedFiles(second)[0]!.sha256).toBe(helmetSha);
+      // Only the rest of the file went the second time.
+      expect(network.sent).toBeLessThan(helmet.length - held + 16 * 1024);
+      expect(readFileSync(path.join(configDir, 'dave', 'unfinished-uploads.json'), 'utf8')).not.toContain('/api/uploads/');
     });
   });
 

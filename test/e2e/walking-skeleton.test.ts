@@ -1,7 +1,11 @@
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { STAGES } from '../../common/pipeline.js';
+import { BUILTIN_STAGES, planStages } from '../../common/stages.js';
+
+/** The stages the API plans for this upload (common/stages.ts). */
+const PLAN = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] });
+const STAGES = PLAN.map((s) => s.name);
 import { freePort, waitFor } from '../../scripts/lib/wait.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { TestSocket } from '../helpers/socket-client.js';
@@ -89,7 +93,7 @@ describe('walking skeleton: upload → workflow → HPC activity → Redis → s
       const scheduled = (history.events ?? []).flatMap((e) =>
         e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes] : [],
       );
-      const computeSteps = ['inspectAsset', 'validateAsset', 'optimizeAsset', 'buildLods', 'processTextures', 'packageOutputs'];
+      const computeSteps = PLAN.map((s) => s.activity);
       expect(scheduled.filter((a) => a.taskQueue?.name === 'hpc').map((a) => a.activityType?.name)).toEqual(computeSteps);
       expect((history.events ?? []).some((e) => e.workflowExecutionCompletedEventAttributes)).toBe(true);
     } finally {

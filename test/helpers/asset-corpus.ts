@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Accessor, Document, type GLTF, type NodeIO, type Primitive, type Texture, VertexLayout } from '@gltf-transform/core';
@@ -24,6 +25,7 @@ import {
   KHRMaterialsUnlit,
   KHRMaterialsVariants,
   KHRMaterialsVolume,
+  KHRTextureBasisu,
   KHRTextureTransform,
 } from '@gltf-transform/extensions';
 import { quantize } from '@gltf-transform/functions';
@@ -31,6 +33,7 @@ import sharp from 'sharp';
 import { seededRandom } from '../../bench/assets/seeded-random.js';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { assetIO } from '../../activities/asset-io.js';
+import { type BasisCodec, encodeKtx2 } from '../../activities/tools/basisu.js';
 
 /**
  * A generated corpus of glTF inputs for the pipeline's real-world tests (issue 17): valid files covering
@@ -150,6 +153,20 @@ async function noiseImage(random: () => number, size: number, format: 'png' | 'j
   return new Uint8Array(await encoded.toBuffer());
 }
 
+/** A KHR_texture_basisu image (KTX2, full mip chain) of seeded noise, made by the basisu the pipeline itself runs. */
+async function noiseKtx2(random: () => number, size: number, codec: BasisCodec, srgb: boolean): Promise<Uint8Array> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asset-farm-corpus-ktx2-'));
+  try {
+    const input = path.join(dir, 'in.png');
+    const output = path.join(dir, 'out.ktx2');
+    await fs.writeFile(input, await noiseImage(random, size, 'png'));
+    await encodeKtx2({ input, output, codec, srgb, quality: 80, normalMap: !srgb });
+    return new Uint8Array(await fs.readFile(output));
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
 function textureOf(doc: Document, image: Uint8Array, mimeType: string, name: string): Texture {
   return doc.createTexture(name).setImage(image).setMimeType(mimeType);
 }
@@ -257,6 +274,24 @@ const VALID_BUILDS: Record<string, Build> = {
     doc.createExtension(EXTTextureAVIF).setRequired(true);
     const material = doc.createMaterial('avif').setBaseColorTexture(textureOf(doc, avif, 'image/avif', 'albedo.avif'));
     doc.getRoot().listMeshes()[0]!.listPrimitives()[0]!.setMaterial(material);
+    return doc;
+  },
+  // KTX2 input as engines' exporters write it: ETC1S colour, UASTC normal map, the extension required.
+  'texture-ktx2': async (random) => {
+    const doc = gridDocument(random, 4, 4);
+    doc.createExtension(KHRTextureBasisu).setRequired(true);
+    const material = doc
+      .createMaterial('gpu-compressed')
+      .setBaseColorTexture(textureOf(doc, await noiseKtx2(random, 32, 'etc1s', true), 'image/ktx2', 'albedo'))
+      .setNormalTexture(textureOf(doc, await noiseKtx2(random, 32, 'uastc', false), 'image/ktx2', 'normal'));
+    doc.getRoot().listMeshes()[0]!.listPrimitives()[0]!.setMaterial(material);
+    return doc;
+  },
+  'texture-ktx2-external.gltf': async (random) => {
+    const doc = gridDocument(random, 4, 4);
+    doc.createExtension(KHRTextureBasisu).setRequired(true);
+    const texture = textureOf(doc, await noiseKtx2(random, 16, 'uastc', true), 'image/ktx2', 'albedo').setURI('albedo.ktx2');
+    doc.getRoot().listMeshes()[0]!.listPrimitives()[0]!.setMaterial(doc.createMaterial('gpu').setBaseColorTexture(texture));
     return doc;
   },
   'texture-transform': async (random) => {
@@ -378,6 +413,33 @@ const VALID_BUILDS: Record<string, Build> = {
       bend.addChannel(doc.createAnimationChannel().setTargetNode(tip).setTargetPath('rotation').setSampler(s1));
       bend.addChannel(doc.createAnimationChannel().setTargetNode(meshNode).setTargetPath('weights').setSampler(s2));
     }),
+  // A plain node (no skin, no morph) animated in translation and scale, with cubic-spline keys.
+  'node-animation': (random) =>
+    gridDocument(random, 3, 3, (doc, _prim, g) => {
+      const node = doc.getRoot().listScenes()[0]!.listChildren()[0]!;
+      const times = doc
+        .createAccessor()
+        .setType('SCALAR')
+        .setArray(new Float32Array([0, 1]))
+        .setBuffer(g.buffer);
+      // Cubic spline: in-tangent, value, out-tangent per key.
+      const moves = doc
+        .createAccessor()
+        .setType('VEC3')
+        .setArray(new Float32Array([0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]))
+        .setBuffer(g.buffer);
+      const scales = doc
+        .createAccessor()
+        .setType('VEC3')
+        .setArray(new Float32Array([1, 1, 1, 2, 2, 2]))
+        .setBuffer(g.buffer);
+      const hop = doc.createAnimation('hop');
+      const move = doc.createAnimationSampler().setInput(times).setOutput(moves).setInterpolation('CUBICSPLINE');
+      const grow = doc.createAnimationSampler().setInput(times).setOutput(scales).setInterpolation('LINEAR');
+      hop.addSampler(move).addSampler(grow);
+      hop.addChannel(doc.createAnimationChannel().setTargetNode(node).setTargetPath('translation').setSampler(move));
+      hop.addChannel(doc.createAnimationChannel().setTargetNode(node).setTargetPath('scale').setSampler(grow));
+    }),
   'empty-nodes-and-scenes': (random) =>
     gridDocument(random, 4, 4, (doc) => {
       const scene = doc.getRoot().listScenes()[0]!;
@@ -426,6 +488,21 @@ const VALID_BUILDS: Record<string, Build> = {
   'draco-input': (random) => {
     const doc = gridDocument(random, 8, 8);
     doc.createExtension(KHRDracoMeshCompression).setRequired(true);
+    return doc;
+  },
+  // Exporters' "glTF Embedded": every buffer and image a data: URI inside the JSON.
+  'embedded-data-uris.gltf': async (random) => {
+    const doc = gridDocument(random, 4, 4);
+    const texture = textureOf(doc, await noiseImage(random, 16, 'jpeg'), 'image/jpeg', 'photo');
+    doc.getRoot().listMeshes()[0]!.listPrimitives()[0]!.setMaterial(doc.createMaterial('photo').setBaseColorTexture(texture));
+    return doc;
+  },
+  // File names with spaces and a percent sign, referred to percent-encoded as URIs must be.
+  'uri-percent-encoded.gltf': async (random) => {
+    const doc = gridDocument(random, 4, 4);
+    doc.getRoot().listBuffers()[0]!.setURI('geometry data.bin');
+    const texture = textureOf(doc, await noiseImage(random, 16, 'png'), 'image/png', 'colour').setURI('base colour 100%.png');
+    doc.getRoot().listMeshes()[0]!.listPrimitives()[0]!.setMaterial(doc.createMaterial('c').setBaseColorTexture(texture));
     return doc;
   },
   'multi-file-unicode.gltf': async (random) => {
@@ -515,6 +592,19 @@ async function writeDocument(io: NodeIO, doc: Document, name: string, random: ()
     if (!name.endsWith('.gltf')) return { [`${name}.glb`]: await io.writeBinary(doc) };
     const { json, resources } = await io.writeJSON(doc);
     void random;
+    if (name === 'embedded-data-uris.gltf') {
+      const embed = (r: { uri?: string; mimeType?: string }, type: string) => {
+        if (r.uri) r.uri = `data:${type};base64,${Buffer.from(resources[r.uri]!).toString('base64')}`;
+      };
+      for (const buffer of json.buffers ?? []) embed(buffer, 'application/octet-stream');
+      for (const image of json.images ?? []) embed(image, image.mimeType ?? 'image/jpeg');
+      return { [name]: new TextEncoder().encode(JSON.stringify(json)) };
+    }
+    if (name === 'uri-percent-encoded.gltf') {
+      // glTF-Transform writes the names as they are; a URI needs the space and the % encoded.
+      for (const r of [...(json.buffers ?? []), ...(json.images ?? [])]) if (r.uri) r.uri = encodeURIComponent(r.uri);
+      return { [name]: new TextEncoder().encode(JSON.stringify(json)), ...resources };
+    }
     return {
       [name]: new TextEncoder().encode(JSON.stringify(json)),
       ...Object.fromEntries(Object.entries(resources).map(([uri, bytes]) => [decodeURIComponent(uri), bytes])),
@@ -547,7 +637,7 @@ function seedOf(name: string): number {
 }
 
 /** A PNG whose header claims a huge image over a few bytes of data: the classic decompression bomb. */
-function pngBomb(width: number, height: number): Uint8Array {
+export function pngBomb(width: number, height: number): Uint8Array {
   const crcTable = Array.from({ length: 256 }, (_, n) => {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
@@ -648,6 +738,27 @@ export async function generateBrokenCases(valid: CorpusCase[]): Promise<BrokenCa
     },
     expectCodes: ['NODES_TOO_DEEP'],
   });
+  // A PNG declared as a KHR_texture_basisu KTX2 image: what a renaming tool or a broken exporter writes.
+  edited(
+    'ktx2-image-is-png',
+    'textures-png-jpeg-webp',
+    (json) => {
+      json.images![0]!.mimeType = 'image/ktx2';
+      json.textures![0] = { extensions: { KHR_texture_basisu: { source: 0 } } };
+      json.extensionsUsed = [...(json.extensionsUsed ?? []), 'KHR_texture_basisu'];
+      json.extensionsRequired = [...(json.extensionsRequired ?? []), 'KHR_texture_basisu'];
+    },
+    ['IMAGE_MIME_TYPE_INVALID', 'KTX2_INVALID'],
+  );
+  // Bytes that start as KTX2 and stop: the container check (ktx-parse) refuses what the validator cannot read.
+  edited(
+    'ktx2-truncated-image',
+    'texture-ktx2',
+    (json) => {
+      json.bufferViews![json.images![0]!.bufferView!]!.byteLength = 40;
+    },
+    ['KTX2_INVALID'],
+  );
   broken.push({
     name: 'not-json',
     files: { 'not-json.gltf': new TextEncoder().encode('{"asset": {"version": "2.0"') },

@@ -7,10 +7,10 @@ import type {
   OptimizeResult,
   PackageResult,
   PipelineSettings,
-  Stage,
   TextureResult,
   ValidationSummary,
 } from '../../common/pipeline.js';
+import type { BuiltinStageName } from '../../common/stages.js';
 import type { StageJob, StageProgress } from '../../activities/stage-job.js';
 import { inspectStage } from '../../activities/stages/inspect.js';
 import { lodsStage } from '../../activities/stages/lods.js';
@@ -49,7 +49,7 @@ export async function runStagesDirectly(
   const fileNames = files.map((f) => path.basename(f));
   const mainFile = fileNames.find((n) => /\.(glb|gltf)$/i.test(n))!;
   const outputDir = path.join(jobDir, 'output');
-  const job = (stage: Stage): StageJob => ({
+  const job = (stage: BuiltinStageName): StageJob => ({
     stage,
     jobId: `asset-corpus-${path.basename(jobDir)}`,
     assetName: mainFile,

@@ -8,6 +8,7 @@ import type {
   TextureResult,
   ValidationSummary,
 } from '../../common/pipeline.js';
+import { BUILTIN_STAGES } from '../../common/stages.js';
 
 /**
  * Mocked compute activities for workflow tests: the workflow's orchestration is what is under test,
@@ -58,6 +59,15 @@ export interface PipelineCall {
 export function mockPipeline(overrides: Partial<PipelineActivities> = {}, beforeEach?: (call: PipelineCall) => Promise<void>) {
   const calls: PipelineCall[] = [];
   const defaults: PipelineActivities = {
+    // A stage of the registry without a canned result below fails when called: a test that plans it passes one in overrides.
+    ...(Object.fromEntries(
+      BUILTIN_STAGES.map((stage) => [
+        stage.activity,
+        async () => {
+          throw new Error(`mockPipeline has no result for the ${stage.name} stage; pass ${stage.activity} in overrides`);
+        },
+      ]),
+    ) as unknown as PipelineActivities),
     inspectAsset: async () => TWO_CUBES_STATS,
     validateAsset: async () => VALIDATION,
     optimizeAsset: async () => TWO_CUBES_OPTIMIZE,

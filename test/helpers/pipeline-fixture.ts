@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -12,6 +14,7 @@ import { LocalStorage } from '../../storage/local-storage.js';
 import { startTestRedis } from './redis.js';
 import { SHARED_ASSETS } from './upload.js';
 import { createHpcActivities, type HpcActivities } from '../../activities/hpc-activities.js';
+import { WorkerScratch } from '../../activities/job-scratch.js';
 
 export { SHARED_ASSETS };
 
@@ -26,6 +29,14 @@ export interface PipelineFixture {
   redisUrl: string;
   jobLog: JobLog;
   activities: HpcActivities;
+  /** The worker's scratch (its folder is emptied after every stage). */
+  scratch: WorkerScratch;
+  /** Where LocalStorage keeps a job's checkpoints (to watch what a stage stored and when). */
+  checkpointDir(jobId: string): string;
+  /** The bytes of a job's published output, or null when it has none of that name. */
+  outputBytes(jobId: string, name: string): Promise<Buffer | null>;
+  /** Stores bytes as one of a job's checkpoints, as an earlier stage (on any machine) would have. */
+  putCheckpoint(jobId: string, name: string, bytes: Buffer | string): Promise<void>;
   /** Stores files as an upload would and returns the workflow input naming them. */
   upload(files: string[], options?: Partial<ProcessAssetInput['options']>): Promise<ProcessAssetInput>;
   /** An activity environment for one job (its workflow id), optionally resuming from heartbeat details. */
@@ -39,9 +50,11 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
   const redis: Redis = createRedis(redisServer.url, 'publisher');
   const storage = new LocalStorage(dataDir);
   const jobLog = new JobLog(redis, { ttlSeconds: 600 });
+  const scratch = await WorkerScratch.open(path.join(dataDir, 'scratch'), storage);
   const activities = createHpcActivities({
     jobLog,
     storage,
+    scratch,
     progressMaxRate: 20,
     heartbeatIntervalMs: 200,
   });
@@ -51,6 +64,21 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
     redisUrl: redisServer.url,
     jobLog,
     activities,
+    scratch,
+    checkpointDir: (jobId) => path.join(dataDir, 'jobs', jobId, 'checkpoints'),
+    async outputBytes(jobId, name) {
+      const object = await storage.openOutput(jobId, name);
+      if (!object) return null;
+      const chunks: Buffer[] = [];
+      for await (const chunk of object.stream) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    },
+    async putCheckpoint(jobId, name, bytes) {
+      const file = path.join(dataDir, `checkpoint-${randomUUID()}`);
+      await fs.writeFile(file, bytes);
+      await storage.saveCheckpoint(jobId, name, file);
+      await fs.rm(file);
+    },
     async upload(files, options = {}) {
       const stored = await Promise.all(
         files.map(async (file) => ({ name: path.basename(file), ...(await storage.putUpload(createReadStream(file), 1 << 30)) })),

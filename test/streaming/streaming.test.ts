@@ -7,7 +7,10 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { STAGES } from '../../common/pipeline.js';
+import { BUILTIN_STAGES, planStages } from '../../common/stages.js';
+
+/** The stages the API plans for a DamagedHelmet.glb upload (common/stages.ts). */
+const STAGES = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['DamagedHelmet.glb'] }).map((s) => s.name);
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer, type ApiServer } from '../../api/app.js';
 import { apiSchema, loadConfig, PROJECT_ROOT } from '../../common/config.js';
@@ -211,8 +214,10 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
       ['GET', '/outputs/model.glb'],
       ['GET', '/outputs.zip'],
     ];
-    await mkdir(path.join(stack.dataDir, 'outputs', jobId), { recursive: true });
-    await writeFile(path.join(stack.dataDir, 'outputs', jobId, 'model.glb'), 'alice only');
+    const published = path.join(stack.dataDir, 'to-publish', jobId);
+    await mkdir(published, { recursive: true });
+    await writeFile(path.join(published, 'model.glb'), 'alice only');
+    await new LocalStorage(stack.dataDir).publishOutputs(jobId, published);
     for (const [method, suffix] of routes) {
       const answers = [];
       for (const id of [jobId, missing]) {
@@ -365,9 +370,14 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     expect(retried).not.toBe(jobId);
     const inputOf = async (id: string) => {
       const history = await temporal.workflow.getHandle(id).fetchHistory();
-      return Buffer.from(history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data ?? []).toString();
+      return JSON.parse(
+        Buffer.from(history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data ?? []).toString(),
+      ) as Record<string, unknown>;
     };
-    expect(await inputOf(retried)).toBe(await inputOf(jobId));
+    // The same upload and options; the stage plan is today's registry's (a retry is a new job), whatever the first had.
+    const { plan, ...retriedInput } = await inputOf(retried);
+    expect(retriedInput).toEqual(await inputOf(jobId));
+    expect(plan).toEqual(planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] }));
     // The retried job really runs on the workers, and finishes.
     socket2.send({ type: 'subscribe', jobId: retried });
     await socket2.waitFor(
@@ -379,14 +389,16 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     expect(done.status).toBe(409);
   });
 
-  it('lists, downloads and zips outputs, and no name reaches outside the job folder', async () => {
+  it('lists, downloads and zips outputs, and no name reaches outside the job’s outputs', async () => {
     const jobId = await parkedJob('alice');
-    const dir = path.join(stack.dataDir, 'outputs', jobId);
+    // What a worker's package stage publishes from its scratch folder; a symlink there is never published.
+    const dir = path.join(stack.dataDir, 'to-publish', jobId);
     await mkdir(path.join(dir, 'lod'), { recursive: true });
     await writeFile(path.join(dir, 'model.glb'), 'glb bytes');
     await writeFile(path.join(dir, 'lod', 'lod1.glb'), 'lod bytes');
     await writeFile(path.join(stack.dataDir, 'secret.txt'), 'not yours');
     await symlink(path.join(stack.dataDir, 'secret.txt'), path.join(dir, 'link.txt'));
+    await new LocalStorage(stack.dataDir).publishOutputs(jobId, dir);
     const base = `${stack.apiUrl}/api/jobs/${jobId}/outputs`;
     const list = (await (await fetch(base, { headers: auth('alice') })).json()) as { outputs: { name: string; size: number }[] };
     expect(list.outputs.map((o) => [o.name, o.size])).toEqual([
@@ -435,13 +447,13 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     }
     await temporal.workflow.getHandle(jobId).terminate('test done');
 
-    // A job whose outputs expired (or never came): empty, 404, and reading never re-creates its folder.
+    // A job whose outputs expired (or never came): empty, 404, and reading never creates anything.
     const expired = await parkedJob('alice');
     const expiredBase = `${stack.apiUrl}/api/jobs/${expired}/outputs`;
     expect(((await (await fetch(expiredBase, { headers: auth('alice') })).json()) as { outputs: unknown[] }).outputs).toEqual([]);
     expect((await fetch(`${expiredBase}.zip`, { headers: auth('alice') })).status).toBe(404);
     expect((await fetch(`${expiredBase}/model.glb`, { headers: auth('alice') })).status).toBe(404);
-    expect(existsSync(path.join(stack.dataDir, 'outputs', expired))).toBe(false);
+    expect(existsSync(path.join(stack.dataDir, 'jobs', expired, 'outputs'))).toBe(false);
     await temporal.workflow.getHandle(expired).terminate('test done');
   });
 

@@ -1,5 +1,7 @@
 import type { z } from 'zod';
+import { ReusedUpload, type UploadId } from '../../common/uploads.js';
 import { ErrorBody } from './server-frames.js';
+import { sendResumably } from './resumable-upload.js';
 
 /** A failed request, with a stable code and a message that says what happened and what to do. */
 export class ApiError extends Error {
@@ -19,9 +21,9 @@ export class ApiError extends Error {
 }
 
 const NETWORK_MESSAGE = "Can't reach the asset-farm server. Check your network connection and try again.";
-/** Nothing resumes a dropped upload (the server keeps no partial upload): it must be sent again from the start. */
+/** The server keeps what arrived (tus): the next try goes on from there. */
 const UPLOAD_DROPPED_MESSAGE =
-  'The upload was interrupted before it finished and nothing was kept. Check your network connection, then click Upload to send it again from the start.';
+  'The connection dropped before the upload finished. What arrived is kept: check your network, then click Upload to go on from where it stopped.';
 
 /** Turns a non-2xx answer into an ApiError, using the server's own message when it sent one. */
 export async function errorFrom(response: Response): Promise<ApiError> {
@@ -76,28 +78,33 @@ export class ApiClient {
     throw error;
   }
 
+  /** A finished upload id for bytes this artist already sent (nothing to send again), or null. */
+  async reuse(sha256: string, size: number): Promise<UploadId | null> {
+    try {
+      const body = await this.json('/api/uploads/reuse', ReusedUpload, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ sha256, size }),
+      });
+      return body.uploadId;
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'UPLOAD_NOT_HELD') return null;
+      throw err;
+    }
+  }
+
   /**
-   * POSTs one asset as multipart with XMLHttpRequest, the one browser API that reports upload progress.
-   * onProgress gets the bytes sent so far.
+   * Sends one file resumably (tus) and resolves with its finished upload id. onProgress gets the bytes the
+   * server holds so far, from where a resumed upload goes on; onRetry is called when it asks the server
+   * where to go on from (after a drop, or for an upload begun before a reload).
    */
-  upload(form: FormData, onProgress: (sentBytes: number) => void, signal?: AbortSignal): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      xhr.open('POST', '/api/jobs');
-      xhr.setRequestHeader('authorization', `Bearer ${this.token}`);
-      xhr.responseType = 'json';
-      xhr.upload.onprogress = (e) => onProgress(e.loaded);
-      xhr.onerror = () => reject(new ApiError('NETWORK', 0, UPLOAD_DROPPED_MESSAGE));
-      xhr.onabort = () => reject(new ApiError('ABORTED', 0, 'The upload was stopped.'));
-      xhr.onload = () => {
-        if (xhr.status >= 200 && xhr.status < 300) return resolve(xhr.response);
-        const body = ErrorBody.safeParse(xhr.response);
-        const error = body.success ? new ApiError(body.data.error.code, xhr.status, body.data.error.message) : errorForStatus(xhr.status);
-        if (error.isAuth) this.onAuthFailure(error);
-        reject(error);
-      };
-      signal?.addEventListener('abort', () => xhr.abort());
-      xhr.send(form);
-    });
+  async sendFile(file: File, sha256: string, onProgress: (sent: number) => void, onRetry: () => void): Promise<UploadId> {
+    try {
+      return await sendResumably(file, { token: this.token, sha256, onProgress, onRetry });
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (err.isAuth) this.onAuthFailure(err);
+      throw err.code === 'NETWORK' ? new ApiError('NETWORK', 0, UPLOAD_DROPPED_MESSAGE) : err;
+    }
   }
 }

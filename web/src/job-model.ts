@@ -1,4 +1,4 @@
-import { STAGES } from '../../common/pipeline.js';
+import { BUILTIN_STAGE_NAMES } from '../../common/stages.js';
 import { TERMINAL_EVENTS, type JobEventKind, type JobEventMessage, type ProgressMessage } from '../../common/progress.js';
 import type { QueueMessage, SnapshotMessage } from '../../common/socket-protocol.js';
 import type { JobSummaryBody } from './server-frames.js';
@@ -42,6 +42,8 @@ export interface JobView {
   retry: JobSummaryBody['retry'];
   /** Its stage's place in the line for an HPC slot while it waits (a `queue` frame), else null. */
   queuePlace: QueueMessage | null;
+  /** The job's stages in order, from its `started` event (its plan); null until then. */
+  stageNames: string[] | null;
 }
 
 const STATUS_PHASE: Record<string, JobPhase> = {
@@ -89,6 +91,7 @@ export function jobFromSummary(summary: JobSummaryBody, now: number): JobView {
     retryOf: summary.retryOf,
     retry: summary.retry,
     queuePlace: null,
+    stageNames: null,
   };
 }
 
@@ -156,6 +159,7 @@ export function applyMessage(job: JobView, message: ProgressMessage | JobEventMe
   }
   next.lastEvent = message;
   if (message.event === 'stage-finished' && message.stage) next.finishedStage = message.stage;
+  if (message.event === 'started' && message.stages?.length) next.stageNames = message.stages;
   // A `started` from another run than the one the page followed: a reset in Temporal, timed from its restart.
   if (message.event === 'started' && job.lastEvent && message.runId && job.lastEvent.runId !== message.runId) {
     next.runStartedAt = message.ts;
@@ -222,8 +226,10 @@ export interface StageRow {
 /** The job's stages with done/active/pending, from the latest progress message. */
 export function stageRows(job: JobView): StageRow[] {
   const p = job.progress;
-  const count = p?.stageCount ?? STAGES.length;
-  const names: string[] = Array.from({ length: count }, (_, i) => STAGES[i] ?? `step ${i + 1}`);
+  // The job's own plan once its `started` event arrived; the registry's built-in stages until then.
+  const known = job.stageNames ?? BUILTIN_STAGE_NAMES;
+  const count = p?.stageCount ?? known.length;
+  const names: string[] = Array.from({ length: count }, (_, i) => known[i] ?? `step ${i + 1}`);
   if (p) names[p.stageIndex] = p.stage;
   return names.map((name, i) => {
     if (job.phase === 'completed') return { name, state: 'done', fraction: 1 };

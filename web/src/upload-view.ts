@@ -5,6 +5,7 @@ import { groupAssets, type AssetGroup, type PickedFile } from './asset-grouping.
 import { byId, el, setText } from './dom.js';
 import { formatBytes } from './format.js';
 import { StartedJobBody } from './server-frames.js';
+import { sha256OfFile } from './resumable-upload.js';
 
 /**
  * Largest upload per asset. The API's default UPLOAD_MAX_BYTES; a server configured lower answers 413 with
@@ -155,25 +156,20 @@ export class UploadView {
       this.optionsError.hidden = false;
       return;
     }
-    // One asset at a time: the HPC machine queues jobs anyway, and one request gets the whole bandwidth.
+    // One asset at a time: the HPC machine queues jobs anyway, and one upload gets the whole bandwidth.
     for (const item of this.queue.filter((q) => q.state === 'ready')) {
       item.state = 'uploading';
       this.refresh();
-      setText(item.status, 'Uploading…');
-      const form = new FormData();
-      form.append('options', JSON.stringify(options));
-      for (const f of item.group.files) form.append('files', f.file, f.file.name);
-      const offsets = item.group.files.map((_, i) => item.group.files.slice(0, i).reduce((sum, f) => sum + f.file.size, 0));
       try {
+        const files = await this.sendFiles(item);
+        setText(item.status, 'Starting the job…');
         const body = StartedJobBody.parse(
-          await this.api().upload(form, (sent) => {
-            // Parts go in order, so the bytes sent so far tell how far each file has got.
-            item.group.files.forEach((f, i) => {
-              item.bars[i]!.value = f.file.size === 0 ? 100 : Math.max(0, Math.min(100, ((sent - offsets[i]!) / f.file.size) * 100));
-            });
+          await this.api().json('/api/jobs', StartedJobBody, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ files, options }),
           }),
         );
-        for (const bar of item.bars) bar.value = 100;
         item.state = 'sent';
         setText(item.status, 'Uploaded; the job is below.');
         this.onStarted(
@@ -185,15 +181,47 @@ export class UploadView {
         this.queue.splice(this.queue.indexOf(item), 1);
       } catch (err) {
         item.state = 'ready';
-        // Nothing of a failed upload is kept: the bars start again from 0 % on the next try.
-        for (const bar of item.bars) bar.value = 0;
         const message =
           err instanceof ApiError ? err.message : 'The server answered in a way this page does not understand; reload the page.';
         setText(item.status, `Not sent: ${message}`);
         item.status.className = 'problem';
+        // Back online, the upload goes on by itself from what the server holds.
+        if (err instanceof ApiError && err.code === 'NETWORK' && !navigator.onLine)
+          window.addEventListener('online', () => void this.send(), { once: true });
       }
       this.refresh();
     }
+  }
+
+  /**
+   * Sends each file of an asset that the server does not hold yet for this artist (same sha256), each
+   * resumably; the finished upload ids under the files' names.
+   */
+  private async sendFiles(item: QueuedAsset): Promise<{ uploadId: string; name: string }[]> {
+    const files: { uploadId: string; name: string }[] = [];
+    for (const [i, { file }] of item.group.files.entries()) {
+      const bar = item.bars[i]!;
+      const percent = (bytes: number) => (file.size === 0 ? 100 : Math.min(100, (bytes / file.size) * 100));
+      item.status.className = 'hint';
+      setText(item.status, `Checking ${file.name}…`);
+      const sha256 = await sha256OfFile(file);
+      const held = await this.api().reuse(sha256, file.size);
+      if (held) {
+        bar.value = 100;
+        files.push({ uploadId: held, name: file.name });
+        continue;
+      }
+      setText(item.status, `Uploading ${file.name}…`);
+      const uploadId = await this.api().sendFile(
+        file,
+        sha256,
+        (sent) => (bar.value = percent(sent)),
+        () => setText(item.status, `Going on with ${file.name} from where it stopped…`),
+      );
+      bar.value = 100;
+      files.push({ uploadId, name: file.name });
+    }
+    return files;
   }
 }
 

@@ -1,0 +1,125 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  AbortMultipartUploadCommand,
+  CopyObjectCommand,
+  HeadObjectCommand,
+  ListPartsCommand,
+  paginateListObjectsV2,
+  ListMultipartUploadsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { UploadTooLargeError, type AssetStorage, type StoredBlob } from './asset-storage.js';
+import { blobKey, JobData } from './job-data.js';
+import { isNotFound, S3ObjectStore } from './s3-object-store.js';
+
+const TMP_PREFIX = 'uploads/tmp/';
+
+/**
+ * Storage in a bucket of any S3-compatible server (AWS S3, Ceph RGW, SeaweedFS, Garage, versitygw, MinIO…):
+ * the keys of storage/job-data.ts, plus uploads/tmp/ for uploads being received. The API and the HPC
+ * workers share only the bucket.
+ */
+export class S3Storage extends JobData implements AssetStorage {
+  private readonly bucket: S3ObjectStore;
+  /** Blobs that uploads in flight in this process created (they were not stored before): holders and whether any kept them. */
+  private readonly pending = new Map<string, { holders: number; kept: boolean }>();
+
+  constructor(client: S3Client, bucket: string, prefix = '') {
+    const objects = new S3ObjectStore(client, bucket, prefix);
+    super(objects);
+    this.bucket = objects;
+  }
+
+  protected inFlight(sha256: string): boolean {
+    return this.pending.has(sha256);
+  }
+
+  private async exists(key: string): Promise<boolean> {
+    try {
+      await this.bucket.client.send(new HeadObjectCommand({ Bucket: this.bucket.bucket, Key: this.bucket.keyOf(key) }));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async putUpload(stream: Readable, maxBytes: number): Promise<StoredBlob> {
+    const tmp = `${TMP_PREFIX}${randomUUID()}`;
+    const hash = createHash('sha256');
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        size += chunk.length;
+        if (size > maxBytes) return done(new UploadTooLargeError(maxBytes));
+        hash.update(chunk);
+        done(null, chunk);
+      },
+    });
+    const body = new PassThrough();
+    try {
+      // The digest is known only at the end: the bytes go to a temporary key, then are copied to their
+      // content address inside the server (no second transfer) unless the same bytes are stored already.
+      await Promise.all([pipeline(stream, meter, body), this.bucket.putStream(tmp, body)]);
+      const sha256 = hash.digest('hex');
+      const key = blobKey(sha256);
+      const existed = await this.exists(key);
+      if (!existed)
+        await this.bucket.client.send(
+          new CopyObjectCommand({
+            Bucket: this.bucket.bucket,
+            Key: this.bucket.keyOf(key),
+            CopySource: `${this.bucket.bucket}/${this.bucket.keyOf(tmp)}`,
+          }),
+        );
+      const entry = this.pending.get(sha256);
+      if (entry) entry.holders++;
+      else if (!existed) this.pending.set(sha256, { holders: 1, kept: false });
+      return { sha256, size };
+    } catch (err) {
+      body.destroy();
+      throw err;
+    } finally {
+      await this.objects.remove([tmp]).catch(() => {});
+    }
+  }
+
+  async settleUpload(blob: StoredBlob, outcome: 'kept' | 'discarded'): Promise<void> {
+    const entry = this.pending.get(blob.sha256);
+    if (!entry) return;
+    entry.holders--;
+    if (outcome === 'kept') entry.kept = true;
+    if (entry.holders > 0) return;
+    this.pending.delete(blob.sha256);
+    if (entry.kept || (await this.isRetained(blob.sha256))) return;
+    await this.objects.remove([blobKey(blob.sha256)]);
+  }
+
+  async removeStaleUploads(maxAgeMs: number): Promise<number> {
+    const { client, bucket } = this.bucket;
+    const cutoff = Date.now() - maxAgeMs;
+    const prefix = this.bucket.keyOf(TMP_PREFIX);
+    let removed = 0;
+    const stale: string[] = [];
+    for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix }))
+      for (const object of page.Contents ?? []) if (object.Key && (object.LastModified?.getTime() ?? 0) < cutoff) stale.push(object.Key);
+    await this.objects.remove(stale.map((key) => key.slice(prefix.length - TMP_PREFIX.length)));
+    removed += stale.length;
+    // A process killed during a large upload leaves a multipart upload whose parts the server keeps until
+    // aborted; one still receiving parts is left alone. One page (1,000) a sweep: the next sweep takes the rest.
+    const page = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+    {
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId || (upload.Initiated?.getTime() ?? 0) >= cutoff) continue;
+        const parts = await client.send(new ListPartsCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+        const lastWrite = Math.max(upload.Initiated?.getTime() ?? 0, ...(parts.Parts ?? []).map((p) => p.LastModified?.getTime() ?? 0));
+        if (lastWrite >= cutoff) continue;
+        await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+        removed++;
+      }
+    }
+    return removed;
+  }
+}
