@@ -16,7 +16,7 @@ import { BUILTIN_STAGES, type StageDescriptor } from '../common/stages.js';
 import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
 import { JobService } from './job-service.js';
-import { jobsRouter } from './jobs-router.js';
+import { batchesRouter, jobsRouter, type JobsRouterDeps } from './jobs-router.js';
 import { requestLog } from './request-log.js';
 import { corsAllowlist } from './cors.js';
 import { securityHeaders } from './security-headers.js';
@@ -91,7 +91,15 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   // api/resumable-uploads.ts). A job start names up to UPLOAD_MAX_FILES files of 255-byte names.
   const smallJson = express.json({ limit: '16kb' });
   const jobStartJson = express.json({ limit: '256kb' });
-  app.use('/api', (req, res, next) => (req.method === 'POST' && req.path === '/jobs' ? jobStartJson : smallJson)(req, res, next));
+  // A batch names the files of up to MAX_BATCH_ASSETS assets.
+  const batchStartJson = express.json({ limit: '4mb' });
+  app.use('/api', (req, res, next) =>
+    (req.method === 'POST' && req.path === '/jobs'
+      ? jobStartJson
+      : req.method === 'POST' && req.path === '/batches'
+        ? batchStartJson
+        : smallJson)(req, res, next),
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -139,21 +147,19 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     log,
   });
   app.use(UPLOADS_PATH, requireOwner(verifier), resumable.router);
-  app.use(
-    '/api/jobs',
-    requireOwner(verifier),
-    jobsRouter({
-      finishedUploads,
-      jobs,
-      jobLog,
-      reconciler,
-      storage: deps.storage,
-      uploadLimits: { maxBytes: config.UPLOAD_MAX_BYTES, maxFiles: config.UPLOAD_MAX_FILES },
-      submitLimit: submitRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
-      onJobStarted: (preset) => metrics.jobsStarted.inc({ preset }),
-      scheduling: { urgentUsers: config.API_URGENT_USERS, urgentRole: config.API_URGENT_ROLE, weights: config.FAIR_SHARE_WEIGHTS },
-    }),
-  );
+  const jobRoutes: JobsRouterDeps = {
+    finishedUploads,
+    jobs,
+    jobLog,
+    reconciler,
+    storage: deps.storage,
+    uploadLimits: { maxBytes: config.UPLOAD_MAX_BYTES, maxFiles: config.UPLOAD_MAX_FILES },
+    submitLimit: submitRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
+    onJobStarted: (preset) => metrics.jobsStarted.inc({ preset }),
+    scheduling: { urgentUsers: config.API_URGENT_USERS, urgentRole: config.API_URGENT_ROLE, weights: config.FAIR_SHARE_WEIGHTS },
+  };
+  app.use('/api/jobs', requireOwner(verifier), jobsRouter(jobRoutes));
+  app.use('/api/batches', requireOwner(verifier), batchesRouter(jobRoutes));
   app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal, stages }));
   // The page's KTX2 transcoder worker (web/src/model-viewer.ts): its own CSP, allowing the string compilation
   // its Emscripten bindings need in that worker only; it fetches nothing (the page posts it the WebAssembly).

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Result } from 'ioredis';
 import { z } from 'zod';
-import { PRIORITY_KEYS } from './job-priority.js';
+import { priorityName } from './job-priority.js';
 import { HpcQueueName } from './jobs.js';
 import { JobId, OwnerId } from './progress.js';
 import type { RedisClient } from './redis.js';
@@ -166,7 +166,4 @@ export class HpcQueueBook {
   }
 }
 
-/** The priority name of a Temporal priority key, for metric labels: `normal` for Temporal's default. */
-export function priorityName(priorityKey: number): string {
-  return Object.entries(PRIORITY_KEYS).find(([, key]) => key === priorityKey)?.[0] ?? `key-${priorityKey}`;
-}
+export { priorityName };

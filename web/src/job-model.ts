@@ -106,6 +106,8 @@ export function newJob(jobId: string, assetName: string, now: number): JobView {
         priority: null,
         retryOf: null,
         retry: null,
+        kind: 'asset',
+        batchId: null,
         status: 'RUNNING',
         stage: null,
         outcome: null,
