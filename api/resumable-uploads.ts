@@ -204,9 +204,30 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
         .json({ error: { code: FAILURES.NOT_FOUND.code, message: 'Uploads are sent with the tus protocol; they are not read back.' } });
       return;
     }
-    // Express strips the mount path; tus builds upload URLs from the full one.
-    req.url = req.originalUrl;
-    void tus.handle(req, res).catch((err: unknown) => deps.log.error({ err }, 'resumable upload request failed'));
+    void (async () => {
+      // A finished upload's partial copy is gone, but a client whose last answer was lost asks HEAD again:
+      // it is told the upload is complete (its owner only), instead of 404 and sending the file again.
+      const id = UploadId.safeParse(req.path.slice(1));
+      const finished = req.method === 'HEAD' && id.success ? await deps.uploads.get(ownerOf(res).id, id.data) : null;
+      if (finished) {
+        res
+          .status(200)
+          .set({
+            'tus-resumable': '1.0.0',
+            'upload-offset': String(finished.size),
+            'upload-length': String(finished.size),
+            'cache-control': 'no-store',
+          })
+          .end();
+        return;
+      }
+      // Express strips the mount path; tus builds upload URLs from the full one.
+      req.url = req.originalUrl;
+      await tus.handle(req, res);
+    })().catch((err: unknown) => {
+      deps.log.error({ err }, 'resumable upload request failed');
+      if (!res.headersSent) res.status(500).end();
+    });
   });
   return {
     router,

@@ -142,6 +142,14 @@ describe('resumable, deduplicated uploads (tus)', () => {
     const rest = await probe.patch(uploadUrl, offset, HELMET.subarray(offset));
     expect(rest.status).toBe(204);
     expect(Number(rest.headers.get('upload-offset'))).toBe(HELMET.length);
+    // The last answer lost, the client asks again: complete (not 404, which would send the file again).
+    const again = await probe.head(uploadUrl);
+    expect(again.status).toBe(200);
+    expect([again.headers.get('upload-offset'), again.headers.get('upload-length')]).toEqual([
+      String(HELMET.length),
+      String(HELMET.length),
+    ]);
+    expect((await tus('someone-else').head(uploadUrl)).status).toBe(404);
     // Finished: the partial copy is gone, the bytes are in the content-addressed store once.
     expect(resumableFiles(stack.dataDir).filter((f) => f.startsWith(id))).toEqual([]);
     expect(storedBlobs(stack.dataDir)).toContain(sha256(HELMET));
