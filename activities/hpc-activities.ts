@@ -341,7 +341,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
             ? (discard?.(job) ?? Promise.resolve())
             : Promise.all([removeTempFiles(workDir), job.outputDir ? removeTempFiles(job.outputDir) : undefined])
         ).catch((cleanupErr: unknown) => {
-          // The cancellation must still be reported; cleanupJob removes the whole work folder later anyway.
+          // The cancellation must still be reported; the scratch folder goes below, cleanupJob removes the checkpoints.
           log.warn('Could not remove a cancelled stage’s partial files', { jobId, stage, error: String(cleanupErr) });
         });
         // Temporal's own reason (a CancelledFailure), also when a stop message ended the work first.

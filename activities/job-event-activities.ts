@@ -1,5 +1,6 @@
 import { log } from '@temporalio/activity';
 import { z } from 'zod';
+import { HpcWaitSchema, type HpcQueueBook, type HpcWait } from '../common/hpc-queue.js';
 import type { JobLog } from '../common/job-log.js';
 import { JobEventFields, TERMINAL_EVENTS } from '../common/progress.js';
 
@@ -16,7 +17,27 @@ export function createJobEventActivities(deps: {
   onDrop?: (err: unknown) => void;
   /** Called once per terminal event this activity publishes (or tries to), for the jobs-finished metric. */
   onFinished?: (outcome: string, preset: string) => void;
+  /** The HPC queues' waiting lines (common/hpc-queue.ts); without it no job is told its place. */
+  hpcQueue?: HpcQueueBook;
 }) {
+  /**
+   * A stage announced as started waits for an HPC slot from now (the workflow schedules its activity
+   * right after this publish); a job being cancelled or ended waits no more. Best effort like the
+   * events: a lost update costs a place shown, never the job.
+   */
+  async function followQueue(events: JobEventFields[], wait: HpcWait): Promise<void> {
+    const book = deps.hpcQueue;
+    const last = events.at(-1);
+    if (!book || !last) return;
+    try {
+      if (last.event === 'stage-started') await book.join(last.jobId, last.owner, wait);
+      else if (last.event === 'cancelling' || TERMINAL_EVENTS.has(last.event)) await book.leave(last.jobId, wait.queue);
+    } catch (err) {
+      deps.onDrop?.(err);
+      log.warn('Job place in the HPC queue not updated', { jobId: last.jobId, event: last.event, error: String(err) });
+    }
+  }
+
   /**
    * Publishes one workflow-level event to the job's channel; resolves to its sequence number, or null
    * when Redis is unreachable. A Redis outage must not hold up the job, and the API reconciles
@@ -58,10 +79,13 @@ export function createJobEventActivities(deps: {
      * outage drops them with a warning, never fails). Workflows call it as a local activity with the
      * events that arise in one workflow task (a stage's end and the next one's start), so each costs
      * one local activity, not one each. `restarted` is given by a run that a reset started: see announceRestart.
+     * `wait` says where the job's stages wait for an HPC slot: a `stage-started` last puts the job in
+     * that line once its events are out, a `cancelling` or terminal event takes it out (followQueue).
      */
-    async publishJobEvents(events: JobEventFields[], restarted?: JobEventFields): Promise<(number | null)[]> {
+    async publishJobEvents(events: JobEventFields[], restarted?: JobEventFields, wait?: HpcWait): Promise<(number | null)[]> {
       // All checked first, so a malformed event fails the call before any of them is published.
       const valid = events.map((fields) => JobEventFields.parse(fields));
+      const place = wait ? HpcWaitSchema.parse(wait) : undefined;
       const announcement = restarted ? RestartAnnouncement.parse(restarted) : undefined;
       if (announcement) await announceRestart(announcement);
       const seqs: (number | null)[] = [];
@@ -71,6 +95,7 @@ export function createJobEventActivities(deps: {
         // Keep the stream in order: the rest wait with the one that did not go out (the workflow re-sends them).
         if (seq === null) break;
       }
+      if (place) await followQueue(valid, place);
       return seqs;
     },
   };

@@ -1,22 +1,16 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { z } from 'zod';
-import { TOOLS_DIR } from '../common/config.js';
-import { whichSync } from '../common/process-tie.js';
 import { loadStageRegistry } from '../common/studio-stages.js';
 import { waitFor } from '../scripts/lib/wait.js';
 import type { ProcessAssetInput } from '../common/jobs.js';
 import { BUILTIN_STAGES, planStages, ProcessSpec, ProcessStageResult, type StageDescriptor } from '../common/stages.js';
+import { exampleStagesConfig, HAS_BPY, STAND_IN_TOOL as TOOL } from '../test/helpers/studio-stages.js';
 import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
-
-const TOOL = fileURLToPath(new URL('../test/fixtures/stage-tool.mjs', import.meta.url));
 
 /** A process stage running the stand-in tool in `mode` on the upload, writing a file into the outputs. */
 function toolStage(mode: string, extra: Partial<ProcessSpec> = {}): StageDescriptor {
@@ -174,38 +168,9 @@ async function childrenOf(pid: number): Promise<number[]> {
   return tasks.trim() ? tasks.trim().split(/\s+/).map(Number) : [];
 }
 
-const EXAMPLE = fileURLToPath(new URL('../deploy/studio-stages/example.yaml', import.meta.url));
-/** The shipped example needs Blender as the provisioned bpy module and python3.11 (docs/STAGES.md). */
-const HAS_BPY = existsSync(path.join(TOOLS_DIR, 'bpy', 'bpy')) && whichSync('python3.11') !== null;
-
-/**
- * The example config as it ships when this machine has Blender; else the same stage with the stand-in tool
- * in Blender's place (same placement, inputs, outputs and progress), so the path is proven either way.
- */
-function exampleConfig(): string {
-  if (HAS_BPY) return EXAMPLE;
-  const stage = (parseYaml(readFileSync(EXAMPLE, 'utf8')) as { stages: Record<string, unknown>[] }).stages[0]!;
-  const file = path.join(os.tmpdir(), `stand-in-${process.pid}.yaml`);
-  writeFileSync(
-    file,
-    stringifyYaml({
-      stages: [
-        {
-          ...stage,
-          command: '{node}',
-          args: [TOOL, 'ok', '{optimized}', '{outputDir}/{base}-blender-report.json'],
-          env: undefined,
-          progress: { parser: 'fraction' },
-        },
-      ],
-    }),
-  );
-  return file;
-}
-
 describe(`the shipped studio stage example (${HAS_BPY ? 'Blender' : 'stand-in tool: no bpy here'})`, () => {
   let fx: PipelineFixture;
-  const registry = loadStageRegistry(exampleConfig());
+  const registry = loadStageRegistry(exampleStagesConfig());
   beforeAll(async () => {
     fx = await startPipelineFixture({ stages: registry });
   });

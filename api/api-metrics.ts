@@ -1,9 +1,25 @@
+import { priorityName, type HpcQueueShare } from '../common/hpc-queue.js';
 import { readProgressTs } from '../common/redis-scripts/published-message.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of an API process (asset_farm_ prefix, component="api"), on their own registry. */
-export function createApiMetrics(sources: { stats: () => { sockets: number; channels: number; patterns: number } }) {
+export function createApiMetrics(sources: {
+  stats: () => { sockets: number; channels: number; patterns: number };
+  /** The HPC queues' waiting lines (common/hpc-queue.ts), read when scraped. */
+  queueShares?: () => Promise<{ queue: string; shares: HpcQueueShare[] }[]>;
+}) {
   const registry = new Registry();
+  // One read of the lines serves both queue gauges of a scrape.
+  let lines: Promise<{ queue: string; shares: HpcQueueShare[] }[]> | null = null;
+  const readLines = () => {
+    lines ??= (sources.queueShares?.() ?? Promise.resolve([])).finally(() => setTimeout(() => (lines = null), 1000).unref());
+    return lines;
+  };
+  const shareLabels = (queue: string, share: HpcQueueShare) => ({
+    queue,
+    priority: priorityName(share.priorityKey),
+    share_key: share.fairnessKey,
+  });
   registry.setDefaultLabels({ component: 'api' });
   collectDefaultMetrics({ register: registry, prefix: 'asset_farm_' });
   const metrics = {
@@ -31,6 +47,28 @@ export function createApiMetrics(sources: { stats: () => { sockets: number; chan
         const stats = sources.stats();
         this.set({ kind: 'channel' }, stats.channels);
         this.set({ kind: 'pattern' }, stats.patterns);
+      },
+    }),
+    hpcQueueDepth: new Gauge({
+      name: 'asset_farm_hpc_queue_depth',
+      help: 'Compute stages waiting for an HPC slot, by queue, priority and fairness key (the owner, or team:<name>)',
+      labelNames: ['queue', 'priority', 'share_key'] as const,
+      registers: [registry],
+      async collect() {
+        const read = await readLines();
+        this.reset();
+        for (const { queue, shares } of read) for (const share of shares) this.set(shareLabels(queue, share), share.waiting);
+      },
+    }),
+    hpcQueueOldestWait: new Gauge({
+      name: 'asset_farm_hpc_queue_oldest_wait_seconds',
+      help: 'How long the longest-waiting stage of each queue, priority and fairness key has waited for an HPC slot so far',
+      labelNames: ['queue', 'priority', 'share_key'] as const,
+      registers: [registry],
+      async collect() {
+        const read = await readLines();
+        this.reset();
+        for (const { queue, shares } of read) for (const share of shares) this.set(shareLabels(queue, share), share.oldestWaitMs / 1000);
       },
     }),
     socketLatency: new Histogram({

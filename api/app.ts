@@ -10,17 +10,18 @@ import { JobLog } from '../common/job-log.js';
 import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { createApiMetrics, type ApiMetrics } from './api-metrics.js';
+import { HpcQueueBook } from '../common/hpc-queue.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
 import { BUILTIN_STAGES, type StageDescriptor } from '../common/stages.js';
 import { historyRouter } from './history-router.js';
 import { JobReconciler } from './job-reconciler.js';
 import { JobService } from './job-service.js';
-import { jobsRouter } from './jobs-router.js';
+import { batchesRouter, jobsRouter, type JobsRouterDeps } from './jobs-router.js';
 import { requestLog } from './request-log.js';
 import { corsAllowlist } from './cors.js';
 import { securityHeaders } from './security-headers.js';
 import { SocketHub, type SocketHubOptions } from './socket-hub.js';
-import { sendRateLimited, SharedRateLimit, submitRateLimit } from './rate-limits.js';
+import { sendRateLimited, SharedRateLimit, submitRateLimit, uploadCreateRateLimit } from './rate-limits.js';
 import { UploadError } from './upload.js';
 import { FinishedUploads } from './finished-uploads.js';
 import { resumableUploads } from './resumable-uploads.js';
@@ -72,10 +73,15 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const stages = deps.stages ?? BUILTIN_STAGES;
   const jobs = new JobService(deps.temporal, deps.storage, stages);
   const jobLog = new JobLog(deps.redis, { ttlSeconds: config.PROGRESS_SNAPSHOT_TTL_SECONDS });
-  const reconciler = new JobReconciler({ jobLog, log });
+  const queueBook = new HpcQueueBook(deps.redis);
+  const reconciler = new JobReconciler({ jobLog, log, hpcQueue: queueBook });
   // The hub is built after the app; the gauges read it only when scraped.
   const built: { hub?: SocketHub; draining?: boolean } = {};
-  const metrics = createApiMetrics({ stats: () => built.hub?.stats() ?? { sockets: 0, channels: 0, patterns: 0 } });
+  const metrics = createApiMetrics({
+    stats: () => built.hub?.stats() ?? { sockets: 0, channels: 0, patterns: 0 },
+    queueShares: async () =>
+      Promise.all((await queueBook.queues()).map(async (queue) => ({ queue, shares: await queueBook.shares(queue) }))),
+  });
   const app = express();
   app.disable('x-powered-by');
   app.use(securityHeaders([path.join(WEB_DIST, 'index.html'), path.join(WEB_PUBLIC, 'index.html')]));
@@ -85,7 +91,15 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   // api/resumable-uploads.ts). A job start names up to UPLOAD_MAX_FILES files of 255-byte names.
   const smallJson = express.json({ limit: '16kb' });
   const jobStartJson = express.json({ limit: '256kb' });
-  app.use('/api', (req, res, next) => (req.method === 'POST' && req.path === '/jobs' ? jobStartJson : smallJson)(req, res, next));
+  // A batch names the files of up to MAX_BATCH_ASSETS assets.
+  const batchStartJson = express.json({ limit: '4mb' });
+  app.use('/api', (req, res, next) =>
+    (req.method === 'POST' && req.path === '/jobs'
+      ? jobStartJson
+      : req.method === 'POST' && req.path === '/batches'
+        ? batchStartJson
+        : smallJson)(req, res, next),
+  );
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -129,25 +143,25 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     uploads: finishedUploads,
     config,
     maxBytes: config.UPLOAD_MAX_BYTES,
+    corsOrigins: config.API_CORS_ORIGINS,
+    createLimit: uploadCreateRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE, config.UPLOAD_MAX_FILES),
     expiryMs: config.UPLOAD_RESUME_SECONDS * 1000,
     log,
   });
   app.use(UPLOADS_PATH, requireOwner(verifier), resumable.router);
-  app.use(
-    '/api/jobs',
-    requireOwner(verifier),
-    jobsRouter({
-      finishedUploads,
-      jobs,
-      jobLog,
-      reconciler,
-      storage: deps.storage,
-      uploadLimits: { maxBytes: config.UPLOAD_MAX_BYTES, maxFiles: config.UPLOAD_MAX_FILES },
-      submitLimit: submitRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
-      onJobStarted: (preset) => metrics.jobsStarted.inc({ preset }),
-      scheduling: { urgentUsers: config.API_URGENT_USERS, urgentRole: config.API_URGENT_ROLE, weights: config.FAIR_SHARE_WEIGHTS },
-    }),
-  );
+  const jobRoutes: JobsRouterDeps = {
+    finishedUploads,
+    jobs,
+    jobLog,
+    reconciler,
+    storage: deps.storage,
+    uploadLimits: { maxBytes: config.UPLOAD_MAX_BYTES, maxFiles: config.UPLOAD_MAX_FILES },
+    submitLimit: submitRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE),
+    onJobStarted: (preset) => metrics.jobsStarted.inc({ preset }),
+    scheduling: { urgentUsers: config.API_URGENT_USERS, urgentRole: config.API_URGENT_ROLE, weights: config.FAIR_SHARE_WEIGHTS },
+  };
+  app.use('/api/jobs', requireOwner(verifier), jobsRouter(jobRoutes));
+  app.use('/api/batches', requireOwner(verifier), batchesRouter(jobRoutes));
   app.use('/api/jobs', requireOwner(verifier), historyRouter({ jobs, temporal: deps.temporal, stages }));
   // The page's KTX2 transcoder worker (web/src/model-viewer.ts): its own CSP, allowing the string compilation
   // its Emscripten bindings need in that worker only; it fetches nothing (the page posts it the WebAssembly).
@@ -220,6 +234,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     jobLog,
     jobs,
     reconciler,
+    hpcQueue: queueBook,
     log,
     metrics,
     options: {

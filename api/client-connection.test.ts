@@ -34,6 +34,24 @@ function setup() {
 }
 
 describe('ClientConnection', () => {
+  it('passes a place in the HPC queue line straight on, outside the sequence, only for a job it shows and is not catching up', () => {
+    const { client, socket, seqs } = setup();
+    const place = (ahead: number) =>
+      JSON.stringify({ type: 'queue', jobId: 'job', owner: 'alice', queue: 'hpc', waiting: true, ahead, etaMs: null, ts: 1 });
+    client.deliver('job', place(3)); // a job this socket does not show yet
+    client.beginCatchUp('job');
+    client.deliver('job', place(2)); // mid catch-up: a newer place comes with the next change of the line
+    client.finishCatchUp('job', { kind: 'replay', messages: [] });
+    client.deliver('job', raw('progress', 1));
+    client.deliver('job', place(1));
+    client.deliver('job', raw('progress', 2));
+    expect(socket.sent.map((m) => (m.type === 'queue' ? `ahead ${String(m.ahead)}` : m.seq))).toEqual([1, 'ahead 1', 2]);
+    expect(seqs().filter((s) => s !== undefined)).toEqual([1, 2]);
+    socket.bufferedAmount = 5000; // slow: places are dropped, not queued
+    client.deliver('job', place(0));
+    expect(socket.sent.filter((m) => m.type === 'queue')).toHaveLength(1);
+  });
+
   it('sends each seq once and in order, dropping repeats from overlapping subscriptions', () => {
     const { client, seqs } = setup();
     client.beginCatchUp('job');

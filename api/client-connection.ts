@@ -58,7 +58,10 @@ export class ClientConnection {
    */
   deliver(jobId: string, raw: string, frame?: Buffer): void {
     const head = readPublishedHead(raw);
-    if (!head) return;
+    if (!head) {
+      this.deliverPlace(jobId, raw, frame);
+      return;
+    }
     const { seq } = head;
     let stream = this.streams.get(jobId);
     if (!stream) {
@@ -83,6 +86,18 @@ export class ClientConnection {
     }
     stream.received = seq;
     this.output(stream, head.type, raw, frame);
+  }
+
+  /**
+   * A job's place in the HPC queue line (a `queue` frame, common/hpc-queue.ts): outside the job's
+   * sequence, so it goes out as it comes, to a socket that already shows the job, and is simply dropped
+   * while that socket is slow or catching up (the next change of the line brings a newer one).
+   */
+  private deliverPlace(jobId: string, raw: string, frame?: Buffer): void {
+    if (!raw.startsWith('{"type":"queue",')) return;
+    const stream = this.streams.get(jobId);
+    if (!stream || stream.buffer || this.ws.bufferedAmount > this.slowBytes) return;
+    this.sendRaw(frame ?? raw);
   }
 
   /** Marks a catch-up as running for a job: live messages wait in its buffer. */

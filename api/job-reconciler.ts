@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { HpcQueueBook } from '../common/hpc-queue.js';
 import type { JobLog } from '../common/job-log.js';
 import { TERMINAL_EVENTS, type JobEventFields, type JobEventKind } from '../common/progress.js';
 import { FAILURES } from '../common/failures.js';
@@ -55,7 +56,14 @@ export function terminalEventFor(
  * notice the same closure at once publish it once.
  */
 export class JobReconciler {
-  constructor(private readonly deps: { jobLog: JobLog; log: Logger }) {}
+  constructor(
+    private readonly deps: {
+      jobLog: JobLog;
+      log: Logger;
+      /** The HPC queues' waiting lines: a job found closed (terminated, timed out) leaves its line. */
+      hpcQueue?: HpcQueueBook;
+    },
+  ) {}
 
   /**
    * Returns true when the job is closed (whether or not an event had to be published). For a running
@@ -81,8 +89,11 @@ export class JobReconciler {
       return false;
     }
     const seq = await this.deps.jobLog.publishTerminalIfMissing(event);
-    if (seq !== null)
+    if (seq !== null) {
       this.deps.log.info({ jobId: job.jobId, owner: job.owner, status: job.status, seq }, 'reconciled terminal event from workflow status');
+      // Its workflow did not say it ended (terminated, timed out): nobody else takes it out of the line.
+      await this.deps.hpcQueue?.leave(job.jobId);
+    }
     return true;
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
-import { newJobId, ProcessAssetInput } from '../common/jobs.js';
+import { JobRetrySchema, newJobId, ProcessAssetInput, ProcessBatchInput, type JobRetry } from '../common/jobs.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { BUILTIN_STAGES, planStages, type StageDescriptor } from '../common/stages.js';
 import { JobPriority, temporalPriority } from '../common/job-priority.js';
@@ -50,7 +50,10 @@ export function decodeCursor(text: string): JobCursor | null {
 }
 
 function summarize(
-  d: Pick<WorkflowExecutionInfo, 'workflowId' | 'status' | 'startTime' | 'closeTime' | 'typedSearchAttributes'>,
+  d: Pick<
+    WorkflowExecutionInfo,
+    'workflowId' | 'type' | 'status' | 'startTime' | 'closeTime' | 'typedSearchAttributes' | 'memo' | 'parentExecution'
+  >,
 ): JobSummary {
   const sa = d.typedSearchAttributes;
   return {
@@ -61,22 +64,19 @@ function summarize(
       .catch(null)
       .parse(sa.get(ASSET_PRIORITY) ?? null),
     retryOf: sa.get(ASSET_RETRY_OF) ?? null,
+    // The memo is the workflow's own record; a memo that is not one (edited by hand) reads as none.
+    retry: JobRetrySchema.nullable()
+      .catch(null)
+      .parse(d.memo?.retry ?? null),
+    kind: d.type === 'processBatch' ? 'batch' : 'asset',
+    // A batch's asset jobs are its children, in the same owner's id space.
+    batchId: d.parentExecution?.workflowId?.startsWith('asset-') ? d.parentExecution.workflowId : null,
     status: d.status.name,
     stage: sa.get(ASSET_STAGE) ?? null,
     outcome: sa.get(ASSET_OUTCOME) ?? null,
     startTime: d.startTime.toISOString(),
     closeTime: d.closeTime?.toISOString() ?? null,
   };
-}
-
-/** What a retried job records of its origin. */
-export interface JobRetry {
-  /** The job id it retries. */
-  retryOf: string;
-  /** Who asked for the retry. */
-  by: string;
-  /** When, ISO 8601. */
-  at: string;
 }
 
 /** Where a job stands among the others waiting for the HPC machines. */
@@ -134,6 +134,59 @@ export class JobService {
     return jobId;
   }
 
+  /**
+   * Starts processBatch for the owner: one asset job per input, at most `concurrency` at a time, each
+   * a child of the batch (its own job id, `asset-<owner>-…`, in the owner's list with `batchId` set). The
+   * batch id lives in the same id space, so every ownership check covers it. The batch's priority and
+   * fair share are its children's: the whole batch draws on its owner's (or team's) one share.
+   */
+  async startBatch(
+    owner: string,
+    assets: ProcessAssetInput[],
+    { schedule, concurrency, name, retry }: { schedule: JobSchedule; concurrency: number; name: string; retry?: JobRetry },
+  ): Promise<string> {
+    const batchId = newJobId(owner, randomUUID());
+    const planned = assets.map((input) => ({
+      ...input,
+      plan: planStages(this.stages, { preset: input.options.preset, fileNames: input.files.map((f) => f.name) }),
+    }));
+    // The batch holds its assets' inputs until its children have taken them over.
+    await this.inputs?.retainInputs(
+      batchId,
+      assets.flatMap((a) => a.files),
+    );
+    await this.client.workflow.start('processBatch', {
+      taskQueue: ORCHESTRATOR_TASK_QUEUE,
+      workflowId: batchId,
+      args: [ProcessBatchInput.parse({ owner, assets: planned, concurrency })],
+      priority: temporalPriority(schedule.level, schedule.shareKey, schedule.weights),
+      memo: { owner, assetName: name, kind: 'batch', ...(retry ? { retry } : {}) },
+      typedSearchAttributes: [
+        { key: ASSET_OWNER, value: owner },
+        { key: ASSET_NAME, value: name },
+        { key: ASSET_PRIORITY, value: schedule.level },
+        ...(retry ? [{ key: ASSET_RETRY_OF, value: retry.retryOf }] : []),
+      ],
+      staticSummary: `Batch "${name}" of ${assets.length} assets for ${owner}${retry ? `, retry of ${retry.retryOf} by ${retry.by}` : ''}`,
+    });
+    return batchId;
+  }
+
+  /** The asset jobs of a batch (its children), from visibility, one row per job. */
+  async childrenOf(batchId: string): Promise<JobSummary[]> {
+    // batchId is a JobId ([A-Za-z0-9._@-]): nothing can break out of the quotes.
+    const children = new Map<string, JobSummary>();
+    for await (const info of this.client.workflow.list({ query: `ParentWorkflowId = "${batchId}"`, pageSize: 1000 })) {
+      children.set(info.workflowId, summarize(info));
+    }
+    return [...children.values()];
+  }
+
+  /** The inputs a batch was started with, read back from its history (for a retry of its failed assets). */
+  async batchInputOf(batchId: string): Promise<ProcessBatchInput> {
+    return ProcessBatchInput.parse(await this.startInput(batchId));
+  }
+
   /** The job if it exists and belongs to owner, else null. */
   async describeOwned(
     owner: string,
@@ -157,12 +210,16 @@ export class JobService {
 
   /** The input a job was started with, read back from its history (for a retry with the same upload). */
   async inputOf(jobId: string): Promise<ProcessAssetInput> {
+    return ProcessAssetInput.parse(await this.startInput(jobId));
+  }
+
+  private async startInput(jobId: string): Promise<unknown> {
     const history = await this.client.workflow.getHandle(jobId).fetchHistory();
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
     const payload = started?.input?.payloads?.[0];
     if (!payload) throw new Error(`Job ${jobId} has no start input in its history`);
     // No payload codec is configured, so the history payload is the converter's plain encoding.
-    return ProcessAssetInput.parse(this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload));
+    return this.client.options.loadedDataConverter.payloadConverter.fromPayload(payload);
   }
 
   /** The workflow's result once it completed. */

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { FileStore } from '@tus/file-store';
-import { S3Store } from '@tus/s3-store';
-import { ERRORS, Server, type ServerOptions, type Upload } from '@tus/server';
+import { S3Store, type MetadataValue } from '@tus/s3-store';
+import { ERRORS, Server, type KvStore, type ServerOptions, type Upload } from '@tus/server';
 import { Router, type Response } from 'express';
 import type { Logger } from 'pino';
 import { FAILURES } from '../common/failures.js';
@@ -12,6 +12,7 @@ import type { AssetStorage, StoredBlob } from '../storage/asset-storage.js';
 import { s3ClientConfigOf, s3ClientOf } from '../storage/create-storage.js';
 import { DeleteObjectsCommand } from '@aws-sdk/client-s3';
 import { ownerOf } from './auth.js';
+import { sendRateLimited, type SharedRateLimit } from './rate-limits.js';
 import type { FinishedUploads } from './finished-uploads.js';
 import { ReuseRequest, Sha256, UploadId, UPLOADS_PATH } from '../common/uploads.js';
 
@@ -23,6 +24,17 @@ function refusal(status: number, code: string, message: string): TusRefusal {
   return { status_code: status, body: `${code}: ${message}\n` };
 }
 
+/**
+ * S3Store caches each upload's info in the process by default: another API process finishing or the sweep
+ * expiring the upload leaves that copy stale (a HEAD then answers "complete" for an upload that is gone).
+ * One GET of the small .info object per request instead.
+ */
+const NO_CACHE: KvStore<MetadataValue> = {
+  get: () => Promise.resolve(undefined),
+  set: () => Promise.resolve(),
+  delete: () => Promise.resolve(),
+};
+
 export interface ResumableUploadsDeps {
   storage: AssetStorage;
   uploads: FinishedUploads;
@@ -32,6 +44,10 @@ export interface ResumableUploadsDeps {
    * the balancer can resume an upload another one began.
    */
   config: StorageEnv;
+  /** Origins allowed to call the API from another site's page (API_CORS_ORIGINS; api/cors.ts answers preflights). */
+  corsOrigins: readonly string[];
+  /** Uploads each user may create (POST /api/uploads) in a window. */
+  createLimit: SharedRateLimit;
   /** Largest file, from Upload-Length at creation, before any byte is written. */
   maxBytes: number;
   /** Partial uploads older than this (from their creation) are refused and deleted by sweep(). */
@@ -57,7 +73,11 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
   const { config } = deps;
   const s3 = config.STORAGE === 's3' && config.S3_BUCKET ? { bucket: config.S3_BUCKET } : null;
   const datastore = s3
-    ? new S3Store({ s3ClientConfig: { ...s3ClientConfigOf(config), ...s3 }, expirationPeriodInMilliseconds: deps.expiryMs })
+    ? new S3Store({
+        s3ClientConfig: { ...s3ClientConfigOf(config), ...s3 },
+        expirationPeriodInMilliseconds: deps.expiryMs,
+        cache: NO_CACHE,
+      })
     : new FileStore({ directory: path.join(config.DATA_DIR, 'uploads', 'resumable'), expirationPeriodInMilliseconds: deps.expiryMs });
   // S3Store keys objects by the upload id, so there the id carries the prefix; URLs carry only the hex.
   const keyPrefix = s3 ? `${config.S3_PREFIX}uploads/resumable/` : '';
@@ -78,6 +98,8 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
     path: UPLOADS_PATH,
     datastore,
     maxSize: deps.maxBytes,
+    // @tus/server answers `*` by default; the API's allowlist holds here too (none: no CORS header at all).
+    allowedOrigins: (origin) => deps.corsOrigins.includes(origin),
     // Ids are random hex; anything else in the URL never reaches the store.
     namingFunction: () => `${keyPrefix}${randomBytes(16).toString('hex')}`,
     getFileIdFromRequest: (_req, id) => (id && UploadId.safeParse(id).success ? `${keyPrefix}${id}` : undefined),
@@ -168,6 +190,12 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
     await hold(uploadId, owner, blob);
     res.status(201).json({ uploadId, ...blob, reused: true });
   });
+  router.post('/', async (req, res, next) => {
+    const waitMs = await deps.createLimit.take(ownerOf(res).id);
+    if (waitMs === 0) return next();
+    req.resume();
+    sendRateLimited(res, waitMs, FAILURES.TOO_MANY_UPLOADS.code, 'Too many files uploaded in a short time');
+  });
   router.use((req, res) => {
     // tus has no GET (Express would route HEAD with it, so checked here); a partial upload is never read back.
     if (req.method === 'GET') {
@@ -176,9 +204,30 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
         .json({ error: { code: FAILURES.NOT_FOUND.code, message: 'Uploads are sent with the tus protocol; they are not read back.' } });
       return;
     }
-    // Express strips the mount path; tus builds upload URLs from the full one.
-    req.url = req.originalUrl;
-    void tus.handle(req, res).catch((err: unknown) => deps.log.error({ err }, 'resumable upload request failed'));
+    void (async () => {
+      // A finished upload's partial copy is gone, but a client whose last answer was lost asks HEAD again:
+      // it is told the upload is complete (its owner only), instead of 404 and sending the file again.
+      const id = UploadId.safeParse(req.path.slice(1));
+      const finished = req.method === 'HEAD' && id.success ? await deps.uploads.get(ownerOf(res).id, id.data) : null;
+      if (finished) {
+        res
+          .status(200)
+          .set({
+            'tus-resumable': '1.0.0',
+            'upload-offset': String(finished.size),
+            'upload-length': String(finished.size),
+            'cache-control': 'no-store',
+          })
+          .end();
+        return;
+      }
+      // Express strips the mount path; tus builds upload URLs from the full one.
+      req.url = req.originalUrl;
+      await tus.handle(req, res);
+    })().catch((err: unknown) => {
+      deps.log.error({ err }, 'resumable upload request failed');
+      if (!res.headersSent) res.status(500).end();
+    });
   });
   return {
     router,

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { type WebSocket, WebSocketServer } from 'ws';
+import type { HpcQueueBook } from '../common/hpc-queue.js';
 import type { JobLog } from '../common/job-log.js';
 import type { ApiMetrics } from './api-metrics.js';
 import { ownerPattern, progressChannel } from '../common/progress.js';
@@ -121,6 +122,8 @@ export class SocketHub {
       jobLog: JobLog;
       jobs: JobService;
       reconciler: JobReconciler;
+      /** The HPC queues' waiting lines: a job subscribed to while it waits is told its place at once. */
+      hpcQueue?: HpcQueueBook;
       log: Logger;
       options?: SocketHubOptions;
       /** Relay counters and latency; none in unit tests that build a hub on its own. */
@@ -312,6 +315,16 @@ export class SocketHub {
     await this.fanout.join('channel', progressChannel(owner, jobId), client);
     client.send({ type: 'subscribed', jobId });
     await this.catchUp(client, jobId, lastSeq, true);
+    await this.tellPlace(client, jobId);
+  }
+
+  /** After a catch-up, where the job waits for an HPC slot, if it does: later changes come live. */
+  private async tellPlace(client: ClientConnection, jobId: string): Promise<void> {
+    const place = await this.deps.hpcQueue?.placeOf(jobId).catch((err: unknown) => {
+      this.deps.log.warn({ err, jobId }, 'could not read the job’s place in the HPC queue');
+      return null;
+    });
+    if (place) client.deliver(jobId, place);
   }
 
   /** Why one more subscription by id is refused for this socket's user, or null when it is not. */

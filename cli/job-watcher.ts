@@ -147,6 +147,11 @@ export function watchJob(client: ApiClient, jobId: string, options: WatchOptions
         }
         if (message.type === 'subscribed') return;
         if ('jobId' in message && message.jobId !== jobId) return;
+        // A place in the HPC queue line is outside the job's sequence: shown as it comes.
+        if (message.type === 'queue') {
+          options.onMessage(message);
+          return;
+        }
         if (message.type === 'snapshot') {
           lastSeq = message.seq;
           options.onMessage(message);

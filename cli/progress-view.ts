@@ -70,6 +70,7 @@ class NdjsonView implements JobView {
 /** Plain lines for logs without a terminal: one per stage change, and the current stage every few seconds. */
 class LineView implements JobView {
   private readonly board = new StageBoard();
+  private lastWaiting: string | null = null;
   private lastLineAt = 0;
   private pendingProgress = false;
 
@@ -84,6 +85,8 @@ class LineView implements JobView {
     if (message.type === 'event' && ['retrying', 'cancelling', 'failed', 'cancelled', 'terminated'].includes(message.event)) {
       this.print(`${message.event}: ${message.message}`);
     }
+    if (message.type === 'queue' && this.board.waiting && this.board.waiting !== this.lastWaiting) this.print(this.board.waiting);
+    this.lastWaiting = this.board.waiting;
     if (message.type === 'progress') this.pendingProgress = true;
     const active = this.board.stages.find((s) => s.state === 'active');
     if (this.pendingProgress && active && Date.now() - this.lastLineAt >= this.intervalMs) {
@@ -157,7 +160,7 @@ class TerminalView implements JobView {
         stage: stage.name.padEnd(this.width),
         pct: `${Math.floor(stage.percent)}%`.padStart(4),
         state: STATE_LABEL[stage.state],
-        detail: stage.state === 'active' ? stage.detail : '',
+        detail: stage.state === 'active' ? (this.board.waiting ?? stage.detail) : '',
       };
       const bar = this.rows.get(stage);
       if (bar) bar.update(Math.round(stage.percent), payload);

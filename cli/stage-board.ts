@@ -1,5 +1,6 @@
 import { BUILTIN_STAGE_NAMES } from '../common/stages.js';
 import type { JobEventMessage, ProgressMessage } from '../common/progress.js';
+import { describeQueuePlace } from '../common/queue-place.js';
 import type { ServerMessage } from './socket-messages.js';
 
 export type StageState = 'pending' | 'active' | 'done' | 'failed' | 'cancelled' | 'skipped';
@@ -22,6 +23,8 @@ export class StageBoard {
   /** Whole-job percent from the latest progress message. */
   jobPercent = 0;
   latestMessage = '';
+  /** "waiting for the HPC machine: …" while the job's stage waits for a slot (common/queue-place.ts), else null. */
+  waiting: string | null = null;
 
   /** Applies a message; returns the stages whose state changed (for views that print only changes). */
   apply(message: ServerMessage): StageLine[] {
@@ -31,6 +34,9 @@ export class StageBoard {
       if (message.event) this.applyEvent(message.event);
     } else if (message.type === 'progress') this.applyProgress(message);
     else if (message.type === 'event') this.applyEvent(message);
+    else if (message.type === 'queue') this.waiting = describeQueuePlace(message);
+    // A stage that reports progress or ends has its slot.
+    if (message.type === 'progress' || (message.type === 'event' && message.event !== 'stage-started')) this.waiting = null;
     return this.stages.filter((s, i) => before[i] !== s.state);
   }
 

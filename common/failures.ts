@@ -134,6 +134,11 @@ const CATALOGUE = {
   AUTH_MISSING: { retryable: false, message: 'Sign in first.', advice: 'Send the access token as a bearer token.' },
   AUTH_INVALID: { retryable: false, message: 'The access token is not valid.', advice: 'Sign in again.' },
   AUTH_EXPIRED: { retryable: false, message: 'Your session has expired.', advice: 'Sign in again.' },
+  TOO_MANY_UPLOADS: {
+    retryable: true,
+    message: 'Too many files uploaded in a short time.',
+    advice: 'Wait a moment and upload again.',
+  },
   TOO_MANY_JOBS: { retryable: true, message: 'Too many uploads and retries in a short time.', advice: 'Wait a moment and upload again.' },
   TOO_MANY_LOGINS: { retryable: true, message: 'Too many sign-ins from this address.', advice: 'Wait a minute and sign in again.' },
   JOB_NOT_FOUND: { retryable: false, message: 'No such job.', advice: 'Check the job id; jobs of other users are not shown.' },

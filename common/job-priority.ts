@@ -25,3 +25,8 @@ export function fairShareKey(owner: string, team?: string): string {
 export function temporalPriority(level: JobPriority, shareKey: string, weights: ReadonlyMap<string, number>): Priority {
   return { priorityKey: PRIORITY_KEYS[level], fairnessKey: shareKey, fairnessWeight: weights.get(shareKey) ?? 1 };
 }
+
+/** The priority name of a Temporal priority key (metric labels, a batch's asset jobs); `key-<n>` for one not ours. */
+export function priorityName(priorityKey: number): string {
+  return Object.entries(PRIORITY_KEYS).find(([, key]) => key === priorityKey)?.[0] ?? `key-${priorityKey}`;
+}

@@ -62,12 +62,36 @@ export const ProcessAssetInput = z.object({
 });
 export type ProcessAssetInput = z.infer<typeof ProcessAssetInput>;
 
+/** Most assets one batch may hold (POST /api/batches). */
+export const MAX_BATCH_ASSETS = 500;
+
+/** Input of the processBatch workflow: each asset becomes its own processAsset job, a child of the batch. */
+export const ProcessBatchInput = z.object({
+  owner: OwnerId,
+  /** Each becomes its own processAsset job; every one must belong to `owner`. */
+  assets: z.array(ProcessAssetInput).min(1).max(MAX_BATCH_ASSETS),
+  /** Most asset jobs running at once. */
+  concurrency: z.number().int().min(1).max(MAX_BATCH_ASSETS),
+});
+export type ProcessBatchInput = z.infer<typeof ProcessBatchInput>;
+
 /** What every compute activity is given (common/pipeline.ts PipelineActivities), checked again on arrival. */
 export const StageRequestSchema = z.object({ input: ProcessAssetInput, settings: PipelineSettings });
 export type StageRequest = z.infer<typeof StageRequestSchema>;
 
 /** The inspect stage's counts, defined with the other stage results in common/pipeline.ts. */
 export { AssetStatsSchema, type AssetStats } from './pipeline.js';
+
+/** What a retried job records of its origin, in its memo (`retry`): what it retries, who asked and when. */
+export const JobRetrySchema = z.object({
+  /** The job id it retries. */
+  retryOf: JobId,
+  /** Who asked for the retry. */
+  by: OwnerId,
+  /** When, ISO 8601. */
+  at: z.iso.datetime(),
+});
+export type JobRetry = z.infer<typeof JobRetrySchema>;
 
 /**
  * A job as the API lists it (GET /api/jobs, GET /api/jobs/:id): what Temporal knows about the workflow.
@@ -81,6 +105,12 @@ export const JobSummarySchema = z.object({
   priority: JobPriority.nullable().catch(null),
   /** The job this one retries, when it is a retry. */
   retryOf: JobId.nullable().catch(null),
+  /** Who asked for the retry and when (the memo's record), when it is one. */
+  retry: JobRetrySchema.nullable().catch(null),
+  /** `batch` for a batch of assets (processBatch, POST /api/batches), else `asset`. */
+  kind: z.enum(['asset', 'batch']).catch('asset'),
+  /** The batch this asset job belongs to, when it is one of a batch's. */
+  batchId: JobId.nullable().catch(null),
   status: z.string(),
   stage: z.string().nullable(),
   outcome: z.string().nullable(),

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SocketErrorCode } from './failures.js';
-import { JobEventMessage, JobId, ProgressMessage } from './progress.js';
+import { JobEventMessage, JobId, OwnerId, ProgressMessage } from './progress.js';
 
 /** Messages a client sends on /ws (docs/PROTOCOL.md). */
 export const ClientMessage = z.discriminatedUnion('type', [
@@ -36,10 +36,32 @@ export const ErrorMessage = z.object({ type: z.literal('error'), code: SocketErr
 export type ErrorMessage = z.infer<typeof ErrorMessage>;
 export type ErrorCode = SocketErrorCode;
 
+/**
+ * Where a job's stage stands in the line for an HPC slot (common/hpc-queue.ts), sent on every change of
+ * that line while the stage waits, and once with `waiting: false` when a machine takes it. Not part of
+ * the job's sequence: it carries no seq, is not replayed, and a newer one replaces an older one.
+ */
+export const QueueMessage = z.object({
+  type: z.literal('queue'),
+  jobId: JobId,
+  owner: OwnerId,
+  /** The HPC task queue it waits on (`hpc`, or the host queue the job is pinned to). */
+  queue: z.string(),
+  waiting: z.boolean(),
+  /** Jobs that will start before this one (0: it is next). */
+  ahead: z.number().int().nonnegative(),
+  /** About how long until it starts, from recent stage durations over the machines' slots; null before any stage finished. */
+  etaMs: z.number().nonnegative().nullable(),
+  /** When the line changed (Redis's clock of the change, ms since epoch). */
+  ts: z.number(),
+});
+export type QueueMessage = z.infer<typeof QueueMessage>;
+
 /** Everything the server sends on /ws: the API builds these types, the page and the CLI parse with this schema. */
 export const ServerMessage = z.discriminatedUnion('type', [
   ProgressMessage,
   JobEventMessage,
+  QueueMessage,
   SnapshotMessage,
   SubscribedMessage,
   ErrorMessage,

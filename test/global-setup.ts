@@ -1,7 +1,7 @@
 import type { TestProject } from 'vitest/node';
 import { buildWebIfStale } from '../scripts/build-web.js';
 import type { BlenderRuntime } from '../activities/tools/blender.js';
-import { describeBlender, resolveBlender, resolveTemporalCli, resolveTestServer } from '../scripts/provision.js';
+import { describeBlender, resolveBlender, resolveTemporalCli, resolveTestServer, resolveVersitygw } from '../scripts/provision.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -9,6 +9,7 @@ declare module 'vitest' {
     testServerPath: string | null;
     /** Null when Blender could not be provisioned: the Blender tests then fail and say so. */
     blender: BlenderRuntime | null;
+    versitygwPath: string | null;
   }
 }
 
@@ -22,6 +23,11 @@ export default async function setup(project: TestProject): Promise<void> {
   const blender = resolveBlender();
   console.log(`[test] ${describeBlender(blender)}`);
   project.provide('blender', blender);
+  // Built once here (go install, minutes on a fresh machine) rather than inside a test's hook timeout; none
+  // without a Go toolchain, and then only the STORAGE=s3 tests fail, saying how to get it.
+  const versitygw = resolveVersitygw();
+  console.log(`[test] ${versitygw?.describe ?? 'versitygw: none found and no Go toolchain to build it (only the S3 tests need it)'}`);
+  project.provide('versitygwPath', versitygw?.path ?? null);
   // The API serves web/dist; the browser tests need the current page.
   await buildWebIfStale((line) => console.log(`[test] ${line}`));
 }

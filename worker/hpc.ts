@@ -10,12 +10,14 @@ import { assetLimitsOf, hpcWorkerSchema, loadConfigOrExit } from '../common/conf
 import { loadStageRegistry } from '../common/studio-stages.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
+import { HpcQueueBook, priorityName } from '../common/hpc-queue.js';
 import { createRedis, redisConnection } from '../common/redis.js';
 import { createStorage } from '../storage/create-storage.js';
 import { connectToTemporal } from './connection.js';
 import { activityMetricsInterceptor } from './worker-metrics.js';
 import { setUpWorkerObservability } from './observability.js';
 import { jobLogAttributes } from './job-log-attributes.js';
+import { HpcQueuePlaces } from './hpc-queue-places.js';
 import { WorkerLifecycle } from './process-lifecycle.js';
 
 /**
@@ -35,6 +37,20 @@ let dropped = 0;
 
 const observability = await setUpWorkerObservability('worker-hpc', { port: config.METRICS_PORT, host: config.METRICS_HOST }, log);
 const metrics = observability.metrics;
+const places = new HpcQueuePlaces({
+  book: new HpcQueueBook(redis),
+  queue: config.HPC_TASK_QUEUE,
+  slots: config.HPC_MAX_CONCURRENT_ACTIVITIES,
+  log,
+  onWaitEnded: ({ waitedMs, priorityKey, fairnessKey }) =>
+    metrics.hpcQueueWait.observe(
+      { queue: config.HPC_TASK_QUEUE, priority: priorityName(priorityKey), share_key: fairnessKey },
+      waitedMs / 1000,
+    ),
+});
+// Before the Redis publisher closes: the line stops counting this worker's slots.
+lifecycle.onClose('HPC queue line', () => places.close());
+await places.register();
 const connection = await connectToTemporal(config.TEMPORAL_ADDRESS, log);
 lifecycle.onClose('Temporal connection', () => connection.close());
 lifecycle.closeRedisAtExit('Redis publisher', redis);
@@ -57,7 +73,7 @@ const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.HPC_TASK_QUEUE,
-  interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes] },
+  interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes, places.interceptor()] },
   activities: createHpcActivities({
     jobLog,
     storage,

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import { createJobEventActivities } from '../activities/index.js';
 import { loadConfigOrExit, orchestratorWorkerSchema } from '../common/config.js';
+import { HpcQueueBook } from '../common/hpc-queue.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
 import { createRedis, redisConnection } from '../common/redis.js';
@@ -42,6 +43,7 @@ const worker = await Worker.create({
     jobLog,
     onDrop: () => metrics.progressDrops.inc(),
     onFinished: (outcome, preset) => metrics.jobsFinished.inc({ outcome, preset }),
+    hpcQueue: new HpcQueueBook(redis),
   }),
 });
 log.info({ taskQueue: ORCHESTRATOR_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'Orchestrator worker ready');

@@ -27,6 +27,13 @@ export function createWorkerMetrics(component: 'worker-hpc' | 'worker-orchestrat
       buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 600],
       registers: [registry],
     }),
+    hpcQueueWait: new Histogram({
+      name: 'asset_farm_hpc_queue_wait_seconds',
+      help: 'Time a compute stage waited in its HPC queue line (common/hpc-queue.ts) before this worker started it, by priority and fairness key',
+      labelNames: ['queue', 'priority', 'share_key'] as const,
+      buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+      registers: [registry],
+    }),
     progressDrops: new Counter({
       name: 'asset_farm_progress_mirror_drops_total',
       help: 'Progress updates or job events that could not be mirrored to Redis (Redis down or slow)',

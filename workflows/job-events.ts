@@ -1,5 +1,7 @@
 import { CancellationScope, patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { JobEventActivities } from '../activities/index.js';
+import type { HpcWait } from '../common/hpc-queue.js';
+import { PRIORITY_KEYS } from '../common/job-priority.js';
 import type { JobEventFields, JobEventKind } from '../common/progress.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
 
@@ -62,7 +64,7 @@ export function publishesEventsLocally(): boolean {
 export function jobEventPublisher(
   jobId: string,
   owner: string,
-  { local, name }: { local: boolean; name: string },
+  { local, name, hpcQueue }: { local: boolean; name: string; hpcQueue?: string },
 ): { publish: PublishJobEvent; publishWithNext: PublishJobEvent } {
   const fields = (event: JobEventKind, message: string, extra: JobEventExtra = {}): JobEventFields => ({
     jobId,
@@ -82,6 +84,17 @@ export function jobEventPublisher(
   // as the API's reconciler would (only while the stream ends with the old run's outcome, so once).
   const info = workflowInfo();
   const restarted = info.runId !== info.originalExecutionRunId;
+  // Where the job's stages wait for a slot, with the priority they inherit from the workflow, so the
+  // activity can keep the job's place in that line (common/hpc-queue.ts). An activity input, not a
+  // command: replay is unaffected.
+  const wait: HpcWait | undefined = hpcQueue
+    ? {
+        queue: hpcQueue,
+        priorityKey: info.priority?.priorityKey || PRIORITY_KEYS.normal,
+        fairnessKey: info.priority?.fairnessKey ?? '',
+        fairnessWeight: info.priority?.fairnessWeight || 1,
+      }
+    : undefined;
   let held: JobEventFields[] = [];
   return {
     publish: (...args) => {
@@ -91,9 +104,8 @@ export function jobEventPublisher(
       // `stage-finished` with the call it rides in; publishing takes milliseconds, and the cancel
       // then stops the job at its next step.
       return CancellationScope.nonCancellable(async () => {
-        const seqs = await (restarted
-          ? localEvents.publishJobEvents(events, fields('started', `${name} was restarted by an engineer and is running again`))
-          : localEvents.publishJobEvents(events));
+        const announcement = restarted ? fields('started', `${name} was restarted by an engineer and is running again`) : undefined;
+        const seqs = await localEvents.publishJobEvents(events, announcement, wait);
         // Events Redis did not take (an outage, a failover) go out first with the next publish, in order,
         // so a stream that resumes shows every stage; the answer is recorded, so replay holds the same ones.
         const missing = seqs.findIndex((seq) => seq === null);

@@ -103,8 +103,12 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   const jobId = workflowInfo().workflowId;
   // Decided once, before any other command: see publishesEventsLocally.
   const eventsInTask = publishesEventsLocally();
-  const { publish, publishWithNext } = jobEventPublisher(jobId, input.owner, { local: eventsInTask, name: input.assetName });
   const taskQueue = input.options.hpcQueue ?? HPC_TASK_QUEUE;
+  const { publish, publishWithNext } = jobEventPublisher(jobId, input.owner, {
+    local: eventsInTask,
+    name: input.assetName,
+    hpcQueue: taskQueue,
+  });
   const cleanup = cleanupOn(taskQueue);
   const plan = input.plan ?? PLAN_BEFORE_REGISTRY;
   const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: plan.length, status: 'running' };

@@ -89,7 +89,11 @@ describe('processBatch workflow (time-skipping, mocked compute)', () => {
       expect(events.filter((e) => e.jobId === outcome.jobId).at(-1)?.event).toBe(outcome.status);
     }
     const batchEvents = events.filter((e) => e.jobId === batchId);
-    expect(batchEvents.map((e) => e.event)).toEqual(['started', 'completed']);
+    // One `stage-finished` per asset job that ended, with the counts so far: the batch's aggregate progress.
+    expect(batchEvents.map((e) => e.event)).toEqual(['started', 'stage-finished', 'stage-finished', 'stage-finished', 'completed']);
+    const counts = batchEvents.slice(1, 4).map((e) => e.result as { done: number; failed: number; total: number });
+    expect(counts.map((c) => c.done + c.failed)).toEqual([1, 2, 3]);
+    expect(batchEvents[3]?.result).toMatchObject({ total: 3, done: 2, failed: 1, cancelled: 0 });
     expect(batchEvents.at(-1)?.result).toEqual({ total: 3, done: 2, failed: 1, cancelled: 0 });
   });
 
@@ -136,6 +140,11 @@ describe('processBatch workflow (time-skipping, mocked compute)', () => {
           .slice(-2),
       ).toEqual(['cancelling', 'cancelled']);
     }
-    expect(events.filter((e) => e.jobId === handle.workflowId).map((e) => e.event)).toEqual(['started', 'cancelled']);
+    expect(events.filter((e) => e.jobId === handle.workflowId).map((e) => e.event)).toEqual([
+      'started',
+      'stage-finished',
+      'stage-finished',
+      'cancelled',
+    ]);
   });
 });

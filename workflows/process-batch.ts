@@ -5,25 +5,24 @@ import {
   executeChild,
   isCancellation,
   ParentClosePolicy,
+  patched,
   setHandler,
   uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ProcessAssetInput } from '../common/jobs.js';
-import { ASSET_NAME, ASSET_OWNER, ASSET_PRESET } from '../common/search-attributes.js';
+import type { ProcessAssetInput, ProcessBatchInput } from '../common/jobs.js';
+import { PRIORITY_KEYS, priorityName } from '../common/job-priority.js';
+import { ASSET_NAME, ASSET_OWNER, ASSET_PRESET, ASSET_PRIORITY } from '../common/search-attributes.js';
 import { FAILURES } from '../common/failures.js';
 import { describeFailure, type JobFailureReason } from './failure-reasons.js';
 import { jobEventPublisher, publishesEventsLocally } from './job-events.js';
 import { processAsset } from './process-asset.js';
 import { batchProgressQuery, type BatchProgress } from './queries.js';
 
-export interface ProcessBatchInput {
-  owner: string;
-  /** Each becomes its own processAsset job; every one must belong to `owner`. */
-  assets: ProcessAssetInput[];
-  /** Most asset jobs running at once. */
-  concurrency: number;
-}
+export type { ProcessBatchInput };
+
+/** Patch id of the batch's per-asset `stage-finished` events (its aggregate progress). */
+export const BATCH_ASSET_EVENTS_PATCH = 'batch-asset-events';
 
 /** What became of one asset of a batch; its full report is the result of its own job. */
 export interface BatchAssetOutcome {
@@ -53,6 +52,7 @@ export async function processBatch(input: ProcessBatchInput): Promise<BatchAsset
     );
   }
 
+  const announcesAssets = patched(BATCH_ASSET_EVENTS_PATCH);
   const total = input.assets.length;
   const progress: BatchProgress = { total, done: 0, failed: 0, cancelled: 0, running: 0, waiting: total };
   setHandler(batchProgressQuery, () => progress);
@@ -70,6 +70,13 @@ export async function processBatch(input: ProcessBatchInput): Promise<BatchAsset
       outcomes[index] = outcome;
       progress.running--;
       progress[outcome.status === 'completed' ? 'done' : outcome.status]++;
+      // The batch's own stream says how far it got, one event per asset job that ended: the page and
+      // the CLI show the batch's percent from it (docs/PROTOCOL.md). Runs recorded before this replay without.
+      if (announcesAssets)
+        await publish('stage-finished', `${outcome.assetName} ${outcome.status}`, {
+          stage: 'asset',
+          result: { ...outcome, total, done: progress.done, failed: progress.failed, cancelled: progress.cancelled },
+        });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(input.concurrency, total)) }, runner));
@@ -98,6 +105,8 @@ async function runAsset(asset: ProcessAssetInput): Promise<BatchAssetOutcome> {
         { key: ASSET_OWNER, value: asset.owner },
         { key: ASSET_NAME, value: asset.assetName },
         { key: ASSET_PRESET, value: asset.options.preset },
+        // The batch's priority, which the child inherits with its fair share.
+        { key: ASSET_PRIORITY, value: priorityName(workflowInfo().priority?.priorityKey || PRIORITY_KEYS.normal) },
       ],
       staticSummary: `${asset.assetName} for ${asset.owner}, ${asset.options.preset} (batch ${workflowInfo().workflowId})`,
     });

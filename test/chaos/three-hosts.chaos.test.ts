@@ -2,12 +2,12 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineReport } from '../../common/pipeline.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { startTestS3 } from '../helpers/s3.js';
 import { TestSocket } from '../helpers/socket-client.js';
+import { texturesCheckpointed } from '../helpers/stage-checkpoint.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
 
@@ -62,20 +62,7 @@ describe('three hosts sharing only Temporal, Redis and S3', () => {
 
     // Killed only once the server holds a heartbeat whose checkpoint lists a finished texture: a checkpoint
     // is heartbeaten only after its files are in the bucket.
-    const connection = await Connection.connect({ address: stack.temporalAddress });
-    const checkpointed = await waitFor(
-      async () => {
-        const d = await new Client({ connection, namespace: stack.namespace }).workflow.getHandle(jobId).describe();
-        const pending = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'processTextures');
-        const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-        if (!payload) return undefined;
-        const details = JSON.parse(Buffer.from(payload).toString('utf8')) as { checkpoint?: { done?: number[] } };
-        const done = details.checkpoint?.done?.length ?? 0;
-        return done >= 1 && done < 5 ? done : undefined;
-      },
-      { timeoutMs: 240_000, what: 'a heartbeat checkpoint with a finished texture', intervalMs: 50 },
-    );
-    await connection.close();
+    const checkpointed = await texturesCheckpointed(stack, jobId, { timeoutMs: 240_000 });
     const workerA = stack.processes.get('worker:hpc:worker-a')!;
     process.kill(-workerA.child.pid!, 'SIGKILL');
     await workerA.exited;

@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { apiSchema, hpcWorkerSchema, orchestratorWorkerSchema, PROJECT_ROOT, redisSchema, storageSchema } from '../../common/config.js';
+import { resolveTemporalCli } from '../../scripts/provision.js';
 import { readTemporalConfig } from '../../scripts/lib/temporal-server.js';
 
 /**
@@ -140,10 +142,29 @@ describe('docker-compose.yml', () => {
     expect(() => apiSchema.parse(devLoginOn)).toThrow(/DEV_LOGIN/);
   });
 
+  it('runs the Temporal server version the dev server runs, its schema tools of the same version, with fairness on', () => {
+    // Fair share needs a server whose matcher has fairness (1.28 had none): the tests prove it on the
+    // provisioned CLI's dev server, so production runs that same server version.
+    const cli = resolveTemporalCli({ allowInstall: false });
+    if (cli.path === null) throw new Error(`no Temporal CLI to compare with (${cli.describe}); run npm run provision`);
+    const devServer = /Server (\d+\.\d+\.\d+)/.exec(execFileSync(cli.path, ['--version'], { encoding: 'utf8' }))?.[1];
+    expect(devServer).toBeDefined();
+    expect(services.temporal?.image).toBe(`temporalio/server:${devServer}`);
+    for (const name of ['temporal-schema', 'temporal-setup'])
+      expect(services[name]?.image, name).toBe(`temporalio/admin-tools:${devServer}`);
+    expect(services.temporal?.depends_on).toMatchObject({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+    expect(services['temporal-schema']?.entrypoint).toEqual(['/bin/sh', '/temporal-config/setup-schema.sh']);
+    // The server reads the same dynamic config the dev servers are started with, fairness included.
+    const mount = services.temporal!.volumes!.find((v) => v.startsWith('./temporal-config/dynamic-config.yaml:'))!;
+    expect(mount.split(':')[1]).toBe(`/etc/temporal/${services.temporal!.environment!.DYNAMIC_CONFIG_FILE_PATH}`);
+    expect(readTemporalConfig().dynamicConfig).toMatchObject({ 'matching.enableFairness': true });
+  });
+
   it('requires a Postgres password instead of defaulting one', () => {
     const required = /^\$\{POSTGRES_PASSWORD:\?[^}]+\}$/;
     expect(services.postgresql?.environment?.POSTGRES_PASSWORD).toMatch(required);
     expect(services.temporal?.environment?.POSTGRES_PWD).toMatch(required);
+    expect(services['temporal-schema']?.environment?.SQL_PASSWORD).toMatch(required);
     expect(readFileSync(path.join(PROJECT_ROOT, 'docker-compose.yml'), 'utf8')).not.toMatch(/POSTGRES_PASSWORD:-/);
   });
 

@@ -13,7 +13,7 @@ import { ASSET_PRIORITY, ASSET_RETRY_OF } from '../../common/search-attributes.j
 import { mockPipeline, type PipelineCall } from '../helpers/pipeline-activities.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
-import { bundleWorkflows } from '../helpers/workflow-workers.js';
+import { bundleWorkflows, terminateJobs } from '../helpers/workflow-workers.js';
 
 function input(owner: string, n: number): ProcessAssetInput {
   return {
@@ -92,14 +92,7 @@ async function withOneSlot<T>(server: RunningDevServer, drive: (farm: Farm) => P
       // Let every held stage go and end the jobs, so the workers can shut down.
       closing = true;
       for (const release of waiting.splice(0)) release();
-      await Promise.all(
-        submitted.map((id) =>
-          client.workflow
-            .getHandle(id)
-            .terminate('test over')
-            .catch(() => undefined),
-        ),
-      );
+      await terminateJobs(client, submitted);
     },
   };
   try {
@@ -257,6 +250,16 @@ describe('priorities and audited retries through the API', () => {
     const memo = description.memo as { retry?: { retryOf: string; by: string; at: string } };
     expect(memo.retry).toMatchObject({ retryOf: jobId, by: 'dana' });
     expect(Date.parse(memo.retry!.at)).not.toBeNaN();
+    // The job list (the page's job history) says who asked and when, read from the memo.
+    const listed = await waitFor(
+      async () => {
+        const r = await fetch(`${stack.apiUrl}/api/jobs`, { headers: { authorization: `Bearer ${token}` } });
+        const page = (await r.json()) as { jobs: { jobId: string; retryOf: string | null; retry: unknown }[] };
+        return page.jobs.find((j) => j.jobId === retried.jobId) ?? false;
+      },
+      { timeoutMs: 15_000, what: 'the retry in the job list' },
+    );
+    expect(listed).toMatchObject({ retryOf: jobId, retry: memo.retry });
     // The retry keeps the original's priority.
     expect(description.raw.workflowExecutionInfo?.priority).toMatchObject({ priorityKey: 5 });
     // The Temporal UI's query finds it.

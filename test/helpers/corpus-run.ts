@@ -50,6 +50,8 @@ export interface CorpusFigures {
   healthy: { asset: string; status: string; seconds: number };
   /** Seconds of the longest job, upload to end. */
   longestJobSeconds: number;
+  /** Seconds of the longest invalid upload's job: issue 17 asks "well under a minute". */
+  longestInvalidSeconds: number;
   wallSeconds: number;
   problems: string[];
 }
@@ -165,6 +167,7 @@ export async function runCorpus(
     filesOutsideDataDir: [...(await filesOutside(stack.dataDir, token, marker)), ...(await tempFiles(stack.tmpDir))],
     healthy: healthyOutcome,
     longestJobSeconds: Math.max(0, ...all.map((o) => o.seconds ?? 0)),
+    longestInvalidSeconds: Math.max(0, ...invalid.map((o) => o.seconds ?? 0)),
     wallSeconds: Math.round((Date.now() - started) / 1000),
     problems: [...problems, ...all.flatMap((o) => (o.problem ? [`${o.label}: ${o.problem}`] : []))],
   };

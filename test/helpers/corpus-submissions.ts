@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { GLTF } from '@gltf-transform/core';
-import { cachedCorpus, pngBomb, seededRandom } from './asset-corpus.js';
+import { cachedCorpus, pngBomb, rebuildGlb, seededRandom } from './asset-corpus.js';
 
 /**
  * The uploads of issue 17's check, generated from a seed: the generated corpus's valid and broken cases,
@@ -70,27 +70,6 @@ function seededName(random: () => number, token: string, ext: string): string {
   if (random() < 0.15) while (Buffer.byteLength(stem) < 150) stem += `-${pick(random, NAME_STEMS)}`;
   while (Buffer.byteLength(`${stem}-${token}${ext}`) > 200) stem = [...stem].slice(0, -1).join('');
   return `${stem}-${token}${ext}`;
-}
-
-/** The JSON of a GLB, edited, reassembled with its BIN chunk. */
-function editGlb(glb: Uint8Array, edit: (json: GLTF.IGLTF) => void): Uint8Array {
-  const view = new DataView(glb.buffer, glb.byteOffset, glb.byteLength);
-  const jsonLength = view.getUint32(12, true);
-  const json = JSON.parse(new TextDecoder().decode(glb.subarray(20, 20 + jsonLength))) as GLTF.IGLTF;
-  edit(json);
-  let text = JSON.stringify(json);
-  while (text.length % 4) text += ' ';
-  const jsonBytes = new TextEncoder().encode(text);
-  const rest = glb.subarray(20 + jsonLength, view.getUint32(8, true));
-  const out = new Uint8Array(20 + jsonBytes.length + rest.length);
-  const o = new DataView(out.buffer);
-  out.set(glb.subarray(0, 12));
-  o.setUint32(8, out.length, true);
-  o.setUint32(12, jsonBytes.length, true);
-  o.setUint32(16, 0x4e4f534a, true);
-  out.set(jsonBytes, 20);
-  out.set(rest, 20 + jsonBytes.length);
-  return out;
 }
 
 const TRUNCATION_CODES = [
@@ -274,7 +253,7 @@ export async function corpusSubmissions(options: {
         random,
         glbCases.filter((g) => !/scene-without-meshes/.test(g.name)),
       );
-      const bytes = editGlb(c.files[0]!.bytes, (json) => {
+      const bytes = rebuildGlb(c.files[0]!.bytes, (json) => {
         const prim = json.meshes?.[0]?.primitives[0];
         if (prim) prim.attributes['POSITION'] = 1000 + Math.floor(random() * 1000);
       });
@@ -289,7 +268,7 @@ export async function corpusSubmissions(options: {
         random,
         glbCases.filter((g) => !/scene-without-meshes/.test(g.name)),
       );
-      const bytes = editGlb(c.files[0]!.bytes, (json) => {
+      const bytes = rebuildGlb(c.files[0]!.bytes, (json) => {
         const view = json.bufferViews?.[Math.floor(random() * (json.bufferViews?.length ?? 1))];
         if (view) view.byteLength += 4 * (1 + Math.floor(random() * 100_000));
       });

@@ -92,6 +92,14 @@ export class NetworkFault {
     });
   }
 
+  /** Closes every connection open now (a stalled link finally giving up). */
+  dropAll(): void {
+    for (const { client, upstream } of this.open) {
+      client.destroy();
+      upstream.destroy();
+    }
+  }
+
   /** Connections the relay holds open now. */
   get connections(): number {
     return this.open.size;

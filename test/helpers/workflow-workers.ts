@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { z } from 'zod';
@@ -90,4 +90,16 @@ export async function saveHistoryIfRequested(name: string, handle: WorkflowHandl
   // historyToJSON from @temporalio/common fails on a second protobufjs copy in node_modules.
   const saved = { workflowId: handle.workflowId, history: await handle.fetchHistory() };
   await writeFile(`${HISTORIES_DIR}${name}.json`, JSON.stringify(saved, null, 2) + '\n');
+}
+
+/** Terminates the test's jobs (whatever state they are in), so the workers can shut down. */
+export async function terminateJobs(client: Client, jobIds: string[]): Promise<void> {
+  await Promise.all(
+    jobIds.map((id) =>
+      client.workflow
+        .getHandle(id)
+        .terminate('test over')
+        .catch(() => undefined),
+    ),
+  );
 }

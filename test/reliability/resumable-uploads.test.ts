@@ -142,6 +142,14 @@ describe('resumable, deduplicated uploads (tus)', () => {
     const rest = await probe.patch(uploadUrl, offset, HELMET.subarray(offset));
     expect(rest.status).toBe(204);
     expect(Number(rest.headers.get('upload-offset'))).toBe(HELMET.length);
+    // The last answer lost, the client asks again: complete (not 404, which would send the file again).
+    const again = await probe.head(uploadUrl);
+    expect(again.status).toBe(200);
+    expect([again.headers.get('upload-offset'), again.headers.get('upload-length')]).toEqual([
+      String(HELMET.length),
+      String(HELMET.length),
+    ]);
+    expect((await tus('someone-else').head(uploadUrl)).status).toBe(404);
     // Finished: the partial copy is gone, the bytes are in the content-addressed store once.
     expect(resumableFiles(stack.dataDir).filter((f) => f.startsWith(id))).toEqual([]);
     expect(storedBlobs(stack.dataDir)).toContain(sha256(HELMET));
@@ -210,6 +218,13 @@ describe('resumable, deduplicated uploads (tus)', () => {
     // A metadata "owner" of the client's choosing is overwritten with the token's.
     const forged = await theirs.create(10, { owner: 'owner-a' });
     expect((await mine.head(theirs.url(forged))).status).toBe(404);
+    // No CORS header for a page of another site (API_CORS_ORIGINS is empty), unlike @tus/server's default `*`.
+    const fromElsewhere = await fetch(uploadUrl, {
+      method: 'HEAD',
+      headers: { authorization: `Bearer ${stack.tokenFor('owner-a')}`, 'tus-resumable': '1.0.0', origin: 'https://elsewhere.example' },
+    });
+    expect(fromElsewhere.status).toBe(200);
+    expect(fromElsewhere.headers.get('access-control-allow-origin')).toBeNull();
     // Without a token, nothing at all.
     expect((await fetch(uploadUrl, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0' } })).status).toBe(401);
 
@@ -386,6 +401,23 @@ describe('resumable, deduplicated uploads (tus)', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });
+  it('limits upload creations per user (API_SUBMIT_BURST × UPLOAD_MAX_FILES) with 429 and Retry-After; others are not held back', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-flood-'));
+    try {
+      const limited = await startApi({ DATA_DIR: dataDir, API_SUBMIT_BURST: '2', API_SUBMIT_PER_MINUTE: '1', UPLOAD_MAX_FILES: '3' });
+      const flooder = new TusProbe(limited, stack.tokenFor('flooder'));
+      const answers = [];
+      for (let i = 0; i < 8; i++) answers.push(await flooder.create(1000));
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201, 201, 429, 429]);
+      expect(Number(answers[6]!.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await answers[6]!.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_UPLOADS');
+      expect(resumableFiles(dataDir).length).toBe(6 * 2);
+      expect((await new TusProbe(limited, stack.tokenFor('calm')).create(1000)).status).toBe(201);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('STORAGE=s3: an upload begun on one API process is resumed on another (the partial upload is in the bucket)', async () => {
     const s3 = await startTestS3();
     const client = s3ClientOf(loadConfig(apiSchema, { ...stack.env, ...s3.env, STORAGE: 's3' }));
@@ -424,6 +456,26 @@ describe('resumable, deduplicated uploads (tus)', () => {
         `stack/uploads/sha256/${sha256(HELMET).slice(0, 2)}/${sha256(HELMET)}`,
       ]);
       for (const dir of dirs) expect(resumableFiles(dir)).toEqual([]);
+
+      // An abandoned partial upload in the bucket expires and is deleted too.
+      const short = await startApi({ ...env, DATA_DIR: dirs[0]!, UPLOAD_RESUME_SECONDS: '1' });
+      const sweeper = apis.at(-1)!;
+      const leaver = new TusProbe(short, token);
+      const abandoned = await leaver.create(HELMET.length);
+      expect((await leaver.patch(leaver.url(abandoned), 0, HELMET.subarray(0, 100_000))).status).toBe(204);
+      const resumableKeys = async () =>
+        ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'stack/uploads/resumable/' }))).Contents ?? []).map(
+          (o) => o.Key!,
+        );
+      expect((await resumableKeys()).length).toBeGreaterThan(0);
+      await waitFor(
+        async () => {
+          await sweeper.sweepExpiredUploads();
+          return (await resumableKeys()).length === 0;
+        },
+        { timeoutMs: 15_000, what: 'the abandoned upload deleted from the bucket' },
+      );
+      expect((await leaver.head(leaver.url(abandoned))).status).toBe(404);
     } finally {
       client.destroy();
       await s3.stop();

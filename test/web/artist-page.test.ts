@@ -375,6 +375,63 @@ describe('web page for artists: Chromium against the real stack', () => {
     }
   }, 300_000);
 
+  it('tells a waiting artist how many jobs are ahead of theirs, counting down as the HPC machine takes them', async () => {
+    const token = stack.tokenFor('gina');
+    await stopHpcWorker();
+    const ids: string[] = [];
+    let workerBack = false;
+    try {
+      // Three jobs while no machine is up: all three wait, in the order they were submitted.
+      for (let i = 0; i < 3; i++) {
+        const res = await uploadAsset(stack.apiUrl, token, [TWO_CUBES], { options: JSON.stringify({}) });
+        ids.push(((await res.json()) as { jobId: string }).jobId);
+      }
+      const page = await signIn('gina');
+      // The page lists jobs from Temporal's visibility, which lags a moment behind the starts.
+      await Promise.all(ids.map((id) => page.locator(`article.job[data-job-id="${id}"]`).waitFor()));
+      const place = (jobId: string) => page.locator(`article.job[data-job-id="${jobId}"] .queue-place`);
+      await place(ids[2]!).filter({ hasText: 'Waiting for the HPC machine: 2 jobs ahead of yours' }).waitFor();
+      await place(ids[0]!).filter({ hasText: 'Waiting for the HPC machine: yours is next' }).waitFor();
+      await shot(page, '14-queue-place');
+      // Every place the third job's card shows from here on, as it changes.
+      await page.evaluate((jobId) => {
+        const seen: string[] = [];
+        (window as unknown as { placesSeen: string[] }).placesSeen = seen;
+        const node = document.querySelector(`article.job[data-job-id="${jobId}"] .queue-place`)!;
+        const note = () => {
+          const text = (node as HTMLElement).hidden ? '' : (node.textContent ?? '');
+          if (seen.at(-1) !== text) seen.push(text);
+        };
+        note();
+        new MutationObserver(note).observe(node, { attributes: true, childList: true, characterData: true, subtree: true });
+      }, ids[2]!);
+      await stack.startComponent('worker:hpc');
+      workerBack = true;
+      await waitForPhase(page.locator(`article.job[data-job-id="${ids[2]!}"]`), 'completed');
+      const seen = await page.evaluate(() => (window as unknown as { placesSeen: string[] }).placesSeen);
+      const aheadOf = (text: string) => (text.includes('yours is next') ? 0 : Number(/: (\d+) jobs? ahead/.exec(text)![1]));
+      // Each stage of the job waits in turn; while one waits its place only goes down (one artist's own
+      // later stages queue behind their waiting jobs), and it goes away when a machine takes the stage.
+      const waits: number[][] = [[]];
+      for (const text of seen) {
+        if (text) waits.at(-1)!.push(aheadOf(text));
+        else if (waits.at(-1)!.length > 0) waits.push([]);
+      }
+      expect(waits[0]![0]).toBe(2);
+      for (const run of waits) for (let i = 1; i < run.length; i++) expect(run[i]!).toBeLessThanOrEqual(run[i - 1]!);
+      expect(seen.at(-1)).toBe('');
+    } finally {
+      if (!workerBack) await stack.startComponent('worker:hpc');
+    }
+  }, 240_000);
+
+  /** When the retry of jobId was asked for, as the API lists it (the workflow's memo). */
+  async function retryMemoAt(jobId: string, token: string): Promise<string> {
+    const res = await fetch(`${stack.apiUrl}/api/jobs`, { headers: { authorization: `Bearer ${token}` } });
+    const { jobs } = (await res.json()) as { jobs: { retryOf: string | null; retry: { at: string } | null }[] };
+    return jobs.find((j) => j.retryOf === jobId)!.retry!.at;
+  }
+
   it('retries a cancelled job from the page and it completes', async () => {
     const token = stack.tokenFor('dave');
     await stopHpcWorker();
@@ -402,9 +459,18 @@ describe('web page for artists: Chromium against the real stack', () => {
     await priorityBadge(job).waitFor();
     expect(await priorityBadge(job).textContent()).toBe('Background');
     await job.getByRole('button', { name: 'Retry' }).click();
-    // The retry is a new job of the same asset: its card says what it retries and keeps the priority.
-    const retried = page.locator('article.job').filter({ hasText: `Retry of ${jobId!}` });
+    // The retry is a new job of the same asset: its card says what it retries, who asked and when (the
+    // workflow's memo), and keeps the priority.
+    const retried = page.locator('article.job').filter({ hasText: `Retry of ${jobId!} by dave at ` });
     await waitForPhase(retried, 'completed');
+    const line = (await retried.locator('.retry-of').textContent())!;
+    // The time shown is the retry's, to the minute, in the browser's clock.
+    const shownAt = line.slice(`Retry of ${jobId!} by dave at `.length);
+    const memoAt = await page.evaluate(
+      (at) => new Date(at).toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' }),
+      await retryMemoAt(jobId!, token),
+    );
+    expect(shownAt).toBe(memoAt);
     await priorityBadge(retried).waitFor();
     expect(await priorityBadge(retried).textContent()).toBe('Background');
     await shot(page, '11-retried');
@@ -466,6 +532,24 @@ describe('web page for artists: Chromium against the real stack', () => {
     const text = (await table.textContent())!;
     expect(text).toContain('Optimised (LOD0)');
     expect(text).toMatch(/LOD1/);
+    // Lower LODs carry smaller textures: the before/after table's Textures row falls from LOD0 to LOD2,
+    // and the textures table gives each LOD's copy (√ratio of 2048: 1448, 1024).
+    const texturesRow = await table
+      .locator('tbody tr')
+      .filter({ has: page.locator('th', { hasText: 'Textures' }) })
+      .locator('td')
+      .allTextContents();
+    const bytesOf = (cell: string) => {
+      const m = /\(([\d.]+) (B|KB|MB|GB)\)/.exec(cell);
+      return m ? Number(m[1]) * 1024 ** ['B', 'KB', 'MB', 'GB'].indexOf(m[2]!) : NaN;
+    };
+    // Original, LOD0, LOD1, LOD2.
+    const sizes = texturesRow.map(bytesOf);
+    expect(sizes).toHaveLength(4);
+    expect(sizes[2]!).toBeLessThan(sizes[1]!);
+    expect(sizes[3]!).toBeLessThan(sizes[2]!);
+    expect(await dialog.getByText(/LOD1: 1448×1448/).count()).toBe(5);
+    expect(await dialog.getByText(/LOD2: 1024×1024/).count()).toBe(5);
     await dialog.getByRole('heading', { name: 'Validator warnings' }).waitFor();
     // Each converted texture says how closely it matches its upload (the report's fidelity, not only in the JSON).
     const fidelity = dialog.locator('td[data-fidelity]');

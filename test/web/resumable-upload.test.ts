@@ -142,6 +142,38 @@ describe('web page: resumable uploads in Chromium', () => {
     expect(network.sent).toBeLessThan(HELMET_BYTES.length - held + 64 * 1024);
   });
 
+  it('offline at 60 % (the browser says so): the page waits, and goes on by itself once back online', async () => {
+    const page = await signIn('commuter');
+    const offsets = patchOffsets(page);
+    const created = creations(page);
+    network.reset();
+    network.arm('stall', Math.floor(HELMET_BYTES.length * 0.6));
+    await pickAndUpload(page);
+    const held = await waitFor(() => network.faults === 1 && heldByApi() >= HELMET_BYTES.length * 0.55 && heldByApi(), {
+      timeoutMs: UPLOAD_TIMEOUT_MS,
+      what: 'the API to hold 60 % of the upload',
+    });
+    // Offline, then the dead link gives up: the browser's own view of the network is what the page has.
+    await page.context().setOffline(true);
+    network.dropAll();
+    await waitFor(
+      async () =>
+        (
+          await page.locator('#upload-queue li[data-asset] .problem, #upload-queue li[data-asset] [role=status]').first().textContent()
+        )?.includes('from where it stopped'),
+      {
+        timeoutMs: UPLOAD_TIMEOUT_MS,
+        what: 'the page to say it will go on',
+      },
+    );
+    await page.context().setOffline(false);
+    const job = await startedJob(page, 'commuter');
+    expect(job.sha256).toBe(HELMET_SHA);
+    expect(created.count).toBe(1);
+    expect(offsets[0]).toBe(0);
+    for (const offset of offsets.slice(1)) expect(offset).toBeGreaterThanOrEqual(held);
+  });
+
   it('the same file uploaded again by the same artist sends no bytes', async () => {
     const page = await signIn('dropper');
     const offsets = patchOffsets(page);

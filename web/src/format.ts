@@ -25,3 +25,9 @@ export function formatDuration(ms: number): string {
 export function formatCount(n: number): string {
   return n.toLocaleString('en');
 }
+
+/** An ISO time as the artist's clock shows it, e.g. "2 Dec 2026, 01:45". */
+export function formatWhen(iso: string): string {
+  const at = new Date(iso);
+  return Number.isNaN(at.getTime()) ? iso : at.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+}

@@ -4,6 +4,7 @@ import { ApiError, ApiClient } from './api-client.js';
 import { announce, byId, saveBlob, setText } from './dom.js';
 import {
   applyMessage,
+  applyQueuePlace,
   applySnapshot,
   byNewest,
   jobFromSummary,
@@ -155,7 +156,12 @@ export class JobBoard {
       return;
     }
     const before = this.jobs.get(frame.jobId) ?? this.unknownJob(frame.jobId, now);
-    const after = frame.type === 'snapshot' ? applySnapshot(before, frame, now) : applyMessage(before, frame, now);
+    const after =
+      frame.type === 'snapshot'
+        ? applySnapshot(before, frame, now)
+        : frame.type === 'queue'
+          ? applyQueuePlace(before, frame)
+          : applyMessage(before, frame, now);
     this.jobs.set(frame.jobId, after);
     if (after.phase !== before.phase && after.phase in PHASE_ANNOUNCEMENT) {
       announce(`${after.assetName} ${PHASE_ANNOUNCEMENT[after.phase as keyof typeof PHASE_ANNOUNCEMENT]}.`);

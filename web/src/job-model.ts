@@ -1,6 +1,6 @@
 import { BUILTIN_STAGE_NAMES } from '../../common/stages.js';
 import { TERMINAL_EVENTS, type JobEventKind, type JobEventMessage, type ProgressMessage } from '../../common/progress.js';
-import type { SnapshotMessage } from '../../common/socket-protocol.js';
+import type { QueueMessage, SnapshotMessage } from '../../common/socket-protocol.js';
 import type { JobSummaryBody } from './server-frames.js';
 
 /** What the artist sees a job doing. */
@@ -38,6 +38,10 @@ export interface JobView {
   priority: JobSummaryBody['priority'];
   /** The job this one retries. */
   retryOf: string | null;
+  /** Who asked for the retry and when, from the job's memo. */
+  retry: JobSummaryBody['retry'];
+  /** Its stage's place in the line for an HPC slot while it waits (a `queue` frame), else null. */
+  queuePlace: QueueMessage | null;
   /** The job's stages in order, from its `started` event (its plan); null until then. */
   stageNames: string[] | null;
 }
@@ -85,6 +89,8 @@ export function jobFromSummary(summary: JobSummaryBody, now: number): JobView {
     runStartedAt: null,
     priority: summary.priority,
     retryOf: summary.retryOf,
+    retry: summary.retry,
+    queuePlace: null,
     stageNames: null,
   };
 }
@@ -99,6 +105,9 @@ export function newJob(jobId: string, assetName: string, now: number): JobView {
         preset: null,
         priority: null,
         retryOf: null,
+        retry: null,
+        kind: 'asset',
+        batchId: null,
         status: 'RUNNING',
         stage: null,
         outcome: null,
@@ -123,13 +132,26 @@ export function mergeSummary(job: JobView, summary: JobSummaryBody): JobView {
     phase,
     priority: fromRest.priority ?? job.priority,
     retryOf: fromRest.retryOf ?? job.retryOf,
+    retry: fromRest.retry ?? job.retry,
   };
+}
+
+/**
+ * A place in the HPC queue line: outside the job's sequence, so any newer one replaces the place shown
+ * (an older one, by its ts, changes nothing); `waiting: false` means a machine took the stage.
+ */
+export function applyQueuePlace(job: JobView, place: QueueMessage): JobView {
+  if (job.queuePlace && place.ts < job.queuePlace.ts) return job;
+  if (TERMINAL_PHASES.has(job.phase)) return { ...job, queuePlace: null };
+  return { ...job, queuePlace: place.waiting ? place : null };
 }
 
 /** Applies one live or replayed message; older or repeated ones (seq not above lastSeq) change nothing. */
 export function applyMessage(job: JobView, message: ProgressMessage | JobEventMessage, now: number): JobView {
   if (message.seq <= job.lastSeq) return job;
   const next: JobView = { ...job, lastSeq: message.seq, lastHeardAt: now };
+  // A stage that reports progress, or a job that moves on, is no longer waiting for a slot.
+  if (message.type === 'progress' || message.event !== 'stage-started') next.queuePlace = null;
   if (message.type === 'progress') {
     if (TERMINAL_PHASES.has(job.phase)) return next;
     next.progress = message;

@@ -1,6 +1,7 @@
+import { describeQueuePlace } from '../../common/queue-place.js';
 import { explainJobFailure } from './artist-messages.js';
 import { el, setText } from './dom.js';
-import { formatDuration } from './format.js';
+import { formatDuration, formatWhen } from './format.js';
 import { elapsedMs, isStalled, jobPercent, stageEtaMs, stageRows, TERMINAL_PHASES, type JobPhase, type JobView } from './job-model.js';
 
 export interface JobActions {
@@ -27,6 +28,7 @@ interface JobCard {
   badge: HTMLElement;
   priority: HTMLElement;
   retryOf: HTMLElement;
+  queuePlace: HTMLElement;
   stalled: HTMLElement;
   jobBar: HTMLProgressElement;
   jobValue: HTMLElement;
@@ -99,6 +101,7 @@ export class JobsView {
       stalled: el('span', { class: 'badge stalled', title: 'No progress has arrived for a while' }, 'Stalled'),
       priority: el('span', { class: 'badge priority' }),
       retryOf: el('p', { class: 'retry-of' }),
+      queuePlace: el('p', { class: 'queue-place', role: 'status' }),
       jobBar: el('progress', { id: jobBarId, max: 100, value: 0 }),
       jobValue: el('span', { class: 'value' }),
       stageLabel: el('label', { for: stageBarId }),
@@ -134,6 +137,7 @@ export class JobsView {
         el('span', { class: 'job-id' }, job.jobId),
       ),
       card.retryOf,
+      card.queuePlace,
       el(
         'div',
         { class: 'bars' },
@@ -168,8 +172,12 @@ export class JobsView {
     card.priority.hidden = !job.priority || job.priority === 'normal';
     card.priority.dataset.priority = job.priority ?? 'normal';
     setText(card.priority, job.priority === 'urgent' ? 'Urgent' : 'Background');
+    const waiting = job.queuePlace ? describeQueuePlace(job.queuePlace) : null;
+    card.queuePlace.hidden = !waiting;
+    // "Waiting for the HPC machine: 3 jobs ahead of yours, about 2 min" (common/queue-place.ts).
+    setText(card.queuePlace, waiting ? waiting.charAt(0).toUpperCase() + waiting.slice(1) : '');
     card.retryOf.hidden = !job.retryOf;
-    setText(card.retryOf, job.retryOf ? `Retry of ${job.retryOf}` : '');
+    setText(card.retryOf, job.retryOf ? retryLine(job) : '');
 
     const percent = Math.round(jobPercent(job));
     card.jobBar.value = percent;
@@ -253,4 +261,10 @@ export class JobsView {
     }
     card.zip.hidden = job.phase !== 'completed';
   }
+}
+
+/** "Retry of asset-… by alice at 2 Dec 2026, 01:45": who asked and when, from the job's memo. */
+function retryLine(job: JobView): string {
+  const who = job.retry ? ` by ${job.retry.by} at ${formatWhen(job.retry.at)}` : '';
+  return `Retry of ${job.retryOf}${who}`;
 }
