@@ -49,7 +49,9 @@ export function readCarriedFeatures(doc: Document): CarriedFeatures {
   const prims = root.listMeshes().flatMap((m) => m.listPrimitives());
   const setsOf = (prefix: string) => Math.max(0, ...prims.map((p) => p.listSemantics().filter((s) => s.startsWith(prefix)).length));
   return {
-    animationChannels: root.listAnimations().reduce((n, a) => n + a.listChannels().length, 0),
+    // A channel with no target node animates through an extension glTF-Transform does not know
+    // (KHR_animation_pointer): that extension is what is dropped, and the report names it.
+    animationChannels: root.listAnimations().reduce((n, a) => n + a.listChannels().filter((c) => c.getTargetNode()).length, 0),
     skins: root.listSkins().length,
     morphTargets: root.listMeshes().reduce((n, m) => n + Math.max(0, ...m.listPrimitives().map((p) => p.listTargets().length)), 0),
     cameras: root.listCameras().length,

@@ -221,6 +221,53 @@ describe('HPC pipeline stages on the shared sample assets', () => {
     await checkOutputs(fx, 'asset-alice-sphere', run.pkg, settings.maxTextureSize);
   });
 
+  it("gives DamagedHelmet's lower LODs proportionally smaller textures: LOD1 and LOD2 carry fewer pixels and bytes than LOD0", async () => {
+    const input = await fx.upload([path.join(SHARED_ASSETS, 'DamagedHelmet.glb')], { preset: 'game-ready' });
+    const settings = resolveSettings(input.options);
+    expect(settings).toMatchObject({ lodRatios: [0.5, 0.25], maxTextureSize: 2048 });
+    const jobId = 'asset-alice-helmet-lod-textures';
+    const run = await runPipeline(fx, jobId, input, settings);
+
+    // Each texture: LOD0 at 2048², LOD n at √ratio of its sides (pixels in proportion to triangles).
+    for (const t of run.textures) {
+      expect(t.after, t.name).toMatchObject({ width: 2048, height: 2048 });
+      expect(t.lods, t.name).toEqual([
+        { level: 1, width: 1448, height: 1448, bytes: expect.any(Number), mimeType: 'image/webp' },
+        { level: 2, width: 1024, height: 1024, bytes: expect.any(Number), mimeType: 'image/webp' },
+      ]);
+      expect(t.lods![1]!.bytes).toBeLessThan(t.lods![0]!.bytes);
+      expect(t.lods![0]!.bytes).toBeLessThan(t.after.bytes);
+    }
+    await checkOutputs(fx, jobId, run.pkg, 2048);
+
+    // What each delivered GLB really embeds, read back from the published files.
+    const io = await assetIO();
+    const embedded = await Promise.all(
+      [0, 1, 2].map(async (level) => {
+        const output = run.pkg.outputs.find((o) => o.level === level)!;
+        const doc = await io.readBinary((await fx.outputBytes(jobId, output.name))!);
+        const images = doc
+          .getRoot()
+          .listTextures()
+          .map((t) => ({ side: Math.max(...ImageUtils.getSize(t.getImage()!, t.getMimeType())!), bytes: t.getImage()!.byteLength }));
+        return { level, glbBytes: output.bytes, sides: images.map((i) => i.side), imageBytes: images.reduce((sum, i) => sum + i.bytes, 0) };
+      }),
+    );
+    console.log(
+      JSON.stringify({ helmetLodTextures: embedded.map(({ level, glbBytes, imageBytes }) => ({ level, glbBytes, imageBytes })) }),
+    );
+    expect(embedded.map((e) => [...new Set(e.sides)])).toEqual([[2048], [1448], [1024]]);
+    expect(embedded[1]!.imageBytes).toBeLessThan(embedded[0]!.imageBytes);
+    expect(embedded[2]!.imageBytes).toBeLessThan(embedded[1]!.imageBytes);
+    expect(embedded[1]!.glbBytes).toBeLessThan(embedded[0]!.glbBytes);
+    expect(embedded[2]!.glbBytes).toBeLessThan(embedded[1]!.glbBytes);
+    // The report lists each LOD copy beside the texture's before and after.
+    const report = z
+      .object({ textures: z.array(z.object({ lods: z.array(z.object({ level: z.number(), bytes: z.number() })) })) })
+      .parse(JSON.parse(Buffer.from((await fx.outputBytes(jobId, 'report.json'))!).toString('utf8')));
+    expect(report.textures.map((t) => t.lods.map((l) => l.level))).toEqual(run.textures.map(() => [1, 2]));
+  });
+
   it('keeps an archive-preset TwoCubes uncompressed and unquantised, with LOD0 only', async () => {
     const input = await fx.upload([path.join(SHARED_ASSETS, 'TwoCubes.glb')], { preset: 'archive' });
     const settings = resolveSettings(input.options);

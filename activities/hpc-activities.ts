@@ -16,7 +16,8 @@ import type { StopHints } from './stop-hints.js';
 import { stallChangedSignal } from '../common/signals.js';
 import type { StageJob } from './stage-job.js';
 import type { WorkerScratch } from './job-scratch.js';
-import { runStageThread, StageFailedError } from './stage-thread.js';
+import { runStageThread, StageFailedError, type StageThreadEvents } from './stage-thread.js';
+import { processStageModule, runProcessStage } from './process-stage.js';
 import { loadStageModule, type StageModule } from './stage-module.js';
 
 /**
@@ -220,13 +221,17 @@ export function createHpcActivities(deps: HpcActivityDeps) {
     });
     reporter.startStage(stage, 1, 'steps', checkpoint === undefined ? `Starting ${stage}` : `Resuming ${stage}`);
 
-    const { discard, afterRun } = await moduleOf(stage);
+    // A process stage runs its program from here; a thread stage's module runs in a stage thread.
+    const { discard, afterRun } = descriptor.process ? processStageModule(descriptor, descriptor.process) : await moduleOf(stage);
     // Everything the stage reads comes from storage into this attempt's own scratch folder: the attempt
     // may run on another machine than the stage before it, or than the attempt it resumes.
     const scratch = await deps.scratch
       .openStage(jobId, stage, descriptor.reads.includes('upload') ? input.files : null)
       .catch(throwAsActivityFailure);
     const workDir = scratch.workDir;
+    // A stage that adds outputs (or reads them) after they were published starts from them: publishing replaces them all.
+    const withOutputs = descriptor.writes.includes('outputs') || descriptor.reads.includes('outputs');
+    if (withOutputs) await scratch.loadPublishedOutputs().catch(throwAsActivityFailure);
     const job: StageJob = {
       stage,
       jobId,
@@ -235,7 +240,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       fileNames: input.files.map((f) => f.name),
       inputDir: scratch.inputDir,
       workDir,
-      outputDir: descriptor.writes.includes('outputs') ? scratch.outputDir : '',
+      outputDir: withOutputs ? scratch.outputDir : '',
       settings,
       limits: deps.assetLimits ?? DEFAULT_ASSET_LIMITS,
       checkpoint,
@@ -266,28 +271,27 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       stall.check();
     }, heartbeatIntervalMs);
     try {
-      const output = await runStageThread(
-        job,
-        {
-          onStart: (total, unit, message) => {
-            stall.progress();
-            reporter.startStage(stage, total, unit, message);
-          },
-          onProgress: (value, message, next) => {
-            if (value !== done || next !== undefined) stall.progress();
-            reported = reported
-              .then(() => (next === undefined ? undefined : scratch.persist()))
-              .then(
-                () => {
-                  done = value;
-                  reporter.update(value, message, next);
-                },
-                (err: unknown) => log.warn('Could not store a checkpoint; the stage goes on', { jobId, stage, error: String(err) }),
-              );
-          },
+      const events: StageThreadEvents = {
+        onStart: (total, unit, message) => {
+          stall.progress();
+          reporter.startStage(stage, total, unit, message);
         },
-        work.signal,
-      );
+        onProgress: (value, message, next) => {
+          if (value !== done || next !== undefined) stall.progress();
+          reported = reported
+            .then(() => (next === undefined ? undefined : scratch.persist()))
+            .then(
+              () => {
+                done = value;
+                reporter.update(value, message, next);
+              },
+              (err: unknown) => log.warn('Could not store a checkpoint; the stage goes on', { jobId, stage, error: String(err) }),
+            );
+        },
+      };
+      const output = descriptor.process
+        ? await runProcessStage(descriptor, descriptor.process, job, events, work.signal)
+        : await runStageThread(job, events, work.signal);
       const parsed: unknown = descriptor.result.parse(output);
       const final = afterRun ? descriptor.result.parse(await afterRun(job, parsed, reporter, work.signal)) : parsed;
       await reported;
@@ -317,7 +321,7 @@ export function createHpcActivities(deps: HpcActivityDeps) {
             ? (discard?.(job) ?? Promise.resolve())
             : Promise.all([removeTempFiles(workDir), job.outputDir ? removeTempFiles(job.outputDir) : undefined])
         ).catch((cleanupErr: unknown) => {
-          // The cancellation must still be reported; cleanupJob removes the whole work folder later anyway.
+          // The cancellation must still be reported; the scratch folder goes below, cleanupJob removes the checkpoints.
           log.warn('Could not remove a cancelled stage’s partial files', { jobId, stage, error: String(cleanupErr) });
         });
         // Temporal's own reason (a CancelledFailure), also when a stop message ended the work first.
@@ -384,7 +388,8 @@ export function createHpcActivities(deps: HpcActivityDeps) {
       await deps.storage.deleteJob(JobRequest.parse(request).jobId).catch(throwAsActivityFailure);
     },
   } satisfies PipelineActivities;
-  return activities;
+  // Studio stages' activities (STAGES_CONFIG) are known by name only: they are in stageActivities too.
+  return activities as typeof activities & Readonly<Record<string, (request: StageRequest) => Promise<unknown>>>;
 }
 
 /**

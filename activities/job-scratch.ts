@@ -89,6 +89,24 @@ export class StageScratch {
     }
   }
 
+  /**
+   * Writes the job's published outputs into the outputs folder, for a stage that reads them or adds to
+   * them after packaging (publish() replaces the whole set). Returns the names written.
+   */
+  async loadPublishedOutputs(): Promise<string[]> {
+    const names: string[] = [];
+    for (const output of await this.storage.listOutputs(this.jobId)) {
+      const stored = await this.storage.openOutput(this.jobId, output.name);
+      if (!stored) continue;
+      const file = path.join(this.outputDir, ...output.name.split('/'));
+      if (!file.startsWith(this.outputDir + path.sep)) throw new Error(`Unsafe output name: ${output.name}`);
+      await fs.mkdir(path.dirname(file), { recursive: true, mode: PRIVATE_DIR });
+      await pipeline(stored.stream, createWriteStream(file, { mode: 0o600 }));
+      names.push(output.name);
+    }
+    return names;
+  }
+
   /** Publishes the outputs folder as the job's outputs. */
   publish(): Promise<StoredOutput[]> {
     return this.storage.publishOutputs(this.jobId, this.outputDir);

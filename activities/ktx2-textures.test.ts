@@ -46,6 +46,10 @@ describe('textureFormat ktx2 writes KHR_texture_basisu textures', () => {
     expect(run.textures).toHaveLength(5);
     for (const texture of run.textures) {
       expect(texture.after, texture.name).toMatchObject({ mimeType: 'image/ktx2', width: 256, height: 256 });
+      expect(texture.lods, texture.name).toEqual([
+        { level: 1, width: 180, height: 180, mimeType: 'image/ktx2', bytes: expect.any(Number) },
+      ]);
+      expect(texture.lods![0]!.bytes, texture.name).toBeLessThan(texture.after.bytes);
       // The encoder's own measure of the decoded image, not a placeholder.
       expect(texture.fidelity?.encoding, texture.name).toBe('lossy');
       expect(texture.fidelity?.maxChannelError, texture.name).toBeGreaterThan(0);
@@ -87,9 +91,11 @@ describe('textureFormat ktx2 writes KHR_texture_basisu textures', () => {
         const label = `${output.name} ${slots.join('+')}`;
         expect(texture.getMimeType(), label).toBe('image/ktx2');
         const ktx = readKtx2(texture.getImage()!);
-        expect([ktx.pixelWidth, ktx.pixelHeight], label).toEqual([256, 256]);
-        // 256 → 1: nine levels.
-        expect(ktx.levels.length, label).toBe(9);
+        // LOD1 (ratio 0.5) carries its own copy at √0.5 of the sides, a multiple of 4: 180².
+        const side = output.level === 1 ? 180 : 256;
+        expect([ktx.pixelWidth, ktx.pixelHeight], label).toEqual([side, side]);
+        // A full mip chain: 256 → 1 is nine levels, 180 → 1 eight.
+        expect(ktx.levels.length, label).toBe(Math.floor(Math.log2(side)) + 1);
         const dfd = ktx.dataFormatDescriptor[0]!;
         if (colour) {
           expect(ktx.supercompressionScheme, label).toBe(KHR_SUPERCOMPRESSION_BASISLZ);

@@ -296,17 +296,20 @@ export async function validateUpload(job: UploadJob): Promise<ValidationSummary>
   if (checked.errors > 0) throw validationFailure(job.assetName, checked);
   // The validator says only that it cannot check an unknown extension; what matters is that it is dropped.
   const dropped = new Set(unknownOptionalExtensions(head));
+  const droppedMessage = (name: string, pointer?: string): ValidatorMessage => ({
+    code: 'EXTENSION_DROPPED',
+    message: `${name} is an optional extension this pipeline does not know: the outputs do not carry it.`,
+    severity: 'warning',
+    ...(pointer ? { pointer } : {}),
+  });
+  const said = new Set<string>();
   const messages = checked.messages.flatMap((m): ValidatorMessage[] => {
     const name = /'([A-Za-z0-9_]+)'/.exec(m.message)?.[1];
     if (m.code !== 'UNSUPPORTED_EXTENSION' || !name || !dropped.has(name)) return [m];
-    return [
-      {
-        code: 'EXTENSION_DROPPED',
-        message: `${name} is an optional extension this pipeline does not know: the outputs do not carry it.`,
-        severity: 'warning',
-        ...(m.pointer ? { pointer: m.pointer } : {}),
-      },
-    ];
+    said.add(name);
+    return [droppedMessage(name, m.pointer)];
   });
+  // One the validator knows (KHR_animation_pointer) draws no UNSUPPORTED_EXTENSION, but is dropped all the same.
+  for (const name of dropped) if (!said.has(name)) messages.push(droppedMessage(name, '/extensionsUsed'));
   return { errors: 0, warnings: messages.filter((m) => m.severity === 'warning').length, messages };
 }

@@ -4,7 +4,9 @@ import { AssetStatsSchema, LodResult, OptimizeResult, PackageResult, TextureResu
 
 /**
  * Where each stage leaves its result in the job's work folder for the next stage, and the shape of what
- * it leaves. Stages run in separate activities (possibly on another attempt), so they hand over on disk.
+ * it leaves. Stages run in separate activities, possibly on other machines: the work folder is the stage
+ * attempt's scratch copy of the job's checkpoints in storage (activities/job-scratch.ts), and what a stage
+ * writes here is stored back as checkpoints.
  */
 export const workFiles = {
   inputDir: (workDir: string) => path.join(workDir, 'input'),
@@ -21,6 +23,9 @@ export const workFiles = {
   texturesDir: (workDir: string) => path.join(workDir, 'textures'),
   textureResult: (workDir: string, index: number) => path.join(workDir, 'textures', `${index}.json`),
   textureImage: (workDir: string, index: number, extension: string) => path.join(workDir, 'textures', `${index}.${extension}`),
+  /** A texture's smaller copy for a simplified LOD. */
+  textureLodImage: (workDir: string, index: number, level: number, extension: string) =>
+    path.join(workDir, 'textures', `${index}.lod${level}.${extension}`),
 };
 
 // Stage results are defined once, in common/pipeline.ts; the stages read and write them under these names.
@@ -40,6 +45,8 @@ export const TextureWorkRecord = z.object({
   sourceSha256: z.string(),
   file: z.string(),
   result: TextureResult,
+  /** The image file of each simplified LOD's smaller copy, by level (absent: the LOD shares `file`). */
+  lodFiles: z.record(z.string().regex(/^\d+$/), z.string()).optional(),
 });
 export type TextureWorkRecord = z.infer<typeof TextureWorkRecord>;
 

@@ -21,7 +21,7 @@ import { requestLog } from './request-log.js';
 import { corsAllowlist } from './cors.js';
 import { securityHeaders } from './security-headers.js';
 import { SocketHub, type SocketHubOptions } from './socket-hub.js';
-import { sendRateLimited, SharedRateLimit, submitRateLimit } from './rate-limits.js';
+import { sendRateLimited, SharedRateLimit, submitRateLimit, uploadCreateRateLimit } from './rate-limits.js';
 import { UploadError } from './upload.js';
 import { FinishedUploads } from './finished-uploads.js';
 import { resumableUploads } from './resumable-uploads.js';
@@ -141,8 +141,10 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   const resumable = resumableUploads({
     storage: deps.storage,
     uploads: finishedUploads,
-    directory: path.join(config.DATA_DIR, 'uploads', 'resumable'),
+    config,
     maxBytes: config.UPLOAD_MAX_BYTES,
+    corsOrigins: config.API_CORS_ORIGINS,
+    createLimit: uploadCreateRateLimit(deps.redis, config.API_SUBMIT_BURST, config.API_SUBMIT_PER_MINUTE, config.UPLOAD_MAX_FILES),
     expiryMs: config.UPLOAD_RESUME_SECONDS * 1000,
     log,
   });

@@ -16,10 +16,14 @@ export function corsAllowlist(origins: readonly string[]): (req: Request, res: R
       return;
     }
     res.setHeader('access-control-allow-origin', origin);
-    res.setHeader('access-control-expose-headers', 'Retry-After, Location');
+    res.setHeader('access-control-expose-headers', 'Retry-After, Location, Upload-Offset, Upload-Length, Upload-Expires, Tus-Resumable');
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method']) {
-      res.setHeader('access-control-allow-methods', 'GET, POST');
-      res.setHeader('access-control-allow-headers', 'Authorization, Content-Type');
+      // HEAD, PATCH, DELETE and the Upload-* headers: resumable uploads (tus, api/resumable-uploads.ts).
+      res.setHeader('access-control-allow-methods', 'GET, POST, HEAD, PATCH, DELETE');
+      res.setHeader(
+        'access-control-allow-headers',
+        'Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Offset, Upload-Metadata',
+      );
       res.setHeader('access-control-max-age', '600');
       res.status(204).end();
       return;

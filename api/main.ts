@@ -3,6 +3,7 @@ import { apiSchema, loadConfigOrExit } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
 import { serveMetrics } from '../common/metrics-server.js';
 import { createRedis, redisConnection } from '../common/redis.js';
+import { loadStageRegistry } from '../common/studio-stages.js';
 import { createStorage } from '../storage/create-storage.js';
 import { createApiServer } from './app.js';
 
@@ -17,7 +18,10 @@ const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS }
 const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
 const redis = createRedis(redisConnection(config), 'reader', log);
 const subscriber = createRedis(redisConnection(config), 'subscriber', log);
-const api = createApiServer({ config, temporal, redis, subscriber, storage: createStorage(config), log });
+// Checked at start with the rest of the config; a studio's stages join the built-in ones in new jobs' plans.
+const stages = loadStageRegistry(config.STAGES_CONFIG);
+if (config.STAGES_CONFIG) log.info({ file: config.STAGES_CONFIG, stages: stages.map((s) => s.name) }, 'Studio stages loaded');
+const api = createApiServer({ config, temporal, redis, subscriber, storage: createStorage(config), log, stages });
 
 // API_HOST is loopback unless set: exposing the app is a decision (BIND_HOST under npm start, API_HOST in compose).
 api.server.listen(config.API_PORT, config.API_HOST, () => {

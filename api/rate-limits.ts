@@ -42,6 +42,19 @@ export function submitRateLimit(redis: RedisClient, burst: number, perMinute: nu
   return new SharedRateLimit(redis, { name: 'submit', points: burst, durationSeconds: Math.max(1, Math.round((burst / perMinute) * 60)) });
 }
 
+/**
+ * Resumable uploads one user may create (POST /api/uploads): as many files as the jobs of the upload limit
+ * can name (API_SUBMIT_BURST × UPLOAD_MAX_FILES per the same window), so creating uploads cannot flood the
+ * store any faster than starting jobs could.
+ */
+export function uploadCreateRateLimit(redis: RedisClient, burst: number, perMinute: number, maxFiles: number): SharedRateLimit {
+  return new SharedRateLimit(redis, {
+    name: 'upload-create',
+    points: burst * maxFiles,
+    durationSeconds: Math.max(1, Math.round((burst / perMinute) * 60)),
+  });
+}
+
 /** Answers 429 with Retry-After and the API's error body. */
 export function sendRateLimited(res: Response, waitMs: number, code: FailureCode, what: string): void {
   const seconds = Math.ceil(waitMs / 1000);

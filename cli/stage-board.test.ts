@@ -33,6 +33,15 @@ describe('StageBoard', () => {
     expect(new StageBoard().stages.map((s) => [s.name, s.state])).toEqual(STAGES.map((s) => [s, 'pending']));
   });
 
+  it("takes the job's own plan from its started event, a studio stage included, keeping what it already knew", () => {
+    const board = new StageBoard();
+    board.apply(event('stage-started', 'inspect'));
+    const plan = ['inspect', 'validate', 'optimize', 'bake-ao', 'lods', 'textures', 'package'];
+    board.apply({ ...event('started'), stages: plan });
+    expect(board.stages.map((s) => s.name)).toEqual(plan);
+    expect(states(board)).toMatchObject({ inspect: 'active', 'bake-ao': 'pending' });
+  });
+
   it('marks the reporting stage active and every earlier one done, and reports only the changes', () => {
     const board = new StageBoard();
     expect(board.apply(progress('optimize', 3, 10, 40)).map((s) => s.name)).toEqual(['inspect', 'validate', 'optimize']);

@@ -3,9 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { loadStageRegistry, StagesConfigError } from './studio-stages.js';
 
 /** Repository root, resolved from this file so scripts work from any working directory. */
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The project-local folder of provisioned tools (git-ignored): Temporal's binaries, `bpy`. */
+export const TOOLS_DIR = process.env.ASSET_FARM_TOOLS_DIR ?? path.join(PROJECT_ROOT, '.tools');
 
 /** Thrown when the environment does not describe a runnable process; the message names each bad variable. */
 export class ConfigError extends Error {
@@ -97,12 +100,29 @@ const storageEnv = {
   S3_FORCE_PATH_STYLE: bool.default(false),
 };
 
-/** Validates the storage variables alone (scripts and tests that only need storage). */
-export const storageSchema = z.object(storageEnv);
+const storageObject = z.object(storageEnv);
 /** The storage variables: what createStorage (storage/create-storage.ts) reads. */
-export type StorageEnv = z.infer<typeof storageSchema>;
+export type StorageEnv = z.infer<typeof storageObject>;
+/** Validates the storage variables alone (scripts and tests that only need storage). */
+export const storageSchema = storageObject.superRefine(refineStorage);
 
 /** STORAGE=s3 needs a bucket, and credentials come as a pair. */
+/** A studio's own pipeline stages (common/studio-stages.ts), read by the API (plans) and the HPC worker (runs them). */
+const stagesEnv = {
+  /** Path of a YAML or JSON file of studio stages (docs/STAGES.md, "Add a studio stage"); unset: the built-in stages only. */
+  STAGES_CONFIG: z.string().min(1).optional(),
+};
+
+/** The stages file must load at start: a bad one stops the process naming the file and the field. */
+function refineStagesConfig(env: { STAGES_CONFIG?: string | undefined }, ctx: z.RefinementCtx): void {
+  try {
+    loadStageRegistry(env.STAGES_CONFIG);
+  } catch (err) {
+    if (!(err instanceof StagesConfigError)) throw err;
+    ctx.addIssue({ code: 'custom', path: ['STAGES_CONFIG'], message: err.message });
+  }
+}
+
 function refineStorage(env: StorageEnv, ctx: z.RefinementCtx): void {
   if (env.STORAGE !== 's3') return;
   if (!env.S3_BUCKET) ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when STORAGE=s3' });
@@ -148,6 +168,7 @@ const serviceEnv = { ...temporalEnv, ...redisEnv, ...storageEnv, ...progressEnv,
 export const apiSchema = z
   .object({
     ...serviceEnv,
+    ...stagesEnv,
     API_PORT: port.default(3000),
     /** Address the app listens on: loopback by default; 0.0.0.0 (or an interface's address) exposes it. */
     API_HOST: z.string().min(1).default('127.0.0.1'),
@@ -234,6 +255,7 @@ export const apiSchema = z
   .superRefine((env, ctx) => {
     refineRedis(env, ctx);
     refineStorage(env, ctx);
+    refineStagesConfig(env, ctx);
     const asymmetric = env.JWT_ALGORITHM !== 'HS256';
     if (asymmetric && !env.JWT_PUBLIC_KEY) {
       ctx.addIssue({ code: 'custom', path: ['JWT_PUBLIC_KEY'], message: `is required when JWT_ALGORITHM=${env.JWT_ALGORITHM}` });
@@ -347,6 +369,7 @@ export const hpcWorkerSchema = z
   .object({
     ...assetLimitEnv,
     ...serviceEnv,
+    ...stagesEnv,
     /** Parallel compute activities on this machine; defaults to its core count. */
     HPC_MAX_CONCURRENT_ACTIVITIES: positiveInt.default(os.availableParallelism()),
     /** Task queue to poll: `hpc` by default, or a per-host queue to pin jobs to one machine. */
@@ -378,6 +401,7 @@ export const hpcWorkerSchema = z
   .superRefine((env, ctx) => {
     refineRedis(env, ctx);
     refineStorage(env, ctx);
+    refineStagesConfig(env, ctx);
   });
 export type HpcWorkerConfig = z.infer<typeof hpcWorkerSchema>;
 

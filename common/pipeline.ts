@@ -65,7 +65,7 @@ export const PRESET_SETTINGS: Record<Preset, PipelineSettings> = {
   },
 };
 
-/** What every compute activity is given. Intermediate files live in the job's work folder on the HPC machine's storage. */
+/** What every compute activity is given. Intermediate files are the job's checkpoints in storage, worked on in the HPC worker's scratch. */
 export type { StageRequest } from './jobs.js';
 
 /** Counts read from an asset: produced by the inspect stage, read back by the API, the page and the CLI. */
@@ -138,6 +138,11 @@ export const TextureResult = z.object({
   codec: z.enum(['etc1s', 'uastc']).optional(),
   /** Why the result differs from the settings (e.g. lossy would have changed colours visibly, lossless written). */
   warnings: z.array(z.string()).optional(),
+  /**
+   * The smaller copies the simplified LODs carry (LOD n at √ratio of LOD0's sides, so its pixels shrink with
+   * its triangles). A LOD not listed shares LOD0's image: small textures (palettes) are never shrunk.
+   */
+  lods: z.array(ImageFacts.extend({ level: z.number().int().positive() })).optional(),
   /** True when a retried attempt kept this texture from the attempt before instead of redoing it. */
   resumed: z.boolean().optional(),
 });
@@ -208,9 +213,9 @@ export type PipelineReport = z.infer<typeof PipelineReport>;
  * when retried. Bad input fails with ApplicationFailure.nonRetryable(…, 'INVALID_ASSET', details).
  */
 export type PipelineActivities = BuiltinStageActivities & {
-  /** Removes the job's work folder and any partial outputs (cancel/failure cleanup). Idempotent. */
+  /** Removes the job's stage checkpoints, and its outputs unless keepOutputs (cancel/failure cleanup). Idempotent. */
   cleanupJob(request: { jobId: string; keepOutputs: boolean }): Promise<void>;
-  /** Deletes the job's outputs when retention runs out. Idempotent. */
+  /** Deletes all of the job's data and its hold on its uploads when the retention runs out. Idempotent. */
   deleteOutputs(request: { jobId: string }): Promise<void>;
 };
 

@@ -15,8 +15,11 @@ export const StageName = z
   .regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, 'must be lowercase letters and digits, words joined by "-" (e.g. "bake-lightmaps")')
   .max(40);
 
-/** What a stage reads: the upload laid out in the work folder, and/or what earlier stages left there. */
-export const StageReads = z.enum(['upload', 'work']);
+/**
+ * What a stage reads: the upload laid out in job.inputDir, what earlier stages left in the work folder,
+ * and/or the outputs published so far (LOD0 and the report, after packaging) in job.outputDir.
+ */
+export const StageReads = z.enum(['upload', 'work', 'outputs']);
 /** Where a stage writes: the job's work folder (for later stages) and/or its output folder (the deliverables). */
 export const StageWrites = z.enum(['work', 'outputs']);
 
@@ -24,6 +27,98 @@ export const StageWrites = z.enum(['work', 'outputs']);
 export const DurationText = z
   .string()
   .regex(/^\d+(\.\d+)?\s*(ms|milliseconds?|s|seconds?|m|minutes?|h|hours?)$/, 'must be a duration like "20 minutes"');
+
+/**
+ * Names of the parsers that turn a process stage's output lines into progress
+ * (activities/tools/progress-parsers.ts): `percent` reads "42%" or "42.5 %", `fraction` reads "3/12" or
+ * "3 of 12", `gltfpack` reads gltfpack -v.
+ */
+export const ProgressParserName = z.enum(['percent', 'fraction', 'gltfpack']);
+
+/** How a process stage's output lines become progress: a named parser, or a pattern of its own. */
+export const ProcessProgress = z.union([
+  z.strictObject({ parser: ProgressParserName }),
+  z.strictObject({
+    /** A regular expression with named groups `done` and `total`, or `percent`, matched against each line. */
+    pattern: z.string().min(1).max(500),
+    /** The total when the pattern has no `total` group (e.g. the frames of a turntable). */
+    total: z.number().int().positive().optional(),
+  }),
+]);
+export type ProcessProgress = z.infer<typeof ProcessProgress>;
+
+/** A placeholder of a process stage's argument template: {upload}, {settings.maxTextureSize}, {env.BLENDER_PATH}… */
+export const TEMPLATE_PLACEHOLDERS = [
+  'upload',
+  'optimized',
+  'lod0',
+  'inputDir',
+  'workDir',
+  'outputDir',
+  'base',
+  'assetName',
+  'jobId',
+  'node',
+  'toolsDir',
+  'configDir',
+] as const;
+
+/**
+ * A stage that runs an external program in the activity instead of TypeScript in a thread. The command and
+ * each argument are templates (no shell: one template, one argument); the process runs in its own process
+ * group, which a cancel kills (SIGTERM, SIGKILL a second later).
+ */
+export const ProcessSpec = z.strictObject({
+  /** The program: a path, a name on PATH, or a template such as "{env.BLENDER_PATH}" or "{node}". */
+  command: z.string().min(1).max(1000),
+  args: z.array(z.string().max(4000)).max(100).default([]),
+  progress: ProcessProgress.optional(),
+  /** Exit codes that mean "this input cannot be processed": not retried (default 65, sysexits' EX_DATAERR). */
+  invalidInputExitCodes: z.array(z.number().int().min(1).max(255)).max(32).default([65]),
+  /** Files (templates) the program must have written when it exits 0, e.g. "{outputDir}/{base}-thumbnail.png". */
+  outputs: z.array(z.string().max(1000)).max(32).default([]),
+  /** Extra environment variables (templates) for the program. */
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(4000)).optional(),
+});
+export type ProcessSpec = z.infer<typeof ProcessSpec>;
+
+/** What a process stage returns: its exit code, how long it ran, and the files it had to write. */
+export const ProcessStageResult = z.object({
+  exitCode: z.number().int(),
+  ms: z.number().nonnegative(),
+  outputs: z.array(z.object({ name: z.string(), bytes: z.number().int().nonnegative() })),
+});
+export type ProcessStageResult = z.infer<typeof ProcessStageResult>;
+
+/**
+ * Why a progress pattern cannot work, or null when it can: it must compile, and have a named group
+ * `percent`, or `done` with `total` (or a fixed total).
+ */
+export function progressPatternProblem(pattern: string, fixedTotal?: number): string | null {
+  try {
+    new RegExp(pattern);
+  } catch (err) {
+    return `is not a valid regular expression (${(err as Error).message})`;
+  }
+  const groups = new Set([...pattern.matchAll(/\(\?<([A-Za-z]+)>/g)].map((m) => m[1]));
+  if (groups.has('percent') || (groups.has('done') && (groups.has('total') || fixedTotal))) return null;
+  return 'needs a named group (?<percent>…), or (?<done>…) with (?<total>…) or a fixed "total"';
+}
+
+/** The placeholders of a template ("{upload}" → ["upload"]). */
+export function templatePlaceholders(template: string): string[] {
+  return [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]!);
+}
+
+/** Placeholders of a template this farm does not fill: empty when the template is good. */
+export function unknownPlaceholders(template: string): string[] {
+  return templatePlaceholders(template).filter(
+    (name) =>
+      !(TEMPLATE_PLACEHOLDERS as readonly string[]).includes(name) &&
+      !/^settings\.[A-Za-z]+$/.test(name) &&
+      !/^env\.[A-Za-z_][A-Za-z0-9_]*$/.test(name),
+  );
+}
 
 /** One stage of the pipeline. `result` is the schema of what its activity returns (checked before it returns). */
 export interface StageDescriptor<R extends z.ZodType = z.ZodType> {
@@ -47,6 +142,8 @@ export interface StageDescriptor<R extends z.ZodType = z.ZodType> {
    * e.g. ['fbx', 'obj', 'blend'] for an import stage; every upload when absent.
    */
   readonly inputTypes?: readonly string[];
+  /** Runs this program instead of activities/stages/<name>.ts; its result is then ProcessStageResult. */
+  readonly process?: ProcessSpec;
 }
 
 const HEARTBEAT = '30 seconds';

@@ -40,6 +40,7 @@ try {
     figures.workerCrashes === 0 &&
     figures.hangs === 0 &&
     figures.retriesOfDeterministicFailures === 0 &&
+    figures.longestInvalidSeconds < 60 &&
     figures.filesOutsideDataDir.length === 0 &&
     figures.healthy.status === 'COMPLETED';
   log(kept ? 'Every promise kept.' : `Broken promises: ${figures.problems.length} problem(s) listed above.`);

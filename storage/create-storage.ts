@@ -1,4 +1,4 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { StorageEnv } from '../common/config.js';
 import type { AssetStorage } from './asset-storage.js';
 import { LocalStorage } from './local-storage.js';
@@ -6,7 +6,12 @@ import { S3Storage } from './s3-storage.js';
 
 /** The S3 client a validated STORAGE=s3 configuration describes. */
 export function s3ClientOf(config: StorageEnv): S3Client {
-  return new S3Client({
+  return new S3Client(s3ClientConfigOf(config));
+}
+
+/** The S3 client settings of a validated STORAGE=s3 configuration (also for @tus/s3-store, which builds its own client). */
+export function s3ClientConfigOf(config: StorageEnv): S3ClientConfig {
+  return {
     region: config.S3_REGION,
     ...(config.S3_ENDPOINT ? { endpoint: config.S3_ENDPOINT } : {}),
     forcePathStyle: config.S3_FORCE_PATH_STYLE,
@@ -17,7 +22,7 @@ export function s3ClientOf(config: StorageEnv): S3Client {
     // newer default trailing checksums on streamed uploads.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  };
 }
 
 /** The storage every process of a stack uses, from its validated configuration (STORAGE and the S3_ variables). */

@@ -1,12 +1,13 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { UploadTooLargeError, type AssetStorage, type StoredBlob } from './asset-storage.js';
+import { type AssetStorage, type StoredBlob } from './asset-storage.js';
 import { FsObjectStore, PRIVATE_DIR, PRIVATE_FILE } from './fs-object-store.js';
 import { blobKey, JobData } from './job-data.js';
+import { uploadMeter } from './upload-meter.js';
 
 /**
  * Local-filesystem storage under one data folder (the embedded default): the keys of storage/job-data.ts
@@ -42,19 +43,10 @@ export class LocalStorage extends JobData implements AssetStorage {
   async putUpload(stream: Readable, maxBytes: number): Promise<StoredBlob> {
     await fs.mkdir(this.tmpDir, { recursive: true, mode: PRIVATE_DIR });
     const tmp = path.join(this.tmpDir, randomUUID());
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > maxBytes) return done(new UploadTooLargeError(maxBytes));
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const { meter, blob } = uploadMeter(maxBytes);
     try {
       await pipeline(stream, meter, createWriteStream(tmp, { flags: 'wx', mode: PRIVATE_FILE }));
-      const sha256 = hash.digest('hex');
+      const { sha256, size } = blob();
       const dest = this.blobPath(sha256);
       await fs.mkdir(path.dirname(dest), { recursive: true, mode: PRIVATE_DIR });
       const existed = await fs.stat(dest).then(

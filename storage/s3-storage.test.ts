@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import {
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { loadConfig, storageSchema } from '../common/config.js';
 import { startTestS3 } from '../test/helpers/s3.js';
 import { createStorage, s3ClientOf } from './create-storage.js';
@@ -43,6 +49,32 @@ describe('S3Storage', () => {
     const page = await client.send(new ListObjectsV2Command({ Bucket: server.bucket }));
     client.destroy();
     expect(page.Contents?.map((o) => o.Key)).toEqual([expect.stringMatching(/^stack-a\/uploads\/sha256\/[0-9a-f]{2}\/[0-9a-f]{64}$/)]);
+  });
+
+  it('sweeps partial uploads a killed process left (a temporary object, an unfinished multipart upload), and only stale ones', async () => {
+    const config = loadConfig(storageSchema, { ...server.env, S3_PREFIX: 'sweep/' });
+    const storage = createStorage(config);
+    const client = s3ClientOf(config);
+    const Bucket = server.bucket;
+    await client.send(new PutObjectCommand({ Bucket, Key: 'sweep/uploads/tmp/left-by-a-killed-api', Body: 'half an upload' }));
+    const multipart = await client.send(new CreateMultipartUploadCommand({ Bucket, Key: 'sweep/uploads/tmp/left-mid-multipart' }));
+    await client.send(
+      new UploadPartCommand({
+        Bucket,
+        Key: 'sweep/uploads/tmp/left-mid-multipart',
+        UploadId: multipart.UploadId,
+        PartNumber: 1,
+        Body: Buffer.alloc(1024),
+      }),
+    );
+    // Written to just now: an upload in progress as far as an hour's cutoff knows.
+    expect(await storage.removeStaleUploads(60 * 60 * 1000)).toBe(0);
+    expect(await storage.removeStaleUploads(0)).toBe(2);
+    const left = await client.send(new ListObjectsV2Command({ Bucket, Prefix: 'sweep/uploads/tmp/' }));
+    expect(left.KeyCount ?? 0).toBe(0);
+    const unfinished = await client.send(new ListMultipartUploadsCommand({ Bucket, Prefix: 'sweep/' }));
+    expect(unfinished.Uploads ?? []).toEqual([]);
+    client.destroy();
   });
 
   it('says which credential is wrong when the server refuses the keys', async () => {

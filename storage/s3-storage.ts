@@ -1,5 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   AbortMultipartUploadCommand,
@@ -10,8 +10,9 @@ import {
   ListMultipartUploadsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { UploadTooLargeError, type AssetStorage, type StoredBlob } from './asset-storage.js';
+import { type AssetStorage, type StoredBlob } from './asset-storage.js';
 import { blobKey, JobData } from './job-data.js';
+import { uploadMeter } from './upload-meter.js';
 import { isNotFound, S3ObjectStore } from './s3-object-store.js';
 
 const TMP_PREFIX = 'uploads/tmp/';
@@ -48,22 +49,13 @@ export class S3Storage extends JobData implements AssetStorage {
 
   async putUpload(stream: Readable, maxBytes: number): Promise<StoredBlob> {
     const tmp = `${TMP_PREFIX}${randomUUID()}`;
-    const hash = createHash('sha256');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > maxBytes) return done(new UploadTooLargeError(maxBytes));
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const { meter, blob } = uploadMeter(maxBytes);
     const body = new PassThrough();
     try {
       // The digest is known only at the end: the bytes go to a temporary key, then are copied to their
       // content address inside the server (no second transfer) unless the same bytes are stored already.
       await Promise.all([pipeline(stream, meter, body), this.bucket.putStream(tmp, body)]);
-      const sha256 = hash.digest('hex');
+      const { sha256, size } = blob();
       const key = blobKey(sha256);
       const existed = await this.exists(key);
       if (!existed)

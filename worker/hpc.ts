@@ -6,6 +6,7 @@ import { HEARTBEAT_INTERVAL_MS } from '../activities/progress-reporter.js';
 import { StopHints } from '../activities/stop-hints.js';
 import { WorkerScratch } from '../activities/job-scratch.js';
 import { assetLimitsOf, hpcWorkerSchema, loadConfigOrExit } from '../common/config.js';
+import { loadStageRegistry } from '../common/studio-stages.js';
 import { JobLog } from '../common/job-log.js';
 import { createLogger } from '../common/logger.js';
 import { HpcQueueBook, priorityName } from '../common/hpc-queue.js';
@@ -70,6 +71,8 @@ const worker = await Worker.create({
     jobLog,
     storage,
     scratch,
+    // The built-in stages and the studio's (STAGES_CONFIG, checked at start with the rest of the config).
+    stages: loadStageRegistry(config.STAGES_CONFIG),
     progressMaxRate: config.PROGRESS_MAX_RATE,
     assetLimits: assetLimitsOf(config),
     onDrop: () => {

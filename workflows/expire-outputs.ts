@@ -1,4 +1,4 @@
-import { proxyActivities, sleep } from '@temporalio/workflow';
+import { patched, proxyActivities, sleep } from '@temporalio/workflow';
 import type { PipelineActivities } from '../common/pipeline.js';
 import { HPC_TASK_QUEUE } from '../common/task-queues.js';
 
@@ -7,7 +7,7 @@ import { HPC_TASK_QUEUE } from '../common/task-queues.js';
  * so it retries without a limit, backing off to once an hour while the HPC machine is away.
  */
 function retentionActivities(taskQueue: string) {
-  return proxyActivities<Pick<PipelineActivities, 'deleteOutputs'>>({
+  return proxyActivities<Pick<PipelineActivities, 'deleteOutputs' | 'cleanupJob'>>({
     taskQueue,
     startToCloseTimeout: '10 minutes',
     retry: { initialInterval: '1 minute', backoffCoefficient: 2, maximumInterval: '1 hour' },
@@ -32,7 +32,11 @@ export interface ExpireOutputsInput {
  * job closes while this durable timer waits for days.
  */
 export async function expireOutputs({ jobId, expiresAt, taskQueue }: ExpireOutputsInput): Promise<void> {
+  const activities = retentionActivities(taskQueue ?? HPC_TASK_QUEUE);
+  // A completed job's checkpoints served its stages only: removed at once, not kept for the retention.
+  // Here rather than in processAsset, so the artist's job closes without waiting for an HPC slot.
+  if (patched('remove-checkpoints-at-once')) await activities.cleanupJob({ jobId, keepOutputs: true });
   const wait = Date.parse(expiresAt) - Date.now();
   if (wait > 0) await sleep(wait);
-  await retentionActivities(taskQueue ?? HPC_TASK_QUEUE).deleteOutputs({ jobId });
+  await activities.deleteOutputs({ jobId });
 }

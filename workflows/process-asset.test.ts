@@ -212,18 +212,20 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
   it('refuses a plan without the core stages as invalid options, before running any stage', async () => {
     const mock = mockPipeline();
     const plan = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] }).filter((s) => s.name !== 'lods');
-    const error = await runJob(
+    const { error, jobId } = await runJob(
       mock.activities,
-      ({ handle }) =>
-        handle.result().then(
+      async ({ handle }) => ({
+        error: await handle.result().then(
           () => null,
           (err: unknown) => err,
         ),
+        jobId: handle.workflowId,
+      }),
       { ...input, plan },
     );
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'INVALID_OPTIONS' });
-    expect(mock.calls.filter((c) => c.activity !== 'cleanupJob')).toEqual([]);
+    expect(mock.namesFor(jobId)).toEqual(['cleanupJob']);
   });
 
   it('publishes its events inside workflow tasks: no activity task per event, each stage announced before it is scheduled, completed last', async () => {
@@ -547,8 +549,8 @@ describe('processAsset pinned to a host (time-skipping, mocked compute)', () => 
       },
       { ...input, options: { preset: 'game-ready', retentionDays: 1, hpcQueue } },
     );
-    // Only the host's worker polls hpc-host-b here, so the delete ran there or not at all.
-    expect(scheduledOn).toEqual([hpcQueue]);
+    // Only the host's worker polls hpc-host-b here, so the checkpoints' removal and the delete ran there or not at all.
+    expect(scheduledOn).toEqual([hpcQueue, hpcQueue]);
     expect(mock.calls.filter((c) => c.activity === 'deleteOutputs')).toHaveLength(1);
   });
 });

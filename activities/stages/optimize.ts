@@ -1,5 +1,5 @@
 import fs from 'node:fs/promises';
-import type { Document, Transform } from '@gltf-transform/core';
+import { type Document, PropertyType, type Transform } from '@gltf-transform/core';
 import { dedup, prune, reorder, resample, unpartition, weld } from '@gltf-transform/functions';
 import { MeshoptEncoder } from 'meshoptimizer';
 import type { OptimizeResult } from '../../common/pipeline.js';
@@ -15,7 +15,8 @@ import { quantizeGeometry } from './quantize-geometry.js';
  */
 export async function optimizeStage(job: StageJob, progress: StageProgress): Promise<OptimizeResult> {
   const doc = await readUpload(job);
-  const sceneAdded = addSceneIfNone(doc);
+  const placed = placeLooseContent(doc);
+  fillInverseBindMatrices(doc);
   const steps: [string, Transform][] = [
     // A GLB holds one buffer: multi-file uploads with several .bin files are merged first.
     ...(doc.getRoot().listBuffers().length > 1 ? [['unpartition', unpartition()] as [string, Transform]] : []),
@@ -40,7 +41,7 @@ export async function optimizeStage(job: StageJob, progress: StageProgress): Pro
   const bytes = await writeGlbAtomic(doc, file);
   const result: OptimizeResult = {
     stats: readAssetStats(doc, bytes),
-    steps: [...(sceneAdded ? ['scene'] : []), ...steps.map(([name]) => name)],
+    steps: [...placed, ...steps.map(([name]) => name)],
   };
   await writeFileAtomic(workFiles.optimizeResult(job.workDir), JSON.stringify(result));
   progress.update(steps.length + 2, `${result.stats.triangles} triangles after ${result.steps.join(', ')}`);
@@ -48,18 +49,51 @@ export async function optimizeStage(job: StageJob, progress: StageProgress): Pro
 }
 
 /**
- * A file with no scene is valid glTF (a library of nodes), but prune() drops every node outside a scene,
- * so its whole model would vanish: such nodes are put in a scene of their own, which is what viewers show.
+ * What valid glTF may leave outside every scene, put where prune() and the writer keep it: prune() drops
+ * every node outside a scene and every mesh no node uses, so a library of nodes (no scene) or of meshes (no
+ * nodes) would come out empty; and a scene without nodes is written as `"nodes": []`, which glTF forbids
+ * (EMPTY_ENTITY). Empty scenes go, root nodes without a scene get one, and each mesh no node uses gets a
+ * node of its own name at the origin of the default scene. Returns the steps taken, for the report.
  */
-function addSceneIfNone(doc: Document): boolean {
+function placeLooseContent(doc: Document): string[] {
   const root = doc.getRoot();
-  if (root.listScenes().length > 0) return false;
-  const roots = root.listNodes().filter((node) => node.getParentNode() === null);
-  if (roots.length === 0) return false;
-  const scene = doc.createScene('Scene');
-  for (const node of roots) scene.addChild(node);
+  const steps: string[] = [];
+  const empty = root.listScenes().filter((scene) => scene.listChildren().length === 0);
+  if (empty.length) {
+    for (const scene of empty) scene.dispose();
+    if (!root.getDefaultScene()) root.setDefaultScene(root.listScenes()[0] ?? null);
+    steps.push('empty scenes removed');
+  }
+  const roots = root
+    .listNodes()
+    .filter((node) => node.getParentNode() === null && !root.listScenes().some((s) => s.listChildren().includes(node)));
+  const orphanMeshes = root.listMeshes().filter((mesh) => !mesh.listParents().some((p) => p.propertyType === PropertyType.NODE));
+  if (root.listScenes().length > 0 && orphanMeshes.length === 0) return steps;
+  if (roots.length === 0 && orphanMeshes.length === 0) return steps;
+  let scene = root.getDefaultScene() ?? root.listScenes()[0] ?? null;
+  if (!scene) {
+    scene = doc.createScene('Scene');
+    for (const node of roots) scene.addChild(node);
+    steps.push('scene');
+  }
   root.setDefaultScene(scene);
-  return true;
+  for (const mesh of orphanMeshes) scene.addChild(doc.createNode(mesh.getName()).setMesh(mesh));
+  if (orphanMeshes.length) steps.push('meshes placed');
+  return steps;
+}
+
+/**
+ * A skin without inverseBindMatrices means identity matrices (glTF 2.0, 5.28); glTF-Transform's quantize()
+ * assumes they are there (it clones them: "reading 'clone'" on every attempt), so they are written out.
+ */
+function fillInverseBindMatrices(doc: Document): void {
+  const buffer = doc.getRoot().listBuffers()[0] ?? doc.createBuffer();
+  for (const skin of doc.getRoot().listSkins()) {
+    if (skin.getInverseBindMatrices()) continue;
+    const count = skin.listJoints().length;
+    const identities = new Float32Array(16 * count).map((_, i) => ((i % 16) % 5 === 0 ? 1 : 0));
+    skin.setInverseBindMatrices(doc.createAccessor().setType('MAT4').setArray(identities).setBuffer(buffer));
+  }
 }
 
 /** Removes what an interrupted optimize may have left. */

@@ -54,7 +54,7 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
   for (const [i, level] of levels.entries()) {
     const source = level === 0 ? workFiles.optimized(job.workDir) : workFiles.lodGlb(job.workDir, level);
     const doc = await readWorkFile(source, level === 0 ? 'optimizeAsset' : 'buildLods');
-    for (const step of swapTextures(doc, textures)) steps.add(step);
+    for (const step of swapTextures(doc, textures, level)) steps.add(step);
     const name = `${base}-lod${level}.glb`;
     const encoded = await encodeLevel(doc, job.settings, inputStats, level === 0);
     for (const step of encoded.steps) steps.add(step);
@@ -94,8 +94,11 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** Puts the textures stage's images in place of the originals, found by the digest of the original bytes. */
-function swapTextures(doc: Document, records: Map<string, ProcessedTexture>): string[] {
+/**
+ * Puts the textures stage's images in place of the originals, found by the digest of the original bytes: a
+ * simplified LOD gets the texture's smaller copy for its level, when it has one (else it shares LOD0's).
+ */
+function swapTextures(doc: Document, records: Map<string, ProcessedTexture>, level: number): string[] {
   let webp = false;
   let ktx2 = false;
   let swapped = 0;
@@ -103,7 +106,7 @@ function swapTextures(doc: Document, records: Map<string, ProcessedTexture>): st
     const image = texture.getImage();
     const record = image ? records.get(sha256(image)) : undefined;
     if (!record) continue;
-    texture.setImage(record.image).setMimeType(record.result.after.mimeType);
+    texture.setImage(record.lodImages.get(level) ?? record.image).setMimeType(record.result.after.mimeType);
     const extension = record.file.slice(record.file.lastIndexOf('.'));
     if (texture.getURI()) texture.setURI(texture.getURI().replace(/\.[^./]*$/, '') + extension);
     webp ||= record.result.after.mimeType === 'image/webp';

@@ -129,19 +129,41 @@ async function processTexture(
   }
   const file = `${index}.${after.extension}`;
   await writeFileAtomic(workFiles.textureImage(job.workDir, index, after.extension), encoded.data);
+  // The LODs' copies in LOD0's container and kind of encoding, so each level looks like LOD0, only smaller.
+  const finalEncoding = after;
+  const copies = await writeLodCopies(job, index, { width, height, mimeType: after.mimeType, extension: after.extension }, 1, (w, h) => {
+    const scaled = () => sharp(image).resize({ width: w, height: h, fit: 'fill' });
+    if (method === 'lossy') return finalEncoding.encode(scaled(), textureQuality).toBuffer();
+    if (finalEncoding === WEBP) return scaled().webp({ lossless: true, effort: 4 }).toBuffer();
+    return (finalEncoding === JPEG ? JPEG.encode(scaled(), 95) : PNG.encode(scaled(), 100)).toBuffer();
+  });
   const result: TextureResult = {
     name,
     before: { width: meta.width ?? 0, height: meta.height ?? 0, bytes: image.byteLength, mimeType },
     after: { width, height, bytes: encoded.data.byteLength, mimeType: after.mimeType },
     fidelity: { ...fidelity, encoding: method },
     ...(warnings.length ? { warnings } : {}),
+    ...(copies.lods.length ? { lods: copies.lods } : {}),
   };
-  await recordTexture(job, index, image, file, result);
+  await recordTexture(job, index, image, file, result, copies.lodFiles);
   return result;
 }
 
-async function recordTexture(job: StageJob, index: number, source: Uint8Array, file: string, result: TextureResult): Promise<void> {
-  const record: TextureWorkRecord = { index, sourceSha256: createHash('sha256').update(source).digest('hex'), file, result };
+async function recordTexture(
+  job: StageJob,
+  index: number,
+  source: Uint8Array,
+  file: string,
+  result: TextureResult,
+  lodFiles: Record<string, string> = {},
+): Promise<void> {
+  const record: TextureWorkRecord = {
+    index,
+    sourceSha256: createHash('sha256').update(source).digest('hex'),
+    file,
+    result,
+    ...(Object.keys(lodFiles).length ? { lodFiles } : {}),
+  };
   await writeFileAtomic(workFiles.textureResult(job.workDir, index), JSON.stringify(record));
 }
 
@@ -211,6 +233,21 @@ async function encodeAsKtx2(
     const bytes = await fs.readFile(output);
     const file = `${index}.ktx2`;
     await writeFileAtomic(workFiles.textureImage(job.workDir, index, 'ktx2'), bytes);
+    // The LODs' copies with LOD0's codec, at sides that stay multiples of 4.
+    const finalCodec = codec;
+    const copies = await writeLodCopies(job, index, { width, height, mimeType: 'image/ktx2', extension: 'ktx2' }, 4, async (w, h) => {
+      await sharp(image).resize({ width: w, height: h, fit: 'fill' }).png({ compressionLevel: 1 }).toFile(input);
+      await encodeKtx2({
+        input,
+        output,
+        codec: finalCodec,
+        srgb,
+        normalMap,
+        quality: textureQuality,
+        onProcess: (pid, running) => progress.process?.(pid, running),
+      });
+      return fs.readFile(output);
+    });
     const result: TextureResult = {
       name,
       before: { width: meta.width ?? 0, height: meta.height ?? 0, bytes: image.byteLength, mimeType: texture.getMimeType() },
@@ -218,17 +255,61 @@ async function encodeAsKtx2(
       fidelity: { ...fidelity, encoding: 'lossy' },
       codec,
       ...(warnings.length ? { warnings } : {}),
+      ...(copies.lods.length ? { lods: copies.lods } : {}),
     };
-    await recordTexture(job, index, image, file, result);
+    await recordTexture(job, index, image, file, result, copies.lodFiles);
     return result;
   } finally {
     await Promise.all([fs.rm(input, { force: true }), fs.rm(output, { force: true })]);
   }
 }
 
-/** A texture the stage finished, with its new image. */
+/**
+ * The sides of each simplified LOD's copy of a texture delivered at width × height: √ratio of LOD0's, so
+ * its pixels shrink in proportion to its triangles (DamagedHelmet's 2048² at ratios 0.5 and 0.25: 1448²
+ * and 1024²), rounded to `multiple`. Null for a level that shares LOD0's image: a small texture (a palette
+ * or atlas, where every texel is a colour) is never shrunk, nor is a copy that would not be smaller.
+ */
+export function lodTextureSides(
+  lodRatios: readonly number[],
+  width: number,
+  height: number,
+  multiple = 1,
+): ({ level: number; width: number; height: number } | null)[] {
+  return lodRatios.map((ratio, i) => {
+    if (width * height <= SMALL_TEXTURE_PIXELS) return null;
+    const scale = Math.sqrt(ratio);
+    const side = (n: number) => Math.max(multiple, Math.round((n * scale) / multiple) * multiple);
+    const [w, h] = [side(width), side(height)];
+    // Rounding up to a multiple may grow a thin side past LOD0's: that level shares LOD0's image instead.
+    return w <= width && h <= height && (w < width || h < height) ? { level: i + 1, width: w, height: h } : null;
+  });
+}
+
+/** Encodes and writes a texture's copy for each simplified LOD that gets one (lodTextureSides). */
+async function writeLodCopies(
+  job: StageJob,
+  index: number,
+  lod0: { width: number; height: number; mimeType: string; extension: string },
+  multiple: number,
+  encode: (width: number, height: number) => Promise<Uint8Array>,
+): Promise<{ lods: NonNullable<TextureResult['lods']>; lodFiles: Record<string, string> }> {
+  const lods: NonNullable<TextureResult['lods']> = [];
+  const lodFiles: Record<string, string> = {};
+  for (const size of lodTextureSides(job.settings.lodRatios, lod0.width, lod0.height, multiple)) {
+    if (!size) continue;
+    const bytes = await encode(size.width, size.height);
+    await writeFileAtomic(workFiles.textureLodImage(job.workDir, index, size.level, lod0.extension), bytes);
+    lodFiles[String(size.level)] = path.basename(workFiles.textureLodImage(job.workDir, index, size.level, lod0.extension));
+    lods.push({ level: size.level, width: size.width, height: size.height, bytes: bytes.byteLength, mimeType: lod0.mimeType });
+  }
+  return { lods, lodFiles };
+}
+
+/** A texture the stage finished, with its new image and its LOD copies' (by level). */
 export interface ProcessedTexture extends TextureWorkRecord {
   image: Uint8Array;
+  lodImages: Map<number, Uint8Array>;
 }
 
 /** The textures the stage finished, keyed by the digest of their source image, for packaging. */
@@ -239,7 +320,19 @@ export async function readProcessedTextures(workDir: string): Promise<Map<string
     names.filter((n) => /^\d+\.json$/.test(n)).map((n) => readJsonIfExists(path.join(dir, n), TextureWorkRecord)),
   );
   const loaded = await Promise.all(
-    records.flatMap((r) => (r ? [fs.readFile(path.join(dir, r.file)).then((image): ProcessedTexture => ({ ...r, image }))] : [])),
+    records.flatMap((r) =>
+      r
+        ? [
+            (async (): Promise<ProcessedTexture> => {
+              const image = await fs.readFile(path.join(dir, r.file));
+              const lodImages = new Map<number, Uint8Array>();
+              for (const [level, file] of Object.entries(r.lodFiles ?? {}))
+                lodImages.set(Number(level), await fs.readFile(path.join(dir, file)));
+              return { ...r, image, lodImages };
+            })(),
+          ]
+        : [],
+    ),
   );
   return new Map(loaded.map((t) => [t.sourceSha256, t]));
 }

@@ -32,6 +32,8 @@ export interface ToolResult {
   exitCode: number;
   /** Last lines of output, for reports and error messages. */
   tail: string[];
+  /** Last lines of standard error alone. */
+  stderrTail: string[];
 }
 
 /** The tool ran but failed; the message carries its exit code and last lines. */
@@ -42,6 +44,8 @@ export class ExternalToolError extends Error {
     readonly exitCode: number | null,
     readonly tail: string[],
     reason: string,
+    /** Last lines of standard error alone. */
+    readonly stderrTail: string[] = [],
   ) {
     super(`${command} ${reason}${tail.length ? `; last output:\n${tail.join('\n')}` : ''}`);
     this.name = 'ExternalToolError';
@@ -87,6 +91,7 @@ export function runExternalTool(options: RunToolOptions): Promise<ToolResult> {
     });
     if (child.pid !== undefined) options.onSpawn?.(child.pid);
     const tail: string[] = [];
+    const stderrTail: string[] = [];
     let cancelled = false;
     let killTimer: NodeJS.Timeout | undefined;
 
@@ -110,6 +115,10 @@ export function runExternalTool(options: RunToolOptions): Promise<ToolResult> {
       readline.createInterface({ input: stream }).on('line', (line) => {
         tail.push(line);
         if (tail.length > TAIL_LINES) tail.shift();
+        if (name === 'stderr') {
+          stderrTail.push(line);
+          if (stderrTail.length > TAIL_LINES) stderrTail.shift();
+        }
         options.onLine?.(line, name);
         const progress = options.parser?.(line, name);
         if (progress) options.onProgress?.(progress);
@@ -120,7 +129,9 @@ export function runExternalTool(options: RunToolOptions): Promise<ToolResult> {
 
     child.once('error', (err) => {
       signal?.removeEventListener('abort', onAbort);
-      reject(new ExternalToolError(command, null, tail, `could not be started (${err.message}); check it is installed and on PATH`));
+      reject(
+        new ExternalToolError(command, null, tail, `could not be started (${err.message}); check it is installed and on PATH`, stderrTail),
+      );
     });
     child.once('close', (code, sig) => {
       signal?.removeEventListener('abort', onAbort);
@@ -129,8 +140,8 @@ export function runExternalTool(options: RunToolOptions): Promise<ToolResult> {
       killGroup('SIGKILL');
       if (child.pid !== undefined) options.onExit?.(child.pid);
       if (cancelled) reject(new ExternalToolCancelled(command));
-      else if (code === 0) resolve({ exitCode: 0, tail });
-      else reject(new ExternalToolError(command, code, tail, sig ? `was killed by ${sig}` : `exited with code ${code}`));
+      else if (code === 0) resolve({ exitCode: 0, tail, stderrTail });
+      else reject(new ExternalToolError(command, code, tail, sig ? `was killed by ${sig}` : `exited with code ${code}`, stderrTail));
     });
   });
 }

@@ -12,7 +12,9 @@ import { freePort } from '../../common/net.js';
 const jobs = Number(process.argv[2] ?? 1000);
 const seconds = Number(process.argv[3] ?? 10);
 const port = await freePort();
-const redisProc = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], { stdio: 'ignore' });
+const redisProc = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no', '--bind', '127.0.0.1'], {
+  stdio: 'ignore',
+});
 const redis = new Redis({ port, host: '127.0.0.1', retryStrategy: () => 50 });
 redis.on('error', () => undefined);
 await new Promise((r) => redis.once('ready', r));
@@ -41,17 +43,20 @@ await Promise.all(
     (r, i) =>
       new Promise<void>((resolve) => {
         let calls = 0;
-        setTimeout(() => {
-          const timer = setInterval(() => {
-            calls++;
-            if (calls < seconds * 10) r.update(calls, `t:${performance.now()}`);
-            else {
-              r.finishStage('done');
-              clearInterval(timer);
-              resolve();
-            }
-          }, 100);
-        }, ((i * 0.618) % 1) * 100);
+        setTimeout(
+          () => {
+            const timer = setInterval(() => {
+              calls++;
+              if (calls < seconds * 10) r.update(calls, `t:${performance.now()}`);
+              else {
+                r.finishStage('done');
+                clearInterval(timer);
+                resolve();
+              }
+            }, 100);
+          },
+          ((i * 0.618) % 1) * 100,
+        );
       }),
   ),
 );
@@ -61,7 +66,14 @@ const published = reporters.reduce((s, r) => s + r.published, 0) - publishedBefo
 const dropped = reporters.reduce((s, r) => s + r.dropped, 0);
 const wall = (performance.now() - t0) / 1000;
 console.log(
-  JSON.stringify({ jobs, seconds: wall.toFixed(1), published, dropped, cores: ((cpu.user + cpu.system) / 1e6 / wall).toFixed(3), usPerUpdate: ((cpu.user + cpu.system) / published).toFixed(1) }),
+  JSON.stringify({
+    jobs,
+    seconds: wall.toFixed(1),
+    published,
+    dropped,
+    cores: ((cpu.user + cpu.system) / 1e6 / wall).toFixed(3),
+    usPerUpdate: ((cpu.user + cpu.system) / published).toFixed(1),
+  }),
 );
 redis.disconnect();
 redisProc.kill();

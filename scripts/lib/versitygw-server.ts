@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
-import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
-import { s3ClientOf } from '../../storage/create-storage.js';
-import type { StorageEnv } from '../../common/config.js';
+import { loadConfig, storageSchema } from '../../common/config.js';
+import { ensureBucket } from '../../storage/ensure-bucket.js';
 import { requireVersitygw } from '../provision.js';
 import { ServiceProcess } from './service-process.js';
 import { WaitAborted, waitFor } from './wait.js';
@@ -44,22 +43,13 @@ export async function startVersitygw(options: {
     S3_SECRET_ACCESS_KEY: options.secretKey,
     S3_FORCE_PATH_STYLE: 'true',
   };
-  const client = s3ClientOf({
-    DATA_DIR: options.dir,
-    S3_PREFIX: '',
-    ...env,
-    STORAGE: 's3',
-    S3_FORCE_PATH_STYLE: true,
-  } satisfies StorageEnv);
+  const config = loadConfig(storageSchema, env);
   try {
     await waitFor(
       async () => {
         if (proc.child.exitCode !== null) throw new WaitAborted(`versitygw exited with ${proc.child.exitCode}:\n${proc.tail.join('\n')}`);
-        await client.send(new CreateBucketCommand({ Bucket: options.bucket })).catch(async (err: unknown) => {
-          // Already there (a restart on the same folder): it answers, which is all that is asked.
-          if ((err as Error).name !== 'BucketAlreadyOwnedByYou' && (err as Error).name !== 'BucketAlreadyExists') throw err;
-        });
-        await client.send(new HeadBucketCommand({ Bucket: options.bucket }));
+        // Created on the first start; a restart on the same folder finds it.
+        await ensureBucket(config);
         return true;
       },
       { timeoutMs: 20_000, what: `versitygw on port ${options.port}` },
@@ -67,8 +57,6 @@ export async function startVersitygw(options: {
   } catch (err) {
     await proc.stop();
     throw err;
-  } finally {
-    client.destroy();
   }
   return { env, endpoint, bucket: options.bucket, process: proc, stop: () => proc.stop() };
 }

@@ -188,14 +188,23 @@ describe('faults: nothing lost', () => {
     expect(res.status).toBe(202);
     const { jobId } = (await res.json()) as { jobId: string };
     observer.track('ana', jobId);
-    const outputs = path.join(stack.dataDir, 'outputs', jobId);
-    // The first LOD written: packaging is under way with more files to come. Then no write succeeds there
-    // (chattr +i: root ignores file modes, not the immutable flag), as with a disk that refuses writes.
-    await waitFor(() => existsSync(outputs) && readdirSync(outputs).some((n) => n.endsWith('-lod0.glb')), {
-      timeoutMs: 240_000,
-      what: 'the first packaged LOD',
-      intervalMs: 5,
-    });
+    // The package stage writes its deliverables in its attempt's scratch folder (DATA_DIR/scratch/<pid>/<job>/
+    // package-<id>/outputs) and publishes them to storage when the stage ends. The first LOD written there:
+    // packaging is under way with more files to come. Then no write succeeds there (chattr +i: root ignores
+    // file modes, not the immutable flag), as with a disk that refuses writes.
+    const packageOutputs = (): string | undefined => {
+      const scratch = path.join(stack.dataDir, 'scratch');
+      for (const pid of existsSync(scratch) ? readdirSync(scratch) : []) {
+        const jobDir = path.join(scratch, pid, jobId);
+        for (const attempt of existsSync(jobDir) ? readdirSync(jobDir) : []) {
+          const dir = path.join(jobDir, attempt, 'outputs');
+          if (attempt.startsWith('package-') && existsSync(dir) && readdirSync(dir).some((n) => n.endsWith('-lod0.glb'))) return dir;
+        }
+      }
+      return undefined;
+    };
+    let outputs = '';
+    await waitFor(() => Boolean((outputs = packageOutputs() ?? '')), { timeoutMs: 240_000, what: 'the first packaged LOD', intervalMs: 5 });
     execFileSync('chattr', ['+i', outputs]);
     let freed = false;
     try {
@@ -224,6 +233,12 @@ describe('faults: nothing lost', () => {
       expect(job.error?.type).toBe('STORAGE');
       expect(listing.outputs).toEqual([]);
     }
-    expect(readdirSync(path.join(stack.dataDir, 'outputs', jobId)).filter((n) => !/\.(glb|json)$/.test(n))).toEqual([]);
+    // Published outputs (storage's jobs/<id>/outputs) hold nothing half-written, and the attempts' scratch is gone.
+    const published = path.join(stack.dataDir, 'jobs', jobId, 'outputs');
+    expect((existsSync(published) ? readdirSync(published) : []).filter((n) => !/\.(glb|json)$/.test(n))).toEqual([]);
+    await waitFor(() => !packageOutputs() && !existsSync(outputs), {
+      timeoutMs: 30_000,
+      what: 'the package attempts’ scratch to be emptied',
+    });
   });
 });

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { apiSchema, hpcWorkerSchema, orchestratorWorkerSchema, PROJECT_ROOT, redisSchema } from '../../common/config.js';
+import { apiSchema, hpcWorkerSchema, orchestratorWorkerSchema, PROJECT_ROOT, redisSchema, storageSchema } from '../../common/config.js';
 import { resolveTemporalCli } from '../../scripts/provision.js';
 import { readTemporalConfig } from '../../scripts/lib/temporal-server.js';
 
@@ -33,7 +33,8 @@ const dockerfileEnv = Object.fromEntries(
 );
 const services = compose.services;
 const API_SERVICES = ['api-1', 'api-2'];
-const APP_SERVICES = [...API_SERVICES, 'worker-orchestrator', 'worker-hpc-1', 'worker-hpc-2'];
+const HPC_SERVICES = ['worker-hpc-1', 'worker-hpc-2'];
+const APP_SERVICES = [...API_SERVICES, 'worker-orchestrator', ...HPC_SERVICES, 's3-setup'];
 const SENTINELS = ['redis-sentinel-1', 'redis-sentinel-2', 'redis-sentinel-3'];
 const defaultSentinelMaster = redisSchema.parse({}).REDIS_SENTINEL_MASTER;
 
@@ -198,5 +199,48 @@ describe('docker-compose.yml', () => {
     const source = readFileSync(path.join(PROJECT_ROOT, 'common/search-attributes.ts'), 'utf8');
     const used = [...source.matchAll(/defineSearchAttributeKey\('(\w+)'/g)].map((m) => m[1]);
     expect(Object.keys(readTemporalConfig().searchAttributes).sort()).toEqual(used.sort());
+  });
+
+  it('shares no volume between the APIs and the HPC workers: each worker has only its own scratch', () => {
+    const volumesOf = (name: string) => (services[name]!.volumes ?? []).map((v) => v.split(':')[0]!);
+    const apiVolumes = new Set(API_SERVICES.flatMap(volumesOf));
+    for (const worker of HPC_SERVICES) {
+      expect(
+        volumesOf(worker).filter((v) => apiVolumes.has(v)),
+        worker,
+      ).toEqual([]);
+      // Its volume is its alone: no other service mounts it.
+      for (const volume of volumesOf(worker))
+        for (const [other] of Object.entries(services).filter(([name]) => name !== worker))
+          expect(volumesOf(other), `${other} mounts ${worker}'s ${volume}`).not.toContain(volume);
+      const env = services[worker]!.environment!;
+      expect(env.SCRATCH_DIR?.startsWith(services[worker]!.volumes![0]!.split(':')[1]!), worker).toBe(true);
+    }
+    // The orchestrator needs no files at all.
+    expect(volumesOf('worker-orchestrator')).toEqual([]);
+  });
+
+  it('keeps artists’ files in the s3 service (not MinIO), which every app process reaches with validated S3 settings', () => {
+    const s3 = services.s3!;
+    expect(s3.image).toMatch(/^versity\/versitygw:v\d/);
+    expect(Object.values(services).some((service) => /minio/i.test(service.image ?? ''))).toBe(false);
+    const port = /:(\d+)$/.exec(s3.command![s3.command!.indexOf('--port') + 1]!)![1];
+    for (const name of [...APP_SERVICES]) {
+      const env = services[name]!.environment!;
+      const config = storageSchema.parse({ ...env, S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' });
+      expect(config.STORAGE, name).toBe('s3');
+      expect(config.S3_ENDPOINT, name).toBe(`http://s3:${port}`);
+      expect(config.S3_FORCE_PATH_STYLE, name).toBe(true);
+      // Keys are required from the operator, never defaulted; the server gets the same pair.
+      expect(env.S3_SECRET_ACCESS_KEY, name).toMatch(/^\$\{S3_SECRET_ACCESS_KEY:\?[^}]+\}$/);
+    }
+    expect(s3.environment?.ROOT_SECRET_KEY).toMatch(/^\$\{S3_SECRET_ACCESS_KEY:\?[^}]+\}$/);
+    expect(s3.environment?.ROOT_ACCESS_KEY).toMatch(/^\$\{S3_ACCESS_KEY_ID:\?[^}]+\}$/);
+    expect(s3.ports ?? []).toEqual([]);
+    // The bucket exists before an API or a worker starts.
+    for (const name of [...API_SERVICES, ...HPC_SERVICES])
+      expect((services[name]!.depends_on as Record<string, { condition: string }>)['s3-setup'], name).toEqual({
+        condition: 'service_completed_successfully',
+      });
   });
 });

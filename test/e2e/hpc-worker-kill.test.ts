@@ -1,9 +1,9 @@
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PipelineReport } from '../../common/pipeline.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { TestSocket } from '../helpers/socket-client.js';
+import { texturesCheckpointed } from '../helpers/stage-checkpoint.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
 
@@ -45,22 +45,8 @@ describe('HPC worker killed mid-stage', () => {
       120_000,
       'textures progress past the first texture',
     );
-    // Kill only once the server holds a heartbeat whose checkpoint lists a finished texture: the Redis mirror
-    // runs ahead of the (throttled) heartbeats, and the checkpoint is what a new worker resumes from.
-    const connection = await Connection.connect({ address: stack.temporalAddress });
-    const checkpointed = await waitFor(
-      async () => {
-        const d = await new Client({ connection, namespace: stack.namespace }).workflow.getHandle(jobId).describe();
-        const pending = d.raw.pendingActivities?.find((a) => a.activityType?.name === 'processTextures');
-        const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-        if (!payload) return undefined;
-        const details = JSON.parse(Buffer.from(payload).toString('utf8')) as { checkpoint?: { done?: number[] } };
-        const done = details.checkpoint?.done?.length ?? 0;
-        return done >= 1 && done < 5 ? done : undefined;
-      },
-      { timeoutMs: 120_000, what: 'a heartbeat checkpoint with a finished texture', intervalMs: 50 },
-    );
-    await connection.close();
+    // Kill only once the server holds a heartbeat whose checkpoint lists a finished texture.
+    const checkpointed = await texturesCheckpointed(stack, jobId);
     const hpc = stack.processes.get('worker:hpc')!;
     process.kill(-hpc.child.pid!, 'SIGKILL');
     await hpc.exited;

@@ -2,15 +2,15 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUILTIN_STAGES, planStages } from '../../common/stages.js';
-
-/** The stages the API plans for this upload (common/stages.ts). */
-const PLAN = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] });
-const STAGES = PLAN.map((s) => s.name);
 import { freePort, waitFor } from '../../scripts/lib/wait.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { TestSocket } from '../helpers/socket-client.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
 import { sampleValue } from '../helpers/prometheus.js';
+
+/** The stages the API plans for this upload (common/stages.ts). */
+const PLAN = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] });
+const STAGES = PLAN.map((s) => s.name);
 
 describe('walking skeleton: upload → workflow → HPC activity → Redis → socket', () => {
   let stack: TestStack;

@@ -515,7 +515,78 @@ const VALID_BUILDS: Record<string, Build> = {
 };
 
 /** Valid inputs that need their JSON or GLB bytes edited after writing (the Document API cannot say them). */
-const VALID_EDITS: Record<string, { from: string; edit: (json: GLTF.IGLTF) => void; glbPadding?: number }> = {
+const VALID_EDITS: Record<string, { from: string; edit: (json: GLTF.IGLTF, context: EditContext) => void; glbPadding?: number }> = {
+  // Found by probing what public sample files do (issue 17's check), each once a failure or an empty output.
+  'meshes-without-nodes': {
+    from: 'quad',
+    edit: (json) => {
+      delete json.nodes;
+      delete json.scenes;
+      delete json.scene;
+    },
+  },
+  'empty-scene': { from: 'quad', edit: (json) => void json.scenes!.push({ name: 'unused' } as GLTF.IScene) },
+  'skin-without-inverse-bind-matrices': {
+    from: 'skin-and-animations',
+    edit: (json) => {
+      delete json.skins![0]!.inverseBindMatrices;
+      json.skins![0]!.skeleton = json.skins![0]!.joints[0];
+    },
+  },
+  'mesh-reused-by-nodes': {
+    from: 'quad',
+    edit: (json) => {
+      json.nodes!.push({ mesh: 0, translation: [2, 0, 0] }, { mesh: 0, translation: [4, 0, 0], scale: [-1, 1, 1] });
+      json.scenes![0]!.nodes.push(1, 2);
+    },
+  },
+  'camera-infinite-far': {
+    from: 'lights-and-cameras',
+    edit: (json) => {
+      for (const c of json.cameras ?? []) if (c.perspective) delete c.perspective.zfar;
+    },
+  },
+  'extras-everywhere': {
+    from: 'skin-and-animations',
+    edit: (json) => {
+      json.extras = { studio: { approved: true } };
+      for (const n of json.nodes!) n.extras = { tag: n.name ?? 'node' };
+      json.meshes![0]!.extras = { targetNames: ['bump'] };
+    },
+  },
+  // An optional extension glTF-Validator knows and glTF-Transform does not: dropped, and the report says so.
+  'animation-pointer-optional': {
+    from: 'texture-transform',
+    edit: (json, { floatsUri }) => {
+      json.extensionsUsed = [...(json.extensionsUsed ?? []), 'KHR_animation_pointer'];
+      json.buffers!.push({ uri: floatsUri, byteLength: 40 });
+      const buffer = json.buffers!.length - 1;
+      json.bufferViews!.push({ buffer, byteOffset: 0, byteLength: 8 }, { buffer, byteOffset: 8, byteLength: 32 });
+      const view = json.bufferViews!.length - 2;
+      const n = json.accessors!.length;
+      json.accessors!.push(
+        { bufferView: view, componentType: 5126, count: 2, type: 'SCALAR', min: [0], max: [1] },
+        { bufferView: view + 1, componentType: 5126, count: 2, type: 'VEC4' },
+      );
+      const target = {
+        path: 'pointer',
+        extensions: { KHR_animation_pointer: { pointer: '/materials/0/pbrMetallicRoughness/baseColorFactor' } },
+      };
+      json.animations = [
+        { samplers: [{ input: n, output: n + 1 }], channels: [{ sampler: 0, target: target as unknown as GLTF.IAnimationChannelTarget }] },
+      ];
+    },
+  },
+  // KTX2 with a PNG fallback, the extension optional: what exporters write for viewers without a transcoder.
+  'ktx2-with-png-fallback': {
+    from: 'texture-ktx2',
+    edit: (json, { pngUri }) => {
+      json.extensionsRequired = (json.extensionsRequired ?? []).filter((e) => e !== 'KHR_texture_basisu');
+      if (!json.extensionsRequired.length) delete json.extensionsRequired;
+      json.images!.push({ uri: pngUri, mimeType: 'image/png' });
+      json.textures![0]!.source = json.images!.length - 1;
+    },
+  },
   'unknown-optional-extension': {
     from: 'quad',
     edit: (json) => {
@@ -565,8 +636,15 @@ const VALID_EDITS: Record<string, { from: string; edit: (json: GLTF.IGLTF) => vo
   },
 };
 
+/** Bytes a JSON edit can refer to as data: URIs. */
+interface EditContext {
+  pngUri: string;
+  /** Ten floats: two key times, then two RGBA values. */
+  floatsUri: string;
+}
+
 /** Reassembles a GLB from its JSON (and the original BIN chunk), optionally with zero bytes after the chunks. */
-function rebuildGlb(glb: Uint8Array, edit: (json: GLTF.IGLTF) => void, padding = 0): Uint8Array {
+export function rebuildGlb(glb: Uint8Array, edit: (json: GLTF.IGLTF) => void, padding = 0): Uint8Array {
   const view = new DataView(glb.buffer, glb.byteOffset, glb.byteLength);
   const jsonLength = view.getUint32(12, true);
   const json = JSON.parse(new TextDecoder().decode(glb.subarray(20, 20 + jsonLength))) as GLTF.IGLTF;
@@ -622,9 +700,14 @@ export async function generateValidCases(): Promise<CorpusCase[]> {
     const random = seededRandom(seedOf(name));
     cases.push({ name, files: await writeDocument(io, await build(random), name, random) });
   }
+  const png = await noiseImage(seededRandom(seedOf('fallback')), 8, 'png');
+  const context: EditContext = {
+    pngUri: `data:image/png;base64,${Buffer.from(png).toString('base64')}`,
+    floatsUri: `data:application/octet-stream;base64,${Buffer.from(new Float32Array([0, 1, 1, 0, 0, 1, 0, 1, 0, 1]).buffer).toString('base64')}`,
+  };
   for (const [name, { from, edit, glbPadding }] of Object.entries(VALID_EDITS)) {
     const source = cases.find((c) => c.name === from)!.files[`${from}.glb`]!;
-    cases.push({ name, files: { [`${name}.glb`]: rebuildGlb(source, edit, glbPadding) } });
+    cases.push({ name, files: { [`${name}.glb`]: rebuildGlb(source, (json) => edit(json, context), glbPadding) } });
   }
   // Bytes after the GLB's declared end (some exporters pad files): the validator warns GLB_EXTRA_DATA only.
   const quad = cases.find((c) => c.name === 'quad')!.files['quad.glb']!;

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { GLTF } from '@gltf-transform/core';
-import { cachedCorpus, pngBomb, seededRandom } from './asset-corpus.js';
+import { cachedCorpus, pngBomb, rebuildGlb, seededRandom } from './asset-corpus.js';
 
 /**
  * The uploads of issue 17's check, generated from a seed: the generated corpus's valid and broken cases,
@@ -21,8 +21,8 @@ export type Expectation =
   | { kind: 'valid' }
   /** Fails on its first attempt, with one of `codes` among the failure's details (any code when empty). */
   | { kind: 'invalid'; codes: string[] }
-  /** Refused by the API before any job starts: one of `status`, the error `code`, a message naming `names`. */
-  | { kind: 'refused'; status: number[]; code: string; names: string }
+  /** Refused by the API before any job starts: one of `status`, one of the error `codes`, a message naming `names`. */
+  | { kind: 'refused'; status: number[]; codes: string[]; names: string }
   /** Path-like names: stored under their last component (or refused); nothing written outside the data folder. */
   | { kind: 'contained' };
 
@@ -33,7 +33,7 @@ export interface Submission {
   /** Form fields beside the files (options, preset). */
   fields?: Record<string, string>;
   /** A request the multipart form cannot say (a lying Content-Length, a body that is not multipart). */
-  raw?: 'huge-content-length' | 'not-multipart' | 'raw-file-name';
+  raw?: 'huge-content-length' | 'not-multipart' | 'raw-file-name' | 'forged-upload-ids';
   /** Outputs of this job go back in as uploads once it completes (issue 17: the pipeline's own outputs are valid input). */
   roundTrip?: boolean;
 }
@@ -70,27 +70,6 @@ function seededName(random: () => number, token: string, ext: string): string {
   if (random() < 0.15) while (Buffer.byteLength(stem) < 150) stem += `-${pick(random, NAME_STEMS)}`;
   while (Buffer.byteLength(`${stem}-${token}${ext}`) > 200) stem = [...stem].slice(0, -1).join('');
   return `${stem}-${token}${ext}`;
-}
-
-/** The JSON of a GLB, edited, reassembled with its BIN chunk. */
-function editGlb(glb: Uint8Array, edit: (json: GLTF.IGLTF) => void): Uint8Array {
-  const view = new DataView(glb.buffer, glb.byteOffset, glb.byteLength);
-  const jsonLength = view.getUint32(12, true);
-  const json = JSON.parse(new TextDecoder().decode(glb.subarray(20, 20 + jsonLength))) as GLTF.IGLTF;
-  edit(json);
-  let text = JSON.stringify(json);
-  while (text.length % 4) text += ' ';
-  const jsonBytes = new TextEncoder().encode(text);
-  const rest = glb.subarray(20 + jsonLength, view.getUint32(8, true));
-  const out = new Uint8Array(20 + jsonBytes.length + rest.length);
-  const o = new DataView(out.buffer);
-  out.set(glb.subarray(0, 12));
-  o.setUint32(8, out.length, true);
-  o.setUint32(12, jsonBytes.length, true);
-  o.setUint32(16, 0x4e4f534a, true);
-  out.set(jsonBytes, 20);
-  out.set(rest, 20 + jsonBytes.length);
-  return out;
 }
 
 const TRUNCATION_CODES = [
@@ -163,26 +142,26 @@ export async function corpusSubmissions(options: {
     () => ({
       label: 'hostile/dot-dot-name',
       files: [{ name: '..', bytes: quad }],
-      expect: { kind: 'refused', status: [400], code: 'UPLOAD_BAD_FILE', names: '' },
+      expect: { kind: 'refused', status: [400], codes: ['UPLOAD_BAD_FILE'], names: '' },
     }),
     () => ({
       label: 'hostile/nul-in-name',
       files: [{ name: `bad\u0000${token}.glb`, bytes: quad }],
-      expect: { kind: 'refused', status: [400], code: 'UPLOAD_BAD_FILE', names: token },
+      expect: { kind: 'refused', status: [400], codes: ['UPLOAD_BAD_FILE'], names: token },
     }),
     // A form encodes a line break in a name (%0D%0A); a hand-made request sends it raw, breaking the part's header.
     () => ({
       label: 'hostile/line-break-in-name',
       files: [{ name: `bad\r\n${token}.glb`, bytes: quad }],
       raw: 'raw-file-name',
-      expect: { kind: 'refused', status: [400], code: 'UPLOAD_BAD_FILE', names: token },
+      expect: { kind: 'refused', status: [400], codes: ['UPLOAD_BAD_FILE'], names: token },
     }),
     () => {
       const name = `${'д'.repeat(150)}-${token}.glb`;
       return {
         label: 'hostile/300-byte-name',
         files: [{ name, bytes: quad }],
-        expect: { kind: 'refused', status: [400], code: 'UPLOAD_BAD_FILE', names: 'дддд' },
+        expect: { kind: 'refused', status: [400], codes: ['UPLOAD_BAD_FILE'], names: 'дддд' },
       };
     },
     () => {
@@ -191,13 +170,13 @@ export async function corpusSubmissions(options: {
       return {
         label: 'hostile/duplicate-names',
         files: [...multi.files, bin],
-        expect: { kind: 'refused', status: [400], code: 'UPLOAD_DUPLICATE_NAME', names: bin.name },
+        expect: { kind: 'refused', status: [400], codes: ['UPLOAD_DUPLICATE_NAME'], names: bin.name },
       };
     },
     () => ({
       label: 'hostile/50-models',
       files: Array.from({ length: 50 }, (_, i) => ({ name: `part-${i}-${token}.glb`, bytes: quad })),
-      expect: { kind: 'refused', status: [400], code: 'UPLOAD_TOO_MANY_MODELS', names: `part-1-${token}.glb` },
+      expect: { kind: 'refused', status: [400], codes: ['UPLOAD_TOO_MANY_MODELS'], names: `part-1-${token}.glb` },
     }),
     () => ({
       label: 'hostile/too-many-files',
@@ -205,30 +184,37 @@ export async function corpusSubmissions(options: {
         { name: `main-${token}.glb`, bytes: quad },
         ...Array.from({ length: 80 }, (_, i) => ({ name: `extra-${i}-${token}.png`, bytes: new Uint8Array(8) })),
       ],
-      expect: { kind: 'refused', status: [400], code: 'UPLOAD_TOO_MANY_FILES', names: '' },
+      expect: { kind: 'refused', status: [400], codes: ['UPLOAD_TOO_MANY_FILES'], names: '' },
     }),
     () => ({
       label: 'hostile/no-model',
       files: [{ name: `texture-${token}.png`, bytes: new Uint8Array(16) }],
-      expect: { kind: 'refused', status: [400], code: 'UPLOAD_NO_MODEL', names: '' },
+      expect: { kind: 'refused', status: [400], codes: ['UPLOAD_NO_MODEL'], names: '' },
     }),
     () => ({
       label: 'hostile/huge-content-length',
       files: [{ name: `huge-${token}.glb`, bytes: quad }],
       raw: 'huge-content-length',
-      expect: { kind: 'refused', status: [413], code: 'UPLOAD_TOO_LARGE', names: '' },
+      expect: { kind: 'refused', status: [413], codes: ['UPLOAD_TOO_LARGE'], names: '' },
     }),
     () => ({
       label: 'hostile/not-multipart',
       files: [],
       raw: 'not-multipart',
-      expect: { kind: 'refused', status: [400], code: 'UPLOAD_NOT_MULTIPART', names: '' },
+      expect: { kind: 'refused', status: [400], codes: ['UPLOAD_NOT_MULTIPART'], names: '' },
+    }),
+    // A JSON job start (resumable uploads) naming upload ids that are no one's, or paths.
+    () => ({
+      label: 'hostile/forged-upload-ids',
+      files: [{ name: `forged-${token}.glb`, bytes: quad }],
+      raw: 'forged-upload-ids',
+      expect: { kind: 'refused', status: [400], codes: ['UPLOAD_NOT_FOUND', 'BAD_REQUEST'], names: '' },
     }),
     () => ({
       label: 'hostile/bad-options',
       files: [{ name: `quad-${token}.glb`, bytes: quad }],
       fields: { options: '{"preset": "ultra"' },
-      expect: { kind: 'refused', status: [400], code: 'BAD_OPTIONS', names: '' },
+      expect: { kind: 'refused', status: [400], codes: ['BAD_OPTIONS'], names: '' },
     }),
     () => {
       // A PNG whose header claims up to 60,000² pixels over a few bytes: refused by its header, never decoded.
@@ -267,7 +253,7 @@ export async function corpusSubmissions(options: {
         random,
         glbCases.filter((g) => !/scene-without-meshes/.test(g.name)),
       );
-      const bytes = editGlb(c.files[0]!.bytes, (json) => {
+      const bytes = rebuildGlb(c.files[0]!.bytes, (json) => {
         const prim = json.meshes?.[0]?.primitives[0];
         if (prim) prim.attributes['POSITION'] = 1000 + Math.floor(random() * 1000);
       });
@@ -282,7 +268,7 @@ export async function corpusSubmissions(options: {
         random,
         glbCases.filter((g) => !/scene-without-meshes/.test(g.name)),
       );
-      const bytes = editGlb(c.files[0]!.bytes, (json) => {
+      const bytes = rebuildGlb(c.files[0]!.bytes, (json) => {
         const view = json.bufferViews?.[Math.floor(random() * (json.bufferViews?.length ?? 1))];
         if (view) view.byteLength += 4 * (1 + Math.floor(random() * 100_000));
       });
@@ -315,10 +301,14 @@ export async function corpusSubmissions(options: {
   ];
 
   for (const make of hostile) out.push(make());
+  const gltfCases = valid.filter((c) => c.files.length > 1 && c.files.some((f) => f.name.endsWith('.gltf')));
   const variants = count - out.length;
   for (let i = 0; i < variants; i++) {
     const r = random();
-    if (r < 0.5) {
+    if (r < 0.1) {
+      const c = pick(random, gltfCases);
+      out.push({ label: `renamed-gltf/${c.name}`, files: renameGltf(c.files, random, token), expect: { kind: 'valid' } });
+    } else if (r < 0.5) {
       const c = pick(random, glbCases);
       out.push({
         label: `renamed/${c.name}`,
@@ -329,6 +319,22 @@ export async function corpusSubmissions(options: {
     else out.push(pick(random, hostile)());
   }
   return shuffle(out, random);
+}
+
+/** A multi-file .gltf with every file renamed (seeded, in many scripts) and its URIs rewritten, percent-encoded, to match. */
+function renameGltf(files: UploadFile[], random: () => number, token: string): UploadFile[] {
+  const main = files.find((f) => f.name.endsWith('.gltf'))!;
+  const others = files.filter((f) => f !== main);
+  const renames = new Map(others.map((f, i) => [f.name, seededName(random, token, `-${i}${path.extname(f.name)}`)]));
+  const json = JSON.parse(new TextDecoder().decode(main.bytes)) as GLTF.IGLTF;
+  for (const resource of [...(json.buffers ?? []), ...(json.images ?? [])]) {
+    const renamed = resource.uri && !resource.uri.startsWith('data:') ? renames.get(decodeURIComponent(resource.uri)) : undefined;
+    if (renamed) resource.uri = encodeURIComponent(renamed);
+  }
+  return [
+    { name: seededName(random, token, '.gltf'), bytes: new TextEncoder().encode(JSON.stringify(json)) },
+    ...others.map((f) => ({ name: renames.get(f.name)!, bytes: f.bytes })),
+  ];
 }
 
 function shuffle<T>(items: T[], random: () => number): T[] {

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 /**
  * A TCP relay in front of the API that counts the bytes clients send and, once they pass a threshold,
  * drops the network: `cut` closes every open connection at once (a Wi-Fi drop), `stall` stops relaying
- * what clients send on the connections open then (a dead link that never closes, for a test to kill
- * or reload the client). New connections after the fault go through normally.
+ * what the client sends on the connection that crossed it (a dead link that never closes, for a test to
+ * kill or reload the client). New connections after the fault go through normally.
  */
 export class NetworkFault {
   private readonly server: net.Server;
@@ -78,7 +78,7 @@ export class NetworkFault {
       this.faults++;
       if (this.mode === 'stall') {
         if (room > 0) upstream.write(chunk.subarray(0, room));
-        for (const each of this.open) this.stalled.add(each.client);
+        this.stalled.add(client);
         return;
       }
       // The bytes before the cut reach the API (end flushes them), then every connection is gone.
@@ -90,6 +90,14 @@ export class NetworkFault {
           each.upstream.destroy();
         }
     });
+  }
+
+  /** Closes every connection open now (a stalled link finally giving up). */
+  dropAll(): void {
+    for (const { client, upstream } of this.open) {
+      client.destroy();
+      upstream.destroy();
+    }
   }
 
   /** Connections the relay holds open now. */

@@ -15,6 +15,7 @@ import { startTestRedis } from './redis.js';
 import { SHARED_ASSETS } from './upload.js';
 import { createHpcActivities, type HpcActivities } from '../../activities/hpc-activities.js';
 import { WorkerScratch } from '../../activities/job-scratch.js';
+import type { StageDescriptor } from '../../common/stages.js';
 
 export { SHARED_ASSETS };
 
@@ -44,7 +45,8 @@ export interface PipelineFixture {
   stop(): Promise<void>;
 }
 
-export async function startPipelineFixture(): Promise<PipelineFixture> {
+/** `stages`: the registry the activities run (default the built-in stages). */
+export async function startPipelineFixture(options: { stages?: readonly StageDescriptor[] } = {}): Promise<PipelineFixture> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-compute-'));
   const redisServer = await startTestRedis();
   const redis: Redis = createRedis(redisServer.url, 'publisher');
@@ -57,6 +59,7 @@ export async function startPipelineFixture(): Promise<PipelineFixture> {
     scratch,
     progressMaxRate: 20,
     heartbeatIntervalMs: 200,
+    ...(options.stages ? { stages: options.stages } : {}),
   });
   return {
     dataDir,

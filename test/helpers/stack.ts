@@ -25,8 +25,12 @@ export interface TestStack {
   env: NodeJS.ProcessEnv;
   /** A signed token for user, as the studio's identity provider would issue it. */
   tokenFor(user: string, options?: jwt.SignOptions, claims?: Record<string, unknown>): string;
-  /** Starts (or restarts) one of the node components with the stack's environment. */
-  startComponent(name: ComponentName): Promise<ServiceProcess>;
+  /**
+   * Starts (or restarts) one of the node components with the stack's environment. `instance` runs another
+   * one of it beside the first, under its own key in `processes` and with its own variables (another host's
+   * DATA_DIR and SCRATCH_DIR, say).
+   */
+  startComponent(name: ComponentName, instance?: { id: string; env?: NodeJS.ProcessEnv }): Promise<ServiceProcess>;
   /** Starts redis-server again on the same port and data folder (after a test killed it). */
   restartRedis(): Promise<RunningRedis>;
   /** Stops the Temporal dev server and starts it again on the same port (state survives with `temporalDbFile`). */
@@ -86,20 +90,21 @@ export async function startStack(
   const processes = new Map<string, ServiceProcess>();
   const verbose = Boolean(process.env.TEST_VERBOSE);
 
-  async function startComponent(name: ComponentName): Promise<ServiceProcess> {
-    await processes.get(name)?.stop();
-    const proc = new ServiceProcess(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, SCRIPTS[name])], {
-      env: { ...env, ...options.componentEnv?.[name] },
+  async function startComponent(name: ComponentName, instance?: { id: string; env?: NodeJS.ProcessEnv }): Promise<ServiceProcess> {
+    const id = instance?.id ?? name;
+    await processes.get(id)?.stop();
+    const proc = new ServiceProcess(id, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, SCRIPTS[name])], {
+      env: { ...env, ...options.componentEnv?.[name], ...instance?.env },
       cwd: PROJECT_ROOT,
       onLine:
         verbose || options.onLine
           ? (line) => {
-              if (verbose) console.log(`[${name}] ${line}`);
+              if (verbose) console.log(`[${id}] ${line}`);
               options.onLine?.(name, line);
             }
           : undefined,
     });
-    processes.set(name, proc);
+    processes.set(id, proc);
     if (name === 'api') {
       await waitFor(
         async () => {

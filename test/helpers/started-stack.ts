@@ -13,6 +13,8 @@ export interface StartedStack {
   temporalAddress: string;
   namespace: string;
   dataDir: string;
+  /** The components' TMPDIR, outside the data folder: what lands here was written outside it. */
+  tmpDir: string;
   /** start.ts, whose output carries every component's lines, tagged (`worker:hpc | …`). */
   process: ServiceProcess;
   /** Every line start.ts printed. */
@@ -31,6 +33,7 @@ export async function startNpmStartStack(
   options: { env?: NodeJS.ProcessEnv; temporalCliPath?: string | null } = {},
 ): Promise<StartedStack> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-npm-start-'));
+  const tmpDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-npm-start-tmp-'));
   const ports: Record<string, number> = {};
   for (const name of [
     'API_PORT',
@@ -43,7 +46,14 @@ export async function startNpmStartStack(
   ])
     ports[name] = await freePort();
   const secret = randomBytes(32).toString('hex');
-  const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dataDir, JWT_SECRET: secret, LOG_LEVEL: 'warn', NO_COLOR: '1' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    TMPDIR: tmpDir,
+    JWT_SECRET: secret,
+    LOG_LEVEL: 'warn',
+    NO_COLOR: '1',
+  };
   for (const [name, port] of Object.entries(ports)) env[name] = String(port);
   // What points a stack elsewhere (an outer test's Redis or Temporal) must not leak into this one.
   for (const name of ['REDIS_URL', 'REDIS_SENTINELS', 'TEMPORAL_ADDRESS', 'BIND_HOST', 'API_HOST', 'METRICS_HOST', 'NODE_ENV', 'DEV_LOGIN'])
@@ -62,6 +72,7 @@ export async function startNpmStartStack(
   const stop = async () => {
     await proc.stop(60_000);
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(tmpDir, { recursive: true, force: true });
   };
   try {
     await proc.waitForLine(/asset-farm is ready/, 300_000);
@@ -74,6 +85,7 @@ export async function startNpmStartStack(
     temporalAddress: `127.0.0.1:${ports.TEMPORAL_PORT}`,
     namespace: env.TEMPORAL_NAMESPACE ?? 'asset-farm',
     dataDir,
+    tmpDir,
     process: proc,
     lines,
     tokenFor: (user) => jwt.sign({ sub: user }, secret, { algorithm: 'HS256', expiresIn: 4 * 3600 }),

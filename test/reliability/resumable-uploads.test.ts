@@ -14,7 +14,9 @@ import { createLogger } from '../../common/logger.js';
 import { createRedis } from '../../common/redis.js';
 import { uploadIdOf } from '../../common/uploads.js';
 import { waitFor } from '../../scripts/lib/wait.js';
-import { LocalStorage } from '../../storage/local-storage.js';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { createStorage, s3ClientOf } from '../../storage/create-storage.js';
+import { startTestS3 } from '../helpers/s3.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { resumableFiles, storedBlobs, TusProbe } from '../helpers/tus.js';
 import { SHARED_ASSETS } from '../helpers/upload.js';
@@ -60,7 +62,7 @@ describe('resumable, deduplicated uploads (tus)', () => {
       temporal: new Client({ connection, namespace: stack.namespace }),
       redis: reader,
       subscriber,
-      storage: new LocalStorage(config.DATA_DIR),
+      storage: createStorage(config),
       log: createLogger('api-test', 'silent'),
     });
     apis.push(api);
@@ -140,6 +142,14 @@ describe('resumable, deduplicated uploads (tus)', () => {
     const rest = await probe.patch(uploadUrl, offset, HELMET.subarray(offset));
     expect(rest.status).toBe(204);
     expect(Number(rest.headers.get('upload-offset'))).toBe(HELMET.length);
+    // The last answer lost, the client asks again: complete (not 404, which would send the file again).
+    const again = await probe.head(uploadUrl);
+    expect(again.status).toBe(200);
+    expect([again.headers.get('upload-offset'), again.headers.get('upload-length')]).toEqual([
+      String(HELMET.length),
+      String(HELMET.length),
+    ]);
+    expect((await tus('someone-else').head(uploadUrl)).status).toBe(404);
     // Finished: the partial copy is gone, the bytes are in the content-addressed store once.
     expect(resumableFiles(stack.dataDir).filter((f) => f.startsWith(id))).toEqual([]);
     expect(storedBlobs(stack.dataDir)).toContain(sha256(HELMET));
@@ -208,6 +218,13 @@ describe('resumable, deduplicated uploads (tus)', () => {
     // A metadata "owner" of the client's choosing is overwritten with the token's.
     const forged = await theirs.create(10, { owner: 'owner-a' });
     expect((await mine.head(theirs.url(forged))).status).toBe(404);
+    // No CORS header for a page of another site (API_CORS_ORIGINS is empty), unlike @tus/server's default `*`.
+    const fromElsewhere = await fetch(uploadUrl, {
+      method: 'HEAD',
+      headers: { authorization: `Bearer ${stack.tokenFor('owner-a')}`, 'tus-resumable': '1.0.0', origin: 'https://elsewhere.example' },
+    });
+    expect(fromElsewhere.status).toBe(200);
+    expect(fromElsewhere.headers.get('access-control-allow-origin')).toBeNull();
     // Without a token, nothing at all.
     expect((await fetch(uploadUrl, { method: 'HEAD', headers: { 'tus-resumable': '1.0.0' } })).status).toBe(401);
 
@@ -348,7 +365,7 @@ describe('resumable, deduplicated uploads (tus)', () => {
     expect((await startJob('namer', [{ uploadId: '../../etc', name: 'm.glb' }])).code).toBe('BAD_REQUEST');
   });
 
-  it('abandoned partial uploads expire and are deleted, leaving nothing behind', async () => {
+  it('abandoned partial uploads expire and are deleted, and a finished upload no job names is released: nothing left behind', async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-expiry-'));
     try {
       const shortUrl = await startApi({ DATA_DIR: dataDir, UPLOAD_RESUME_SECONDS: '1' });
@@ -359,20 +376,110 @@ describe('resumable, deduplicated uploads (tus)', () => {
       expect((await probe.patch(uploadUrl, 0, HELMET.subarray(0, 200_000))).status).toBe(204);
       expect(resumableFiles(dataDir).length).toBe(2); // the bytes and their .json
       expect(created.headers.get('upload-expires')).not.toBeNull();
-      // Polled: the sweep deletes it once its second is over (the API also sweeps every 10 minutes).
+      const finished = await probe.create(50_000);
+      expect((await probe.patch(probe.url(finished), 0, HELMET.subarray(0, 50_000))).status).toBe(204);
+      expect(storedBlobs(dataDir)).toEqual([sha256(HELMET.subarray(0, 50_000))]);
+      // Polled: the sweep deletes both once their second is over (the API also sweeps every 10 minutes).
       let removed = 0;
       await waitFor(
         async () => {
           removed += await api.sweepExpiredUploads();
-          return removed > 0;
+          return resumableFiles(dataDir).length === 0 && storedBlobs(dataDir).length === 0;
         },
-        { timeoutMs: 15_000, what: 'the expired upload swept' },
+        { timeoutMs: 15_000, what: 'the expired upload swept and the unused one released' },
       );
-      expect(removed).toBe(1);
-      expect(resumableFiles(dataDir)).toEqual([]);
-      expect([404, 410]).toContain((await probe.head(uploadUrl)).status);
+      expect(removed).toBe(2);
+      expect((await probe.head(uploadUrl)).status).toBe(404);
+      // Its id no longer starts a job.
+      const start = await fetch(`${shortUrl}/api/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.tokenFor('leaver')}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ files: [{ uploadId: uploadIdOf(probe.url(finished)), name: 'm.glb' }] }),
+      });
+      expect(((await start.json()) as { error: { code: string } }).error.code).toBe('UPLOAD_NOT_FOUND');
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+  it('limits upload creations per user (API_SUBMIT_BURST × UPLOAD_MAX_FILES) with 429 and Retry-After; others are not held back', async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-flood-'));
+    try {
+      const limited = await startApi({ DATA_DIR: dataDir, API_SUBMIT_BURST: '2', API_SUBMIT_PER_MINUTE: '1', UPLOAD_MAX_FILES: '3' });
+      const flooder = new TusProbe(limited, stack.tokenFor('flooder'));
+      const answers = [];
+      for (let i = 0; i < 8; i++) answers.push(await flooder.create(1000));
+      expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201, 201, 201, 429, 429]);
+      expect(Number(answers[6]!.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await answers[6]!.json()) as { error: { code: string } }).error.code).toBe('TOO_MANY_UPLOADS');
+      expect(resumableFiles(dataDir).length).toBe(6 * 2);
+      expect((await new TusProbe(limited, stack.tokenFor('calm')).create(1000)).status).toBe(201);
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('STORAGE=s3: an upload begun on one API process is resumed on another (the partial upload is in the bucket)', async () => {
+    const s3 = await startTestS3();
+    const client = s3ClientOf(loadConfig(apiSchema, { ...stack.env, ...s3.env, STORAGE: 's3' }));
+    const dirs = [0, 1].map(() => mkdtempSync(path.join(os.tmpdir(), 'asset-farm-s3-api-')));
+    try {
+      const env = { ...s3.env, STORAGE: 's3', S3_PREFIX: 'stack/' };
+      const [first, second] = [await startApi({ ...env, DATA_DIR: dirs[0]! }), await startApi({ ...env, DATA_DIR: dirs[1]! })];
+      const token = stack.tokenFor('roamer');
+      const onFirst = new TusProbe(first!, token);
+      const onSecond = new TusProbe(second!, token);
+      const created = await onFirst.create(HELMET.length, { filename: 'DamagedHelmet.glb', sha256: sha256(HELMET) });
+      expect(created.status).toBe(201);
+      const id = uploadIdOf(onFirst.url(created))!;
+      const cut = Math.floor(HELMET.length * 0.6);
+      expect((await onFirst.patch(`${first}/api/uploads/${id}`, 0, HELMET.subarray(0, cut))).status).toBe(204);
+
+      const head = await onSecond.head(`${second}/api/uploads/${id}`);
+      expect(head.status).toBe(200);
+      expect(Number(head.headers.get('upload-offset'))).toBe(cut);
+      // Another user, on either process: nothing.
+      expect((await new TusProbe(second!, stack.tokenFor('other')).head(`${second}/api/uploads/${id}`)).status).toBe(404);
+      expect((await onSecond.patch(`${second}/api/uploads/${id}`, cut, HELMET.subarray(cut))).status).toBe(204);
+      const start = await fetch(`${first}/api/jobs`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ files: [{ uploadId: id, name: 'DamagedHelmet.glb' }] }),
+      });
+      expect(start.status).toBe(202);
+      expect(((await start.json()) as { files: { sha256: string }[] }).files[0]!.sha256).toBe(sha256(HELMET));
+      // The partial upload is gone from the bucket; the blob is there once; neither API process kept a file.
+      const keys = ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'stack/' }))).Contents ?? []).map(
+        (o) => o.Key!,
+      );
+      expect(keys.filter((k) => k.startsWith('stack/uploads/resumable/'))).toEqual([]);
+      expect(keys.filter((k) => k.startsWith('stack/uploads/sha256/'))).toEqual([
+        `stack/uploads/sha256/${sha256(HELMET).slice(0, 2)}/${sha256(HELMET)}`,
+      ]);
+      for (const dir of dirs) expect(resumableFiles(dir)).toEqual([]);
+
+      // An abandoned partial upload in the bucket expires and is deleted too.
+      const short = await startApi({ ...env, DATA_DIR: dirs[0]!, UPLOAD_RESUME_SECONDS: '1' });
+      const sweeper = apis.at(-1)!;
+      const leaver = new TusProbe(short, token);
+      const abandoned = await leaver.create(HELMET.length);
+      expect((await leaver.patch(leaver.url(abandoned), 0, HELMET.subarray(0, 100_000))).status).toBe(204);
+      const resumableKeys = async () =>
+        ((await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: 'stack/uploads/resumable/' }))).Contents ?? []).map(
+          (o) => o.Key!,
+        );
+      expect((await resumableKeys()).length).toBeGreaterThan(0);
+      await waitFor(
+        async () => {
+          await sweeper.sweepExpiredUploads();
+          return (await resumableKeys()).length === 0;
+        },
+        { timeoutMs: 15_000, what: 'the abandoned upload deleted from the bucket' },
+      );
+      expect((await leaver.head(leaver.url(abandoned))).status).toBe(404);
+    } finally {
+      client.destroy();
+      await s3.stop();
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     }
   });
 });

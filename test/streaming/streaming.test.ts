@@ -8,9 +8,6 @@ import { Client, Connection } from '@temporalio/client';
 import type { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { BUILTIN_STAGES, planStages } from '../../common/stages.js';
-
-/** The stages the API plans for a DamagedHelmet.glb upload (common/stages.ts). */
-const STAGES = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['DamagedHelmet.glb'] }).map((s) => s.name);
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer, type ApiServer } from '../../api/app.js';
 import { apiSchema, loadConfig, PROJECT_ROOT } from '../../common/config.js';
@@ -27,6 +24,9 @@ import { LocalStorage } from '../../storage/local-storage.js';
 import { TestSocket } from '../helpers/socket-client.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
+
+/** The stages the API plans for a DamagedHelmet.glb upload (common/stages.ts). */
+const STAGES = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['DamagedHelmet.glb'] }).map((s) => s.name);
 
 /** A task queue no worker polls: jobs started on it stay RUNNING, and the test publishes their progress itself. */
 const PARKED_QUEUE = 'parked-no-worker';

@@ -555,6 +555,24 @@ describe('web page for artists: Chromium against the real stack', () => {
     const text = (await table.textContent())!;
     expect(text).toContain('Optimised (LOD0)');
     expect(text).toMatch(/LOD1/);
+    // Lower LODs carry smaller textures: the before/after table's Textures row falls from LOD0 to LOD2,
+    // and the textures table gives each LOD's copy (√ratio of 2048: 1448, 1024).
+    const texturesRow = await table
+      .locator('tbody tr')
+      .filter({ has: page.locator('th', { hasText: 'Textures' }) })
+      .locator('td')
+      .allTextContents();
+    const bytesOf = (cell: string) => {
+      const m = /\(([\d.]+) (B|KB|MB|GB)\)/.exec(cell);
+      return m ? Number(m[1]) * 1024 ** ['B', 'KB', 'MB', 'GB'].indexOf(m[2]!) : NaN;
+    };
+    // Original, LOD0, LOD1, LOD2.
+    const sizes = texturesRow.map(bytesOf);
+    expect(sizes).toHaveLength(4);
+    expect(sizes[2]!).toBeLessThan(sizes[1]!);
+    expect(sizes[3]!).toBeLessThan(sizes[2]!);
+    expect(await dialog.getByText(/LOD1: 1448×1448/).count()).toBe(5);
+    expect(await dialog.getByText(/LOD2: 1024×1024/).count()).toBe(5);
     await dialog.getByRole('heading', { name: 'Validator warnings' }).waitFor();
     // Each converted texture says how closely it matches its upload (the report's fidelity, not only in the JSON).
     const fidelity = dialog.locator('td[data-fidelity]');

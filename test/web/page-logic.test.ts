@@ -78,6 +78,15 @@ describe('job model: what a card shows from the socket messages', () => {
     expect(j.lastSeq).toBe(2);
   });
 
+  it("lists the job's own stages from its started event: a studio stage is named where its plan puts it", () => {
+    const plan = ['inspect', 'validate', 'optimize', 'check-naming', 'lods', 'textures', 'package'];
+    let j = applyMessage(job(), event(1, 'started', { stages: plan }), T0);
+    expect(stageRows(j).map((r) => [r.name, r.state])).toEqual(plan.map((name) => [name, 'pending']));
+    j = applyMessage(j, progress(2, 3, 5, { stage: 'check-naming', stageCount: 7 }), T0);
+    expect(stageRows(j).map((r) => r.state)).toEqual(['done', 'done', 'done', 'active', 'pending', 'pending', 'pending']);
+    expect(stageRows(j)[4]!.name).toBe('lods');
+  });
+
   it('keeps a stage at 100 % active and the job under 100 % until the workflow says the stage finished', () => {
     let j = applyMessage(job(), progress(3, 5, 10, { percent: 100 }), T0);
     expect(stageRows(j).at(-1)!.state).toBe('active');

@@ -59,6 +59,15 @@ describe('web page: resumable uploads in Chromium', () => {
     return offsets;
   }
 
+  /** How many uploads the page creates (POST /api/uploads): a restart from byte 0 would create another. */
+  function creations(page: Page): { count: number } {
+    const seen = { count: 0 };
+    page.on('request', (request) => {
+      if (request.method() === 'POST' && new URL(request.url()).pathname === '/api/uploads') seen.count++;
+    });
+    return seen;
+  }
+
   async function pickAndUpload(page: Page): Promise<void> {
     await page.locator('#file-input').setInputFiles([HELMET]);
     await page.locator('#upload-queue li[data-asset]').waitFor();
@@ -94,6 +103,7 @@ describe('web page: resumable uploads in Chromium', () => {
   it('the network drops at 60 %: the page goes on from there by itself and the job starts with the same sha256', async () => {
     const page = await signIn('dropper');
     const offsets = patchOffsets(page);
+    const created = creations(page);
     network.reset();
     network.arm('cut', Math.floor(HELMET_BYTES.length * 0.6));
     await pickAndUpload(page);
@@ -103,9 +113,10 @@ describe('web page: resumable uploads in Chromium', () => {
     // The first PATCH from 0, the one after the drop from where the API stopped, not from 0 again.
     expect(offsets[0]).toBe(0);
     expect(offsets.length).toBeGreaterThanOrEqual(2);
-    expect(offsets.at(-1)!).toBeGreaterThan(HELMET_BYTES.length * 0.5);
-    // Sent about once: starting again from 0 would have sent 1.6 times the file.
-    expect(network.sent).toBeLessThan(HELMET_BYTES.length * 1.15);
+    for (const offset of offsets.slice(1)) expect(offset).toBeGreaterThan(HELMET_BYTES.length * 0.5);
+    expect(created.count).toBe(1);
+    // No byte bound here: Chromium itself may send a request cut on a reused connection once more on a
+    // new one (the API answers that stale PATCH 409 and tus goes on from HEAD), which the CLI test bounds.
   });
 
   it('a reload at 60 %: the same file picked again goes on from what the API holds', async () => {
@@ -120,18 +131,53 @@ describe('web page: resumable uploads in Chromium', () => {
     await page.reload();
     await page.getByText('Signed in as reloader').waitFor();
     const offsets = patchOffsets(page);
+    const created = creations(page);
     network.reset();
     await pickAndUpload(page);
     const job = await startedJob(page, 'reloader');
+    expect(created.count).toBe(0);
     expect(job.sha256).toBe(HELMET_SHA);
     expect(offsets[0]).toBeGreaterThanOrEqual(held);
     // After the reload only the rest of the file went (plus requests' headers and the socket).
     expect(network.sent).toBeLessThan(HELMET_BYTES.length - held + 64 * 1024);
   });
 
+  it('offline at 60 % (the browser says so): the page waits, and goes on by itself once back online', async () => {
+    const page = await signIn('commuter');
+    const offsets = patchOffsets(page);
+    const created = creations(page);
+    network.reset();
+    network.arm('stall', Math.floor(HELMET_BYTES.length * 0.6));
+    await pickAndUpload(page);
+    const held = await waitFor(() => network.faults === 1 && heldByApi() >= HELMET_BYTES.length * 0.55 && heldByApi(), {
+      timeoutMs: UPLOAD_TIMEOUT_MS,
+      what: 'the API to hold 60 % of the upload',
+    });
+    // Offline, then the dead link gives up: the browser's own view of the network is what the page has.
+    await page.context().setOffline(true);
+    network.dropAll();
+    await waitFor(
+      async () =>
+        (
+          await page.locator('#upload-queue li[data-asset] .problem, #upload-queue li[data-asset] [role=status]').first().textContent()
+        )?.includes('from where it stopped'),
+      {
+        timeoutMs: UPLOAD_TIMEOUT_MS,
+        what: 'the page to say it will go on',
+      },
+    );
+    await page.context().setOffline(false);
+    const job = await startedJob(page, 'commuter');
+    expect(job.sha256).toBe(HELMET_SHA);
+    expect(created.count).toBe(1);
+    expect(offsets[0]).toBe(0);
+    for (const offset of offsets.slice(1)) expect(offset).toBeGreaterThanOrEqual(held);
+  });
+
   it('the same file uploaded again by the same artist sends no bytes', async () => {
     const page = await signIn('dropper');
     const offsets = patchOffsets(page);
+    const created = creations(page);
     network.reset();
     await pickAndUpload(page);
     await waitFor(async () => (await page.locator('article.job').count()) >= 2, {
@@ -139,6 +185,7 @@ describe('web page: resumable uploads in Chromium', () => {
       what: 'a second job card',
     });
     expect(offsets).toEqual([]);
+    expect(created.count).toBe(0);
     expect(network.sent).toBeLessThan(64 * 1024);
   });
 });

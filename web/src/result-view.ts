@@ -39,6 +39,10 @@ function comparisonTable(report: Report, outputs: OutputFileBody[]): HTMLTableEl
       textures: `${after.textures.length} (${formatBytes(textureBytes(after))})`,
     });
   }
+  // A LOD carries each texture's smaller copy for its level, or LOD0's image when it has none (a palette).
+  const processed = report.textures ?? [];
+  const lodTextureBytes = (level: number) =>
+    processed.reduce((sum, t) => sum + (t.lods?.find((l) => l.level === level)?.bytes ?? t.after.bytes), 0);
   for (const lod of lods) {
     const glb = glbOf(lod.level);
     columns.push({
@@ -46,7 +50,7 @@ function comparisonTable(report: Report, outputs: OutputFileBody[]): HTMLTableEl
       size: glb ? formatBytes(glb.bytes) : dash,
       triangles: formatCount(lod.triangles),
       vertices: dash,
-      textures: dash,
+      textures: processed.length ? `${processed.length} (${formatBytes(lodTextureBytes(lod.level))})` : dash,
     });
   }
   const row = (label: string, key: 'size' | 'triangles' | 'vertices' | 'textures') =>
@@ -85,6 +89,7 @@ function texturesTable(report: Report): HTMLElement | null {
         el('th', { scope: 'col' }, 'Texture'),
         el('th', { scope: 'col' }, 'Before'),
         el('th', { scope: 'col' }, 'After'),
+        el('th', { scope: 'col' }, 'In the LODs'),
         el('th', { scope: 'col' }, 'Colours'),
         el('th', { scope: 'col' }, 'Notes'),
       ),
@@ -100,6 +105,11 @@ function texturesTable(report: Report): HTMLElement | null {
           el('td', {}, t.name),
           el('td', {}, side(t.before)),
           el('td', {}, side(t.after)),
+          el(
+            'td',
+            {},
+            t.lods?.length ? t.lods.map((l) => `LOD${l.level}: ${l.width}×${l.height}, ${formatBytes(l.bytes)}`).join('; ') : dash,
+          ),
           el('td', { 'data-fidelity': t.fidelity?.encoding ?? '' }, fidelityText(t.fidelity)),
           el('td', { class: t.warnings?.length ? 'texture-warning' : '' }, t.warnings?.length ? t.warnings.join(' ') : dash),
         ),
