@@ -50,6 +50,8 @@ export class StageScratch {
     private readonly storage: AssetStorage,
     readonly jobId: string,
     readonly dir: string,
+    /** Told of a folder dispose() could not remove, so that it is tried again. */
+    private readonly onLeftover: (dir: string) => void = () => {},
   ) {
     this.workDir = path.join(dir, 'work');
     this.inputDir = workFiles.inputDir(this.workDir);
@@ -113,7 +115,13 @@ export class StageScratch {
   }
 
   async dispose(): Promise<void> {
-    await fs.rm(this.dir, { recursive: true, force: true });
+    try {
+      await fs.rm(this.dir, { recursive: true, force: true });
+    } catch (err) {
+      // A disk refusing writes (or a file someone made immutable): the next stage here tries again.
+      this.onLeftover(this.dir);
+      throw err;
+    }
     // The job's folder goes too once no other stage of it works here.
     await fs.rmdir(path.dirname(this.dir)).catch(() => {});
   }
@@ -124,10 +132,26 @@ export class StageScratch {
  * and no other machine needs it: everything a later stage or a retry elsewhere needs is in storage.
  */
 export class WorkerScratch {
+  /** Attempt folders a dispose() could not remove: removed before the next stage starts here. */
+  private readonly leftovers = new Set<string>();
+
   private constructor(
     private readonly storage: AssetStorage,
     readonly dir: string,
   ) {}
+
+  /** Tries again to remove what earlier attempts left; what still resists stays listed. */
+  private async removeLeftovers(): Promise<void> {
+    for (const dir of [...this.leftovers]) {
+      const removed = await fs.rm(dir, { recursive: true, force: true }).then(
+        () => true,
+        () => false,
+      );
+      if (!removed) continue;
+      this.leftovers.delete(dir);
+      await fs.rmdir(path.dirname(dir)).catch(() => {});
+    }
+  }
 
   /**
    * Takes this process's folder under root, first removing the folders of processes that no longer run
@@ -148,7 +172,10 @@ export class WorkerScratch {
   /** A fresh folder for one attempt of a stage, prepared from storage; dispose() it when the attempt ends. */
   async openStage(jobId: string, stage: string, inputs: readonly AssetFile[] | null): Promise<StageScratch> {
     assertJobId(jobId);
-    const scratch = new StageScratch(this.storage, jobId, path.join(this.dir, jobId, `${stage}-${randomUUID()}`));
+    await this.removeLeftovers();
+    const scratch = new StageScratch(this.storage, jobId, path.join(this.dir, jobId, `${stage}-${randomUUID()}`), (dir) =>
+      this.leftovers.add(dir),
+    );
     try {
       await scratch.prepare(inputs);
     } catch (err) {

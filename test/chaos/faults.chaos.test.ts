@@ -236,9 +236,15 @@ describe('faults: nothing lost', () => {
     // Published outputs (storage's jobs/<id>/outputs) hold nothing half-written, and the attempts' scratch is gone.
     const published = path.join(stack.dataDir, 'jobs', jobId, 'outputs');
     expect((existsSync(published) ? readdirSync(published) : []).filter((n) => !/\.(glb|json)$/.test(n))).toEqual([]);
-    await waitFor(() => !packageOutputs() && !existsSync(outputs), {
-      timeoutMs: 30_000,
-      what: 'the package attempts’ scratch to be emptied',
-    });
+    // The attempt that met the immutable folder could not empty its scratch either: the worker removes it
+    // before its next stage. One more job makes that happen.
+    const next = await uploadAsset(stack.apiUrl, stack.tokenFor('ana'), [path.join(SHARED_ASSETS, 'TwoCubes.glb')]);
+    expect(next.status).toBe(202);
+    const nextId = ((await next.json()) as { jobId: string }).jobId;
+    observer.track('ana', nextId);
+    await waitFor(() => observer.jobs.get(nextId)!.outcome !== null, { timeoutMs: 120_000, what: 'the follow-up job' });
+    expect(observer.jobs.get(nextId)!.outcome).toBe('completed');
+    expect(packageOutputs()).toBeUndefined();
+    expect(existsSync(outputs)).toBe(false);
   });
 });

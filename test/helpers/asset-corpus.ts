@@ -577,6 +577,24 @@ const VALID_EDITS: Record<string, { from: string; edit: (json: GLTF.IGLTF, conte
       ];
     },
   },
+  // Metadata and visibility extensions glTF-Transform reads and writes: carried into every output.
+  'xmp-metadata': {
+    from: 'quad',
+    edit: (json) => {
+      json.extensionsUsed = [...(json.extensionsUsed ?? []), 'KHR_xmp_json_ld'];
+      json.extensions = {
+        KHR_xmp_json_ld: { packets: [{ '@context': { dc: 'http://purl.org/dc/elements/1.1/' }, 'dc:creator': { '@list': ['Ана'] } }] },
+      };
+      json.asset.extensions = { KHR_xmp_json_ld: { packet: 0 } };
+    },
+  },
+  'node-visibility': {
+    from: 'empty-nodes-and-scenes',
+    edit: (json) => {
+      json.extensionsUsed = [...(json.extensionsUsed ?? []), 'KHR_node_visibility'];
+      json.nodes![0]!.extensions = { KHR_node_visibility: { visible: false } };
+    },
+  },
   // KTX2 with a PNG fallback, the extension optional: what exporters write for viewers without a transcoder.
   'ktx2-with-png-fallback': {
     from: 'texture-ktx2',
@@ -651,7 +669,8 @@ export function rebuildGlb(glb: Uint8Array, edit: (json: GLTF.IGLTF) => void, pa
   edit(json);
   const rest = glb.subarray(20 + jsonLength);
   let text = JSON.stringify(json);
-  while (text.length % 4) text += ' ';
+  // Padded in bytes, not characters: a non-ASCII name is several bytes.
+  while (Buffer.byteLength(text) % 4) text += ' ';
   const jsonBytes = new TextEncoder().encode(text);
   const out = new Uint8Array(12 + 8 + jsonBytes.length + rest.length + padding);
   const o = new DataView(out.buffer);
