@@ -11,6 +11,7 @@ import { OwnerId } from '../common/progress.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { createApiMetrics, type ApiMetrics } from './api-metrics.js';
 import { HpcQueueBook } from '../common/hpc-queue.js';
+import { HpcQueueSweep } from './hpc-queue-sweep.js';
 import { issueDevToken, requireOwner, TokenVerifier } from './auth.js';
 import { BUILTIN_STAGES, type StageDescriptor } from '../common/stages.js';
 import { historyRouter } from './history-router.js';
@@ -46,6 +47,8 @@ export interface ApiDeps {
 /** A partial upload nobody has written to for this long belongs to a request that is gone. */
 const STALE_UPLOAD_MS = 60 * 60 * 1000;
 const STALE_UPLOAD_SWEEP_MS = 10 * 60 * 1000;
+/** How often the HPC queue lines are checked for jobs that ended without leaving them. */
+const QUEUE_SWEEP_MS = 30_000;
 /** Slowest upload rate the whole-request timeout allows for a largest upload (an idle timeout cuts stalls). */
 const MIN_UPLOAD_BYTES_PER_SECOND = 16 * 1024;
 /** Node's own request timeout: the floor for requests smaller than a largest upload. */
@@ -264,6 +267,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   void sweepStaleUploads();
   const sweeper = setInterval(() => void sweepStaleUploads(), STALE_UPLOAD_SWEEP_MS);
   sweeper.unref();
+  const queueSweep = new HpcQueueSweep({ book: queueBook, jobs, log, intervalMs: QUEUE_SWEEP_MS });
   return {
     server,
     hub: socketHub,
@@ -274,6 +278,7 @@ export function createApiServer(deps: ApiDeps): ApiServer {
     sweepExpiredUploads: () => resumable.sweep(),
     async close() {
       clearInterval(sweeper);
+      queueSweep.stop();
       await socketHub.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

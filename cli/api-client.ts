@@ -4,6 +4,7 @@ import { JobHistory } from '../common/job-history.js';
 import type { JobOptions } from '../common/jobs.js';
 import {
   ApiErrorBody,
+  BatchAnswer,
   CancelAnswer,
   DevLoginAnswer,
   JobDetail,
@@ -110,6 +111,34 @@ export class ApiClient {
     options: Partial<JobOptions>,
     onProgress?: (file: string, sent: number, total: number) => void,
   ): Promise<z.infer<typeof SubmitAnswer>> {
+    const uploaded = await this.uploadFiles(files, onProgress);
+    const body: JobStartBody = { files: uploaded, options };
+    return this.json('POST', '/api/jobs', SubmitAnswer, { body: JSON.stringify(body), contentType: 'application/json' });
+  }
+
+  /**
+   * Uploads every asset of a folder as submit does, then starts them as one batch (POST /api/batches)
+   * named after the folder; `assets` is each asset's files.
+   */
+  async submitBatch(
+    name: string,
+    assets: string[][],
+    options: Partial<JobOptions>,
+    onProgress?: (file: string, sent: number, total: number) => void,
+  ): Promise<z.infer<typeof BatchAnswer>> {
+    const uploaded: { files: JobStartBody['files'] }[] = [];
+    for (const files of assets) uploaded.push({ files: await this.uploadFiles(files, onProgress) });
+    return this.json('POST', '/api/batches', BatchAnswer, {
+      body: JSON.stringify({ name, assets: uploaded, options }),
+      contentType: 'application/json',
+    });
+  }
+
+  /** Each file uploaded resumably (or named by the bytes the API already holds), under its base name. */
+  private async uploadFiles(
+    files: string[],
+    onProgress?: (file: string, sent: number, total: number) => void,
+  ): Promise<JobStartBody['files']> {
     const uploaded: JobStartBody['files'] = [];
     for (const file of files) {
       const uploadId = await uploadResumably(file, {
@@ -121,8 +150,7 @@ export class ApiClient {
       });
       uploaded.push({ uploadId, name: path.basename(file) });
     }
-    const body: JobStartBody = { files: uploaded, options };
-    return this.json('POST', '/api/jobs', SubmitAnswer, { body: JSON.stringify(body), contentType: 'application/json' });
+    return uploaded;
   }
 
   /** A finished upload id for bytes this user already sent, or null when the API holds none (404). */

@@ -15,6 +15,9 @@ export const SubmitAnswer = z.object({
 });
 export type SubmitAnswer = z.infer<typeof SubmitAnswer>;
 
+/** 202 from POST /api/batches: the batch's id (a job id of the owner) and its assets' names. */
+export const BatchAnswer = z.object({ jobId: z.string(), kind: z.literal('batch'), name: z.string(), assets: z.array(z.string()) });
+
 /** A job as GET /api/jobs lists it (one schema with the API and the page: common/jobs.ts). */
 export const JobSummary = JobSummarySchema;
 export type JobSummary = z.infer<typeof JobSummary>;

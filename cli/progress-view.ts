@@ -42,6 +42,14 @@ export function outcomeLine(jobId: string, result: WatchResult): string {
   return `${jobId} ${result.outcome}: ${message}${why}${retry}`;
 }
 
+/** "crate-3.glb completed (4 of 10 assets)": one asset of a batch ended (its `stage-finished` with stage `asset`). */
+export function batchAssetLine(message: ServerMessage): string | null {
+  if (message.type !== 'event' || message.event !== 'stage-finished' || message.stage !== 'asset') return null;
+  const counts = message.result as { total?: number; done?: number; failed?: number; cancelled?: number } | undefined;
+  const ended = (counts?.done ?? 0) + (counts?.failed ?? 0) + (counts?.cancelled ?? 0);
+  return `${message.message} (${ended} of ${counts?.total ?? '?'} assets)`;
+}
+
 const STATE_LABEL: Record<StageState, string> = {
   pending: 'pending',
   active: 'running',
@@ -85,6 +93,8 @@ class LineView implements JobView {
     if (message.type === 'event' && ['retrying', 'cancelling', 'failed', 'cancelled', 'terminated'].includes(message.event)) {
       this.print(`${message.event}: ${message.message}`);
     }
+    const asset = batchAssetLine(message);
+    if (asset) this.print(asset);
     if (message.type === 'queue' && this.board.waiting && this.board.waiting !== this.lastWaiting) this.print(this.board.waiting);
     this.lastWaiting = this.board.waiting;
     if (message.type === 'progress') this.pendingProgress = true;
@@ -135,6 +145,8 @@ class TerminalView implements JobView {
   }
 
   message(message: ServerMessage): void {
+    const asset = batchAssetLine(message);
+    if (asset) this.bars.log(`${asset}\n`);
     this.board.apply(message);
     this.sync();
   }

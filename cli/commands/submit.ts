@@ -1,4 +1,6 @@
-import { stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { groupAssets } from '../../common/asset-grouping.js';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { JOB_PRIORITIES } from '../../common/job-priority.js';
 import { JobOptions, PRESETS } from '../../common/jobs.js';
@@ -33,6 +35,22 @@ function parseTextureSize(value: string): number {
   return size;
 }
 
+/** A folder's files (walked), grouped into assets the way the page groups a dropped folder. */
+async function folderAssets(folder: string): Promise<string[][]> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true });
+  const picked = entries
+    .filter((e) => e.isFile())
+    .map((e) => {
+      const full = path.join(e.parentPath, e.name);
+      return { file: { name: e.name, size: 0, full }, dir: path.relative(folder, e.parentPath).split(path.sep).filter(Boolean).join('/') };
+    });
+  const { assets } = await groupAssets(picked, (f) => readFile(f.full, 'utf8'), Number.MAX_SAFE_INTEGER);
+  const broken = assets.filter((a) => a.problems.length > 0);
+  if (broken.length > 0) throw new CliError('BAD_ARGUMENT', broken.map((a) => `${a.name}: ${a.problems.join('; ')}`).join('\n'));
+  if (assets.length === 0) throw new CliError('BAD_ARGUMENT', `${folder} holds no .glb or .gltf file.`);
+  return assets.map((a) => a.files.map((f) => f.file.full));
+}
+
 async function checkFiles(files: string[]): Promise<void> {
   for (const file of files) {
     const info = await stat(file).catch(() => null);
@@ -50,9 +68,9 @@ export function registerSubmit(program: Command): void {
   program
     .command('submit')
     .description(
-      'upload one asset (a .glb, .fbx or .blend, or a .gltf or .obj with its .bin, .mtl and images) and start a job; prints the job id',
+      'upload one asset (a .glb, .fbx or .blend, or a .gltf or .obj with its .bin, .mtl and images) and start a job, or a folder as one batch (a job per asset in it); prints the job id',
     )
-    .argument('<files...>', 'the asset’s files')
+    .argument('<files...>', 'the asset’s files, or one folder')
     .addOption(new Option('--preset <name>', 'processing preset').choices(PRESETS))
     .option('--lod-ratios <list>', 'LOD ratios after LOD0, e.g. 0.5,0.25', parseLodRatios)
     .option('--max-texture-size <px>', 'longest texture side', parseTextureSize)
@@ -65,7 +83,8 @@ export function registerSubmit(program: Command): void {
     .option('--watch', 'follow the job to its end; exit 0 if it completes, 1 if not')
     .option('--json', 'print the API answer as JSON (with --watch, then NDJSON messages)')
     .action(async (files: string[], options: SubmitOptions) => {
-      await checkFiles(files);
+      const folder = files.length === 1 ? await stat(files[0]!).catch(() => null) : null;
+      if (!folder?.isDirectory()) await checkFiles(files);
       const chosen = {
         ...(options.preset ? { preset: options.preset } : {}),
         ...(options.lodRatios ? { lodRatios: options.lodRatios } : {}),
@@ -78,6 +97,17 @@ export function registerSubmit(program: Command): void {
       if (!parsed.success)
         throw new CliError('BAD_ARGUMENT', `Options are not valid: ${parsed.error.issues.map((i) => i.message).join('; ')}.`);
       const client = await signedInClient();
+      if (folder?.isDirectory()) {
+        // A folder is one batch: an asset job per model in it, followed as one thing.
+        const batch = await client.submitBatch(path.basename(path.resolve(files[0]!)), await folderAssets(files[0]!), parsed.data);
+        if (options.json) printJson(batch);
+        else
+          process.stdout.write(
+            options.watch ? `${batch.jobId} submitted (batch ${batch.name} of ${batch.assets.length} assets)\n` : `${batch.jobId}\n`,
+          );
+        if (options.watch) process.exitCode = await followJob(client, batch.jobId, { json: Boolean(options.json), fromStart: true });
+        return;
+      }
       const answer = await client.submit(files, parsed.data);
       if (options.json) printJson(answer);
       else process.stdout.write(options.watch ? `${answer.jobId} submitted (${answer.assetName})\n` : `${answer.jobId}\n`);

@@ -30,7 +30,9 @@ export async function followJob(client: ApiClient, jobId: string, options: { jso
     process.off('SIGINT', onSigint);
   }
   view.finish(jobId, result);
-  return result.outcome === 'completed' ? EXIT.OK : EXIT.JOB_FAILED;
+  // A batch completes even when some of its assets failed: those make the exit 1 too.
+  const failedAssets = (result.event?.result as { failed?: number } | undefined)?.failed ?? 0;
+  return result.outcome === 'completed' && failedAssets === 0 ? EXIT.OK : EXIT.JOB_FAILED;
 }
 
 export function registerWatch(program: Command): void {

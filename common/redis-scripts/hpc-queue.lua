@@ -189,7 +189,13 @@ if op == 'leave' then
   local jobId = ARGV[4]
   redis.call('ZREM', KEYS[8], jobId)
   redis.call('HDEL', KEYS[3], jobId)
-  if remove(jobId) then tellPlaces() end
+  local member = remove(jobId)
+  if member then
+    -- The job waits no more (it ended): its page stops saying so; the jobs behind move up.
+    local owner = channelOf(member)
+    redis.call('PUBLISH', 'progress:' .. owner .. ':' .. jobId, frame(jobId, owner, false, 0, 0))
+    tellPlaces()
+  end
   return ''
 end
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -249,6 +249,30 @@ describe('asset-farm CLI against the real stack', () => {
         ['import', 'inspect', 'validate', 'optimize', 'lods', 'textures', 'package', 'preview'].map((s) => `${s}: done`),
       );
       expect(lines.at(-1)).toMatch(/completed: BoxTextured\.obj is ready$/);
+    });
+
+    it('submit of a folder with --watch starts one batch, prints each asset as it ends, and exits 1 when one failed', async () => {
+      await runCli(['login', '--api', stack.apiUrl, '--user', 'alice'], alice);
+      const folder = path.join(configDir, 'props');
+      mkdirSync(path.join(folder, 'boxes'), { recursive: true });
+      copyFileSync(TWO_CUBES, path.join(folder, 'crate.glb'));
+      for (const file of BOX_TEXTURED) copyFileSync(file, path.join(folder, 'boxes', path.basename(file)));
+      writeFileSync(path.join(folder, 'broken.glb'), 'this is not a glTF file');
+      const run = await runCli(['submit', folder, '--watch'], alice);
+      expect(run.stderr).toBe('');
+      const lines = run.stdout.trim().split('\n');
+      expect(lines[0]).toMatch(/^asset-alice-\S+ submitted \(batch props of 3 assets\)$/);
+      // A line per asset as it ends (the .gltf went with its .bin and texture), counting up to 3.
+      const assetLines = lines.filter((l) => / \(\d of 3 assets\)$/.test(l));
+      expect(assetLines.map((l) => /\((\d) of 3/.exec(l)![1])).toEqual(['1', '2', '3']);
+      expect(assetLines.filter((l) => l.startsWith('broken.glb failed'))).toHaveLength(1);
+      expect(
+        assetLines
+          .filter((l) => / completed \(/.test(l))
+          .map((l) => l.split(' ')[0])
+          .sort(),
+      ).toEqual(['BoxTextured.gltf', 'crate.glb']);
+      expect(run.code).toBe(1);
     });
 
     it('--json gives scripts one document per submit and list, and NDJSON while watching', async () => {

@@ -111,7 +111,9 @@ describe('batches of assets through the API', () => {
     const listed = await waitFor(
       async () => {
         const rows = await jobs(user);
-        return rows.filter((r) => r.batchId === batchId).length === 10 ? rows : false;
+        // Visibility follows the workflows a moment behind their events.
+        const done = rows.find((r) => r.jobId === batchId)?.status === 'COMPLETED';
+        return done && rows.filter((r) => r.batchId === batchId && r.status !== 'RUNNING').length === 10 ? rows : false;
       },
       { timeoutMs: 30_000, what: 'the batch and its 10 asset jobs in the list' },
     );

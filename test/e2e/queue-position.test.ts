@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobEventActivities } from '../../activities/index.js';
+import { HpcQueueSweep } from '../../api/hpc-queue-sweep.js';
 import { JobService } from '../../api/job-service.js';
 import { createApiMetrics } from '../../api/api-metrics.js';
 import { HpcQueueBook, type HpcWaitEnded } from '../../common/hpc-queue.js';
@@ -46,6 +47,10 @@ interface Line {
   metrics(): Promise<string>;
   /** Each stage that waited in the line, as the HPC worker reported its wait when it started it. */
   waits: HpcWaitEnded[];
+  /** Terminates a job as an engineer would from the Temporal UI: nothing of the job runs to say so. */
+  terminate(jobId: string): Promise<void>;
+  /** One round of the API's sweep of the lines (api/hpc-queue-sweep.ts). */
+  sweep(): Promise<string[]>;
   /** Every `queue` frame each job received, in order. */
   frames: Map<string, QueueMessage[]>;
   started: PipelineCall[];
@@ -65,6 +70,8 @@ async function withLine<T>(server: RunningDevServer, redisUrl: string, queue: st
   subscriber.on('pmessage', (_pattern: string, _channel: string, raw: string) => {
     if (!raw.startsWith('{"type":"queue"')) return;
     const frame = QueueMessage.parse(JSON.parse(raw));
+    // Only this line's: the other tests' lines share the Redis.
+    if (frame.queue !== queue) return;
     frames.set(frame.jobId, [...(frames.get(frame.jobId) ?? []), frame]);
   });
   await subscriber.psubscribe('progress:*');
@@ -91,6 +98,7 @@ async function withLine<T>(server: RunningDevServer, redisUrl: string, queue: st
   const clientConnection = await Connection.connect({ address: server.address });
   const client = new Client({ connection: clientConnection, namespace: server.namespace });
   const jobs = new JobService(client);
+  const sweep = new HpcQueueSweep({ book, jobs, log, intervalMs: 3_600_000 });
   const orchestrator = await Worker.create({
     connection,
     namespace: server.namespace,
@@ -131,6 +139,11 @@ async function withLine<T>(server: RunningDevServer, redisUrl: string, queue: st
     },
     waits,
     metrics: () => apiMetrics.registry.metrics(),
+    terminate: async (jobId) => {
+      await client.workflow.getHandle(jobId).terminate('stopped from the UI');
+      finished.add(jobId);
+    },
+    sweep: () => sweep.round(),
     async turn() {
       const told = await line.quiet();
       const count = started.length;
@@ -176,6 +189,7 @@ async function withLine<T>(server: RunningDevServer, redisUrl: string, queue: st
   try {
     return await orchestrator.runUntil(hpc.runUntil(() => drive(line).finally(stop)));
   } finally {
+    sweep.stop();
     await places.close();
     await clientConnection.close();
     await connection.close();
@@ -214,6 +228,25 @@ describe('queue position: what artists are told matches the order Temporal start
       expect(placesOfLast).toEqual([4, 3, 2, 1, 0]);
       const framesOfLast = line.frames.get(last)!;
       expect(framesOfLast.at(-1)).toMatchObject({ waiting: false, ahead: 0 });
+    });
+  });
+
+  it('takes a job terminated from the Temporal UI out of the line, so the jobs behind it move up', async () => {
+    await withLine(server, redis.url, 'hpc-terminated', async (line) => {
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) ids.push(await line.submit(`artist-${i}`, i));
+      expect(await line.quiet()).toEqual(ids.slice(1));
+      await line.terminate(ids[1]!);
+      // Nothing of the terminated job runs to say it ended: the sweep finds it, once, and of this line only it
+      // (it also takes out the earlier tests' jobs, terminated as they ended).
+      const mine = (removed: string[]) => removed.filter((id) => ids.includes(id));
+      expect(mine(await line.sweep())).toEqual([ids[1]]);
+      expect(mine(await line.sweep())).toEqual([]);
+      await waitFor(() => line.frames.get(ids[3]!)?.at(-1)?.ahead === 1, { timeoutMs: 10_000, what: 'the last job to move up' });
+      expect(line.frames.get(ids[2]!)?.at(-1)).toMatchObject({ waiting: true, ahead: 0 });
+      expect(line.frames.get(ids[1]!)?.at(-1)).toMatchObject({ waiting: false });
+      // Its own place is withdrawn, and the next job to start is the one told it is next.
+      expect((await line.turn()).started).toBe(ids[2]);
     });
   });
 

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
@@ -424,6 +425,28 @@ describe('web page for artists: Chromium against the real stack', () => {
       if (!workerBack) await stack.startComponent('worker:hpc');
     }
   }, 240_000);
+
+  it('turns a picked folder of assets into one batch, shown as one card with a collapsible list of its assets', async () => {
+    const folder = path.join(mkdtempSync(path.join(os.tmpdir(), 'asset-farm-folder-')), 'props');
+    mkdirSync(folder);
+    for (const name of ['crate-a.glb', 'crate-b.glb', 'crate-c.glb']) copyFileSync(TWO_CUBES, path.join(folder, name));
+    const page = await signIn('hugo');
+    await page.locator('#folder-input').setInputFiles(folder);
+    await page.locator('#upload-queue li[data-asset]').nth(2).waitFor();
+    await page.locator('#upload-button').click();
+    const batch = page.locator('article.job[data-kind="batch"]', { has: page.locator('h3', { hasText: 'props' }) });
+    await batch.waitFor({ timeout: JOB_TIMEOUT_MS });
+    await batch.locator('details.batch-assets summary').click();
+    await waitForPhase(batch, 'completed');
+    // Every asset listed in the batch, each completed; none of them a card of its own.
+    const assets = batch.locator('details.batch-assets li');
+    await expect.poll(() => assets.count(), { timeout: 30_000 }).toBe(3);
+    await expect.poll(() => batch.locator('details.batch-assets li[data-phase="completed"]').count(), { timeout: 60_000 }).toBe(3);
+    expect((await assets.locator('.asset-name').allTextContents()).sort()).toEqual(['crate-a.glb', 'crate-b.glb', 'crate-c.glb']);
+    expect(await page.locator('article.job').count()).toBe(1);
+    expect(await batch.locator('.bars progress').first().getAttribute('value')).toBe('100');
+    await shot(page, '15-folder-batch');
+  }, 300_000);
 
   /** When the retry of jobId was asked for, as the API lists it (the workflow's memo). */
   async function retryMemoAt(jobId: string, token: string): Promise<string> {

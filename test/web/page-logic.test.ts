@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SHARED_ASSETS } from '../helpers/upload.js';
 import type { JobEventMessage, ProgressMessage } from '../../common/progress.js';
 import { explainJobFailure, explainValidatorMessage } from '../../web/src/artist-messages.js';
-import { groupAssets, type PickedFile } from '../../web/src/asset-grouping.js';
+import { groupAssets, type PickedFile } from '../../common/asset-grouping.js';
 import { OutputListBody } from '../../web/src/server-frames.js';
 import {
   applyMessage,

@@ -95,9 +95,9 @@ export class JobBoard {
   }
 
   /** A job this page just uploaded: shown at once, followed live from its first message. */
-  jobStarted(jobId: string, assetName: string, files: File[]): void {
+  jobStarted(jobId: string, assetName: string, files: File[], kind: JobView['kind'] = 'asset'): void {
     this.originals.set(jobId, files);
-    if (!this.jobs.has(jobId)) this.jobs.set(jobId, newJob(jobId, assetName, Date.now()));
+    if (!this.jobs.has(jobId)) this.jobs.set(jobId, { ...newJob(jobId, assetName, Date.now()), kind });
     this.socket.send({ type: 'subscribe', jobId });
     announce(`${assetName} uploaded; the job has started.`);
     this.render();
@@ -268,6 +268,15 @@ export class JobBoard {
   }
 
   private render(): void {
-    this.view.render([...this.jobs.values()].sort(byNewest), Date.now());
+    // A batch's asset jobs show inside the batch's card, not as cards of their own.
+    const all = [...this.jobs.values()].sort(byNewest);
+    const assetsOf = new Map<string, JobView[]>();
+    for (const job of all)
+      if (job.batchId && this.jobs.has(job.batchId)) assetsOf.set(job.batchId, [...(assetsOf.get(job.batchId) ?? []), job]);
+    this.view.render(
+      all.filter((job) => !(job.batchId && this.jobs.has(job.batchId))),
+      Date.now(),
+      assetsOf,
+    );
   }
 }

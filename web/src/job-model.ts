@@ -42,6 +42,10 @@ export interface JobView {
   retry: JobSummaryBody['retry'];
   /** Its stage's place in the line for an HPC slot while it waits (a `queue` frame), else null. */
   queuePlace: QueueMessage | null;
+  /** `batch` for a batch of assets (its asset jobs name it as batchId), else `asset`. */
+  kind: JobSummaryBody['kind'];
+  /** The batch this asset job is one of, else null. */
+  batchId: string | null;
   /** The job's stages in order, from its `started` event (its plan); null until then. */
   stageNames: string[] | null;
 }
@@ -91,6 +95,8 @@ export function jobFromSummary(summary: JobSummaryBody, now: number): JobView {
     retryOf: summary.retryOf,
     retry: summary.retry,
     queuePlace: null,
+    kind: summary.kind,
+    batchId: summary.batchId,
     stageNames: null,
   };
 }
@@ -133,6 +139,8 @@ export function mergeSummary(job: JobView, summary: JobSummaryBody): JobView {
     priority: fromRest.priority ?? job.priority,
     retryOf: fromRest.retryOf ?? job.retryOf,
     retry: fromRest.retry ?? job.retry,
+    kind: fromRest.kind === 'batch' ? 'batch' : job.kind,
+    batchId: fromRest.batchId ?? job.batchId,
   };
 }
 
@@ -246,6 +254,20 @@ export function stageRows(job: JobView): StageRow[] {
 }
 
 /** Whole-job percent: 100 once completed, else the latest progress message's, short of 100 while it runs. */
+/**
+ * A batch's percent: each of its assets counts the same, an ended one as whole, a running one by its own
+ * percent; from the batch's per-asset events when its asset jobs are not (yet) known to the page.
+ */
+export function batchPercent(batch: JobView, assets: readonly JobView[]): number {
+  if (batch.phase === 'completed') return 100;
+  const counts = batch.lastEvent?.result as { total?: number; done?: number; failed?: number; cancelled?: number } | undefined;
+  const total = Math.max(counts?.total ?? 0, assets.length);
+  if (total === 0) return 0;
+  const ended = (counts?.done ?? 0) + (counts?.failed ?? 0) + (counts?.cancelled ?? 0);
+  const fromAssets = assets.reduce((sum, a) => sum + (TERMINAL_PHASES.has(a.phase) ? 100 : jobPercent(a)), 0) / total;
+  return Math.min(99, Math.max((ended / total) * 100, fromAssets));
+}
+
 export function jobPercent(job: JobView): number {
   if (job.phase === 'completed') return 100;
   return Math.min(99, job.progress?.percent ?? 0);

@@ -2,7 +2,17 @@ import { describeQueuePlace } from '../../common/queue-place.js';
 import { explainJobFailure } from './artist-messages.js';
 import { el, setText } from './dom.js';
 import { formatDuration, formatWhen } from './format.js';
-import { elapsedMs, isStalled, jobPercent, stageEtaMs, stageRows, TERMINAL_PHASES, type JobPhase, type JobView } from './job-model.js';
+import {
+  batchPercent,
+  elapsedMs,
+  isStalled,
+  jobPercent,
+  stageEtaMs,
+  stageRows,
+  TERMINAL_PHASES,
+  type JobPhase,
+  type JobView,
+} from './job-model.js';
 
 export interface JobActions {
   cancel(jobId: string): void;
@@ -29,6 +39,10 @@ interface JobCard {
   priority: HTMLElement;
   retryOf: HTMLElement;
   queuePlace: HTMLElement;
+  /** A batch's assets, collapsed until the artist opens them. */
+  assets: HTMLDetailsElement;
+  assetsSummary: HTMLElement;
+  assetList: HTMLUListElement;
   stalled: HTMLElement;
   jobBar: HTMLProgressElement;
   jobValue: HTMLElement;
@@ -72,12 +86,13 @@ export class JobsView {
     else this.notices.delete(jobId);
   }
 
-  render(jobs: JobView[], now: number): void {
+  render(jobs: JobView[], now: number, assetsOf: ReadonlyMap<string, JobView[]> = new Map()): void {
     this.empty.hidden = jobs.length > 0;
     let previous: Element | null = null;
     for (const job of jobs) {
       const card = this.cards.get(job.jobId) ?? this.create(job);
       this.update(card, job, now);
+      if (job.kind === 'batch') this.updateBatch(card, job, assetsOf.get(job.jobId) ?? []);
       // Keep DOM order newest first without re-creating nodes (which would lose focus).
       const expectedNext: Element | null = previous ? previous.nextElementSibling : this.list.firstElementChild;
       if (expectedNext !== card.root) {
@@ -85,6 +100,13 @@ export class JobsView {
         else this.list.prepend(card.root);
       }
       previous = card.root;
+    }
+    // A job no longer shown on its own (it turned out to be one of a batch's assets) loses its card.
+    const shown = new Set(jobs.map((j) => j.jobId));
+    for (const [jobId, card] of this.cards) {
+      if (shown.has(jobId)) continue;
+      card.root.remove();
+      this.cards.delete(jobId);
     }
   }
 
@@ -102,6 +124,9 @@ export class JobsView {
       priority: el('span', { class: 'badge priority' }),
       retryOf: el('p', { class: 'retry-of' }),
       queuePlace: el('p', { class: 'queue-place', role: 'status' }),
+      assets: el('details', { class: 'batch-assets', hidden: true }),
+      assetsSummary: el('summary'),
+      assetList: el('ul'),
       jobBar: el('progress', { id: jobBarId, max: 100, value: 0 }),
       jobValue: el('span', { class: 'value' }),
       stageLabel: el('label', { for: stageBarId }),
@@ -121,6 +146,7 @@ export class JobsView {
       zip: el('button', { type: 'button', class: 'secondary' }, 'Download all (.zip)'),
       thumbnail: el('img', { class: 'thumbnail', alt: '', width: 64, height: 64, hidden: true }),
     };
+    card.assets.append(card.assetsSummary, card.assetList);
     card.cancel.addEventListener('click', () => this.actions.cancel(job.jobId));
     card.retry.addEventListener('click', () => this.actions.retry(job.jobId));
     card.result.addEventListener('click', () => this.actions.openResult(job.jobId));
@@ -150,6 +176,7 @@ export class JobsView {
         card.stageMessage,
       ),
       card.stages,
+      card.assets,
       el('dl', { class: 'facts' }, elapsed.row, eta.row, attempt.row),
       card.problem,
       card.notice,
@@ -157,6 +184,39 @@ export class JobsView {
     );
     this.cards.set(job.jobId, card);
     return card;
+  }
+
+  /** A batch's card: its percent over its assets, and a collapsible list of them with each one's state. */
+  private updateBatch(card: JobCard, batch: JobView, assets: JobView[]): void {
+    card.root.dataset.kind = 'batch';
+    // A batch has no stages or outputs of its own: its assets have.
+    for (const part of [card.stages, card.stageLabel, card.stageBar, card.stageValue, card.result, card.zip]) part.hidden = true;
+    setText(card.stageMessage, batch.lastEvent?.message ?? 'Starting the batch…');
+    const percent = Math.round(batchPercent(batch, assets));
+    card.jobBar.value = percent;
+    setText(card.jobValue, `${percent}%`);
+    const count = (phase: JobPhase) => assets.filter((a) => a.phase === phase).length;
+    const total = Math.max(assets.length, (batch.lastEvent?.result as { total?: number } | undefined)?.total ?? 0);
+    setText(
+      card.assetsSummary,
+      `${total} assets: ${count('completed')} done, ${count('failed')} failed, ${count('running') + count('cancelling')} running, ${Math.max(0, total - assets.length) + count('queued')} waiting`,
+    );
+    card.assets.hidden = false;
+    const key = assets.map((a) => `${a.jobId}:${a.phase}:${Math.round(jobPercent(a))}`).join(',');
+    if (card.assetList.dataset.key === key) return;
+    card.assetList.dataset.key = key;
+    card.assetList.replaceChildren(
+      ...[...assets]
+        .reverse()
+        .map((a) =>
+          el(
+            'li',
+            { 'data-job-id': a.jobId, 'data-phase': a.phase },
+            el('span', { class: 'asset-name' }, a.assetName),
+            ` ${PHASE_LABEL[a.phase]} ${Math.round(TERMINAL_PHASES.has(a.phase) && a.phase === 'completed' ? 100 : jobPercent(a))}%`,
+          ),
+        ),
+    );
   }
 
   private update(card: JobCard, job: JobView, now: number): void {

@@ -17,7 +17,7 @@ new UploadView(
     if (!board) throw new ApiError('AUTH_MISSING', 401, 'Sign in first.');
     return board.api;
   },
-  (jobId, assetName, files) => board?.jobStarted(jobId, assetName, files),
+  (jobId, assetName, files, kind) => board?.jobStarted(jobId, assetName, files, kind),
 );
 
 function showSignIn(message?: string): void {

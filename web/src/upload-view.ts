@@ -2,7 +2,7 @@ import { PRESET_SETTINGS } from '../../common/pipeline.js';
 import { JobOptions, Preset } from '../../common/jobs.js';
 import { MODEL_FORMATS_IN_WORDS } from '../../common/model-files.js';
 import { ApiError, type ApiClient } from './api-client.js';
-import { groupAssets, type AssetGroup, type PickedFile } from './asset-grouping.js';
+import { groupAssets, type AssetGroup, type PickedFile } from '../../common/asset-grouping.js';
 import { byId, el, setText } from './dom.js';
 import { formatBytes } from './format.js';
 import { StartedJobBody } from './server-frames.js';
@@ -34,7 +34,7 @@ export class UploadView {
 
   constructor(
     private readonly api: () => ApiClient,
-    private readonly onStarted: (jobId: string, assetName: string, files: File[]) => void,
+    private readonly onStarted: (jobId: string, assetName: string, files: File[], kind?: 'asset' | 'batch') => void,
   ) {
     setText(byId('size-limit'), `Up to ${formatBytes(UPLOAD_LIMIT_BYTES)} per asset.`);
     const fileInput = byId<HTMLInputElement>('file-input');
@@ -158,6 +158,9 @@ export class UploadView {
       this.optionsError.hidden = false;
       return;
     }
+    // A dropped or picked folder of several assets goes as one batch (POST /api/batches); the rest one job each.
+    const ready = this.queue.filter((q) => q.state === 'ready');
+    for (const [folder, items] of foldersOf(ready)) await this.sendBatch(folder, items, options);
     // One asset at a time: the HPC machine queues jobs anyway, and one upload gets the whole bandwidth.
     for (const item of this.queue.filter((q) => q.state === 'ready')) {
       item.state = 'uploading';
@@ -195,6 +198,38 @@ export class UploadView {
     }
   }
 
+  /** Uploads every asset of a folder, then starts them as one batch named after the folder. */
+  private async sendBatch(folder: string, items: QueuedAsset[], options: JobOptions): Promise<void> {
+    for (const item of items) item.state = 'uploading';
+    this.refresh();
+    try {
+      const assets: { files: { uploadId: string; name: string }[] }[] = [];
+      for (const item of items) {
+        assets.push({ files: await this.sendFiles(item) });
+        setText(item.status, 'Uploaded; waiting for the rest of the folder…');
+      }
+      const body = await this.api().json('/api/batches', StartedJobBody, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: folder, assets, options }),
+      });
+      this.onStarted(body.jobId, folder, [], 'batch');
+      for (const item of items) {
+        item.row.remove();
+        this.queue.splice(this.queue.indexOf(item), 1);
+      }
+    } catch (err) {
+      const message =
+        err instanceof ApiError ? err.message : 'The server answered in a way this page does not understand; reload the page.';
+      for (const item of items) {
+        item.state = 'ready';
+        setText(item.status, `Not sent: ${message}`);
+        item.status.className = 'problem';
+      }
+    }
+    this.refresh();
+  }
+
   /**
    * Sends each file of an asset that the server does not hold yet for this artist (same sha256), each
    * resumably; the finished upload ids under the files' names.
@@ -225,6 +260,17 @@ export class UploadView {
     }
     return files;
   }
+}
+
+/** Ready assets by the top folder they were picked or dropped in, for folders holding more than one. */
+function foldersOf(items: QueuedAsset[]): Map<string, QueuedAsset[]> {
+  const byFolder = new Map<string, QueuedAsset[]>();
+  for (const item of items) {
+    const top = item.group.files[0]?.dir.split('/')[0];
+    if (top) byFolder.set(top, [...(byFolder.get(top) ?? []), item]);
+  }
+  for (const [folder, list] of byFolder) if (list.length < 2) byFolder.delete(folder);
+  return byFolder;
 }
 
 function dirOf(relativePath: string): string {
