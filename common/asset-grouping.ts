@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MODEL_FILE } from '../../common/model-files.js';
+import { MODEL_FILE } from './model-files.js';
 
 /** A file the artist picked or dropped, with its path inside a dropped or picked folder ('' at top level). */
 export interface PickedFile<F extends { name: string; size: number } = File> {
