@@ -33,9 +33,11 @@ export interface ExpireOutputsInput {
  */
 export async function expireOutputs({ jobId, expiresAt, taskQueue }: ExpireOutputsInput): Promise<void> {
   const activities = retentionActivities(taskQueue ?? HPC_TASK_QUEUE);
-  // A completed job's checkpoints served its stages only: removed at once, not kept for the retention.
-  // Here rather than in processAsset, so the artist's job closes without waiting for an HPC slot.
-  if (patched('remove-checkpoints-at-once')) await activities.cleanupJob({ jobId, keepOutputs: true });
+  // A completed job's checkpoints stay for its retention: an engineer who resets it to a stage in the
+  // Temporal UI (RUNBOOK.md) reruns from that stage's inputs, which are those checkpoints. Timers that
+  // started under remove-checkpoints-at-once (which removed them at once) replay as they ran.
+  if (!patched('keep-checkpoints-for-reset') && patched('remove-checkpoints-at-once'))
+    await activities.cleanupJob({ jobId, keepOutputs: true });
   const wait = Date.parse(expiresAt) - Date.now();
   if (wait > 0) await sleep(wait);
   await activities.deleteOutputs({ jobId });

@@ -2,13 +2,32 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { PREVIEW_FILES, type PreviewResult } from '../../common/pipeline.js';
-import { writeFileAtomic } from '../asset-io.js';
+import { readWorkFile, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { DEFAULT_TURNTABLE, runBlenderScript } from '../tools/blender.js';
 import { workFiles } from '../work-files.js';
 
 export const TURNTABLE_FILE = PREVIEW_FILES.turntable;
 export const THUMBNAIL_FILE = PREVIEW_FILES.thumbnail;
+/** Extensions Blender's glTF importer refuses (it fails the whole file) or cannot draw. */
+const COMPRESSION_EXTENSIONS = ['EXT_meshopt_compression', 'KHR_draco_mesh_compression'];
+const IMAGES_BLENDER_CANNOT_READ = new Set(['image/ktx2', 'image/avif']);
+
+/**
+ * The optimised GLB as Blender's importer can read it: geometry decompressed (meshopt and Draco inputs keep
+ * their compression through optimize), and textures in formats it cannot decode (KTX2, AVIF) left out, so
+ * the turntable shows those materials' colours instead of failing. Written beside the frames.
+ */
+async function blenderReadableCopy(workDir: string): Promise<string> {
+  const doc = await readWorkFile(workFiles.optimized(workDir), 'optimizeAsset');
+  for (const ext of doc.getRoot().listExtensionsUsed()) if (COMPRESSION_EXTENSIONS.includes(ext.extensionName)) ext.dispose();
+  for (const ext of doc.getRoot().listExtensionsUsed()) if (ext.extensionName === 'KHR_texture_basisu') ext.dispose();
+  for (const texture of doc.getRoot().listTextures()) if (IMAGES_BLENDER_CANNOT_READ.has(texture.getMimeType())) texture.dispose();
+  const file = path.join(workFiles.turntableFrames(workDir), 'preview-input.glb');
+  await writeGlbAtomic(doc, file);
+  return file;
+}
+
 /** One turn in about three seconds, whatever the number of frames. */
 const TURN_MS = 3000;
 
@@ -35,11 +54,13 @@ export async function previewStage(job: StageJob, progress: StageProgress): Prom
   progress.start(total, 'frames', `Rendering a ${frames}-frame turntable`);
   const framesDir = workFiles.turntableFrames(job.workDir);
   await fs.rm(framesDir, { recursive: true, force: true });
+  await fs.mkdir(framesDir, { recursive: true });
   const started = performance.now();
   try {
+    const input = await blenderReadableCopy(job.workDir);
     await runBlenderScript(job.blender, {
       script: 'render-turntable.py',
-      args: [workFiles.optimized(job.workDir), framesDir, ...[frames, size, samples, secondsPerFrame, threads].map(String)],
+      args: [input, framesDir, ...[frames, size, samples, secondsPerFrame, threads].map(String)],
       onProgress: (p) => progress.update(p.done, p.message),
       ...(progress.process ? { onProcess: progress.process } : {}),
     });
@@ -63,6 +84,12 @@ export async function previewStage(job: StageJob, progress: StageProgress): Prom
       turntable: { name: TURNTABLE_FILE, bytes: animated.byteLength },
       thumbnail: { name: THUMBNAIL_FILE, bytes: thumbnail.byteLength },
     };
+  } catch (err) {
+    // The turntable is a review aid, not a deliverable: the job's LODs stand without it, and the report says
+    // why it is missing. (A cancel ends the stage's thread; it never arrives here.)
+    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300);
+    progress.update(total, 'No turntable: Blender could not render this asset');
+    return { rendered: false, note: `No turntable: Blender could not render this asset (${reason}).` };
   } finally {
     await fs.rm(framesDir, { recursive: true, force: true });
   }

@@ -244,14 +244,10 @@ describe('Temporal UI operations in the artist’s stream', () => {
 
     await client.workflow.getHandle(pinnedJob).result();
     const pinnedActivities = (await activityWorkers(client, pinnedJob)).filter((a) => a.type !== 'publishJobEvent');
-    expect(pinnedActivities.map((a) => a.type)).toEqual([
-      'inspectAsset',
-      'validateAsset',
-      'optimizeAsset',
-      'buildLods',
-      'processTextures',
-      'packageOutputs',
-    ]);
+    // Every stage of the job's plan (the default preset's, from the registry), each on the pinned host.
+    expect(pinnedActivities.map((a) => a.type)).toEqual(
+      planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] }).map((s) => s.activity),
+    );
     for (const a of pinnedActivities) {
       expect(a.queue).toBe('hpc-host-b');
       expect(a.identity.startsWith(identityOf(pinned))).toBe(true);

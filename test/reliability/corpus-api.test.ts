@@ -36,7 +36,7 @@ describe('a sample of the corpus through the real API', () => {
   });
 
   it('fails every invalid upload on its first attempt with the validator’s codes, and refuses every hostile one at once', () => {
-    expect(figures.invalid.total).toBeGreaterThan(5);
+    expect(figures.invalid.total).toBeGreaterThanOrEqual(5);
     expect(figures.invalid.percent).toBe(100);
     expect(figures.retriesOfDeterministicFailures).toBe(0);
     // "In well under a minute" (issue 17), upload to failure, on the loaded 2-core box.
