@@ -338,7 +338,8 @@ export function createHpcActivities(deps: HpcActivityDeps) {
         // checkpointed pieces for the retry and drop only half-written files.
         await (
           ctx.cancellationDetails?.cancelRequested
-            ? (discard?.(job) ?? Promise.resolve())
+            ? // After any checkpoint still being stored: what the discard removes goes from storage too.
+              reported.then(() => discard?.(job)).then(() => scratch.forgetDiscarded())
             : Promise.all([removeTempFiles(workDir), job.outputDir ? removeTempFiles(job.outputDir) : undefined])
         ).catch((cleanupErr: unknown) => {
           // The cancellation must still be reported; the scratch folder goes below, cleanupJob removes the checkpoints.

@@ -92,6 +92,18 @@ export class StageScratch {
   }
 
   /**
+   * Removes from storage the checkpoints whose files are gone from the work folder (a cancelled stage's
+   * discard removed them), so a cancel leaves none of the stage's partial work stored either.
+   */
+  async forgetDiscarded(): Promise<void> {
+    const present = new Set(await workFilesIn(this.workDir).catch(() => []));
+    const gone = [...this.stored.keys()].filter((name) => !present.has(name));
+    if (gone.length === 0) return;
+    await this.storage.removeCheckpointFiles(this.jobId, gone);
+    for (const name of gone) this.stored.delete(name);
+  }
+
+  /**
    * Writes the job's published outputs into the outputs folder, for a stage that reads them or adds to
    * them after packaging (publish() replaces the whole set). Returns the names written.
    */

@@ -74,6 +74,8 @@ export interface AssetStorage {
   saveCheckpoint(jobId: string, name: string, file: string): Promise<void>;
   /** Writes every checkpoint of the job into a local folder under its name; returns the names written. */
   loadCheckpoints(jobId: string, dir: string): Promise<string[]>;
+  /** Removes some of a job's checkpoints by name (a cancelled stage's); names already gone are not an error. */
+  removeCheckpointFiles(jobId: string, names: readonly string[]): Promise<void>;
   /** Removes a job's checkpoints; nothing happens when they are already gone. */
   removeCheckpoints(jobId: string): Promise<void>;
   /**

@@ -148,6 +148,11 @@ export abstract class JobData implements Omit<AssetStorage, 'putUpload' | 'settl
     return names.sort();
   }
 
+  async removeCheckpointFiles(jobId: string, names: readonly string[]): Promise<void> {
+    for (const name of names) if (!isSafeRelativeName(name)) throw new Error(`Not a checkpoint name: ${name}`);
+    await this.objects.remove(names.map((name) => `${this.jobPrefix(jobId)}checkpoints/${name}`));
+  }
+
   async removeCheckpoints(jobId: string): Promise<void> {
     await removePrefix(this.objects, `${this.jobPrefix(jobId)}checkpoints/`);
   }

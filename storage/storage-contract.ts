@@ -176,6 +176,8 @@ export function describeStorageContract(name: string, start: () => Promise<Contr
       expect(await fs.readFile(path.join(elsewhere, 'optimized.glb'), 'utf8')).toBe('optimized again');
       expect(await fs.readFile(path.join(elsewhere, 'textures', '0.json'), 'utf8')).toBe('{"index":0}');
       expect(await storage.loadCheckpoints('asset-a-none', path.join(local, 'work-c'))).toEqual([]);
+      await storage.removeCheckpointFiles('asset-a-ckpt', ['textures/0.json', 'textures/never-stored.json']);
+      expect(await storage.loadCheckpoints('asset-a-ckpt', path.join(local, 'work-e'))).toEqual(['optimized.glb']);
       await storage.removeCheckpoints('asset-a-ckpt');
       await storage.removeCheckpoints('asset-a-ckpt');
       expect(await storage.loadCheckpoints('asset-a-ckpt', path.join(local, 'work-d'))).toEqual([]);

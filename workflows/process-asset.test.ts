@@ -549,8 +549,8 @@ describe('processAsset pinned to a host (time-skipping, mocked compute)', () => 
       },
       { ...input, options: { preset: 'game-ready', retentionDays: 1, hpcQueue } },
     );
-    // Only the host's worker polls hpc-host-b here, so the checkpoints' removal and the delete ran there or not at all.
-    expect(scheduledOn).toEqual([hpcQueue, hpcQueue]);
+    // Only the host's worker polls hpc-host-b here, so the delete ran there or not at all.
+    expect(scheduledOn).toEqual([hpcQueue]);
     expect(mock.calls.filter((c) => c.activity === 'deleteOutputs')).toHaveLength(1);
   });
 });

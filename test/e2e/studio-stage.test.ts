@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { BUILTIN_STAGE_NAMES } from '../../common/stages.js';
+import { BUILTIN_STAGES, planStages } from '../../common/stages.js';
+import { loadStageRegistry } from '../../common/studio-stages.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { TestSocket } from '../helpers/socket-client.js';
@@ -34,12 +35,22 @@ describe(`a studio stage added by STAGES_CONFIG only (${HAS_BPY ? 'Blender' : 's
     await socket.waitFor((m) => m.jobId === jobId && m.type === 'event' && m.event === 'completed', 120_000, 'the completed event');
 
     const messages = socket.messages.filter((m) => m.jobId === jobId);
-    const plan = [...BUILTIN_STAGE_NAMES, 'blender-report'];
+    // The registry with the studio's stage, planned as the API plans the job (its preset, its upload).
+    const plan = planStages(loadStageRegistry(exampleStagesConfig()), { preset: 'game-ready', fileNames: ['TwoCubes.glb'] }).map(
+      (s) => s.name,
+    );
+    expect(plan).toContain('blender-report');
     expect(messages.find((m) => m.type === 'event' && m.event === 'started')?.stages).toEqual(plan);
     expect(messages.filter((m) => m.type === 'event' && m.event === 'stage-started').map((m) => m.stage)).toEqual(plan);
     const studioProgress = messages.filter((m) => m.type === 'progress' && m.stage === 'blender-report');
     expect(studioProgress.length).toBeGreaterThan(0);
-    expect(studioProgress.at(-1)).toMatchObject({ stageIndex: 6, stageCount: 7, percent: 100 });
+    // Its last report is the stage finished, at its place in the plan.
+    const index = plan.indexOf('blender-report');
+    expect(studioProgress.at(-1)).toMatchObject({
+      stageIndex: index,
+      stageCount: plan.length,
+      percent: Math.round(((index + 1) / plan.length) * 10000) / 100,
+    });
     socket.close();
 
     const auth = { headers: { authorization: `Bearer ${token}` } };
@@ -76,7 +87,8 @@ describe(`a studio stage added by STAGES_CONFIG only (${HAS_BPY ? 'Blender' : 's
     const res = await uploadAsset(stack.apiUrl, token, [path.join(SHARED_ASSETS, 'TwoCubes.glb')], { preset: 'archive' });
     const { jobId } = (await res.json()) as { jobId: string };
     const started = await socket.waitFor((m) => m.jobId === jobId && m.type === 'event' && m.event === 'started', 60_000, 'started');
-    expect(started.stages).toEqual([...BUILTIN_STAGE_NAMES]);
+    expect(started.stages).toEqual(planStages(BUILTIN_STAGES, { preset: 'archive', fileNames: ['TwoCubes.glb'] }).map((s) => s.name));
+    expect(started.stages).not.toContain('blender-report');
     socket.close();
   }, 120_000);
 });

@@ -159,7 +159,7 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     ];
     expect(events.map((m) => m.event)).toEqual(['started', ...STAGES.flatMap(() => ['stage-started', 'stage-finished']), 'completed']);
     expect(events.filter((m) => m.event === 'stage-started').map((m) => m.stage)).toEqual([...STAGES]);
-    expect(messages.filter((m) => m.type === 'progress').at(-1)).toMatchObject({ stage: 'package', percent: 100, owner: 'alice' });
+    expect(messages.filter((m) => m.type === 'progress').at(-1)).toMatchObject({ stage: STAGES.at(-1), percent: 100, owner: 'alice' });
   });
 
   it('resumes from lastSeq on another API process with no gap and no duplicate, while updates keep coming', async () => {
