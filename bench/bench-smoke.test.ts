@@ -50,10 +50,11 @@ describe('npm run bench -- --smoke', () => {
     expect(rows.find((r) => r.metric === 'lost (expected − delivered)')?.value.median).toBe(0);
   });
 
-  it('measures upload throughput and RSS growth against the bare sink', () => {
+  it('measures upload throughput and RSS growth, multipart and resumable (tus), against the bare sink', () => {
     const runs = result('upload').details.runs as { system: string; status: number; mibPerSecond: number; rssGrowth: number }[];
-    expect(runs.map((r) => r.system).sort()).toEqual(['api', 'bare']);
+    expect(runs.map((r) => r.system).sort()).toEqual(['api', 'bare', 'resumable']);
     expect(runs.find((r) => r.system === 'api')?.status).toBe(202);
+    expect(runs.find((r) => r.system === 'resumable')?.status).toBe(202);
     for (const r of runs) expect(Number.isFinite(r.mibPerSecond) && Number.isFinite(r.rssGrowth)).toBe(true);
   });
 
