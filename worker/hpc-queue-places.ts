@@ -62,13 +62,18 @@ export class HpcQueuePlaces {
           const { book, queue } = this.deps;
           this.worker.busy++;
           const startedAt = Date.now();
-          const ended = await book.started(queue, jobId, this.worker).catch((err: unknown) => this.warn(err, 'start', jobId));
-          if (ended) this.deps.onWaitEnded?.(ended);
+          // Best effort and off the stage's path: a Redis failover must not hold up the compute.
+          void book
+            .started(queue, jobId, this.worker)
+            .then((ended) => {
+              if (ended) this.deps.onWaitEnded?.(ended);
+            })
+            .catch((err: unknown) => this.warn(err, 'start', jobId));
           try {
             return await next(input);
           } finally {
             this.worker.busy--;
-            await book.finished(queue, jobId, this.worker, Date.now() - startedAt).catch((err: unknown) => this.warn(err, 'finish', jobId));
+            void book.finished(queue, jobId, this.worker, Date.now() - startedAt).catch((err: unknown) => this.warn(err, 'finish', jobId));
           }
         },
       },

@@ -224,10 +224,20 @@ describe('faults: nothing lost', () => {
     ).json()) as { outputs: { name: string }[] };
     reportFigures('storage write error in package', figures, { outcome: job.outcome, freed, outputs: listing.outputs.map((o) => o.name) });
     if (job.outcome === 'completed') {
-      // Exactly the deliverables: four LODs and the report, no half-written or temporary file.
-      expect(listing.outputs.map((o) => o.name).sort()).toEqual(
-        [...[0, 1, 2, 3].map((l) => `DamagedHelmet-lod${l}.glb`), 'report.json'].sort(),
-      );
+      // Exactly the deliverables: four LODs and the report (and the preview stage's turntable and thumbnail),
+      // no half-written or temporary file.
+      expect(
+        listing.outputs
+          .map((o) => o.name)
+          .filter((n) => !n.endsWith('.webp'))
+          .sort(),
+      ).toEqual([...[0, 1, 2, 3].map((l) => `DamagedHelmet-lod${l}.glb`), 'report.json'].sort());
+      expect(
+        listing.outputs
+          .map((o) => o.name)
+          .filter((n) => n.endsWith('.webp'))
+          .every((n) => /^(turntable|thumbnail)\.webp$/.test(n)),
+      ).toBe(true);
     } else {
       expect(job.outcome).toBe('failed');
       expect(job.error?.type).toBe('STORAGE');
@@ -235,7 +245,7 @@ describe('faults: nothing lost', () => {
     }
     // Published outputs (storage's jobs/<id>/outputs) hold nothing half-written, and the attempts' scratch is gone.
     const published = path.join(stack.dataDir, 'jobs', jobId, 'outputs');
-    expect((existsSync(published) ? readdirSync(published) : []).filter((n) => !/\.(glb|json)$/.test(n))).toEqual([]);
+    expect((existsSync(published) ? readdirSync(published) : []).filter((n) => !/\.(glb|json|webp)$/.test(n))).toEqual([]);
     // The attempt that met the immutable folder could not empty its scratch either: the worker removes it
     // before its next stage. One more job makes that happen.
     const next = await uploadAsset(stack.apiUrl, stack.tokenFor('ana'), [path.join(SHARED_ASSETS, 'TwoCubes.glb')]);
