@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ServerResponse } from 'node:http';
 import { FileStore } from '@tus/file-store';
@@ -69,6 +70,13 @@ export interface ResumableUploads {
  * When the last byte arrives the file is hashed into the content-addressed store (the hash the client
  * announced in metadata `sha256` must match) and its partial copy is removed, so no bytes are kept twice.
  */
+/** The folder of partial uploads under STORAGE=local, made now: FileStore makes it later, after the first expiry sweep may have looked. */
+function localUploadsDir(dataDir: string): string {
+  const dir = path.join(dataDir, 'uploads', 'resumable');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
   const { config } = deps;
   const s3 = config.STORAGE === 's3' && config.S3_BUCKET ? { bucket: config.S3_BUCKET } : null;
@@ -78,7 +86,7 @@ export function resumableUploads(deps: ResumableUploadsDeps): ResumableUploads {
         expirationPeriodInMilliseconds: deps.expiryMs,
         cache: NO_CACHE,
       })
-    : new FileStore({ directory: path.join(config.DATA_DIR, 'uploads', 'resumable'), expirationPeriodInMilliseconds: deps.expiryMs });
+    : new FileStore({ directory: localUploadsDir(config.DATA_DIR), expirationPeriodInMilliseconds: deps.expiryMs });
   // S3Store keys objects by the upload id, so there the id carries the prefix; URLs carry only the hex.
   const keyPrefix = s3 ? `${config.S3_PREFIX}uploads/resumable/` : '';
   const hexOf = (key: string) => key.slice(keyPrefix.length);

@@ -6,7 +6,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { HpcQueueBook } from '../common/hpc-queue.js';
-import type { JobLog } from '../common/job-log.js';
+import { catchUpFrom, type JobCatchUp, type JobLog, type JobStreamRead } from '../common/job-log.js';
 import type { ApiMetrics } from './api-metrics.js';
 import { ownerPattern, progressChannel } from '../common/progress.js';
 import { readEventKind } from '../common/redis-scripts/published-message.js';
@@ -22,6 +22,8 @@ const MAX_FRAME_BYTES = 16 * 1024;
 const MAX_BAD_MESSAGES = 20;
 /** Longest a timer can be set for in Node (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Job stream reads (catch-ups) in Redis at once, so a resync of every socket queues here, not in Redis's command timeout. */
+const STREAM_READS_AT_ONCE = 16;
 
 export interface SocketHubOptions {
   /**
@@ -113,6 +115,9 @@ export class SocketHub {
   /** Ownership checks of the whole process: a flood from one socket queues here, not in Redis or Temporal. */
   private readonly ownershipLimit: LimitFunction;
   private readonly messageRate: RateLimiterMemory;
+  /** Stream reads asked for and not yet sent to Redis, by job (readStream). */
+  private readonly streamReads = new Map<string, Promise<JobStreamRead>>();
+  private readonly streamReadLimit = pLimit(STREAM_READS_AT_ONCE);
 
   constructor(
     private readonly deps: {
@@ -384,14 +389,11 @@ export class SocketHub {
   private async catchUp(client: ClientConnection, jobId: string, afterSeq: number | undefined, rethrow = false): Promise<void> {
     client.beginCatchUp(jobId);
     try {
-      const result =
+      const read = await this.readStream(jobId);
+      const result: JobCatchUp =
         afterSeq === undefined
-          ? {
-              kind: 'snapshot' as const,
-              snapshot: (await this.deps.jobLog.readSnapshot(jobId)) ?? { seq: 0, progress: null, event: null },
-              reset: false,
-            }
-          : await this.deps.jobLog.catchUp(jobId, afterSeq);
+          ? { kind: 'snapshot', snapshot: read.snapshot ?? { seq: 0, progress: null, event: null }, reset: false }
+          : catchUpFrom(read, afterSeq);
       if (result.kind === 'snapshot' && result.snapshot.event) this.watch.noteEvent(jobId, result.snapshot.event.event);
       client.finishCatchUp(jobId, result);
     } catch (err) {
@@ -399,6 +401,24 @@ export class SocketHub {
       this.deps.log.warn({ err, jobId, owner: client.owner.id }, 'could not read a job from Redis; will retry on the next message');
       if (rethrow) throw err;
     }
+  }
+
+  /**
+   * One read of a job's stream for every socket that asks before it is sent to Redis: a gap seen by all 50
+   * sockets of an owner (one relay loop), or a resync of 1,000 sockets after the subscriber reconnected,
+   * is one read per job, not one per socket. Sharing stops once the read is sent, so a socket never gets
+   * a read older than the live messages it buffers; at most STREAM_READS_AT_ONCE are in Redis at a time.
+   */
+  private readStream(jobId: string): Promise<JobStreamRead> {
+    let read = this.streamReads.get(jobId);
+    if (!read) {
+      read = this.streamReadLimit(() => {
+        this.streamReads.delete(jobId);
+        return this.deps.jobLog.readStream(jobId);
+      });
+      this.streamReads.set(jobId, read);
+    }
+    return read;
   }
 
   private async unsubscribe(client: ClientConnection, jobId: string): Promise<void> {

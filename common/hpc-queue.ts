@@ -53,6 +53,13 @@ export interface HpcQueueShare {
   oldestWaitMs: number;
 }
 
+/**
+ * Waiting jobs are told their places at most this often. Every stage that starts moves every job behind
+ * it, so telling each change would publish O(waiting²) frames while a long line drains; once a second
+ * is O(waiting) a second, and a place is never more than a second old.
+ */
+export const TELL_PLACES_EVERY_MS = 1000;
+
 /** A worker's entry lives this long without news: a worker that died stops counting as capacity. */
 export const WORKER_TTL_MS = 45_000;
 /** How often a worker refreshes its entry (well inside WORKER_TTL_MS). */
@@ -65,7 +72,7 @@ const JOB_QUEUES_KEY = 'hpcq:jobs';
 /** Redis keys of one HPC queue's waiting line; the `{queue}` hash tag keeps them in one Redis Cluster slot. */
 function queueKeys(queue: string): string[] {
   const at = (name: string) => `hpcq:{${queue}}:${name}`;
-  return ['waiting', 'entries', 'shares', 'counters', 'bases', 'arrivals', 'workers', 'handing', 'durations'].map(at);
+  return ['waiting', 'entries', 'shares', 'counters', 'bases', 'arrivals', 'workers', 'handing', 'durations', 'told'].map(at);
 }
 
 /**
@@ -84,15 +91,49 @@ function queueKeys(queue: string): string[] {
  * place by one at most while the queue is busy; the end-to-end test checks the order on the dev server.
  */
 export class HpcQueueBook {
-  constructor(private readonly redis: RedisClient) {
+  /** Per queue, the timer of a `tell` this process owes: places changed within TELL_PLACES_EVERY_MS of the last telling. */
+  private readonly tells = new Map<string, NodeJS.Timeout>();
+  private readonly tellEveryMs: number;
+
+  constructor(
+    private readonly redis: RedisClient,
+    options: { tellEveryMs?: number } = {},
+  ) {
+    this.tellEveryMs = options.tellEveryMs ?? TELL_PLACES_EVERY_MS;
     if (!scriptsLoaded.has(redis)) {
       redis.defineCommand('hpcQueue', { numberOfKeys: queueKeys('x').length, lua: QUEUE_SCRIPT });
       scriptsLoaded.add(redis);
     }
   }
 
-  private run(queue: string, op: string, ...args: (string | number)[]): Promise<string> {
-    return this.redis.hpcQueue(...queueKeys(queue), op, Date.now(), queue, ...args);
+  /**
+   * Runs one operation of the line's script. When it changed places that may not be told yet, the script
+   * says in how many ms (`<ms>~` before its answer) and this process tells them then: whichever process
+   * of the farm gets there first publishes, the others find nothing left to tell.
+   */
+  private async run(queue: string, op: string, ...args: (string | number)[]): Promise<string> {
+    const raw = await this.redis.hpcQueue(...queueKeys(queue), op, Date.now(), queue, this.tellEveryMs, ...args);
+    const deferred = /^(\d+)~/.exec(raw);
+    if (!deferred) return raw;
+    this.tellLater(queue, Number(deferred[1]));
+    return raw.slice(deferred[0].length);
+  }
+
+  private tellLater(queue: string, ms: number): void {
+    if (this.tells.has(queue)) return;
+    const timer = setTimeout(() => {
+      this.tells.delete(queue);
+      // Best effort, like every place: the next change of the line, or another process's telling, makes up for it.
+      this.tell(queue).catch(() => undefined);
+    }, ms);
+    // A process on its way out does not wait for it: the next change of the line tells the places.
+    timer.unref();
+    this.tells.set(queue, timer);
+  }
+
+  /** Publishes the places that changed since they were last told, if that was TELL_PLACES_EVERY_MS ago (else schedules it). */
+  async tell(queue: string): Promise<void> {
+    await this.run(queue, 'tell');
   }
 
   /** A stage of the job waits for a slot of wait.queue from now; every waiting job is told its place. */

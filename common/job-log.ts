@@ -169,11 +169,10 @@ export class JobLog {
   }
 
   /**
-   * Everything a client at `afterSeq` needs, read in one MULTI so the seq, log and snapshot agree:
-   * the messages after it when the log reaches back that far, else the snapshot (flagged `reset` when
-   * Redis is behind the client).
+   * A job's seq, latest state and replay log, read in one MULTI so the three agree: what any catch-up is
+   * computed from (catchUpFrom), so one read can serve every socket that needs the job.
    */
-  async catchUp(jobId: string, afterSeq: number): Promise<JobCatchUp> {
+  async readStream(jobId: string): Promise<JobStreamRead> {
     const keys = jobKeys(jobId);
     const replies = await this.redis.multi().get(keys.seq).hgetall(keys.state).lrange(keys.log, 0, -1).exec();
     if (!replies) throw new Error(`Reading job ${jobId} from Redis was aborted`);
@@ -181,12 +180,31 @@ export class JobLog {
     const seqRaw = replies[0]![1] as string | null;
     const state = replies[1]![1] as Record<string, string>;
     const log = (replies[2]![1] as string[]).map((line) => JobMessage.parse(JSON.parse(line)));
-    const snapshot = toSnapshot(seqRaw, state) ?? { seq: 0, progress: null, event: null };
-    if (snapshot.seq < afterSeq) return { kind: 'snapshot', snapshot, reset: true };
-    const first = log[0];
-    if (snapshot.seq > afterSeq && (!first || first.seq > afterSeq + 1)) return { kind: 'snapshot', snapshot, reset: false };
-    return { kind: 'replay', messages: log.filter((m) => m.seq > afterSeq) };
+    return { snapshot: toSnapshot(seqRaw, state), log };
   }
+
+  /** Everything a client at `afterSeq` needs (catchUpFrom of one readStream). */
+  async catchUp(jobId: string, afterSeq: number): Promise<JobCatchUp> {
+    return catchUpFrom(await this.readStream(jobId), afterSeq);
+  }
+}
+
+/** What readStream read of a job: its snapshot (null when Redis holds nothing for it) and its replay log. */
+export interface JobStreamRead {
+  snapshot: JobSnapshot | null;
+  log: JobMessage[];
+}
+
+/**
+ * How a client at `afterSeq` catches up from what was read: the messages after it when the log reaches
+ * back that far, else the snapshot (flagged `reset` when Redis is behind the client).
+ */
+export function catchUpFrom(read: JobStreamRead, afterSeq: number): JobCatchUp {
+  const snapshot = read.snapshot ?? { seq: 0, progress: null, event: null };
+  if (snapshot.seq < afterSeq) return { kind: 'snapshot', snapshot, reset: true };
+  const first = read.log[0];
+  if (snapshot.seq > afterSeq && (!first || first.seq > afterSeq + 1)) return { kind: 'snapshot', snapshot, reset: false };
+  return { kind: 'replay', messages: read.log.filter((m) => m.seq > afterSeq) };
 }
 
 function toSnapshot(seqRaw: string | null, state: Record<string, string>): JobSnapshot | null {

@@ -50,7 +50,9 @@ const places = new HpcQueuePlaces({
 });
 // Before the Redis publisher closes: the line stops counting this worker's slots.
 lifecycle.onClose('HPC queue line', () => places.close());
-await places.register();
+// The publisher has no offline queue: a register sent before it connects would be lost (and warned about).
+if (redis.status === 'ready') await places.register();
+else redis.once('ready', () => void places.register());
 const connection = await connectToTemporal(config.TEMPORAL_ADDRESS, log);
 lifecycle.onClose('Temporal connection', () => connection.close());
 lifecycle.closeRedisAtExit('Redis publisher', redis);

@@ -20,6 +20,8 @@ interface LoadSocket {
   lastSeq: Map<string, number>;
   gaps: number;
   foreign: number;
+  /** `queue` frames (places in the HPC line): outside the job's sequence, so not counted in gaps. */
+  queueFrames: number;
 }
 
 /** pino's numeric levels: 40 warn, 50 error, 60 fatal. */
@@ -75,12 +77,16 @@ describe('load', () => {
     for (let i = 0; i < SOCKETS; i++) {
       const user = users[i % USERS]!;
       const ws = new WebSocket(stack.wsUrl, ['asset-farm.v1', `bearer.${stack.tokenFor(user)}`]);
-      const socket: LoadSocket = { user, ws, finals: new Map(), lastSeq: new Map(), gaps: 0, foreign: 0 };
+      const socket: LoadSocket = { user, ws, finals: new Map(), lastSeq: new Map(), gaps: 0, foreign: 0, queueFrames: 0 };
       ws.on('message', (data) => {
         const m = JSON.parse(data.toString()) as Record<string, unknown>;
         const jobId = m.jobId as string | undefined;
         if (!jobId) return;
         if (!jobId.startsWith(`asset-${user}-`)) socket.foreign++;
+        if (m.type === 'queue') {
+          socket.queueFrames++;
+          return;
+        }
         const seq = m.seq as number;
         if (m.type === 'snapshot') {
           socket.lastSeq.set(jobId, seq);
@@ -180,6 +186,7 @@ describe('load', () => {
       listedCompletedAtOnce,
       socketGaps: sockets.reduce((n, s) => n + s.gaps, 0),
       foreignMessages: sockets.reduce((n, s) => n + s.foreign, 0),
+      queueFrames: sockets.reduce((n, s) => n + s.queueFrames, 0),
       apiRssMiB: { idle: rss[0], withSockets: rssWithSockets, max: Math.max(...rss), afterSocketsClosed: rssAfterClose },
       errorLines: errorLines.length,
       warnLines,

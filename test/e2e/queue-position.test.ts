@@ -65,7 +65,8 @@ async function withLine<T>(server: RunningDevServer, redisUrl: string, queue: st
   const log = pino({ level: 'silent' });
   const redis = createRedis(redisUrl, 'reader');
   const subscriber = new Redis(redisUrl);
-  const book = new HpcQueueBook(redis);
+  // Places told at most every 100 ms, not every second: the turns below wait for them ten times a test.
+  const book = new HpcQueueBook(redis, { tellEveryMs: 100 });
   const frames = new Map<string, QueueMessage[]>();
   subscriber.on('pmessage', (_pattern: string, _channel: string, raw: string) => {
     if (!raw.startsWith('{"type":"queue"')) return;

@@ -651,6 +651,27 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     }
   });
 
+  it("a job many sockets of one user first see mid-stream is caught up with one read of its stream, not one per socket", async () => {
+    const jobId = await parkedJob('carol');
+    await publishRange(jobId, 'carol', 1, 5);
+    const many = Array.from({ length: 20 }, () => connect('carol'));
+    await Promise.all(many.map((s) => s.opened));
+    for (const s of many) s.send({ type: 'subscribeAll' });
+    await Promise.all(many.map((s) => s.waitFor((m) => m.type === 'subscribed' && m.all === true)));
+    const lranges = async () => Number(/cmdstat_lrange:calls=(\d+)/.exec((await producer.info('commandstats')) as string)?.[1] ?? 0);
+    const before = await lranges();
+    // Seq 6 is the first these sockets hear of the job: each needs the state so far before it.
+    await publishRange(jobId, 'carol', 6, 6);
+    await Promise.all(many.map((s) => s.waitFor((m) => m.type === 'snapshot' && m.jobId === jobId)));
+    for (const s of many) expect(s.messages.filter((m) => m.jobId === jobId).map((m) => [m.type, m.seq])).toEqual([['snapshot', 6]]);
+    expect((await lranges()) - before).toBe(1);
+    await publishRange(jobId, 'carol', 7, 7);
+    await Promise.all(many.map((s) => s.waitFor((m) => m.jobId === jobId && m.seq === 7)));
+    expect((await lranges()) - before).toBe(1);
+    for (const s of many) s.ws.close();
+    await temporal.workflow.getHandle(jobId).terminate('test done');
+  });
+
   it('resumes the stream after a Redis restart, with the seq kept; a client ahead of lost data gets a reset snapshot', async () => {
     const jobId = await parkedJob('alice');
     const a = connect('alice');
