@@ -29,6 +29,35 @@ import { resumableUploads } from './resumable-uploads.js';
 import { UPLOADS_PATH } from '../common/uploads.js';
 import { FAILURES, isStorageError } from '../common/failures.js';
 
+/**
+ * Past this much more, or this long, a refused body is cut off instead of read to its end; a client that
+ * sends nothing for `idleMs` (it waits for the answer first) gets it then.
+ */
+const REFUSED_BODY_DRAIN = { bytes: 8 * 1024 * 1024, ms: 2000, idleMs: 250 };
+
+/** Reads and drops what is left of a refused request body, until its end or REFUSED_BODY_DRAIN. */
+function drainRefusedBody(req: Request): Promise<void> {
+  return new Promise((resolve) => {
+    let read = 0;
+    let idle = setTimeout(() => done(), REFUSED_BODY_DRAIN.idleMs);
+    const timer = setTimeout(() => done(), REFUSED_BODY_DRAIN.ms);
+    function done(): void {
+      clearTimeout(timer);
+      clearTimeout(idle);
+      req.off('data', onData).off('end', done).off('close', done);
+      resolve();
+    }
+    function onData(chunk: Buffer): void {
+      read += chunk.length;
+      if (read > REFUSED_BODY_DRAIN.bytes) return done();
+      clearTimeout(idle);
+      idle = setTimeout(done, REFUSED_BODY_DRAIN.idleMs);
+    }
+    req.on('data', onData).once('end', done).once('close', done);
+    req.resume();
+  });
+}
+
 export interface ApiDeps {
   config: ApiConfig;
   temporal: Client;
@@ -180,9 +209,13 @@ export function createApiServer(deps: ApiDeps): ApiServer {
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof UploadError) {
-      // Refused mid-body (too large): end the connection instead of reading the rest of a huge body.
-      if (err.status === 413) res.setHeader('connection', 'close');
-      res.status(err.status).json({ error: { code: err.code, message: err.message } });
+      const answer = () => res.status(err.status).json({ error: { code: err.code, message: err.message } });
+      if (err.status !== 413 || req.complete) return void answer();
+      // Refused mid-body (too large): end the connection instead of reading the rest of a huge body. A
+      // client still sending when the socket closes sees a broken pipe, not the 413 (Node's fetch, curl), so
+      // the rest is read and dropped first, up to a bound: an upload a little over the limit reads its answer.
+      res.setHeader('connection', 'close');
+      void drainRefusedBody(req).then(answer);
       return;
     }
     // The router's decoding of a path parameter with a broken % escape (e.g. /api/jobs/%E0%A4%A).

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import * as tus from 'tus-js-client';
 import { DetailedError, Upload, type UrlStorage } from 'tus-js-client';
-import { UPLOADS_PATH, uploadIdOf, type UploadId } from '../common/uploads.js';
+import { startFromLatestAttempt, UPLOADS_PATH, uploadIdOf, type UploadId } from '../common/uploads.js';
 import { CliError } from './cli-error.js';
 
 // tus-js-client's Node build exports its file-backed URL storage, but its typings (shared with the browser) omit it.
@@ -56,14 +56,7 @@ export async function uploadResumably(file: string, options: ResumableUploadOpti
       onSuccess: () => resolve(upload.url!),
       onError: (err) => reject(uploadError(options.api, file, err)),
     });
-    upload
-      .findPreviousUploads()
-      .then((previous) => {
-        const last = previous.sort((a, b) => b.creationTime.localeCompare(a.creationTime))[0];
-        if (last) upload.resumeFromPreviousUpload(last);
-        upload.start();
-      })
-      .catch((err: unknown) => reject(err as Error));
+    startFromLatestAttempt(upload).catch((err: unknown) => reject(err as Error));
   });
   const id = uploadIdOf(url);
   if (!id) throw new CliError('BAD_RESPONSE', `The API at ${options.api} gave the upload an address the CLI does not understand (${url}).`);

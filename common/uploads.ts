@@ -33,3 +33,18 @@ export function uploadIdOf(url: string): UploadId | null {
   const parsed = UploadId.safeParse(url.split('?')[0]!.split('/').pop());
   return parsed.success ? parsed.data : null;
 }
+
+/** What startFromLatestAttempt needs of a tus-js-client Upload (its browser and Node builds alike). */
+interface ResumableUpload<Previous extends { creationTime: string }> {
+  findPreviousUploads(): Promise<Previous[]>;
+  resumeFromPreviousUpload(previous: Previous): void;
+  start(): void;
+}
+
+/** Starts a tus upload, from the newest earlier attempt at the same file this client recorded, if any (page and CLI). */
+export async function startFromLatestAttempt<Previous extends { creationTime: string }>(upload: ResumableUpload<Previous>): Promise<void> {
+  const previous = await upload.findPreviousUploads();
+  const last = [...previous].sort((a, b) => b.creationTime.localeCompare(a.creationTime))[0];
+  if (last) upload.resumeFromPreviousUpload(last);
+  upload.start();
+}

@@ -25,6 +25,14 @@ export function blobKey(sha256: string): string {
 const Manifest = z.object({
   outputs: z.array(z.object({ name: z.string(), size: z.number().int().nonnegative(), sha256: z.string(), modifiedAt: z.string() })),
 });
+/** An upload blob that requests of this process created: how many hold it, whether any kept it. */
+export interface PendingBlob {
+  holders: number;
+  kept: boolean;
+  /** The inode last renamed into place (local storage: another process's rename replaces it). */
+  ino?: number;
+}
+
 const RetainedInputs = z.object({ sha256: z.array(z.string().regex(SHA256)) });
 
 /**
@@ -37,10 +45,44 @@ const RetainedInputs = z.object({ sha256: z.array(z.string().regex(SHA256)) });
  *   jobs/<jobId>/outputs.json       the published listing, written last (readers trust only it)
  */
 export abstract class JobData implements Omit<AssetStorage, 'putUpload' | 'settleUpload' | 'removeStaleUploads'> {
+  /** Blobs that uploads in flight in this process created (they were not stored before), by digest. */
+  private readonly pending = new Map<string, PendingBlob>();
+
   constructor(protected readonly objects: ObjectStore) {}
 
   /** True while a request in this process still holds the blob (it must not be deleted under it). */
-  protected abstract inFlight(sha256: string): boolean;
+  protected inFlight(sha256: string): boolean {
+    return this.pending.has(sha256);
+  }
+
+  /**
+   * An upload of this process now holds the blob (`existed`: it was stored before this upload). Returns
+   * the blob's entry while uploads of this process created it, to which the back end may add what it needs.
+   */
+  protected holdUpload(sha256: string, existed: boolean): PendingBlob | undefined {
+    const entry = this.pending.get(sha256);
+    if (entry) entry.holders++;
+    else if (!existed) {
+      const created: PendingBlob = { holders: 1, kept: false };
+      this.pending.set(sha256, created);
+      return created;
+    }
+    return entry;
+  }
+
+  /**
+   * One holder of the blob is done with it. Returns its entry when that was the last holder, none kept it
+   * and uploads of this process created it: the back end then removes the blob unless a job retains it.
+   */
+  protected releaseUpload(sha256: string, outcome: 'kept' | 'discarded'): PendingBlob | null {
+    const entry = this.pending.get(sha256);
+    if (!entry) return null;
+    entry.holders--;
+    if (outcome === 'kept') entry.kept = true;
+    if (entry.holders > 0) return null;
+    this.pending.delete(sha256);
+    return entry.kept ? null : entry;
+  }
 
   private jobPrefix(jobId: string): string {
     assertJobId(jobId);

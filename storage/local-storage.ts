@@ -14,22 +14,12 @@ import { uploadMeter } from './upload-meter.js';
  * as paths, plus uploads/tmp/ for uploads being received. Every process that uses it must see the folder.
  */
 export class LocalStorage extends JobData implements AssetStorage {
-  /**
-   * Blobs that uploads in flight in this process created (they were not on disk before), by digest: how
-   * many requests hold them, whether any kept them, and the inode last renamed into place.
-   */
-  private readonly pending = new Map<string, { holders: number; kept: boolean; ino: number }>();
-
   private readonly files: FsObjectStore;
 
   constructor(private readonly root: string) {
     const files = new FsObjectStore(root);
     super(files);
     this.files = files;
-  }
-
-  protected inFlight(sha256: string): boolean {
-    return this.pending.has(sha256);
   }
 
   private get tmpDir(): string {
@@ -56,11 +46,8 @@ export class LocalStorage extends JobData implements AssetStorage {
       // rename is atomic: a concurrent identical upload just replaces the blob with the same bytes.
       await fs.rename(tmp, dest);
       const ino = (await fs.stat(dest)).ino;
-      const entry = this.pending.get(sha256);
-      if (entry) {
-        entry.holders++;
-        entry.ino = ino;
-      } else if (!existed) this.pending.set(sha256, { holders: 1, kept: false, ino });
+      const entry = this.holdUpload(sha256, existed);
+      if (entry) entry.ino = ino;
       return { sha256, size };
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -69,18 +56,13 @@ export class LocalStorage extends JobData implements AssetStorage {
   }
 
   async settleUpload(blob: StoredBlob, outcome: 'kept' | 'discarded'): Promise<void> {
-    const entry = this.pending.get(blob.sha256);
+    const entry = this.releaseUpload(blob.sha256, outcome);
     if (!entry) return;
-    entry.holders--;
-    if (outcome === 'kept') entry.kept = true;
-    if (entry.holders > 0) return;
-    this.pending.delete(blob.sha256);
-    if (entry.kept) return;
     const dest = this.blobPath(blob.sha256);
     // Another process renamed its copy of the same bytes over ours (other inode), or a job retains it:
     // it is in use.
     const current = await fs.stat(dest).catch(() => null);
-    if (current?.ino === entry.ino && current.nlink === 1 && !(await this.isRetained(blob.sha256))) await fs.rm(dest, { force: true });
+    if (current && current.ino === entry.ino && current.nlink === 1 && !(await this.isRetained(blob.sha256))) await fs.rm(dest, { force: true });
   }
 
   async removeStaleUploads(maxAgeMs: number): Promise<number> {

@@ -24,17 +24,11 @@ const TMP_PREFIX = 'uploads/tmp/';
  */
 export class S3Storage extends JobData implements AssetStorage {
   private readonly bucket: S3ObjectStore;
-  /** Blobs that uploads in flight in this process created (they were not stored before): holders and whether any kept them. */
-  private readonly pending = new Map<string, { holders: number; kept: boolean }>();
 
   constructor(client: S3Client, bucket: string, prefix = '') {
     const objects = new S3ObjectStore(client, bucket, prefix);
     super(objects);
     this.bucket = objects;
-  }
-
-  protected inFlight(sha256: string): boolean {
-    return this.pending.has(sha256);
   }
 
   private async exists(key: string): Promise<boolean> {
@@ -66,9 +60,7 @@ export class S3Storage extends JobData implements AssetStorage {
             CopySource: `${this.bucket.bucket}/${this.bucket.keyOf(tmp)}`,
           }),
         );
-      const entry = this.pending.get(sha256);
-      if (entry) entry.holders++;
-      else if (!existed) this.pending.set(sha256, { holders: 1, kept: false });
+      this.holdUpload(sha256, existed);
       return { sha256, size };
     } catch (err) {
       body.destroy();
@@ -79,13 +71,7 @@ export class S3Storage extends JobData implements AssetStorage {
   }
 
   async settleUpload(blob: StoredBlob, outcome: 'kept' | 'discarded'): Promise<void> {
-    const entry = this.pending.get(blob.sha256);
-    if (!entry) return;
-    entry.holders--;
-    if (outcome === 'kept') entry.kept = true;
-    if (entry.holders > 0) return;
-    this.pending.delete(blob.sha256);
-    if (entry.kept || (await this.isRetained(blob.sha256))) return;
+    if (!this.releaseUpload(blob.sha256, outcome) || (await this.isRetained(blob.sha256))) return;
     await this.objects.remove([blobKey(blob.sha256)]);
   }
 

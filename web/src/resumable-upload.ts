@@ -1,6 +1,6 @@
 import { createSHA256 } from 'hash-wasm';
 import { DetailedError, Upload } from 'tus-js-client';
-import { UPLOADS_PATH, uploadIdOf, type UploadId } from '../../common/uploads.js';
+import { startFromLatestAttempt, UPLOADS_PATH, uploadIdOf, type UploadId } from '../../common/uploads.js';
 import { ApiError, errorForStatus } from './api-client.js';
 import { ErrorBody } from './server-frames.js';
 
@@ -80,13 +80,6 @@ export function sendResumably(
         if (req.getMethod() === 'HEAD') options.onRetry();
       },
     });
-    upload
-      .findPreviousUploads()
-      .then((previous) => {
-        const last = previous.sort((a, b) => b.creationTime.localeCompare(a.creationTime))[0];
-        if (last) upload.resumeFromPreviousUpload(last);
-        upload.start();
-      })
-      .catch((err: unknown) => reject(err instanceof Error ? tusError(err) : new ApiError('NETWORK', 0, String(err))));
+    startFromLatestAttempt(upload).catch((err: unknown) => reject(err instanceof Error ? tusError(err) : new ApiError('NETWORK', 0, String(err))));
   });
 }
