@@ -433,6 +433,11 @@ export const orchestratorWorkerSchema = z
   .object({
     ...serviceEnv,
     METRICS_PORT: port.default(0),
+    /**
+     * Where the orchestrator keeps its workflow bundle between starts, keyed by a digest of the sources (a
+     * changed file builds a new one; webpack takes seconds of CPU). Default: DATA_DIR/cache.
+     */
+    WORKFLOW_BUNDLE_CACHE_DIR: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
     refineRedis(env, ctx);

@@ -36,7 +36,7 @@ const worker = await Worker.create({
   interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes] },
   workflowBundle: await workflowBundle(
     fileURLToPath(new URL('../workflows/index.ts', import.meta.url)),
-    path.join(config.DATA_DIR, 'cache'),
+    config.WORKFLOW_BUNDLE_CACHE_DIR ?? path.join(config.DATA_DIR, 'cache'),
     log,
   ),
   activities: createJobEventActivities({

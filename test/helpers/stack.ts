@@ -10,6 +10,7 @@ import { ServiceProcess } from '../../scripts/lib/service-process.js';
 import { startDevServer, waitForPoller, type RunningDevServer } from '../../scripts/lib/temporal-server.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
 import { freePort, waitFor } from '../../scripts/lib/wait.js';
+import { TEST_BUNDLE_CACHE_DIR } from './workflow-workers.js';
 
 export interface TestStack {
   apiUrl: string;
@@ -77,6 +78,8 @@ export async function startStack(
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_NAMESPACE: temporal.namespace,
     DATA_DIR: dataDir,
+    // One workflow bundle for the whole test run, not a webpack build per stack.
+    WORKFLOW_BUNDLE_CACHE_DIR: TEST_BUNDLE_CACHE_DIR,
     API_PORT: String(apiPort),
     API_HOST: '127.0.0.1',
     JWT_SECRET: secret,

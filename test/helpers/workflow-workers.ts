@@ -2,19 +2,27 @@ import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, Worker, type WorkflowBundle } from '@temporalio/worker';
+import path from 'node:path';
+import { DefaultLogger, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { pino } from 'pino';
 import { z } from 'zod';
 import type { JobEventActivities } from '../../activities/index.js';
 import type { PipelineActivities } from '../../common/pipeline.js';
 import type { JobEventFields } from '../../common/progress.js';
+import { PROJECT_ROOT } from '../../common/config.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
+import { workflowBundle } from '../../worker/workflow-bundle.js';
 
-/** The workflows bundled once per test file (webpack takes seconds; every worker of the file reuses it). */
-export function bundleWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({
-    workflowsPath: fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)),
-    logger: new DefaultLogger('WARN'),
-  });
+/** The test run's workflow bundle cache, shared by the test files and the stacks' orchestrators (WORKFLOW_BUNDLE_CACHE_DIR). */
+export const TEST_BUNDLE_CACHE_DIR = path.join(PROJECT_ROOT, 'node_modules', '.cache', 'asset-farm', 'workflow-bundles');
+const silentLog = pino({ level: 'silent' });
+
+/**
+ * The workflows bundled as the orchestrator bundles them (worker/workflow-bundle.ts), from the test run's
+ * cache when the sources are unchanged: webpack takes seconds of CPU, once per run instead of once per file.
+ */
+export async function bundleWorkflows(): Promise<WorkflowBundle> {
+  return workflowBundle(fileURLToPath(new URL('../../workflows/index.ts', import.meta.url)), TEST_BUNDLE_CACHE_DIR, silentLog);
 }
 
 /**
