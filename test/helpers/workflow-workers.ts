@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import path from 'node:path';
-import { DefaultLogger, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { pino } from 'pino';
 import { z } from 'zod';
 import type { JobEventActivities } from '../../activities/index.js';
