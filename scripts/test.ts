@@ -24,6 +24,11 @@ function run(name: string, args: string[]): { child: ChildProcess; done: Promise
   return { child, done };
 }
 
+// Every Node process of the run (vitest's workers, each test stack's components, each CLI run) keeps
+// V8's compiled code of the modules it loads here and reuses it: a component then starts on about a fifth
+// less CPU, and a run starts about 150 of them on two cores. A user's own NODE_COMPILE_CACHE is kept.
+process.env.NODE_COMPILE_CACHE ??= path.join(import.meta.dirname, '..', 'node_modules', '.cache', 'asset-farm', 'node-compile-cache');
+
 const typecheck = run('tsc', [bin('typescript', 'bin/tsc'), '--noEmit', '-p', 'tsconfig.json']);
 const tests = run('vitest', [bin('vitest', 'vitest.mjs'), 'run', ...process.argv.slice(2)]);
 for (const signal of ['SIGTERM', 'SIGHUP'] as const)

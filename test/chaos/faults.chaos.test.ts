@@ -19,7 +19,7 @@ const SETTLE_MS = 300_000;
  * file, both workers and the API as processes), one after another. Each run submits jobs for several users,
  * follows them over sockets like a careful client (reconnect + lastSeq), injects the fault while they run,
  * and prints and asserts the figures: every job ends (lost = 0), no seq gap or duplicate on any stream.
- * The HPC worker kill is proven in test/e2e/hpc-worker-kill.test.ts and not repeated here.
+ * The HPC worker kill is proven in test/chaos/hpc-worker-kill.chaos.test.ts and not repeated here.
  */
 describe('faults: nothing lost', () => {
   let stack: TestStack;
