@@ -35,6 +35,8 @@ export interface PhaseResult {
   seqGaps: number;
   /** Core-seconds per second of each process over the measured window. */
   cpu: Record<string, number>;
+  /** CPU seconds each process used over the measured window. */
+  cpuSeconds: Record<string, number>;
   redisCommands: number;
   redisTopCommands: Record<string, number>;
 }
@@ -140,13 +142,23 @@ async function measureWindow<T>(
   rig: ProgressRig,
   pids: Record<string, number>,
   body: () => Promise<T>,
-): Promise<{ value: T; cpu: Record<string, number>; redisCommands: number; redisTopCommands: Record<string, number> }> {
+): Promise<{ value: T } & PhaseWindow> {
   const before = await commandCalls(rig.redis);
   const stopCpu = startCpuMeter(pids);
   const value = await body();
-  const cpu = Object.fromEntries(Object.entries(stopCpu()).map(([name, c]) => [name, Math.round(c.coreShare * 1000) / 1000]));
+  const used = Object.entries(stopCpu());
+  const cpu = Object.fromEntries(used.map(([name, c]) => [name, Math.round(c.coreShare * 1000) / 1000]));
+  const cpuSeconds = Object.fromEntries(used.map(([name, c]) => [name, Math.round(c.cpuSeconds * 1000) / 1000]));
   const delta = commandDelta(before, await commandCalls(rig.redis));
-  return { value, cpu, redisCommands: delta.total, redisTopCommands: delta.top };
+  return { value, cpu, cpuSeconds, redisCommands: delta.total, redisTopCommands: delta.top };
+}
+
+/** What a measured window cost: CPU per process and the Redis commands it sent. */
+interface PhaseWindow {
+  cpu: Record<string, number>;
+  cpuSeconds: Record<string, number>;
+  redisCommands: number;
+  redisTopCommands: Record<string, number>;
 }
 
 /** One phase's figures: what the clients received, and the window's CPU and Redis counts. */
@@ -154,7 +166,7 @@ function phaseResult(
   system: PhaseResult['system'],
   jobs: number,
   got: ClientResults,
-  window: { cpu: Record<string, number>; redisCommands: number; redisTopCommands: Record<string, number> },
+  window: PhaseWindow,
   producer: { coalesced: number; drops: number },
 ): PhaseResult {
   return {
@@ -168,6 +180,7 @@ function phaseResult(
     finals: got.finals,
     seqGaps: got.seqGaps,
     cpu: window.cpu,
+    cpuSeconds: window.cpuSeconds,
     redisCommands: window.redisCommands,
     redisTopCommands: window.redisTopCommands,
   };
@@ -403,6 +416,7 @@ async function runBullmq(ctx: BenchContext, rig: ProgressRig, jobs: number, upda
   return phaseResult('bullmq', jobs, got, window, { coalesced: 0, drops: window.value.produced.reduce((s, p) => s + p.dropped, 0) });
 }
 
+const workerCpuPerUpdate = (p: PhaseResult) => ((p.cpuSeconds.worker ?? Number.NaN) * 1e6) / Math.max(1, p.delivered);
 const sumCpu = (p: PhaseResult) => Object.entries(p.cpu).reduce((s, [name, v]) => (name === 'temporal' ? s : s + v), 0);
 
 /**
@@ -527,6 +541,12 @@ export async function runProgressBenchmarks(ctx: BenchContext): Promise<BenchRes
         },
       ),
       row('CPU, all processes but Temporal', scale, 'cores', project.map(sumCpu), { name: 'BullMQ', values: bullmq.map(sumCpu) }),
+      // The producer's own cost of one update (report call to Redis, with its heartbeats): issue 22's
+      // "worker CPU per delivered update".
+      row('worker CPU per delivered update', scale, 'µs', project.map(workerCpuPerUpdate), {
+        name: 'BullMQ',
+        values: bullmq.map(workerCpuPerUpdate),
+      }),
       row(
         'Redis CPU',
         scale,
