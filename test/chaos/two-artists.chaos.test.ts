@@ -1,9 +1,10 @@
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/browser.js';
+import { placesPerWait } from '../helpers/queue-places.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { SHARED_ASSETS } from '../helpers/upload.js';
 
@@ -46,8 +47,6 @@ describe('two artists share the farm, each in their own browser', () => {
     await page.locator('#connection[data-state="online"]').waitFor();
     return page;
   }
-
-  const phaseOf = (card: Locator) => card.getAttribute('data-phase');
 
   it(
     'B’s one asset starts while A’s 30-asset folder runs, B is told an honest place, and A’s folder is one batch',
@@ -95,15 +94,11 @@ describe('two artists share the farm, each in their own browser', () => {
       expect(anaDoneAtBenEnd).toBeLessThan(FOLDER_ASSETS / 2);
       // Honest places: a number of jobs ahead, never more than A's batch has running (4 at a time), only
       // counting down while one stage waits, and gone once the machine took the last one.
-      const aheadOf = (text: string) => (text.includes('yours is next') ? 0 : Number(/: (\d+) jobs? ahead/.exec(text)?.[1] ?? Number.NaN));
-      const waits: number[][] = [[]];
-      for (const text of places) {
-        if (text) waits.at(-1)!.push(aheadOf(text));
-        else if (waits.at(-1)!.length > 0) waits.push([]);
-      }
-      for (const run of waits) {
-        for (const ahead of run) expect(ahead).toBeGreaterThanOrEqual(0);
-        for (const ahead of run) expect(ahead).toBeLessThanOrEqual(4);
+      for (const run of placesPerWait(places)) {
+        for (const ahead of run) {
+          expect(ahead).toBeGreaterThanOrEqual(0);
+          expect(ahead).toBeLessThanOrEqual(4);
+        }
         for (let i = 1; i < run.length; i++) expect(run[i]!).toBeLessThanOrEqual(run[i - 1]!);
       }
       expect(places.at(-1) ?? '').toBe('');
@@ -114,7 +109,7 @@ describe('two artists share the farm, each in their own browser', () => {
       await expect.poll(anaCompleted, { timeout: TIMEOUT_MS, interval: 1000 }).toBe(FOLDER_ASSETS);
       expect(await assets.count()).toBe(FOLDER_ASSETS);
       expect(await ana.locator('article.job').count()).toBe(1);
-      expect(await phaseOf(batch)).toBe('completed');
+      expect(await batch.getAttribute('data-phase')).toBe('completed');
     },
     TIMEOUT_MS,
   );

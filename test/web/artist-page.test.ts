@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { jobKeys } from '../../common/job-log.js';
 import { waitFor } from '../../scripts/lib/wait.js';
+import { placesPerWait } from '../helpers/queue-places.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { SHARED_ASSETS, uploadAsset } from '../helpers/upload.js';
 
@@ -382,15 +383,17 @@ describe('web page for artists: Chromium against the real stack', () => {
     const ids: string[] = [];
     let workerBack = false;
     try {
-      // Three jobs while no machine is up: all three wait, in the order they were submitted.
+      // Three jobs while no machine is up: all three wait, in the order they were submitted. Each is in
+      // the line before the next is submitted: the first stages of jobs started within the same moment
+      // reach the HPC queue in whichever order their workflows run, and the places follow that order.
+      const page = await signIn('gina');
+      const place = (jobId: string) => page.locator(`article.job[data-job-id="${jobId}"] .queue-place`);
       for (let i = 0; i < 3; i++) {
         const res = await uploadAsset(stack.apiUrl, token, [TWO_CUBES], { options: JSON.stringify({}) });
-        ids.push(((await res.json()) as { jobId: string }).jobId);
+        const { jobId } = (await res.json()) as { jobId: string };
+        ids.push(jobId);
+        await place(jobId).filter({ hasText: 'Waiting for the HPC machine' }).waitFor();
       }
-      const page = await signIn('gina');
-      // The page lists jobs from Temporal's visibility, which lags a moment behind the starts.
-      await Promise.all(ids.map((id) => page.locator(`article.job[data-job-id="${id}"]`).waitFor()));
-      const place = (jobId: string) => page.locator(`article.job[data-job-id="${jobId}"] .queue-place`);
       await place(ids[2]!).filter({ hasText: 'Waiting for the HPC machine: 2 jobs ahead of yours' }).waitFor();
       await place(ids[0]!).filter({ hasText: 'Waiting for the HPC machine: yours is next' }).waitFor();
       await shot(page, '14-queue-place');
@@ -410,14 +413,9 @@ describe('web page for artists: Chromium against the real stack', () => {
       workerBack = true;
       await waitForPhase(page.locator(`article.job[data-job-id="${ids[2]!}"]`), 'completed');
       const seen = await page.evaluate(() => (window as unknown as { placesSeen: string[] }).placesSeen);
-      const aheadOf = (text: string) => (text.includes('yours is next') ? 0 : Number(/: (\d+) jobs? ahead/.exec(text)![1]));
       // Each stage of the job waits in turn; while one waits its place only goes down (one artist's own
       // later stages queue behind their waiting jobs), and it goes away when a machine takes the stage.
-      const waits: number[][] = [[]];
-      for (const text of seen) {
-        if (text) waits.at(-1)!.push(aheadOf(text));
-        else if (waits.at(-1)!.length > 0) waits.push([]);
-      }
+      const waits = placesPerWait(seen);
       expect(waits[0]![0]).toBe(2);
       for (const run of waits) for (let i = 1; i < run.length; i++) expect(run[i]!).toBeLessThanOrEqual(run[i - 1]!);
       expect(seen.at(-1)).toBe('');
