@@ -9,7 +9,7 @@ import { startCpuMeter } from '../lib/proc-stats.js';
 import { commandCalls, commandDelta } from '../lib/redis-stats.js';
 import { row, type BenchResult, type ResultRow } from '../lib/report.js';
 import { spawnNode, type BenchChild } from '../lib/rpc.js';
-import { summarizeLatency, type LatencySummary } from '../lib/stats.js';
+import { fmt, summarizeLatency, type LatencySummary } from '../lib/stats.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { BENCH_ORCHESTRATOR_QUEUE, type SyntheticJobInput, type SyntheticJobResult } from './bench-queues.js';
 
@@ -368,7 +368,7 @@ async function runProject(ctx: BenchContext, rig: ProgressRig, jobs: number, upd
     const rt = summarizeLatency(roundTrips);
     ctx.log(`  report call → Redis answered, in the worker: p50 ${rt.p50.toFixed(3)} ms, p99 ${rt.p99.toFixed(3)} ms`);
   }
-  if (got.tap) ctx.log(`  tap (report call → leaving Redis): p50 ${got.tap.p50.toFixed(3)} ms, p99 ${got.tap.p99.toFixed(3)} ms`);
+  if (got.tap) ctx.log(`  tap (report call → leaving Redis): p50 ${fmt(got.tap.p50, 'ms')}, p99 ${fmt(got.tap.p99, 'ms')}`);
   await rig.clients.call('close');
   const produced = window.value.produced;
   return phaseResult('project', jobs, got, window, {
@@ -449,8 +449,10 @@ export async function runProgressBenchmarks(ctx: BenchContext): Promise<BenchRes
             await rig.clients.call('close').catch(() => {});
             continue;
           }
+          // fmt, not toFixed: a phase with no latency sample (its summary crossed the client's IPC as JSON,
+          // where NaN is null) is reported by its delivered count below, not by a TypeError here.
           ctx.log(
-            `  p50 ${phase.latency.p50.toFixed(3)} ms, p99 ${phase.latency.p99.toFixed(3)} ms, max ${phase.latency.max.toFixed(2)} ms, ` +
+            `  p50 ${fmt(phase.latency.p50, 'ms')}, p99 ${fmt(phase.latency.p99, 'ms')}, max ${fmt(phase.latency.max, 'ms')}, ` +
               `delivered ${phase.delivered}/${phase.expected}, finals ${phase.finals}/${jobs}, cpu ${JSON.stringify(phase.cpu)}`,
           );
           phases.push(phase);
