@@ -168,4 +168,43 @@ describe('JobLog on a real Redis', () => {
     const log = new JobLog(client, { ttlSeconds: 60 });
     expect(await log.readSnapshot('job-none')).toBeNull();
   });
+
+  it('sends what one event-loop turn publishes as one script call, in call order, each with its own answer', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60, logMax: 4 });
+    const calls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
+    await log.publishProgress(progress('job-warm', 1)); // loads the script, so the batch below is one EVALSHA
+    const before = await calls();
+    const jobs = Array.from({ length: 30 }, (_, i) => `job-batch-${i}`); // 240 messages: one batch (at most 256)
+    const ended = { owner: 'alice', event: 'completed', message: 'done', runId: 'run-1' } as const;
+    // Per job, interleaved across jobs: 5 updates, a terminal event, a reconciliation that must not
+    // publish (the job already ended), then one more update.
+    const answers = jobs.flatMap((jobId) => [
+      ...[1, 2, 3, 4, 5].map((i) => log.publishProgress(progress(jobId, i))),
+      log.publishEvent({ ...ended, jobId, ts: Date.now() }),
+      log.publishTerminalIfMissing({ ...ended, jobId, ts: Date.now() }),
+      log.publishProgress(progress(jobId, 9)),
+    ]);
+    const seqs = await Promise.all(answers);
+    expect(await calls()).toBe(before + 1);
+    for (let j = 0; j < jobs.length; j++) expect(seqs.slice(j * 8, j * 8 + 8)).toEqual([1, 2, 3, 4, 5, 6, null, 7]);
+    for (const jobId of [jobs[0]!, jobs[29]!]) {
+      const stream = await log.readStream(jobId);
+      expect(stream.snapshot).toMatchObject({ seq: 7, progress: { seq: 7, done: 9 }, event: { seq: 6, event: 'completed' } });
+      expect(stream.log.map((m) => m.seq)).toEqual([4, 5, 6, 7]);
+    }
+  });
+
+  it('fails every caller of a batch Redis refuses, and publishes nothing of it', async () => {
+    const log = new JobLog(client, { ttlSeconds: 60 });
+    const bad = { ...progress('job-refused', 1), message: 'x'.repeat(16) };
+    await client.config('SET', 'proto-max-bulk-len', String(1024 * 1024));
+    try {
+      const answers = [log.publishProgress(bad), log.publishProgress({ ...bad, message: 'y'.repeat(2 * 1024 * 1024) })];
+      const settled = await Promise.allSettled(answers);
+      expect(settled.map((s) => s.status)).toEqual(['rejected', 'rejected']);
+      expect(await log.readSnapshot('job-refused')).toBeNull();
+    } finally {
+      await client.config('SET', 'proto-max-bulk-len', String(512 * 1024 * 1024));
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Result } from 'ioredis';
+import { Cluster, type Result } from 'ioredis';
 import type { RedisClient } from './redis.js';
 import { JobControlMessage, jobControlChannel } from './job-control.js';
 import {
@@ -23,19 +23,8 @@ export const DEFAULT_LOG_MAX = 2000;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    publishJobMessage(
-      seqKey: string,
-      stateKey: string,
-      logKey: string,
-      channel: string,
-      type: string,
-      payload: string,
-      ttlSeconds: number,
-      logMax: number,
-      condition: '0' | '1' | '2',
-      terminalKinds: string,
-      runId: string,
-    ): Result<number, Context>;
+    /** redis-scripts/publish-job-message.lua: the key count, then its keys and arguments. */
+    publishJobMessages(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Result<number[], Context>;
   }
 }
 
@@ -60,6 +49,21 @@ export type JobCatchUp = { kind: 'replay'; messages: JobMessage[] } | { kind: 's
 
 const TERMINAL_KINDS = [...TERMINAL_EVENTS].join(',');
 
+/** Most messages one script call publishes: bounds how long Redis is busy with one batch. */
+const MAX_BATCH = 256;
+
+/** A message waiting for its event-loop turn's batch, and its caller's promise. */
+interface QueuedMessage {
+  jobId: string;
+  channel: string;
+  type: 'progress' | 'event';
+  payload: string;
+  condition: '0' | '1' | '2';
+  runId: string;
+  resolve: (seq: number) => void;
+  reject: (err: unknown) => void;
+}
+
 export interface JobLogOptions {
   ttlSeconds: number;
   logMax?: number;
@@ -71,6 +75,7 @@ export interface JobLogOptions {
  */
 export class JobLog {
   private readonly logMax: number;
+  private queue: QueuedMessage[] = [];
 
   constructor(
     private readonly redis: RedisClient,
@@ -78,7 +83,7 @@ export class JobLog {
   ) {
     this.logMax = options.logMax ?? DEFAULT_LOG_MAX;
     if (!scriptsLoaded.has(redis)) {
-      redis.defineCommand('publishJobMessage', { numberOfKeys: 3, lua: PUBLISH_SCRIPT });
+      redis.defineCommand('publishJobMessages', { lua: PUBLISH_SCRIPT });
       scriptsLoaded.add(redis);
     }
   }
@@ -129,6 +134,10 @@ export class JobLog {
     return seq === 0 ? null : seq;
   }
 
+  /**
+   * Queues one message for this event-loop turn's batch: everything published in one turn (the
+   * progress of every stage whose timer fired) goes to Redis as one script call, in call order.
+   */
   private publish(
     type: 'progress' | 'event',
     owner: string,
@@ -136,19 +145,42 @@ export class JobLog {
     fields: object & { runId?: string },
     condition: '0' | '1' | '2',
   ): Promise<number> {
-    const keys = jobKeys(jobId);
-    return this.redis.publishJobMessage(
-      keys.seq,
-      keys.state,
-      keys.log,
-      progressChannel(owner, jobId),
-      type,
-      JSON.stringify(fields),
-      this.options.ttlSeconds,
-      this.logMax,
-      condition,
-      TERMINAL_KINDS,
-      fields.runId ?? '',
+    return new Promise<number>((resolve, reject) => {
+      if (this.queue.length === 0) setImmediate(() => this.flush());
+      this.queue.push({
+        jobId,
+        channel: progressChannel(owner, jobId),
+        type,
+        payload: JSON.stringify(fields),
+        condition,
+        runId: fields.runId ?? '',
+        resolve,
+        reject,
+      });
+    });
+  }
+
+  private flush(): void {
+    const queued = this.queue;
+    this.queue = [];
+    // A cluster runs a script on one node, so there a batch holds one job's messages (one hash slot).
+    const batches = this.redis instanceof Cluster ? groupBy(queued, (m) => m.jobId) : [queued];
+    for (const batch of batches) {
+      for (let i = 0; i < batch.length; i += MAX_BATCH) this.send(batch.slice(i, i + MAX_BATCH));
+    }
+  }
+
+  private send(batch: QueuedMessage[]): void {
+    const keys: string[] = [];
+    const args: Array<string | number> = [this.options.ttlSeconds, this.logMax, TERMINAL_KINDS];
+    for (const m of batch) {
+      const k = jobKeys(m.jobId);
+      keys.push(k.seq, k.state, k.log);
+      args.push(m.channel, m.type, m.payload, m.condition, m.runId);
+    }
+    this.redis.publishJobMessages(keys.length, ...keys, ...args).then(
+      (seqs) => batch.forEach((m, i) => m.resolve(Number(seqs[i]))),
+      (err: unknown) => batch.forEach((m) => m.reject(err)),
     );
   }
 
@@ -216,4 +248,15 @@ function toSnapshot(seqRaw: string | null, state: Record<string, string>): JobSn
     progress: progress?.type === 'progress' ? progress : null,
     event: event?.type === 'event' ? event : null,
   };
+}
+
+function groupBy<T>(items: T[], key: (item: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return [...groups.values()];
 }
