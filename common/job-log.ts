@@ -76,6 +76,8 @@ export interface JobLogOptions {
 export class JobLog {
   private readonly logMax: number;
   private queue: QueuedMessage[] = [];
+  /** Script calls sent and not yet answered. */
+  private inFlight = 0;
 
   constructor(
     private readonly redis: RedisClient,
@@ -135,8 +137,10 @@ export class JobLog {
   }
 
   /**
-   * Queues one message for this event-loop turn's batch: everything published in one turn (the
-   * progress of every stage whose timer fired) goes to Redis as one script call, in call order.
+   * Sends one message, batched Nagle-style: with no script call waiting for Redis it goes at once;
+   * otherwise it waits for that call's answer and goes with everything queued meanwhile as one call, in
+   * call order. A lone update pays no delay, and at 1,000 jobs x 10 Hz one call carries the updates of
+   * a round trip: one command, one reply and one socket write for all of them.
    */
   private publish(
     type: 'progress' | 'event',
@@ -146,7 +150,6 @@ export class JobLog {
     condition: '0' | '1' | '2',
   ): Promise<number> {
     return new Promise<number>((resolve, reject) => {
-      if (this.queue.length === 0) setImmediate(() => this.flush());
       this.queue.push({
         jobId,
         channel: progressChannel(owner, jobId),
@@ -157,10 +160,12 @@ export class JobLog {
         resolve,
         reject,
       });
+      if (this.inFlight === 0) this.flush();
     });
   }
 
   private flush(): void {
+    if (this.queue.length === 0) return;
     const queued = this.queue;
     this.queue = [];
     // A cluster runs a script on one node, so there a batch holds one job's messages (one hash slot).
@@ -178,9 +183,19 @@ export class JobLog {
       keys.push(k.seq, k.state, k.log);
       args.push(m.channel, m.type, m.payload, m.condition, m.runId);
     }
+    this.inFlight++;
+    const answered = () => {
+      if (--this.inFlight === 0) this.flush();
+    };
     this.redis.publishJobMessages(keys.length, ...keys, ...args).then(
-      (seqs) => batch.forEach((m, i) => m.resolve(Number(seqs[i]))),
-      (err: unknown) => batch.forEach((m) => m.reject(err)),
+      (seqs) => {
+        answered();
+        batch.forEach((m, i) => m.resolve(Number(seqs[i])));
+      },
+      (err: unknown) => {
+        answered();
+        batch.forEach((m) => m.reject(err));
+      },
     );
   }
 

@@ -8,6 +8,9 @@ import { Redis } from 'ioredis';
 import { JobLog } from '../../common/job-log.js';
 import { ProgressReporter } from '../../activities/progress-reporter.js';
 import { freePort } from '../../common/net.js';
+import { preciseNow } from '../lib/clock.js';
+
+const roundTrips: number[] = [];
 
 const jobs = Number(process.argv[2] ?? 1000);
 const seconds = Number(process.argv[3] ?? 10);
@@ -30,6 +33,8 @@ const reporters = Array.from({ length: jobs }, (_, i) => {
     heartbeat: () => void heartbeats++,
     heartbeatIntervalMs: 10_000,
     maxRate: 10,
+    now: preciseNow,
+    onPublished: (_seq, ts) => void roundTrips.push(preciseNow() - ts),
   });
   r.startStage('synthetic', seconds * 10, 'updates');
   return r;
@@ -73,6 +78,7 @@ console.log(
     dropped,
     cores: ((cpu.user + cpu.system) / 1e6 / wall).toFixed(3),
     usPerUpdate: ((cpu.user + cpu.system) / published).toFixed(1),
+    roundTripMs: ((s) => ({ p50: s[Math.floor(s.length * 0.5)]?.toFixed(2), p99: s[Math.floor(s.length * 0.99)]?.toFixed(2) }))(roundTrips.sort((a, b) => a - b)),
   }),
 );
 redis.disconnect();
