@@ -52,6 +52,9 @@ const TERMINAL_KINDS = [...TERMINAL_EVENTS].join(',');
 /** Most messages one script call publishes: bounds how long Redis is busy with one batch. */
 const MAX_BATCH = 256;
 
+/** Script calls that may wait for Redis at once; later messages queue for the next call. */
+const MAX_IN_FLIGHT = 2;
+
 /** A message waiting for its event-loop turn's batch, and its caller's promise. */
 interface QueuedMessage {
   jobId: string;
@@ -137,10 +140,10 @@ export class JobLog {
   }
 
   /**
-   * Sends one message, batched Nagle-style: with no script call waiting for Redis it goes at once;
-   * otherwise it waits for that call's answer and goes with everything queued meanwhile as one call, in
-   * call order. A lone update pays no delay, and at 1,000 jobs x 10 Hz one call carries the updates of
-   * a round trip: one command, one reply and one socket write for all of them.
+   * Sends one message, batched Nagle-style: while fewer than MAX_IN_FLIGHT script calls wait for Redis
+   * it goes at once; otherwise it waits for an answer and goes with everything queued meanwhile as one
+   * call, in call order. A lone update pays no delay, and at 1,000 jobs x 10 Hz one call carries the
+   * updates of a round trip: one command, one reply and one socket write for all of them.
    */
   private publish(
     type: 'progress' | 'event',
@@ -160,7 +163,7 @@ export class JobLog {
         resolve,
         reject,
       });
-      if (this.inFlight === 0) this.flush();
+      if (this.inFlight < MAX_IN_FLIGHT) this.flush();
     });
   }
 
@@ -185,7 +188,7 @@ export class JobLog {
     }
     this.inFlight++;
     const answered = () => {
-      if (--this.inFlight === 0) this.flush();
+      if (--this.inFlight < MAX_IN_FLIGHT) this.flush();
     };
     this.redis.publishJobMessages(keys.length, ...keys, ...args).then(
       (seqs) => {
