@@ -55,7 +55,7 @@ const MAX_BATCH = 256;
 /** Script calls that may wait for Redis at once; later messages queue for the next call. */
 const MAX_IN_FLIGHT = 2;
 
-/** A message waiting for its event-loop turn's batch, and its caller's promise. */
+/** A message waiting for a script call (see JobLog.publish), and its caller's promise. */
 interface QueuedMessage {
   jobId: string;
   channel: string;
