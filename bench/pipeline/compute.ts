@@ -97,6 +97,9 @@ export async function runCompute(ctx: BenchContext, direct: BenchChild): Promise
       ctx.log(
         `compute: ${scale}: ${CORE_STAGES.map((s) => `${s} ${((job.stageMs[s] ?? 0) / 1000).toFixed(1)} s`).join(', ')}; gltfpack ${(packs.at(-1)!.ms / 1000).toFixed(1)} s`,
       );
+      ctx.log(
+        `compute: ${scale}: peak RSS ${(runs.at(-1)!.peakRss / MIB).toFixed(0)} MiB; by stage ${CORE_STAGES.map((s) => `${s} ${((job.stagePeakRss[s] ?? 0) / MIB).toFixed(0)}`).join(', ')} MiB`,
+      );
     }
     const jobs = runs.map((r) => r.jobs[0]!);
     for (const stage of CORE_STAGES)

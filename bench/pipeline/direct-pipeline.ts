@@ -34,6 +34,8 @@ const RunArgs = z.object({
 export interface DirectJob {
   /** Milliseconds of each stage the job ran. */
   stageMs: Partial<Record<BuiltinStageName, number>>;
+  /** Peak RSS of this process during each stage, bytes: measured only when jobs run one at a time. */
+  stagePeakRss: Partial<Record<BuiltinStageName, number>>;
   totalMs: number;
   /** Deliverables, with the bytes of the images embedded in each GLB (to compare geometry alone) and where its geometry bytes go. */
   outputs: { name: string; bytes: number; kind: string; imageBytes: number; geometry: GlbGeometry | null }[];
@@ -59,11 +61,15 @@ const activities = createHpcActivities({ jobLog: new JobLog(redis, { ttlSeconds:
 // The SDK's per-activity log lines are not what is measured.
 const logger = new DefaultLogger('ERROR');
 
-async function runJob(input: ProcessAssetInput): Promise<DirectJob> {
+/** The run's peak RSS before the latest per-stage reset of the mark (see runJob). */
+let runPeak = 0;
+
+async function runJob(input: ProcessAssetInput, perStageMemory: boolean): Promise<DirectJob> {
   const jobId = `asset-${input.owner}-${randomUUID()}`;
   const env = new MockActivityEnvironment({ workflowExecution: { workflowId: jobId, runId: 'direct' } }, { logger });
   const request = { input, settings: resolveSettings(input.options) };
   const stageMs: Partial<Record<BuiltinStageName, number>> = {};
+  const stagePeakRss: Partial<Record<BuiltinStageName, number>> = {};
   const t0 = performance.now();
   let packaged: unknown;
   // The job's own plan (an FBX runs the import first), without the turntable: its cost is Blender's,
@@ -71,9 +77,14 @@ async function runJob(input: ProcessAssetInput): Promise<DirectJob> {
   const plan = planStages(BUILTIN_STAGES, { preset: input.options.preset, fileNames: input.files.map((f) => f.name) });
   for (const { name: stage, activity: activityType } of plan.filter((s) => s.name !== 'preview')) {
     const s0 = performance.now();
+    if (perStageMemory) {
+      runPeak = Math.max(runPeak, memoryOf(process.pid).peak);
+      resetPeakMemory(process.pid);
+    }
     const activity = activities[activityType as keyof typeof activities] as (r: typeof request) => Promise<unknown>;
     const result = await env.run(activity, request);
     stageMs[stage as BuiltinStageName] = performance.now() - s0;
+    if (perStageMemory) stagePeakRss[stage as BuiltinStageName] = memoryOf(process.pid).peak;
     if (stage === 'package') packaged = result;
   }
   const totalMs = performance.now() - t0;
@@ -86,7 +97,7 @@ async function runJob(input: ProcessAssetInput): Promise<DirectJob> {
   }));
   // As the workflow's cleanup does, and so a long run does not fill the disk with work folders.
   await activities.cleanupJob({ jobId, keepOutputs: false });
-  return { stageMs, totalMs, outputs };
+  return { stageMs, stagePeakRss, totalMs, outputs };
 }
 
 serveCommands({
@@ -98,6 +109,7 @@ serveCommands({
     const main = stored.find((f) => /\.(glb|gltf)$/i.test(f.name)) ?? stored[0]!;
     const input: ProcessAssetInput = { owner: 'bench', assetName: main.name, files: stored, options: args.options };
     resetPeakMemory(process.pid);
+    runPeak = 0;
     const jobs: DirectJob[] = [];
     let next = 0;
     const t0 = performance.now();
@@ -106,10 +118,10 @@ serveCommands({
       Array.from({ length: Math.min(args.concurrency, args.jobs) }, async () => {
         while (next < args.jobs) {
           next++;
-          jobs.push(await runJob(input));
+          jobs.push(await runJob(input, args.concurrency === 1));
         }
       }),
     );
-    return { jobs, wallMs: performance.now() - t0, peakRss: memoryOf(process.pid).peak } satisfies DirectRun;
+    return { jobs, wallMs: performance.now() - t0, peakRss: Math.max(runPeak, memoryOf(process.pid).peak) } satisfies DirectRun;
   },
 });
