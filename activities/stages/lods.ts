@@ -1,12 +1,13 @@
 import fs from 'node:fs/promises';
 import type { Document } from '@gltf-transform/core';
-import { reorder, simplify, weld } from '@gltf-transform/functions';
+import { cloneDocument, reorder, simplify, weld } from '@gltf-transform/functions';
 import { MeshoptEncoder, MeshoptSimplifier } from 'meshoptimizer';
 import type { LodResult } from '../../common/pipeline.js';
 import { readAssetStats } from '../asset-stats.js';
 import { readJsonIfExists, readWorkFile, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { LodResultSchema, LodsCheckpoint, workFiles } from '../work-files.js';
+import { replaceImagesByReferences } from '../image-refs.js';
 
 /**
  * Error bound for the first pass, as a fraction of the mesh radius: loose enough to reach 0.25 on scanned
@@ -56,13 +57,18 @@ function pointSafeSimplifier() {
 }
 const defaultSimplifier = pointSafeSimplifier();
 
-/** Builds one simplified copy of the optimised mesh per requested ratio (LOD1…n; LOD0 is the optimised mesh). */
+/**
+ * Builds one simplified copy of the optimised mesh per requested ratio (LOD1…n; LOD0 is the optimised mesh).
+ * The optimised GLB is read once, its images replaced by references (activities/image-refs.ts), and each
+ * level simplifies a copy of that: no level reads, copies or writes the images again.
+ */
 export async function lodsStage(job: StageJob, progress: StageProgress): Promise<LodResult[]> {
   const ratios = job.settings.lodRatios;
   const checkpoint = LodsCheckpoint.safeParse(job.checkpoint);
   const done = new Set(checkpoint.success ? checkpoint.data.done : []);
   progress.start(ratios.length, 'levels', ratios.length ? `Building ${ratios.length} LODs` : 'No LODs requested');
   const results: LodResult[] = [];
+  let source: Document | undefined;
   for (const [i, ratio] of ratios.entries()) {
     const level = i + 1;
     const kept = done.has(level) ? await readJsonIfExists(workFiles.lodResult(job.workDir, level), LodResultSchema) : null;
@@ -70,7 +76,11 @@ export async function lodsStage(job: StageJob, progress: StageProgress): Promise
       results.push(kept);
     } else {
       progress.update(i, `Simplifying LOD${level} to ${Math.round(ratio * 100)} %`);
-      results.push(await buildLod(job, level, ratio));
+      if (!source) {
+        source = await readWorkFile(workFiles.optimized(job.workDir), 'optimizeAsset');
+        replaceImagesByReferences(source);
+      }
+      results.push(await buildLod(job, source, level, ratio));
     }
     progress.update(level, `LOD${level}: ${results[i]!.triangles} of ${results[i]!.targetTriangles} target triangles`, {
       done: results.map((r) => r.level),
@@ -79,22 +89,22 @@ export async function lodsStage(job: StageJob, progress: StageProgress): Promise
   return results;
 }
 
-async function buildLod(job: StageJob, level: number, ratio: number): Promise<LodResult> {
-  const source = workFiles.optimized(job.workDir);
-  let doc = await readWorkFile(source, 'optimizeAsset');
-  const targetTriangles = Math.floor(readAssetStats(doc, 0).triangles * ratio);
+async function buildLod(job: StageJob, source: Document, level: number, ratio: number): Promise<LodResult> {
+  const sourceTriangles = readAssetStats(source, 0).triangles;
+  const targetTriangles = Math.floor(sourceTriangles * ratio);
+  let doc = cloneDocument(source);
   await doc.transform(weld(), simplify({ simplifier: defaultSimplifier, ratio, error: LOD_ERROR, lockBorder: false }));
   let triangles = readAssetStats(doc, 0).triangles;
   if (triangles > targetTriangles * (1 + TOLERANCE)) {
-    doc = await readWorkFile(source, 'optimizeAsset');
+    doc = cloneDocument(source);
     await doc.transform(weld(), simplify({ simplifier: permissiveSimplifier, ratio, error: 1, lockBorder: false }));
     triangles = readAssetStats(doc, 0).triangles;
   }
   let note: string | undefined;
-  if (isEmptied(doc) && readAssetStats(await readWorkFile(source, 'optimizeAsset'), 0).triangles > 0) {
+  if (isEmptied(doc) && sourceTriangles > 0) {
     // A card, a decal or a single triangle has no simpler form: an empty LOD would be no model at all.
-    doc = await readWorkFile(source, 'optimizeAsset');
-    triangles = readAssetStats(doc, 0).triangles;
+    doc = cloneDocument(source);
+    triangles = sourceTriangles;
     note = `LOD${level} keeps the full mesh: at ${Math.round(ratio * 100)} % it would have no geometry left.`;
   }
   // Simplification leaves the triangles in the source's order with gaps in the vertex range; meshopt's codecs

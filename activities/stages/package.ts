@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Document } from '@gltf-transform/core';
@@ -16,6 +15,7 @@ import { AssetStatsSchema, LodResultSchema, OptimizeResultSchema, ValidationSumm
 import { type ProcessedTexture, readProcessedTextures } from './textures.js';
 import type { ProgressReporter } from '../progress-reporter.js';
 import { compareWithGltfpack } from './gltfpack-compare.js';
+import { digestOf, referencedDigest, sha256Hex } from '../image-refs.js';
 
 /** Longest output base name in UTF-8 bytes: with "-lod0.glb" and the 41-byte temporary suffix, under 255. */
 const MAX_BASE_NAME_BYTES = 150;
@@ -50,13 +50,15 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
   const delivered: AssetStats[] = [];
   const inputFeatures = await readJsonIfExists(workFiles.inputFeatures(job.workDir), CarriedFeatures);
   const inputStats = await readJsonIfExists(workFiles.inspect(job.workDir), AssetStatsSchema);
+  // LOD0's images no texture record replaces, by digest: the LODs refer to them (activities/image-refs.ts).
+  const originals = new Map<string, Uint8Array>();
   const dropped: DroppedFeature[] = [];
   const notes: string[] = [];
   for (const [i, level] of levels.entries()) {
     const source = level === 0 ? workFiles.optimized(job.workDir) : workFiles.lodGlb(job.workDir, level);
     const doc = await readWorkFile(source, level === 0 ? 'optimizeAsset' : 'buildLods');
-    for (const step of swapTextures(doc, textures, level)) steps.add(step);
     const name = `${base}-lod${level}.glb`;
+    for (const step of swapTextures(doc, textures, level, originals, name)) steps.add(step);
     const encoded = await encodeLevel(doc, job.settings, inputStats, level === 0);
     for (const step of encoded.steps) steps.add(step);
     if (encoded.note) notes.push(`${name}: ${encoded.note}`);
@@ -79,34 +81,51 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
     const stats = readAssetStats(doc, bytes.byteLength);
     delivered[level] = stats;
     if (inputFeatures) dropped.push(...droppedFeatures(`lod${level}`, inputFeatures, readCarriedFeatures(doc), level > 0));
-    outputs.push({ name, bytes: bytes.byteLength, sha256: sha256(bytes), kind: 'glb', level });
+    outputs.push({ name, bytes: bytes.byteLength, sha256: sha256Hex(bytes), kind: 'glb', level });
     progress.update(i + 1, `Wrote ${name} (${(bytes.byteLength / 1e6).toFixed(2)} MB, ${check.warnings} warnings)`);
   }
   const report = await buildReport(job, delivered, [...steps], [...textures.values()], { dropped, notes });
   const reportBytes = Buffer.from(JSON.stringify(report, null, 2));
   await writeFileAtomic(path.join(job.outputDir, 'report.json'), reportBytes);
-  outputs.push({ name: 'report.json', bytes: reportBytes.byteLength, sha256: sha256(reportBytes), kind: 'report' });
+  outputs.push({ name: 'report.json', bytes: reportBytes.byteLength, sha256: sha256Hex(reportBytes), kind: 'report' });
   progress.update(levels.length + 1, 'Wrote report.json');
   // LOD0 is always written first, so delivered[0] exists.
   return { outputs, validationErrors, stats: delivered[0]!, steps: [...steps], ...(notes.length ? { notes } : {}) };
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /**
  * Puts the textures stage's images in place of the originals, found by the digest of the original bytes: a
  * simplified LOD gets the texture's smaller copy for its level, when it has one (else it shares LOD0's).
+ * A LOD's images are references to LOD0's (activities/image-refs.ts): one no record replaces gets LOD0's
+ * original back, which `originals` collects while LOD0, always packaged first, is swapped.
  */
-function swapTextures(doc: Document, records: Map<string, ProcessedTexture>, level: number): string[] {
+function swapTextures(
+  doc: Document,
+  records: Map<string, ProcessedTexture>,
+  level: number,
+  originals: Map<string, Uint8Array>,
+  name: string,
+): string[] {
   let webp = false;
   let ktx2 = false;
   let swapped = 0;
   for (const texture of doc.getRoot().listTextures()) {
     const image = texture.getImage();
-    const record = image ? records.get(sha256(image)) : undefined;
-    if (!record) continue;
+    if (!image) continue;
+    const digest = digestOf(image);
+    const record = records.get(digest);
+    if (!record) {
+      if (level === 0) originals.set(digest, image);
+      else if (referencedDigest(image)) {
+        const original = originals.get(digest);
+        if (!original)
+          throw new OutputInvalidError(
+            `${name} refers to an image the optimised model does not have (sha256 ${digest}): a pipeline bug, not a problem of the upload; report the job id to the pipeline team.`,
+          );
+        texture.setImage(original);
+      }
+      continue;
+    }
     texture.setImage(record.lodImages.get(level) ?? record.image).setMimeType(record.result.after.mimeType);
     const extension = record.file.slice(record.file.lastIndexOf('.'));
     if (texture.getURI()) texture.setURI(texture.getURI().replace(/\.[^./]*$/, '') + extension);

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ImageUtils, type Texture } from '@gltf-transform/core';
@@ -11,6 +10,7 @@ import { readJsonIfExists, readWorkFile, removeTempFiles, writeFileAtomic } from
 import { invalidAsset } from '../invalid-asset-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { TexturesCheckpoint, TextureWorkRecord, workFiles } from '../work-files.js';
+import { sha256Hex } from '../image-refs.js';
 import { type BasisCodec, basisuPath, encodeKtx2 } from '../tools/basisu.js';
 
 /** The encoding a texture gets: its MIME type, file extension and sharp's encoder call. */
@@ -159,7 +159,7 @@ async function recordTexture(
 ): Promise<void> {
   const record: TextureWorkRecord = {
     index,
-    sourceSha256: createHash('sha256').update(source).digest('hex'),
+    sourceSha256: sha256Hex(source),
     file,
     result,
     ...(Object.keys(lodFiles).length ? { lodFiles } : {}),
