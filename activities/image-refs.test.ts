@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assetIO } from './asset-io.js';
-import { digestOf, referencedDigest, replaceImagesByReferences, sha256Hex } from './image-refs.js';
+import { digestOf, optimizedOriginals, referencedDigest, replaceImagesByReferences, sha256Hex, withImageReferences } from './image-refs.js';
 import { validateGltfBytes } from './gltf-validation.js';
 import { workFiles } from './work-files.js';
 import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
@@ -25,21 +25,50 @@ const imageBytes = fc
   .map(([magic, rest]) => new Uint8Array([...magic, ...rest]));
 
 describe('image references in LOD work files', () => {
-  it('tells a reference from any image, names the digest of the bytes it replaced, and replaces each image once', () => {
-    fc.assert(
-      fc.property(fc.array(imageBytes, { minLength: 1, maxLength: 6 }), (images) => {
+  it('tells a reference from any image, names the digest of the bytes it replaced, and replaces each image once', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(imageBytes, { minLength: 1, maxLength: 6 }), async (images) => {
         const doc = new Document();
         for (const [i, image] of images.entries()) doc.createTexture(`t${i}`).setImage(image).setMimeType('image/png');
         for (const image of images) expect(referencedDigest(image)).toBeNull();
-        expect(replaceImagesByReferences(doc)).toBe(images.length);
+        expect(replaceImagesByReferences(doc).size).toBe(images.length);
         const textures = doc.getRoot().listTextures();
         for (const [i, texture] of textures.entries()) {
           expect(referencedDigest(texture.getImage()!)).toBe(sha256Hex(images[i]!));
           expect(digestOf(texture.getImage()!)).toBe(digestOf(images[i]!));
         }
         // Already references: nothing left to replace, and the digests stay those of the images.
-        expect(replaceImagesByReferences(doc)).toBe(0);
+        expect(replaceImagesByReferences(doc).size).toBe(0);
         expect(textures.map((t) => referencedDigest(t.getImage()!))).toEqual(images.map((image) => sha256Hex(image)));
+        // Lent out and given back: the very images, also when the use fails.
+        const lent = new Document();
+        for (const [i, image] of images.entries()) lent.createTexture(`t${i}`).setImage(image).setMimeType('image/png');
+        const seen: (string | null)[] = [];
+        return withImageReferences(lent, async () => {
+          seen.push(
+            ...lent
+              .getRoot()
+              .listTextures()
+              .map((t) => referencedDigest(t.getImage()!)),
+          );
+          throw new Error('use failed');
+        }).then(
+          () => expect.unreachable(),
+          (err: Error) => {
+            expect(err.message).toBe('use failed');
+            expect(seen).toEqual(images.map((image) => sha256Hex(image)));
+            expect(
+              lent
+                .getRoot()
+                .listTextures()
+                .map((t) => t.getImage()),
+            ).toEqual(images);
+            lent
+              .getRoot()
+              .listTextures()
+              .forEach((t, i) => expect(t.getImage()).toBe(images[i]));
+          },
+        );
       }),
       { seed: 7, numRuns: 200 },
     );
@@ -97,25 +126,35 @@ describe('LODs refer to the optimised model’s images; packaging puts images ba
   }
 
   it.each([
-    { asset: 'DamagedHelmet.glb', textures: true },
-    { asset: 'DamagedHelmet.glb', textures: false },
-    { asset: 'BoxTextured/BoxTextured.gltf', textures: true },
-    { asset: 'chr_knight.glb', textures: false },
-  ])('$asset, textures stage run: $textures', async ({ asset, textures }) => {
+    { asset: 'DamagedHelmet.glb', textures: true, olderOptimize: false },
+    { asset: 'DamagedHelmet.glb', textures: false, olderOptimize: false },
+    { asset: 'DamagedHelmet.glb', textures: false, olderOptimize: true },
+    { asset: 'BoxTextured/BoxTextured.gltf', textures: true, olderOptimize: true },
+    { asset: 'chr_knight.glb', textures: false, olderOptimize: false },
+  ])('$asset, textures stage run: $textures, optimised by an older worker: $olderOptimize', async ({ asset, textures, olderOptimize }) => {
     const files = asset.includes('/')
       ? (await fs.readdir(path.join(SHARED_ASSETS, path.dirname(asset)))).map((f) => path.join(SHARED_ASSETS, path.dirname(asset), f))
       : [path.join(SHARED_ASSETS, asset)];
     const input = await fx.upload(files, { maxTextureSize: 256, lodRatios: [0.5, 0.25] });
-    const jobId = `asset-refs-${path.basename(asset, path.extname(asset))}-${textures}`;
+    const jobId = `asset-refs-${path.basename(asset, path.extname(asset))}-${textures}-${olderOptimize}`;
     const env = fx.envFor(jobId);
     const request = requestFor(input);
     await runIn(env, fx.activities.optimizeAsset, request);
+    const workDir = fx.checkpointDir(jobId);
+    const io = await assetIO();
+    const geometry = await io.read(workFiles.optimizedGeometry(workDir));
+    expect(
+      geometry
+        .getRoot()
+        .listTextures()
+        .every((t) => referencedDigest(t.getImage()!) !== null),
+    ).toBe(true);
+    // A work folder filled before optimize wrote the geometry file: lods and package read optimized.glb instead.
+    if (olderOptimize) await fs.rm(workFiles.optimizedGeometry(workDir));
     await runIn(env, fx.activities.buildLods, request);
     if (textures) await runIn(env, fx.activities.processTextures, request);
     const pkg = await runIn(env, fx.activities.packageOutputs, request);
 
-    const io = await assetIO();
-    const workDir = fx.checkpointDir(jobId);
     const optimized = await io.read(workFiles.optimized(workDir));
     const originals = optimized
       .getRoot()
@@ -135,6 +174,15 @@ describe('LODs refer to the optimised model’s images; packaging puts images ba
       const imageTotal = originals.reduce((n, o) => n + o.byteLength, 0);
       if (imageTotal > 100_000) expect((await fs.stat(file)).size).toBeLessThan(imageTotal);
     }
+
+    // Each original read alone from optimized.glb by its texture's index, or found by digest when the index is off.
+    const original = optimizedOriginals(workDir);
+    for (const [i, image] of originals.entries()) {
+      expect(await original(sha256Hex(image), i)).toEqual(image);
+      expect(await original(sha256Hex(image), i + 1)).toEqual(image);
+      expect(await original(sha256Hex(image))).toEqual(image);
+    }
+    expect(await original(sha256Hex(new Uint8Array([1, 2, 3])), 0)).toBeUndefined();
 
     const names = pkg.outputs.filter((o) => o.kind === 'glb').map((o) => o.name);
     expect(names).toHaveLength(3);

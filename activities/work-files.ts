@@ -21,6 +21,11 @@ export const workFiles = {
   /** The turntable's frames, rendered by Blender before they are joined into the animated WebP. */
   turntableFrames: (workDir: string) => path.join(workDir, 'turntable'),
   optimized: (workDir: string) => path.join(workDir, 'optimized.glb'),
+  /**
+   * optimized.glb with each image replaced by a reference to it (activities/image-refs.ts), written with it:
+   * what the stages that need the geometry and not the pixels read (lods, package).
+   */
+  optimizedGeometry: (workDir: string) => path.join(workDir, 'optimized-geometry.glb'),
   optimizeResult: (workDir: string) => path.join(workDir, 'optimize.json'),
   lodsDir: (workDir: string) => path.join(workDir, 'lods'),
   lodGlb: (workDir: string, level: number) => path.join(workDir, 'lods', `lod${level}.glb`),

@@ -4,10 +4,10 @@ import { cloneDocument, reorder, simplify, weld } from '@gltf-transform/function
 import { MeshoptEncoder, MeshoptSimplifier } from 'meshoptimizer';
 import type { LodResult } from '../../common/pipeline.js';
 import { readAssetStats } from '../asset-stats.js';
-import { readJsonIfExists, readWorkFile, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
+import { readJsonIfExists, writeFileAtomic, writeGlbAtomic } from '../asset-io.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { LodResultSchema, LodsCheckpoint, workFiles } from '../work-files.js';
-import { replaceImagesByReferences } from '../image-refs.js';
+import { readOptimizedGeometry } from '../image-refs.js';
 
 /**
  * Error bound for the first pass, as a fraction of the mesh radius: loose enough to reach 0.25 on scanned
@@ -59,8 +59,8 @@ const defaultSimplifier = pointSafeSimplifier();
 
 /**
  * Builds one simplified copy of the optimised mesh per requested ratio (LOD1…n; LOD0 is the optimised mesh).
- * The optimised GLB is read once, its images replaced by references (activities/image-refs.ts), and each
- * level simplifies a copy of that: no level reads, copies or writes the images again.
+ * The optimised model is read once, with references in place of its images (activities/image-refs.ts), and
+ * each level simplifies a copy of that: no level reads, copies or writes the images.
  */
 export async function lodsStage(job: StageJob, progress: StageProgress): Promise<LodResult[]> {
   const ratios = job.settings.lodRatios;
@@ -77,8 +77,7 @@ export async function lodsStage(job: StageJob, progress: StageProgress): Promise
     } else {
       progress.update(i, `Simplifying LOD${level} to ${Math.round(ratio * 100)} %`);
       if (!source) {
-        source = await readWorkFile(workFiles.optimized(job.workDir), 'optimizeAsset');
-        replaceImagesByReferences(source);
+        source = await readOptimizedGeometry(job.workDir);
       }
       results.push(await buildLod(job, source, level, ratio));
     }

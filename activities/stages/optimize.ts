@@ -8,6 +8,7 @@ import { readUpload, removeTempFiles, writeFileAtomic, writeGlbAtomic } from '..
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { workFiles } from '../work-files.js';
 import { quantizeGeometry } from './quantize-geometry.js';
+import { withImageReferences } from '../image-refs.js';
 
 /**
  * Lossless clean-up of the upload (dedup, weld, prune, resample, meshopt vertex-cache reorder) and, when the
@@ -37,6 +38,8 @@ export async function optimizeStage(job: StageJob, progress: StageProgress): Pro
     await doc.transform(transform);
     progress.update(i + 2, `Applied ${name}`);
   }
+  // The geometry alone first: written while only the document holds the images, not also the full GLB's binary chunk.
+  await withImageReferences(doc, () => writeGlbAtomic(doc, workFiles.optimizedGeometry(job.workDir)));
   const file = workFiles.optimized(job.workDir);
   const bytes = await writeGlbAtomic(doc, file);
   const result: OptimizeResult = {
@@ -98,7 +101,11 @@ function fillInverseBindMatrices(doc: Document): void {
 
 /** Removes what an interrupted optimize may have left. */
 export async function discardOptimize(workDir: string): Promise<void> {
-  await Promise.all([workFiles.optimized(workDir), workFiles.optimizeResult(workDir)].map((f) => fs.rm(f, { force: true })));
+  await Promise.all(
+    [workFiles.optimized(workDir), workFiles.optimizedGeometry(workDir), workFiles.optimizeResult(workDir)].map((f) =>
+      fs.rm(f, { force: true }),
+    ),
+  );
   await removeTempFiles(workDir);
 }
 

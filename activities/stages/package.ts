@@ -15,7 +15,7 @@ import { AssetStatsSchema, LodResultSchema, OptimizeResultSchema, ValidationSumm
 import { type ProcessedTexture, readProcessedTextures } from './textures.js';
 import type { ProgressReporter } from '../progress-reporter.js';
 import { compareWithGltfpack } from './gltfpack-compare.js';
-import { digestOf, referencedDigest, sha256Hex } from '../image-refs.js';
+import { digestOf, optimizedOriginals, readOptimizedGeometry, referencedDigest, sha256Hex } from '../image-refs.js';
 
 /** Longest output base name in UTF-8 bytes: with "-lod0.glb" and the 41-byte temporary suffix, under 255. */
 const MAX_BASE_NAME_BYTES = 150;
@@ -50,15 +50,15 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
   const delivered: AssetStats[] = [];
   const inputFeatures = await readJsonIfExists(workFiles.inputFeatures(job.workDir), CarriedFeatures);
   const inputStats = await readJsonIfExists(workFiles.inspect(job.workDir), AssetStatsSchema);
-  // LOD0's images no texture record replaces, by digest: the LODs refer to them (activities/image-refs.ts).
-  const originals = new Map<string, Uint8Array>();
+  // Every level refers to the optimised model's images (activities/image-refs.ts); those no processed image replaces are read from it.
+  const original = optimizedOriginals(job.workDir);
   const dropped: DroppedFeature[] = [];
   const notes: string[] = [];
   for (const [i, level] of levels.entries()) {
-    const source = level === 0 ? workFiles.optimized(job.workDir) : workFiles.lodGlb(job.workDir, level);
-    const doc = await readWorkFile(source, level === 0 ? 'optimizeAsset' : 'buildLods');
+    const doc =
+      level === 0 ? await readOptimizedGeometry(job.workDir) : await readWorkFile(workFiles.lodGlb(job.workDir, level), 'buildLods');
     const name = `${base}-lod${level}.glb`;
-    for (const step of swapTextures(doc, textures, level, originals, name)) steps.add(step);
+    for (const step of await swapTextures(doc, textures, level, original, name)) steps.add(step);
     const encoded = await encodeLevel(doc, job.settings, inputStats, level === 0);
     for (const step of encoded.steps) steps.add(step);
     if (encoded.note) notes.push(`${name}: ${encoded.note}`);
@@ -96,16 +96,17 @@ export async function packageStage(job: StageJob, progress: StageProgress): Prom
 /**
  * Puts the textures stage's images in place of the originals, found by the digest of the original bytes: a
  * simplified LOD gets the texture's smaller copy for its level, when it has one (else it shares LOD0's).
- * A LOD's images are references to LOD0's (activities/image-refs.ts): one no record replaces gets LOD0's
- * original back, which `originals` collects while LOD0, always packaged first, is swapped.
+ * An image no record replaces (an uploaded KTX2, a plan without the textures stage) is a reference to the
+ * optimised model's (activities/image-refs.ts) and gets that original back. A LOD an older worker wrote
+ * carries its images instead of references; those are found by their digest as before.
  */
-function swapTextures(
+async function swapTextures(
   doc: Document,
   records: Map<string, ProcessedTexture>,
   level: number,
-  originals: Map<string, Uint8Array>,
+  original: (digest: string) => Promise<Uint8Array | undefined>,
   name: string,
-): string[] {
+): Promise<string[]> {
   let webp = false;
   let ktx2 = false;
   let swapped = 0;
@@ -115,14 +116,13 @@ function swapTextures(
     const digest = digestOf(image);
     const record = records.get(digest);
     if (!record) {
-      if (level === 0) originals.set(digest, image);
-      else if (referencedDigest(image)) {
-        const original = originals.get(digest);
-        if (!original)
+      if (referencedDigest(image)) {
+        const bytes = await original(digest);
+        if (!bytes)
           throw new OutputInvalidError(
             `${name} refers to an image the optimised model does not have (sha256 ${digest}): a pipeline bug, not a problem of the upload; report the job id to the pipeline team.`,
           );
-        texture.setImage(original);
+        texture.setImage(bytes);
       }
       continue;
     }

@@ -6,11 +6,11 @@ import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { TextureResult } from '../../common/pipeline.js';
 import { textureLabel } from '../asset-stats.js';
 import { lossIsVisible, measureFidelity, rawRgba, SMALL_TEXTURE_PIXELS } from '../texture-fidelity.js';
-import { readJsonIfExists, readWorkFile, removeTempFiles, writeFileAtomic } from '../asset-io.js';
+import { readJsonIfExists, removeTempFiles, writeFileAtomic } from '../asset-io.js';
 import { invalidAsset } from '../invalid-asset-error.js';
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { TexturesCheckpoint, TextureWorkRecord, workFiles } from '../work-files.js';
-import { sha256Hex } from '../image-refs.js';
+import { optimizedOriginals, readOptimizedGeometry, referencedDigest, sha256Hex } from '../image-refs.js';
 import { type BasisCodec, basisuPath, encodeKtx2 } from '../tools/basisu.js';
 
 /** The encoding a texture gets: its MIME type, file extension and sharp's encoder call. */
@@ -39,7 +39,9 @@ function encodingFor(format: StageJob['settings']['textureFormat'], sourceMime: 
  * the work folder and listed in the heartbeat checkpoint, so a retried attempt continues where this one stopped.
  */
 export async function texturesStage(job: StageJob, progress: StageProgress): Promise<TextureResult[]> {
-  const doc = await readWorkFile(workFiles.optimized(job.workDir), 'optimizeAsset');
+  // The model with references in place of its images; each image is read when its turn comes and let go after.
+  const doc = await readOptimizedGeometry(job.workDir);
+  const original = optimizedOriginals(job.workDir);
   const textures = doc.getRoot().listTextures();
   const resumed = TexturesCheckpoint.safeParse(job.checkpoint);
   const done = new Set(resumed.success ? resumed.data.done : []);
@@ -63,7 +65,18 @@ export async function texturesStage(job: StageJob, progress: StageProgress): Pro
       results.push({ ...kept.result, resumed: true });
     } else {
       progress.update(index, `Resizing ${name}`);
-      results.push(await processTexture(job, index, name, texture, progress));
+      const reference = texture.getImage();
+      const digest = reference ? referencedDigest(reference) : null;
+      if (reference && digest) {
+        const image = await original(digest, index);
+        if (!image) throw new Error(`optimized.glb has no image ${digest} for texture ${index} (${name}): run optimizeAsset again`);
+        texture.setImage(image);
+      }
+      try {
+        results.push(await processTexture(job, index, name, texture, progress));
+      } finally {
+        if (reference) texture.setImage(reference);
+      }
     }
     done.add(index);
     progress.update(index + 1, `${name} done`, { done: [...done].sort((a, b) => a - b) });
