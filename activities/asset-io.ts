@@ -261,27 +261,49 @@ export async function readWorkFile(file: string, producedBy: string): Promise<Do
 export async function writeGlbAtomic(doc: Document, file: string): Promise<number> {
   const io = await assetIO();
   // io.writeBinary(doc) would concatenate header, JSON and binary chunk into one more full copy of the
-  // asset; writing the chunks one after the other gives the same bytes (glTF 2.0 GLB layout, 4-byte
-  // aligned chunks: JSON padded with spaces, BIN with zeros) without it.
+  // asset; writing the chunks one after the other gives the same bytes without it.
   const { json, resources } = await io.writeJSON(doc, { format: Format.GLB });
-  const jsonChunk = padTo4(Buffer.from(JSON.stringify(json)), 0x20);
   const bin = Object.values(resources)[0];
-  const binChunk = bin?.byteLength ? padTo4(bin, 0) : null;
-  const total = 12 + 8 + jsonChunk.byteLength + (binChunk ? 8 + binChunk.byteLength : 0);
+  return writeGlbChunksAtomic(file, json, bin?.byteLength ? { byteLength: bin.byteLength, parts: [bin] } : null);
+}
+
+/**
+ * Writes a GLB of a glTF JSON and a binary chunk given as parts of `byteLength` bytes in all, written one
+ * after the other as they come (glTF 2.0 GLB layout, 4-byte aligned chunks: JSON padded with spaces, BIN
+ * with zeros: byte for byte what glTF-Transform's writeBinary gives). Returns the file's size.
+ */
+export async function writeGlbChunksAtomic(
+  file: string,
+  json: unknown,
+  bin: { byteLength: number; parts: Iterable<Uint8Array> | AsyncIterable<Uint8Array> } | null,
+): Promise<number> {
+  const jsonChunk = padTo4(Buffer.from(JSON.stringify(json)), 0x20);
+  const binPadding = bin ? (4 - (bin.byteLength % 4)) % 4 : 0;
+  const binChunkLength = bin ? bin.byteLength + binPadding : 0;
+  const total = 12 + 8 + jsonChunk.byteLength + (bin ? 8 + binChunkLength : 0);
   const header = Buffer.alloc(12 + 8);
   header.writeUInt32LE(GLB_MAGIC, 0);
   header.writeUInt32LE(2, 4);
   header.writeUInt32LE(total, 8);
   header.writeUInt32LE(jsonChunk.byteLength, 12);
   header.writeUInt32LE(GLB_JSON_CHUNK, 16);
-  const parts: Uint8Array[] = [header, jsonChunk];
-  if (binChunk) {
+  async function* parts(): AsyncGenerator<Uint8Array> {
+    yield header;
+    yield jsonChunk;
+    if (!bin) return;
     const binHeader = Buffer.alloc(8);
-    binHeader.writeUInt32LE(binChunk.byteLength, 0);
+    binHeader.writeUInt32LE(binChunkLength, 0);
     binHeader.writeUInt32LE(GLB_BIN_CHUNK, 4);
-    parts.push(binHeader, binChunk);
+    yield binHeader;
+    let written = 0;
+    for await (const part of bin.parts) {
+      written += part.byteLength;
+      yield part;
+    }
+    if (written !== bin.byteLength) throw new Error(`GLB binary chunk of ${written} bytes where ${bin.byteLength} were laid out`);
+    if (binPadding) yield Buffer.alloc(binPadding);
   }
-  await writeFileAtomic(file, parts);
+  await writeFileAtomic(file, parts());
   return total;
 }
 
@@ -295,7 +317,10 @@ function padTo4(bytes: Uint8Array, fill: number): Uint8Array {
 }
 
 /** Writes bytes (or parts of them, one after the other) under a temporary name and renames them into place. */
-export async function writeFileAtomic(file: string, bytes: Uint8Array | string | readonly Uint8Array[]): Promise<void> {
+export async function writeFileAtomic(
+  file: string,
+  bytes: Uint8Array | string | Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${randomUUID()}.tmp`;
   try {
@@ -304,7 +329,7 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array | string |
       const handle = await fs.open(tmp, 'w');
       try {
         // writeFile goes on from the handle's position and writes each part in full.
-        for (const part of bytes) await handle.writeFile(part);
+        for await (const part of bytes) await handle.writeFile(part);
       } finally {
         await handle.close();
       }

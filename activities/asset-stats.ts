@@ -2,8 +2,15 @@ import { ImageUtils, Primitive, type Document, type Texture } from '@gltf-transf
 import { listTextureSlots } from '@gltf-transform/functions';
 import type { AssetStats } from '../common/jobs.js';
 
-/** Counts what an artist cares about in a glTF document. */
-export function readAssetStats(doc: Document, fileBytes: number): AssetStats {
+/**
+ * Counts what an artist cares about in a glTF document. `imageFacts` gives the size and bytes of an image
+ * the document holds only a reference to (activities/image-refs.ts).
+ */
+export function readAssetStats(
+  doc: Document,
+  fileBytes: number,
+  imageFacts?: (image: Uint8Array, mimeType: string) => { size: [number, number] | null; bytes: number } | undefined,
+): AssetStats {
   const root = doc.getRoot();
   let primitives = 0;
   let vertices = 0;
@@ -22,13 +29,14 @@ export function readAssetStats(doc: Document, fileBytes: number): AssetStats {
   const textures = root.listTextures().map((texture, i) => {
     const image = texture.getImage();
     const mimeType = texture.getMimeType();
-    const size = image ? imageSize(image, mimeType) : null;
+    const facts = image ? imageFacts?.(image, mimeType) : undefined;
+    const size = facts ? facts.size : image ? imageSize(image, mimeType) : null;
     return {
       name: textureLabel(texture, i),
       mimeType,
       width: size?.[0] ?? null,
       height: size?.[1] ?? null,
-      bytes: image?.byteLength ?? 0,
+      bytes: facts?.bytes ?? image?.byteLength ?? 0,
     };
   });
   return {
@@ -59,7 +67,7 @@ export function textureLabel(texture: Texture, index: number): string {
  * end of a truncated or mislabelled image (a RangeError): that is a bad upload, which the textures stage
  * reports to the artist as IMAGE_UNREADABLE, not a reason for inspect to crash and be retried.
  */
-function imageSize(image: Uint8Array, mimeType: string): [number, number] | null {
+export function imageSize(image: Uint8Array, mimeType: string): [number, number] | null {
   try {
     return ImageUtils.getSize(image, mimeType);
   } catch {

@@ -1,11 +1,23 @@
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Document } from '@gltf-transform/core';
+import { EXTMeshoptCompression } from '@gltf-transform/extensions';
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assetIO } from './asset-io.js';
-import { digestOf, optimizedOriginals, referencedDigest, replaceImagesByReferences, sha256Hex, withImageReferences } from './image-refs.js';
+import { readAssetStats } from './asset-stats.js';
+import {
+  digestOf,
+  optimizedOriginals,
+  referencedDigest,
+  replaceImagesByReferences,
+  sha256Hex,
+  stashImages,
+  withImageReferences,
+  writeGlbWithImages,
+} from './image-refs.js';
 import { validateGltfBytes } from './gltf-validation.js';
 import { workFiles } from './work-files.js';
 import { requestFor, runIn, SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
@@ -98,6 +110,92 @@ describe('image references in LOD work files', () => {
   });
 });
 
+/** Documents with 0–5 textures of every length remainder mod 8, shared images, and meshopt views after the images. */
+function generatedDocuments(seed: number, count: number): Array<[string, Document]> {
+  const docs: Array<[string, Document]> = [];
+  let state = seed >>> 0;
+  const next = () => (state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32;
+  for (let i = 0; i < count; i++) {
+    const doc = new Document();
+    const buffer = doc.createBuffer();
+    const vertices = 3 * (1 + Math.floor(next() * 13));
+    const prim = doc
+      .createPrimitive()
+      .setAttribute(
+        'POSITION',
+        doc
+          .createAccessor()
+          .setType('VEC3')
+          .setArray(new Float32Array(Array.from({ length: vertices * 3 }, next)))
+          .setBuffer(buffer),
+      )
+      .setIndices(
+        doc
+          .createAccessor()
+          .setArray(new Uint16Array(Array.from({ length: vertices }, (_, k) => k)))
+          .setBuffer(buffer),
+      );
+    const images: Uint8Array[] = [];
+    const textures = Math.floor(next() * 6);
+    for (let t = 0; t < textures; t++) {
+      const shared = images.length > 0 && next() < 0.25;
+      const image = shared
+        ? images[Math.floor(next() * images.length)]!
+        : new Uint8Array(Array.from({ length: 1 + Math.floor(next() * 40) }, () => Math.floor(next() * 256)));
+      images.push(image);
+      const material = doc.createMaterial(`m${t}`).setBaseColorTexture(
+        doc
+          .createTexture(`t${t}`)
+          .setMimeType(t % 2 ? 'image/png' : 'image/jpeg')
+          .setImage(image),
+      );
+      if (t === 0) prim.setMaterial(material);
+    }
+    if (i % 3 === 2)
+      doc
+        .createExtension(EXTMeshoptCompression)
+        .setRequired(true)
+        .setEncoderOptions({ method: EXTMeshoptCompression.EncoderMethod.QUANTIZE });
+    doc.createScene().addChild(doc.createNode().setMesh(doc.createMesh().addPrimitive(prim)));
+    docs.push([`generated ${i} (${textures} textures${i % 3 === 2 ? ', meshopt' : ''})`, doc]);
+  }
+  return docs;
+}
+
+describe('the optimised GLB written with its images streamed in', () => {
+  it('is byte for byte what glTF-Transform writes with the images in the document, and its stats are the same', async () => {
+    const io = await assetIO();
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'image-refs-'));
+    try {
+      const docs = generatedDocuments(23, 60);
+      for (const name of ['DamagedHelmet.glb', 'chr_knight.glb', 'TwoCubes.glb', 'DenseSphere.glb'])
+        docs.push([name, await io.read(path.join(SHARED_ASSETS, name))]);
+      docs.push(['BoxTextured.gltf', await io.read(path.join(SHARED_ASSETS, 'BoxTextured', 'BoxTextured.gltf'))]);
+      for (const [name, doc] of docs) {
+        const expected = await io.writeBinary(doc);
+        const stats = readAssetStats(doc, expected.byteLength);
+        const stash = await stashImages(doc, dir);
+        expect(
+          doc
+            .getRoot()
+            .listTextures()
+            .every((t) => referencedDigest(t.getImage()!) !== null),
+          name,
+        ).toBe(true);
+        const file = path.join(dir, 'out.glb');
+        const written = await writeGlbWithImages(doc, file, stash.read);
+        expect(written, name).toBe(expected.byteLength);
+        expect(Buffer.compare(await fs.readFile(file), Buffer.from(expected)), name).toBe(0);
+        expect(readAssetStats(doc, written, stash.facts), name).toEqual(stats);
+        await stash.remove();
+      }
+      expect((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('LODs refer to the optimised model’s images; packaging puts images back', () => {
   let fx: PipelineFixture;
   beforeAll(async () => {
@@ -124,6 +222,72 @@ describe('LODs refer to the optimised model’s images; packaging puts images ba
     }
     return levels;
   }
+
+  it('prunes a solid-colour texture into its factor and merges duplicate images, with the images stashed', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'image-refs-solid-'));
+    try {
+      const doc = new Document();
+      const buffer = doc.createBuffer();
+      const solid = await sharp({ create: { width: 32, height: 32, channels: 4, background: { r: 200, g: 100, b: 50, alpha: 1 } } })
+        .png()
+        .toBuffer();
+      const noise = await sharp(Buffer.from(Array.from({ length: 32 * 32 * 3 }, (_, i) => (i * 7919) % 256)), {
+        raw: { width: 32, height: 32, channels: 3 },
+      })
+        .png()
+        .toBuffer();
+      const scene = doc.createScene();
+      for (const [i, [name, bytes]] of (
+        [
+          ['solid', solid],
+          ['noise', noise],
+          ['noise-copy', noise],
+        ] as const
+      ).entries()) {
+        const texture = doc.createTexture(name).setMimeType('image/png').setImage(new Uint8Array(bytes));
+        const prim = doc
+          .createPrimitive()
+          .setAttribute(
+            'POSITION',
+            doc
+              .createAccessor()
+              .setType('VEC3')
+              .setArray(new Float32Array([0, 0, i, 1, 0, i, 0, 1, i]))
+              .setBuffer(buffer),
+          )
+          .setAttribute(
+            'TEXCOORD_0',
+            doc
+              .createAccessor()
+              .setType('VEC2')
+              .setArray(new Float32Array([0, 0, 1, 0, 0, 1]))
+              .setBuffer(buffer),
+          )
+          .setMaterial(doc.createMaterial(name).setBaseColorTexture(texture));
+        scene.addChild(doc.createNode(name).setMesh(doc.createMesh().addPrimitive(prim)));
+      }
+      const io = await assetIO();
+      await io.write(path.join(dir, 'Swatches.glb'), doc);
+      const input = await fx.upload([path.join(dir, 'Swatches.glb')]);
+      const jobId = 'asset-refs-swatches';
+      const result = await runIn(fx.envFor(jobId), fx.activities.optimizeAsset, requestFor(input));
+      const optimized = await io.read(workFiles.optimized(fx.checkpointDir(jobId)));
+      const textures = optimized.getRoot().listTextures();
+      expect(textures.map((t) => t.getName())).toEqual(['noise']);
+      expect(Buffer.from(textures[0]!.getImage()!)).toEqual(noise);
+      expect(result.stats.textures).toEqual([{ name: 'noise', mimeType: 'image/png', width: 32, height: 32, bytes: noise.byteLength }]);
+      const [solidMaterial] = optimized
+        .getRoot()
+        .listMaterials()
+        .filter((m) => !m.getBaseColorTexture());
+      // sRGB 200, 100, 50 in linear terms.
+      expect(solidMaterial!.getBaseColorFactor().map((c) => Math.round(c * 100) / 100)).toEqual([0.58, 0.13, 0.03, 1]);
+      // Nothing of the stash is left in the work folder or stored.
+      expect((await fs.readdir(fx.checkpointDir(jobId))).filter((f) => f.startsWith('image-'))).toEqual([]);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
 
   it.each([
     { asset: 'DamagedHelmet.glb', textures: true, olderOptimize: false },

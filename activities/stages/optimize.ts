@@ -8,7 +8,7 @@ import { readUpload, removeTempFiles, writeFileAtomic, writeGlbAtomic } from '..
 import type { StageJob, StageProgress } from '../stage-job.js';
 import { workFiles } from '../work-files.js';
 import { quantizeGeometry } from './quantize-geometry.js';
-import { withImageReferences } from '../image-refs.js';
+import { type ImageStash, referencedDigest, stashImages, writeGlbWithImages } from '../image-refs.js';
 
 /**
  * Lossless clean-up of the upload (dedup, weld, prune, resample, meshopt vertex-cache reorder) and, when the
@@ -18,14 +18,17 @@ export async function optimizeStage(job: StageJob, progress: StageProgress): Pro
   const doc = await readUpload(job);
   const placed = placeLooseContent(doc);
   fillInverseBindMatrices(doc);
+  // dedup() tells duplicate images apart by their headers and bytes, so it sees them before they go; the
+  // rest of it (accessors, materials, meshes, skins) runs below, in the order dedup() itself keeps.
+  await doc.transform(dedup({ propertyTypes: [PropertyType.TEXTURE] }));
+  // The pixels wait on disk while the geometry is cleaned: tens of MiB held instead of hundreds.
+  const stash = await stashImages(doc, job.workDir);
   const steps: [string, Transform][] = [
     // A GLB holds one buffer: multi-file uploads with several .bin files are merged first.
     ...(doc.getRoot().listBuffers().length > 1 ? [['unpartition', unpartition()] as [string, Transform]] : []),
-    ['dedup', dedup()],
+    ['dedup', dedup({ propertyTypes: [PropertyType.ACCESSOR, PropertyType.MATERIAL, PropertyType.MESH, PropertyType.SKIN] })],
     ['weld', weld()],
-    // Empty nodes are sockets and locators, and UV sets or colours no material uses may be used by the
-    // engine (lightmaps, vertex paint): keep both.
-    ['prune', prune({ keepLeaves: true, keepAttributes: true, keepExtras: true })],
+    ['prune', pruneOneImageAtATime(stash)],
     ['resample', resample()],
     ['reorder', reorder({ encoder: MeshoptEncoder, target: 'size' })],
     ...(job.settings.quantize
@@ -38,17 +41,37 @@ export async function optimizeStage(job: StageJob, progress: StageProgress): Pro
     await doc.transform(transform);
     progress.update(i + 2, `Applied ${name}`);
   }
-  // The geometry alone first: written while only the document holds the images, not also the full GLB's binary chunk.
-  await withImageReferences(doc, () => writeGlbAtomic(doc, workFiles.optimizedGeometry(job.workDir)));
-  const file = workFiles.optimized(job.workDir);
-  const bytes = await writeGlbAtomic(doc, file);
+  await writeGlbAtomic(doc, workFiles.optimizedGeometry(job.workDir));
+  const bytes = await writeGlbWithImages(doc, workFiles.optimized(job.workDir), stash.read);
+  await stash.remove();
   const result: OptimizeResult = {
-    stats: readAssetStats(doc, bytes),
+    stats: readAssetStats(doc, bytes, stash.facts),
     steps: [...placed, ...steps.map(([name]) => name)],
   };
   await writeFileAtomic(workFiles.optimizeResult(job.workDir), JSON.stringify(result));
   progress.update(steps.length + 2, `${result.stats.triangles} triangles after ${result.steps.join(', ')}`);
   return result;
+}
+
+/**
+ * prune() with the images stashed: its solid-colour check (a texture of one colour becomes its material's
+ * factor) decodes every texture at once, 64 MiB of pixels per 4096² texture; here each is checked alone,
+ * with only its own image back in the document (the check passes over the references, which do not decode).
+ * Empty nodes are sockets and locators, and UV sets or colours no material uses may be used by the engine
+ * (lightmaps, vertex paint): keep both.
+ */
+function pruneOneImageAtATime(stash: ImageStash): Transform {
+  return async (doc) => {
+    await doc.transform(prune({ keepLeaves: true, keepAttributes: true, keepExtras: true, keepSolidTextures: true }));
+    for (const texture of doc.getRoot().listTextures()) {
+      const reference = texture.getImage();
+      const digest = reference ? referencedDigest(reference) : null;
+      if (!reference || !digest) continue;
+      texture.setImage(await stash.read(digest));
+      await doc.transform(prune({ propertyTypes: [PropertyType.TEXTURE], keepExtras: true }));
+      if (!texture.isDisposed()) texture.setImage(reference);
+    }
+  };
 }
 
 /**
