@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { resolveSettings } from '../common/pipeline.js';
 import type { StageJob } from './stage-job.js';
 import { DEFAULT_ASSET_LIMITS } from '../common/config.js';
-import { aliveStageThreads, busyStageThreads, MAX_STAGES_PER_THREAD, runStageThread, StageFailedError } from './stage-thread.js';
+import { aliveStageThreads, busyStageThreads, IDLE_MS, MAX_STAGES_PER_THREAD, runStageThread, StageFailedError } from './stage-thread.js';
 import { SHARED_ASSETS, startPipelineFixture, type PipelineFixture } from '../test/helpers/pipeline-fixture.js';
 
 describe('stage threads', () => {
@@ -53,6 +53,20 @@ describe('stage threads', () => {
     const successor = aliveStageThreads().find((id) => id !== first);
     expect(successor).toBeDefined();
     expect(await stageOn()).toBe(successor);
+  });
+
+  it('never hands a stage the idle thread it is ending', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const parked = await stageOn();
+      // The idle timeout ends the parked thread; the next stage, arriving before it has exited, gets a new one.
+      vi.advanceTimersByTime(IDLE_MS);
+      const next = await stageOn();
+      expect(next).not.toBe(parked);
+      expect(aliveStageThreads()).toContain(next);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fails at once, not per attempt, when a library kills the thread with an error that recurs for the input', async () => {

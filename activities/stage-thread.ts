@@ -8,7 +8,7 @@ const ENTRY = new URL('./stage-thread-entry.ts', import.meta.url).href;
 /** After a cancel, how long the thread may take to see its SIGKILLed processes exit (and reap them) before it is ended. */
 const REAP_WAIT_MS = 1000;
 /** An idle thread is ended after this long; a new one costs about a second of module loading. */
-const IDLE_MS = 30_000;
+export const IDLE_MS = 30_000;
 /**
  * Threads are retired after this many stages, so WASM heaps that never shrink cannot grow without bound.
  * The successor boots while the retiring thread runs its last stage (see acquireThread).
@@ -87,7 +87,14 @@ function acquireThread(): StageThread {
 /** Keeps a thread for the next stage; an idle thread must not keep the process alive, and ends unused after IDLE_MS. */
 function park(thread: StageThread): void {
   thread.worker.unref();
-  thread.idleTimer = setTimeout(() => void thread.worker.terminate(), IDLE_MS);
+  thread.idleTimer = setTimeout(() => {
+    // Out of the idle list before it is ended: a thread exits some time after terminate() (longer with
+    // a large heap), and a stage handed it meanwhile failed with "thread exited" (benchmark 7 hit this
+    // when a job's inspect came 30 s after the previous job, the gltfpack comparison in between).
+    const at = idle.indexOf(thread);
+    if (at >= 0) idle.splice(at, 1);
+    void thread.worker.terminate();
+  }, IDLE_MS);
   thread.idleTimer.unref();
   idle.push(thread);
 }
