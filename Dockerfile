@@ -17,6 +17,8 @@ RUN npm run build:web
 
 FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production DATA_DIR=/data
+# The HPC worker's allocator setting (worker/hpc-process-env.ts); read by glibc at process start.
+ENV MALLOC_ARENA_MAX=2
 WORKDIR /app
 RUN groupadd --system farm && useradd --system --gid farm --home /app farm && mkdir -p /data && chown farm:farm /data && chmod 700 /data
 COPY --from=deps /app/node_modules ./node_modules

@@ -10,6 +10,7 @@ import { startRedisServer } from './lib/redis-server.js';
 import { ServiceProcess, stopAllServices, whenOrphaned } from './lib/service-process.js';
 import { startDevServer, waitForPoller } from './lib/temporal-server.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
+import { withHpcProcessEnv } from '../worker/hpc-process-env.js';
 import { freePort, isPortOpen, waitFor } from './lib/wait.js';
 import { portFromEnv } from './lib/ports.js';
 
@@ -211,7 +212,7 @@ try {
   const hpc = startNodeService(
     'worker:hpc',
     'worker/hpc.ts',
-    { ...serviceEnv, METRICS_PORT: String(ports.hpcMetrics), HPC_SHUTDOWN_GRACE_SECONDS: String(hpcGraceSeconds) },
+    withHpcProcessEnv({ ...serviceEnv, METRICS_PORT: String(ports.hpcMetrics), HPC_SHUTDOWN_GRACE_SECONDS: String(hpcGraceSeconds) }),
     (hpcGraceSeconds + 10) * 1000,
   );
   startNodeService('api', 'api/main.ts', serviceEnv);

@@ -7,6 +7,7 @@ import { spawnNode, type BenchChild } from '../lib/rpc.js';
 import { repeated } from '../lib/stats.js';
 import type { DirectRun } from './direct-pipeline.js';
 import { OwnerSocket, startPipelineStack, submitJob, type PipelineStack } from './pipeline-stack.js';
+import { withHpcProcessEnv } from '../../worker/hpc-process-env.js';
 
 /** The shared sample assets, used in place. */
 export const SHARED_ASSETS = path.resolve(PROJECT_ROOT, '..', 'shared', 'assets');
@@ -30,7 +31,8 @@ function median(values: number[]): number {
 
 /** Starts the in-process runner of the six stages (bench/pipeline/direct-pipeline.ts) as its own process. */
 export function startDirectPipeline(ctx: BenchContext): BenchChild {
-  return spawnNode('direct-pipeline', 'bench/pipeline/direct-pipeline.ts', { env: ctx.infra.env });
+  // The HPC worker's own process, so its environment too.
+  return spawnNode('direct-pipeline', 'bench/pipeline/direct-pipeline.ts', { env: withHpcProcessEnv(ctx.infra.env) });
 }
 
 /**

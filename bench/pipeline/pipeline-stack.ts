@@ -8,6 +8,7 @@ import { waitForPoller } from '../../scripts/lib/temporal-server.js';
 import type { BenchInfra } from '../lib/bench-stack.js';
 import { startApi, type RunningApi } from '../lib/bench-stack.js';
 import { spawnNode, type BenchChild } from '../lib/rpc.js';
+import { withHpcProcessEnv } from '../../worker/hpc-process-env.js';
 
 /**
  * The whole product as an artist meets it, for benchmarks 4 and 5: the real API, the orchestrator
@@ -32,7 +33,7 @@ export async function startPipelineStack(infra: BenchInfra): Promise<PipelineSta
     const worker = async (name: 'orchestrator' | 'hpc') => {
       const proc = spawnNode(`worker-${name}`, `worker/${name}.ts`, {
         ipc: false,
-        env: { ...infra.env, HPC_MAX_CONCURRENT_ACTIVITIES: String(hpcSlots) },
+        env: ((env) => (name === 'hpc' ? withHpcProcessEnv(env) : env))({ ...infra.env, HPC_MAX_CONCURRENT_ACTIVITIES: String(hpcSlots) }),
       });
       started.push(proc);
       await waitForPoller({
