@@ -150,7 +150,14 @@ export class ResultView {
     this.body.replaceChildren(status);
     if (!this.dialog.open) this.dialog.showModal();
     try {
-      const detail = await this.api().json(`/api/jobs/${encodeURIComponent(jobId)}`, JobDetailBody);
+      let detail = await this.api().json(`/api/jobs/${encodeURIComponent(jobId)}`, JobDetailBody);
+      // `completed` reaches the page a moment before the workflow closes (it starts the outputs' expiry
+      // timer last): a report asked for in between waits for it rather than saying there is none.
+      for (let wait = 250; detail.status === 'RUNNING' && detail.result == null && wait <= 4000 && this.dialog.open; wait *= 2) {
+        setText(status, 'Finishing up…');
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        detail = await this.api().json(`/api/jobs/${encodeURIComponent(jobId)}`, JobDetailBody);
+      }
       const report = JobReportBody.safeParse(detail.result);
       if (!report.success) {
         setText(status, 'This job has no report to show (it did not complete).');
