@@ -50,16 +50,6 @@ export function replaceImagesByReferences(doc: Document): Map<Texture, Uint8Arra
   return replaced;
 }
 
-/** Runs `use` on the document with references in place of its images, then puts the images back. */
-export async function withImageReferences<T>(doc: Document, use: () => Promise<T>): Promise<T> {
-  const replaced = replaceImagesByReferences(doc);
-  try {
-    return await use();
-  } finally {
-    for (const [texture, image] of replaced) texture.setImage(image);
-  }
-}
-
 /**
  * The optimised model with references in place of its images: optimized-geometry.glb, or for a work
  * folder an older optimize filled without it, optimized.glb read and its images replaced.
