@@ -4,6 +4,7 @@ import { createLogger } from '../common/logger.js';
 import { serveMetrics } from '../common/metrics-server.js';
 import { createRedis, redisConnection } from '../common/redis.js';
 import { loadStageRegistry } from '../common/studio-stages.js';
+import { plannedStages } from '../common/stages.js';
 import { createStorage } from '../storage/create-storage.js';
 import { createApiServer } from './app.js';
 
@@ -19,7 +20,8 @@ const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }
 const redis = createRedis(redisConnection(config), 'reader', log);
 const subscriber = createRedis(redisConnection(config), 'subscriber', log);
 // Checked at start with the rest of the config; a studio's stages join the built-in ones in new jobs' plans.
-const stages = loadStageRegistry(config.STAGES_CONFIG);
+const stages = plannedStages(loadStageRegistry(config.STAGES_CONFIG), { turntables: config.TURNTABLES });
+if (!config.TURNTABLES) log.info('TURNTABLES is off: new jobs are planned without the turntable render');
 if (config.STAGES_CONFIG) log.info({ file: config.STAGES_CONFIG, stages: stages.map((s) => s.name) }, 'Studio stages loaded');
 const api = createApiServer({ config, temporal, redis, subscriber, storage: createStorage(config), log, stages });
 

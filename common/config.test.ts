@@ -48,6 +48,12 @@ describe('loadConfig', () => {
     expect(loadConfig(hpcWorkerSchema, {})).toMatchObject({ PREVIEW_FRAMES: 16, PREVIEW_SIZE: 256, PREVIEW_SAMPLES: 8 });
   });
 
+  it('plans turntables unless TURNTABLES turns them off, and names a value it cannot read', () => {
+    expect(loadConfig(apiSchema, { JWT_SECRET: secret }).TURNTABLES).toBe(true);
+    for (const off of ['false', '0', 'no']) expect(loadConfig(apiSchema, { JWT_SECRET: secret, TURNTABLES: off }).TURNTABLES).toBe(false);
+    expect(() => loadConfig(apiSchema, { JWT_SECRET: secret, TURNTABLES: 'off' })).toThrow(/TURNTABLES \("off"\)/);
+  });
+
   it('reads API_CORS_ORIGINS as a list of origins and names it when one is not a URL', () => {
     expect(loadConfig(apiSchema, { JWT_SECRET: secret }).API_CORS_ORIGINS).toEqual([]);
     const origins = loadConfig(apiSchema, { JWT_SECRET: secret, API_CORS_ORIGINS: 'https://tools.example/app, http://localhost:5173' });

@@ -170,6 +170,11 @@ export const apiSchema = z
   .object({
     ...serviceEnv,
     ...stagesEnv,
+    /**
+     * Whether game-ready and mobile jobs end with a turntable render (the preview stage, Blender on the
+     * HPC machines, seconds per job): off plans new jobs without it. Jobs already running keep their plan.
+     */
+    TURNTABLES: bool.default(true),
     API_PORT: port.default(3000),
     /** Address the app listens on: loopback by default; 0.0.0.0 (or an interface's address) exposes it. */
     API_HOST: z.string().min(1).default('127.0.0.1'),

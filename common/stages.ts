@@ -315,6 +315,14 @@ export interface PlanFor {
 }
 
 /** The plan of a job: the registry's stages its preset and upload run, in registry order. */
+/** The stage that renders a job's turntable (Blender): what TURNTABLES=off leaves out of new plans. */
+export const PREVIEW_STAGE = 'preview';
+
+/** The registry the API plans new jobs from: all of it, or without the turntable when the studio turned it off. */
+export function plannedStages(registry: readonly StageDescriptor[], { turntables }: { turntables: boolean }): readonly StageDescriptor[] {
+  return turntables ? registry : registry.filter((s) => s.name !== PREVIEW_STAGE);
+}
+
 export function planStages(registry: readonly StageDescriptor[], job: PlanFor): StagePlan {
   const types = new Set(job.fileNames.map((name) => /\.([^.]+)$/.exec(name)?.[1]?.toLowerCase() ?? ''));
   return StagePlan.parse(

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { hpcWorkerSchema, loadConfig } from './config.js';
-import { BUILTIN_STAGES, planStages } from './stages.js';
+import { BUILTIN_STAGES, plannedStages, planStages, PREVIEW_STAGE } from './stages.js';
 import { loadStageRegistry, StagesConfigError } from './studio-stages.js';
 
 const EXAMPLE = fileURLToPath(new URL('../deploy/studio-stages/example.yaml', import.meta.url));
@@ -107,6 +107,19 @@ describe('studio stages from STAGES_CONFIG', () => {
     // inputTypes: only an upload holding an .fbx runs it.
     expect(planStages(registry, { preset: 'game-ready', fileNames: ['a.glb'] }).map((s) => s.name)).not.toContain('bake');
     expect(planStages(registry, { preset: 'game-ready', fileNames: ['A.FBX'] }).map((s) => s.name)).toContain('bake');
+  });
+
+  it('leaves only the turntable out of new plans when turntables are off, studio stages included', () => {
+    const registry = loadStageRegistry(configFile([GOOD, { ...GOOD, name: 'bake', after: 'package' }]));
+    for (const preset of ['game-ready', 'mobile', 'archive'] as const) {
+      for (const fileNames of [['a.glb'], ['A.FBX'], ['b.gltf', 'b.bin']]) {
+        const all = planStages(registry, { preset, fileNames }).map((s) => s.name);
+        const without = planStages(plannedStages(registry, { turntables: false }), { preset, fileNames }).map((s) => s.name);
+        expect(without).toEqual(all.filter((name) => name !== PREVIEW_STAGE));
+        expect(planStages(plannedStages(registry, { turntables: true }), { preset, fileNames }).map((s) => s.name)).toEqual(all);
+      }
+    }
+    expect(planStages(registry, { preset: 'game-ready', fileNames: ['a.glb'] }).map((s) => s.name)).toContain(PREVIEW_STAGE);
   });
 
   it('names the file and the bad field for every kind of mistake, wherever the stage sits in the file', () => {
