@@ -88,13 +88,13 @@ export function createJobEventActivities(deps: {
       const place = wait ? HpcWaitSchema.parse(wait) : undefined;
       const announcement = restarted ? RestartAnnouncement.parse(restarted) : undefined;
       if (announcement) await announceRestart(announcement);
-      const seqs: (number | null)[] = [];
-      for (const fields of valid) {
-        const seq = await publishJobEvent(fields);
-        seqs.push(seq);
-        // Keep the stream in order: the rest wait with the one that did not go out (the workflow re-sends them).
-        if (seq === null) break;
-      }
+      // Sent at once, in order: the job's JobLog keeps its publishes in call order and sends those that
+      // wait together, so a stage's end and the next one's start cost one round trip, not two.
+      const answers = await Promise.all(valid.map((fields) => publishJobEvent(fields)));
+      // Keep the stream in order: from the first that did not go out, all wait (the workflow re-sends them;
+      // one that went out after it is then published again, a repeat rather than a gap).
+      const missing = answers.indexOf(null);
+      const seqs = missing === -1 ? answers : answers.slice(0, missing + 1);
       if (place) await followQueue(valid, place);
       return seqs;
     },

@@ -139,9 +139,13 @@ export class HpcQueueBook {
   /** A stage of the job waits for a slot of wait.queue from now; every waiting job is told its place. */
   async join(jobId: string, owner: string, wait: HpcWait): Promise<'waiting' | 'handed'> {
     const { queue, priorityKey, fairnessKey, fairnessWeight } = HpcWaitSchema.parse(wait);
-    await this.redis.sadd(QUEUES_KEY, queue);
-    await this.redis.hset(JOB_QUEUES_KEY, jobId, queue);
-    const answer = await this.run(queue, 'join', JobId.parse(jobId), OwnerId.parse(owner), priorityKey, fairnessKey, fairnessWeight);
+    const [id, who] = [JobId.parse(jobId), OwnerId.parse(owner)];
+    // Sent together, one round trip: the line's script reads neither index, and Redis runs them in order.
+    const [, , answer] = await Promise.all([
+      this.redis.sadd(QUEUES_KEY, queue),
+      this.redis.hset(JOB_QUEUES_KEY, id, queue),
+      this.run(queue, 'join', id, who, priorityKey, fairnessKey, fairnessWeight),
+    ]);
     return answer === 'handed' ? 'handed' : 'waiting';
   }
 
@@ -161,8 +165,7 @@ export class HpcQueueBook {
   /** The job ended or is being cancelled: whatever of it waited leaves the line (of `queue`, else the one it joined). */
   async leave(jobId: string, queue?: string): Promise<void> {
     const line = queue ?? (await this.redis.hget(JOB_QUEUES_KEY, jobId));
-    if (line) await this.run(line, 'leave', jobId);
-    await this.redis.hdel(JOB_QUEUES_KEY, jobId);
+    await Promise.all([line ? this.run(line, 'leave', jobId) : undefined, this.redis.hdel(JOB_QUEUES_KEY, jobId)]);
   }
 
   /** The job's `queue` frame (common/socket-protocol.ts) while one of its stages waits, else null: for a client that just subscribed. */

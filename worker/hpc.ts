@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { createHpcActivities } from '../activities/index.js';
+import { createHpcActivities, createJobEventActivities } from '../activities/index.js';
 import { HeartbeatPacer } from '../activities/heartbeat-pacer.js';
 import { HEARTBEAT_INTERVAL_MS } from '../activities/progress-reporter.js';
 import { StopHints } from '../activities/stop-hints.js';
@@ -18,6 +18,7 @@ import { activityMetricsInterceptor } from './worker-metrics.js';
 import { setUpWorkerObservability } from './observability.js';
 import { jobLogAttributes } from './job-log-attributes.js';
 import { HpcQueuePlaces } from './hpc-queue-places.js';
+import { stageHandoverInterceptor } from './stage-handover.js';
 import { WorkerLifecycle } from './process-lifecycle.js';
 
 /**
@@ -37,8 +38,9 @@ let dropped = 0;
 
 const observability = await setUpWorkerObservability('worker-hpc', { port: config.METRICS_PORT, host: config.METRICS_HOST }, log);
 const metrics = observability.metrics;
+const book = new HpcQueueBook(redis);
 const places = new HpcQueuePlaces({
-  book: new HpcQueueBook(redis),
+  book,
   queue: config.HPC_TASK_QUEUE,
   slots: config.HPC_MAX_CONCURRENT_ACTIVITIES,
   log,
@@ -75,7 +77,21 @@ const worker = await Worker.create({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.HPC_TASK_QUEUE,
-  interceptors: { activity: [activityMetricsInterceptor(metrics), jobLogAttributes, places.interceptor()] },
+  interceptors: {
+    activity: [
+      activityMetricsInterceptor(metrics),
+      // A stage's end and the next one's start, published here as the stage ends (common/stage-handover.ts).
+      stageHandoverInterceptor(
+        createJobEventActivities({
+          jobLog,
+          hpcQueue: book,
+          onDrop: () => metrics.progressDrops.inc(),
+        }).publishJobEvents,
+      ),
+      jobLogAttributes,
+      places.interceptor(),
+    ],
+  },
   activities: createHpcActivities({
     jobLog,
     storage,

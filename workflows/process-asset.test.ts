@@ -7,6 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { seededRandom } from '../bench/assets/seeded-random.js';
 import { waitFor } from '../scripts/lib/wait.js';
 import type { ProcessAssetInput } from '../common/jobs.js';
 import type { PipelineActivities, PipelineReport } from '../common/pipeline.js';
@@ -62,6 +63,7 @@ async function withJob<T>(
   drive: (job: { handle: WorkflowHandle<typeof processAsset>; events: JobEventFields[] }) => Promise<T>,
   jobInput: ProcessAssetInput = input,
   redisTakes?: (fields: JobEventFields) => boolean,
+  workers: { handover?: boolean } = {},
 ): Promise<T> {
   return withWorkers(
     env,
@@ -77,6 +79,7 @@ async function withJob<T>(
     },
     jobInput.options.hpcQueue,
     redisTakes,
+    workers,
   );
 }
 
@@ -228,13 +231,24 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     expect(mock.namesFor(jobId)).toEqual(['cleanupJob']);
   });
 
-  it('publishes its events inside workflow tasks: no activity task per event, each stage announced before it is scheduled, completed last', async () => {
+  it.each([
+    { handover: true, worker: 'an HPC worker that hands stages over' },
+    { handover: false, worker: 'an HPC worker from before handovers' },
+  ])('publishes its events in workflow tasks or stage handovers, never an activity task each, in order ($worker)', async ({ handover }) => {
     const mock = mockPipeline();
-    const { events, history } = await runJob(mock.activities, async ({ handle, events }) => {
-      await handle.result();
-      await retentionTimerOf(env, handle.workflowId);
-      return { events, history: await handle.fetchHistory() };
-    });
+    const { events, history } = await withJob(
+      env,
+      workflowBundle,
+      mock.activities,
+      async ({ handle, events }) => {
+        await handle.result();
+        await retentionTimerOf(env, handle.workflowId);
+        return { events, history: await handle.fetchHistory() };
+      },
+      input,
+      undefined,
+      { handover },
+    );
 
     // What the history says happened, in its order. Events are published by a local activity, recorded
     // as a marker whose result is what publishJobEvents answered: here (withWorkers) the events' positions.
@@ -253,11 +267,12 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       return [];
     });
     const stageActivities = ['inspectAsset', 'validateAsset', 'optimizeAsset', 'buildLods', 'processTextures', 'packageOutputs'];
+    // With handovers the events between two stages are the HPC worker's: no local activity in between.
     expect(timeline).toEqual([
       'publishJobEvents: started, stage-started inspect',
       ...STAGES.flatMap((stage, i) => [
         `activity ${stageActivities[i]}`,
-        ...(i + 1 < STAGES.length ? [`publishJobEvents: stage-finished ${stage}, stage-started ${STAGES[i + 1]}`] : []),
+        ...(i + 1 < STAGES.length && !handover ? [`publishJobEvents: stage-finished ${stage}, stage-started ${STAGES[i + 1]}`] : []),
       ]),
       // The expiry child is started in the same workflow task as `completed`; the job closes once it has.
       'child expireOutputs',
@@ -267,6 +282,13 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     // One workflow task to start, one per stage's end, one for the child's start: publishing adds none.
     const workflowTasks = (history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).length;
     expect(workflowTasks).toBe(1 + STAGES.length + 1);
+    // Whoever published them, the stream is the same, in order, each once.
+    expect(events.map(label)).toEqual([
+      'started',
+      'stage-started inspect',
+      ...STAGES.flatMap((stage, i) => [`stage-finished ${stage}`, ...(i + 1 < STAGES.length ? [`stage-started ${STAGES[i + 1]}`] : [])]),
+      'completed',
+    ]);
   });
 
   it('re-sends, in order and before anything newer, the events Redis did not take during an outage: every stage still reaches the stream', async () => {
@@ -303,6 +325,39 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       'completed',
     ]);
   });
+
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])(
+    'keeps every stage event, in order and once, while Redis refuses publishes at random, handed over or not (seed %i)',
+    async (seed) => {
+      const random = seededRandom(seed);
+      // Refused at random until the last stage runs; from then on Redis takes everything, so the job's
+      // last publish (which nothing comes after to re-send it) goes out.
+      let back = false;
+      const mock = mockPipeline({}, async (call) => {
+        if (call.activity === 'packageOutputs') back = true;
+      });
+      const events = await withJob(
+        env,
+        workflowBundle,
+        mock.activities,
+        async ({ handle, events }) => {
+          await handle.result();
+          await retentionTimerOf(env, handle.workflowId);
+          return events;
+        },
+        input,
+        () => back || random() < 0.5,
+        { handover: seed % 4 !== 0 },
+      );
+      const label = (e: JobEventFields) => `${e.event}${e.stage ? ` ${e.stage}` : ''}`;
+      expect(events.map(label)).toEqual([
+        'started',
+        'stage-started inspect',
+        ...STAGES.flatMap((stage, i) => [`stage-finished ${stage}`, ...(i + 1 < STAGES.length ? [`stage-started ${STAGES[i + 1]}`] : [])]),
+        'completed',
+      ]);
+    },
+  );
 
   it('fails at once on an invalid asset, without retrying, removes partial outputs and passes on the validator messages', async () => {
     const messages = [{ code: 'ACCESSOR_INDEX_OOB', message: 'Index 99 is out of bounds', severity: 'error', pointer: '/meshes/0' }];

@@ -24,6 +24,7 @@ import {
 import { CORE_STAGES, PLAN_BEFORE_REGISTRY, StagePlan, type PlannedStage, type StageResultOf } from '../common/stages.js';
 import { ASSET_OUTCOME, ASSET_STAGE, ASSET_STALLED } from '../common/search-attributes.js';
 import { stallChangedSignal } from '../common/signals.js';
+import { unwrapHandover, type StageHandover } from '../common/stage-handover.js';
 import { HPC_TASK_QUEUE } from '../common/task-queues.js';
 import { expireOutputs } from './expire-outputs.js';
 import { FAILURES } from '../common/failures.js';
@@ -31,12 +32,15 @@ import { describeFailure } from './failure-reasons.js';
 import { jobEventPublisher, publishesEventsLocally } from './job-events.js';
 import { progressQuery, setRetentionDaysUpdate, type AssetProgress } from './queries.js';
 
+/** A stage's request, with its handover to the next stage when it has one. */
+type HandedOverRequest = StageRequest & { handover?: StageHandover };
+
 /**
  * A compute stage on an HPC machine, heartbeating, retried with backoff unless the asset itself is bad.
  * Its timeouts come from the job's plan (common/stages.ts), which the job carries from its start.
  */
-function stageActivity(taskQueue: string, stage: PlannedStage, summary: string): (request: StageRequest) => Promise<unknown> {
-  const activities = proxyActivities<Record<string, (request: StageRequest) => Promise<unknown>>>({
+function stageActivity(taskQueue: string, stage: PlannedStage, summary: string): (request: HandedOverRequest) => Promise<unknown> {
+  const activities = proxyActivities<Record<string, (request: HandedOverRequest) => Promise<unknown>>>({
     taskQueue,
     startToCloseTimeout: stage.startToCloseTimeout as Duration,
     // What the step does, on the activity in the Temporal UI (e.g. "Building LODs of DamagedHelmet.glb").
@@ -103,12 +107,15 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   const jobId = workflowInfo().workflowId;
   // Decided once, before any other command: see publishesEventsLocally.
   const eventsInTask = publishesEventsLocally();
+  // Likewise decided once: whether each stage that has a next one hands over to it (STAGE_HANDOVER_PATCH).
+  const handsOver = eventsInTask && patched(STAGE_HANDOVER_PATCH);
   const taskQueue = input.options.hpcQueue ?? HPC_TASK_QUEUE;
-  const { publish, publishWithNext } = jobEventPublisher(jobId, input.owner, {
+  const events = jobEventPublisher(jobId, input.owner, {
     local: eventsInTask,
     name: input.assetName,
     hpcQueue: taskQueue,
   });
+  const { publish, publishWithNext } = events;
   const cleanup = cleanupOn(taskQueue);
   const plan = input.plan ?? PLAN_BEFORE_REGISTRY;
   const progress: AssetProgress = { stage: null, stageIndex: null, stageCount: plan.length, status: 'running' };
@@ -155,15 +162,33 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     retentionDays ??= settings.retentionDays;
     const request: StageRequest = { input, settings };
     const results = new Map<string, unknown>();
+    let handedOver = false;
     for (const [index, stage] of plan.entries()) {
       progress.stage = stage.name;
       progress.stageIndex = index;
       upsertSearchAttributes([{ key: ASSET_STAGE, value: stage.name }]);
       const summary = `${stage.label} ${input.assetName}`;
-      await publish('stage-started', summary, { stage: stage.name });
-      results.set(stage.name, await stageActivity(taskQueue, stage, summary)(request));
+      // A stage handed over to by the one before has had its start published (or held, for what of the
+      // handover did not go out, and sent now).
+      if (handedOver) await events.flush();
+      else await publish('stage-started', summary, { stage: stage.name });
+      const next = plan[index + 1];
+      // Not while events are held: a handover published now would overtake them in the stream.
+      const handover =
+        handsOver && next && !events.holding()
+          ? events.handover(
+              ['stage-finished', `${summary}: done`, { stage: stage.name }],
+              ['stage-started', `${next.label} ${input.assetName}`, { stage: next.name }],
+            )
+          : undefined;
+      const { result, seqs } = unwrapHandover(
+        await stageActivity(taskQueue, stage, summary)(handover ? { ...request, handover } : request),
+      );
+      results.set(stage.name, result);
+      if (handover) events.handedOver(handover, seqs);
       // Always followed by the next stage's start or the job's outcome, in the same workflow task.
-      await publishWithNext('stage-finished', `${summary}: done`, { stage: stage.name });
+      else await publishWithNext('stage-finished', `${summary}: done`, { stage: stage.name });
+      handedOver = handover !== undefined;
     }
     // Each activity checked its result against its stage's schema before returning it.
     const resultOf = <N extends (typeof CORE_STAGES)[number]>(name: N) => results.get(name) as StageResultOf<N>;
@@ -249,6 +274,13 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
     throw err;
   }
 }
+
+/**
+ * Since this patch, a stage that has a next one carries their handover in its request (common/stage-handover.ts):
+ * the HPC worker publishes its `stage-finished` and the next `stage-started` as it ends, so no local
+ * activity runs between two stages. Runs from before it publish those in a local activity, as recorded.
+ */
+const STAGE_HANDOVER_PATCH = 'stage-handover-by-hpc-worker';
 
 /**
  * A failed or cancelled job also gets an expireOutputs timer (which deletes all of a job's data and its

@@ -11,6 +11,7 @@ import type { PipelineActivities } from '../../common/pipeline.js';
 import type { JobEventFields } from '../../common/progress.js';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
+import { stageHandoverInterceptor } from '../../worker/stage-handover.js';
 import { workflowBundle } from '../../worker/workflow-bundle.js';
 
 /** The test run's workflow bundle cache, shared by the test files and the stacks' orchestrators (WORKFLOW_BUNDLE_CACHE_DIR). */
@@ -39,6 +40,11 @@ export async function withWorkers<T>(
   hpcTaskQueue: string = HPC_TASK_QUEUE,
   /** Decides which events "Redis" takes (default: all): false makes that publish answer null, as in an outage. */
   redisTakes: (fields: JobEventFields) => boolean = () => true,
+  /**
+   * Whether the HPC worker publishes stage handovers as production's does (worker/stage-handover.ts,
+   * through the same "Redis" as the workflow's events); false is a worker from before handovers.
+   */
+  { handover = true }: { handover?: boolean } = {},
 ): Promise<T> {
   const events: JobEventFields[] = [];
   const light: JobEventActivities = {
@@ -73,6 +79,7 @@ export async function withWorkers<T>(
     connection: env.nativeConnection,
     taskQueue: hpcTaskQueue,
     activities: pipeline,
+    interceptors: { activity: handover ? [stageHandoverInterceptor(light.publishJobEvents)] : [] },
     // A cancel reaches an activity in a heartbeat's answer; by default heartbeats are sent at most
     // every 0.8 × heartbeatTimeout (24 s), which would make a cancel test wait that long.
     maxHeartbeatThrottleInterval: '200 milliseconds',
