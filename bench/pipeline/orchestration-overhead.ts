@@ -110,9 +110,15 @@ export async function runOrchestrationOverhead(ctx: BenchContext, stack: Pipelin
       const repeat: (typeof perRepeat)[number] = [];
       for (const asset of assets) {
         const file = path.join(SHARED_ASSETS, asset);
+        // Alternating, one job each way: both sample the machine as it is at that moment (a shared
+        // machine's speed drifts within minutes, which a block of one then a block of the other turns into
+        // a difference between the two).
         const endToEndMs: number[] = [];
-        for (let i = 0; i < sequential[asset]!; i++) endToEndMs.push(await endToEnd(file));
-        const rawMs = (await raw(file, sequential[asset]!, 1)).jobs.map((j) => j.totalMs);
+        const rawMs: number[] = [];
+        for (let i = 0; i < sequential[asset]!; i++) {
+          endToEndMs.push(await endToEnd(file));
+          rawMs.push(...(await raw(file, 1, 1)).jobs.map((j) => j.totalMs));
+        }
         ctx.log(
           `orchestration: ${asset} end to end ${endToEndMs.map((v) => v.toFixed(0)).join(',')} ms, raw ${rawMs.map((v) => v.toFixed(0)).join(',')} ms`,
         );
@@ -205,7 +211,7 @@ export async function runOrchestrationOverhead(ctx: BenchContext, stack: Pipelin
     rows,
     details: { preset: OPTIONS.preset, sequentialJobs: sequential, perRepeat, throughput },
     notes: [
-      `end to end = upload 202 → \`completed\` on the owner's socket (real API, orchestrator and HPC workers, Temporal dev server, Redis); raw = the six HPC activities called in order in one process through MockActivityEnvironment; median of ${assets.map((a) => `${sequential[a]} ${a}`).join(' and ')} sequential jobs after one warm-up job each.`,
+      `end to end = upload 202 → \`completed\` on the owner's socket (real API, orchestrator and HPC workers, Temporal dev server, Redis); raw = the six HPC activities called in order in one process through MockActivityEnvironment; median of ${assets.map((a) => `${sequential[a]} ${a}`).join(' and ')} sequential jobs each way, alternating (one end to end, one raw), after one warm-up job each; the API plans without the turntable (TURNTABLES=false), as the raw run.`,
       'CPU per job = CPU time of each process (/proc) during the saturated run ÷ jobs; end to end counts Temporal, Redis, API and both workers, raw counts the in-process runner, Redis and the idle Temporal server.',
     ],
   };
