@@ -11,6 +11,29 @@ import { CliError } from './cli-error.js';
 // tus-js-client's Node build exports its file-backed URL storage, but its typings (shared with the browser) omit it.
 const { FileUrlStorage } = tus as unknown as { FileUrlStorage: new (file: string) => UrlStorage };
 
+/**
+ * The file-backed storage, with the removals it was asked for kept track of: tus-js-client removes a
+ * finished upload's entry without waiting for it and reports success at once, so a CLI that exits right
+ * after could leave the entry behind (and a later submit would try to resume an upload that is done).
+ */
+class SettlingUrlStorage implements UrlStorage {
+  private readonly removals = new Set<Promise<void>>();
+  constructor(private readonly inner: UrlStorage) {}
+  findAllUploads: UrlStorage['findAllUploads'] = () => this.inner.findAllUploads();
+  findUploadsByFingerprint: UrlStorage['findUploadsByFingerprint'] = (fingerprint) => this.inner.findUploadsByFingerprint(fingerprint);
+  addUpload: UrlStorage['addUpload'] = (fingerprint, upload) => this.inner.addUpload(fingerprint, upload);
+  removeUpload(key: string): Promise<void> {
+    const removal = this.inner.removeUpload(key);
+    this.removals.add(removal);
+    void removal.finally(() => this.removals.delete(removal)).catch(() => undefined);
+    return removal;
+  }
+  /** Resolves once every removal asked for so far has been written (or failed: tus-js-client reports that). */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.removals]);
+  }
+}
+
 /** Waits between tries after a dropped connection; each try goes on from the offset the server holds. */
 const RETRY_DELAYS_MS = [0, 1000, 3000, 5000, 10_000, 20_000, 30_000];
 
@@ -43,6 +66,7 @@ export async function uploadResumably(file: string, options: ResumableUploadOpti
   if (reused) return reused;
   const { resumeFile } = options;
   if (resumeFile) await mkdir(path.dirname(resumeFile), { recursive: true, mode: 0o700 });
+  const storage = resumeFile ? new SettlingUrlStorage(new FileUrlStorage(resumeFile)) : null;
   const url = await new Promise<string>((resolve, reject) => {
     const upload = new Upload(createReadStream(file), {
       endpoint: new URL(UPLOADS_PATH, options.api).toString(),
@@ -50,10 +74,11 @@ export async function uploadResumably(file: string, options: ResumableUploadOpti
       metadata: { filename: path.basename(file), sha256 },
       retryDelays: RETRY_DELAYS_MS,
       // tus-js-client's Node fingerprint: the file's absolute path, size, mtime and the endpoint.
-      ...(resumeFile ? { urlStorage: new FileUrlStorage(resumeFile) } : { storeFingerprintForResuming: false }),
+      ...(storage ? { urlStorage: storage } : { storeFingerprintForResuming: false }),
       removeFingerprintOnSuccess: true,
       onProgress: options.onProgress ?? null,
-      onSuccess: () => resolve(upload.url!),
+      // Once the finished upload's entry is gone from the resume file, not before.
+      onSuccess: () => void (storage?.settled() ?? Promise.resolve()).then(() => resolve(upload.url!)),
       onError: (err) => reject(uploadError(options.api, file, err)),
     });
     startFromLatestAttempt(upload).catch((err: unknown) => reject(err as Error));
