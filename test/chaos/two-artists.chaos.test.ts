@@ -109,7 +109,8 @@ describe('two artists share the farm, each in their own browser', () => {
       await expect.poll(anaCompleted, { timeout: TIMEOUT_MS, interval: 1000 }).toBe(FOLDER_ASSETS);
       expect(await assets.count()).toBe(FOLDER_ASSETS);
       expect(await ana.locator('article.job').count()).toBe(1);
-      expect(await batch.getAttribute('data-phase')).toBe('completed');
+      // The batch closes after its last asset's job does (it waits for that job's result): a moment later.
+      await expect.poll(() => batch.getAttribute('data-phase'), { timeout: TIMEOUT_MS, interval: 250 }).toBe('completed');
     },
     TIMEOUT_MS,
   );
