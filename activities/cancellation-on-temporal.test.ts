@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAILURES } from '../common/failures.js';
 import { createRedis } from '../common/redis.js';
 import { startDevServer, type RunningDevServer } from '../scripts/lib/temporal-server.js';
-import { freePort, waitFor } from '../scripts/lib/wait.js';
+import { waitFor } from '../scripts/lib/wait.js';
 import { HeartbeatPacer } from './heartbeat-pacer.js';
 import { createHpcActivities, type HpcActivities } from './hpc-activities.js';
 import { aliveStageThreads, busyStageThreads } from './stage-thread.js';
@@ -25,10 +25,7 @@ describe('cancelling a running stage through the real Temporal server', () => {
   let fx: PipelineFixture;
   let temporal: RunningDevServer;
   beforeAll(async () => {
-    [fx, temporal] = await Promise.all([
-      startPipelineFixture(),
-      freePort().then((port) => startDevServer({ port, uiPort: null, dbFile: null })),
-    ]);
+    [fx, temporal] = await Promise.all([startPipelineFixture(), startDevServer({ port: 0, uiPort: null, dbFile: null })]);
   });
   afterAll(async () => {
     await temporal?.stop();

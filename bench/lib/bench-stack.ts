@@ -31,7 +31,7 @@ export async function startInfra(): Promise<BenchInfra> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'asset-farm-bench-'));
   const [redis, temporal] = await Promise.all([
     freePort().then((port) => startRedisServer({ port, dir: path.join(dataDir, 'redis'), persist: false })),
-    freePort().then((port) => startDevServer({ port, uiPort: null, dbFile: null })),
+    startDevServer({ port: 0, uiPort: null, dbFile: null }),
   ]);
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection, namespace: temporal.namespace });

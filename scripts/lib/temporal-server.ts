@@ -35,6 +35,7 @@ export function readTemporalConfig(): {
 }
 
 export interface DevServerOptions {
+  /** Frontend (gRPC) port; 0 takes any free one (the address returned says which). */
   port: number;
   /** Web UI port; null runs headless. */
   uiPort: number | null;
@@ -61,7 +62,8 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
   const config = readTemporalConfig();
   const binary = resolveTemporalCli();
   const ip = options.ip ?? '127.0.0.1';
-  const address = `${ip}:${options.port}`;
+  // Port 0: any free port, picked again if another process takes it before the server binds it.
+  let address = `${ip}:${options.port}`;
   if (options.dbFile) mkdirSync(path.dirname(options.dbFile), { recursive: true, mode: 0o700 });
   const extraArgs = [
     ...Object.entries({ ...config.dynamicConfig, ...options.dynamicConfig }).flatMap(([k, v]) => [
@@ -79,7 +81,7 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
       server: {
         executable: { type: 'cached-download' },
         ip,
-        port: options.port,
+        port: options.port || Number((address = `${ip}:${await freePort()}`).split(':').at(-1)),
         namespace: config.namespace,
         ...(options.dbFile ? { dbFilename: options.dbFile } : {}),
         ...(options.uiPort !== null ? { ui: true, uiPort: options.uiPort } : { ui: false }),
@@ -102,8 +104,6 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
     'start-dev',
     '--ip',
     ip,
-    '--port',
-    String(options.port),
     '--namespace',
     config.namespace,
     ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
@@ -116,7 +116,9 @@ export async function startDevServer(options: DevServerOptions): Promise<Running
   // too): a server that exits during start-up is started again on fresh HTTP and metrics ports.
   for (let attempt = 1; ; attempt++) {
     const [httpPort, metricsPort] = [await freePort(), await freePort()];
-    const args = [...baseArgs, '--http-port', String(httpPort), '--metrics-port', String(metricsPort)];
+    const port = options.port === 0 ? await freePort() : options.port;
+    address = `${ip}:${port}`;
+    const args = [...baseArgs, '--port', String(port), '--http-port', String(httpPort), '--metrics-port', String(metricsPort)];
     const started = new ServiceProcess('temporal', binary.path, args, { onLine: options.onLine });
     try {
       await waitFor(

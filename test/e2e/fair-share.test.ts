@@ -7,7 +7,7 @@ import type { ProcessAssetInput } from '../../common/jobs.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
 import { JobService } from '../../api/job-service.js';
 import { startDevServer, type RunningDevServer } from '../../scripts/lib/temporal-server.js';
-import { freePort, waitFor } from '../../scripts/lib/wait.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 import path from 'node:path';
 import { ASSET_PRIORITY, ASSET_RETRY_OF } from '../../common/search-attributes.js';
 import { mockPipeline, type PipelineCall } from '../helpers/pipeline-activities.js';
@@ -129,9 +129,9 @@ describe('a farm many artists share: fair share and priorities on the real dev s
   let fifo: RunningDevServer;
   beforeAll(async () => {
     [fair, fifo] = await Promise.all([
-      freePort().then((port) => startDevServer({ port, uiPort: null, dbFile: null })),
+      startDevServer({ port: 0, uiPort: null, dbFile: null }),
       // The same server without fairness: what the test guards against.
-      freePort().then((port) => startDevServer({ port, uiPort: null, dbFile: null, dynamicConfig: { 'matching.enableFairness': false } })),
+      startDevServer({ port: 0, uiPort: null, dbFile: null, dynamicConfig: { 'matching.enableFairness': false } }),
     ]);
   });
   afterAll(async () => {

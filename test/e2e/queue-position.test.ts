@@ -15,7 +15,7 @@ import { createRedis } from '../../common/redis.js';
 import { QueueMessage } from '../../common/socket-protocol.js';
 import { ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
 import { startDevServer, type RunningDevServer } from '../../scripts/lib/temporal-server.js';
-import { freePort, waitFor } from '../../scripts/lib/wait.js';
+import { waitFor } from '../../scripts/lib/wait.js';
 import { HpcQueuePlaces } from '../../worker/hpc-queue-places.js';
 import { mockPipeline, type PipelineCall } from '../helpers/pipeline-activities.js';
 import { startTestRedis } from '../helpers/redis.js';
@@ -203,10 +203,7 @@ describe('queue position: what artists are told matches the order Temporal start
   let server: RunningDevServer;
   let redis: Awaited<ReturnType<typeof startTestRedis>>;
   beforeAll(async () => {
-    [server, redis] = await Promise.all([
-      freePort().then((port) => startDevServer({ port, uiPort: null, dbFile: null })),
-      startTestRedis(),
-    ]);
+    [server, redis] = await Promise.all([startDevServer({ port: 0, uiPort: null, dbFile: null }), startTestRedis()]);
   });
   afterAll(async () => {
     await Promise.all([server?.stop(), redis?.stop()]);
