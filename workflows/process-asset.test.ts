@@ -33,6 +33,17 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** These jobs are started without a plan, as before the registry: they run PLAN_BEFORE_REGISTRY. */
 const STAGES = stageNamesOf(undefined);
 
+/** An event as the tests compare streams: its kind and stage. */
+const label = (e: JobEventFields) => `${e.event}${e.stage ? ` ${e.stage}` : ''}`;
+
+/** A completed job's whole stream, in order, each event once. */
+const COMPLETE_STREAM = [
+  'started',
+  'stage-started inspect',
+  ...STAGES.flatMap((stage, i) => [`stage-finished ${stage}`, ...(i + 1 < STAGES.length ? [`stage-started ${STAGES[i + 1]}`] : [])]),
+  'completed',
+];
+
 /**
  * The search-attribute values a workflow upserted, in order, from its history. TemporalChangeVersion
  * is the SDK's own record of the patches a run took (upserted by `patched()`), not the job's.
@@ -110,6 +121,12 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
   afterAll(async () => {
     await env?.teardown();
   });
+  /** A job's events once it has completed and its retention timer has started. */
+  const eventsOnceDone = async ({ handle, events }: { handle: WorkflowHandle<typeof processAsset>; events: JobEventFields[] }) => {
+    await handle.result();
+    await retentionTimerOf(env, handle.workflowId);
+    return events;
+  };
   const runJob: <T>(
     pipeline: PipelineActivities,
     drive: (job: { handle: WorkflowHandle<typeof processAsset>; events: JobEventFields[] }) => Promise<T>,
@@ -252,7 +269,6 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
 
     // What the history says happened, in its order. Events are published by a local activity, recorded
     // as a marker whose result is what publishJobEvents answered: here (withWorkers) the events' positions.
-    const label = (e: JobEventFields) => `${e.event}${e.stage ? ` ${e.stage}` : ''}`;
     const timeline = (history.events ?? []).flatMap((e): string[] => {
       const scheduled = e.activityTaskScheduledEventAttributes?.activityType?.name;
       if (scheduled) return [`activity ${scheduled}`];
@@ -283,12 +299,7 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     const workflowTasks = (history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).length;
     expect(workflowTasks).toBe(1 + STAGES.length + 1);
     // Whoever published them, the stream is the same, in order, each once.
-    expect(events.map(label)).toEqual([
-      'started',
-      'stage-started inspect',
-      ...STAGES.flatMap((stage, i) => [`stage-finished ${stage}`, ...(i + 1 < STAGES.length ? [`stage-started ${STAGES[i + 1]}`] : [])]),
-      'completed',
-    ]);
+    expect(events.map(label)).toEqual(COMPLETE_STREAM);
   });
 
   it('re-sends, in order and before anything newer, the events Redis did not take during an outage: every stage still reaches the stream', async () => {
@@ -304,26 +315,9 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
         return [];
       },
     });
-    const events = await withJob(
-      env,
-      workflowBundle,
-      mock.activities,
-      async ({ handle, events }) => {
-        await handle.result();
-        await retentionTimerOf(env, handle.workflowId);
-        return events;
-      },
-      input,
-      () => !down,
-    );
-    const label = (e: JobEventFields) => `${e.event}${e.stage ? ` ${e.stage}` : ''}`;
+    const events = await withJob(env, workflowBundle, mock.activities, eventsOnceDone, input, () => !down);
     // Nothing lost, nothing twice, the order as published: the held ones go out first once Redis is back.
-    expect(events.map(label)).toEqual([
-      'started',
-      'stage-started inspect',
-      ...STAGES.flatMap((stage, i) => [`stage-finished ${stage}`, ...(i + 1 < STAGES.length ? [`stage-started ${STAGES[i + 1]}`] : [])]),
-      'completed',
-    ]);
+    expect(events.map(label)).toEqual(COMPLETE_STREAM);
   });
 
   it.each([1, 2, 3, 4, 5, 6, 7, 8])(
@@ -336,26 +330,10 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       const mock = mockPipeline({}, async (call) => {
         if (call.activity === 'packageOutputs') back = true;
       });
-      const events = await withJob(
-        env,
-        workflowBundle,
-        mock.activities,
-        async ({ handle, events }) => {
-          await handle.result();
-          await retentionTimerOf(env, handle.workflowId);
-          return events;
-        },
-        input,
-        () => back || random() < 0.5,
-        { handover: seed % 4 !== 0 },
-      );
-      const label = (e: JobEventFields) => `${e.event}${e.stage ? ` ${e.stage}` : ''}`;
-      expect(events.map(label)).toEqual([
-        'started',
-        'stage-started inspect',
-        ...STAGES.flatMap((stage, i) => [`stage-finished ${stage}`, ...(i + 1 < STAGES.length ? [`stage-started ${STAGES[i + 1]}`] : [])]),
-        'completed',
-      ]);
+      const events = await withJob(env, workflowBundle, mock.activities, eventsOnceDone, input, () => back || random() < 0.5, {
+        handover: seed % 4 !== 0,
+      });
+      expect(events.map(label)).toEqual(COMPLETE_STREAM);
     },
   );
 
