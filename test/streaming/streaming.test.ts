@@ -11,7 +11,7 @@ import { BUILTIN_STAGES, planStages } from '../../common/stages.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer, type ApiServer } from '../../api/app.js';
 import { apiSchema, loadConfig, PROJECT_ROOT } from '../../common/config.js';
-import { JobLog } from '../../common/job-log.js';
+import { JobLog, jobKeys } from '../../common/job-log.js';
 import { newJobId, type ProcessAssetInput } from '../../common/jobs.js';
 import { createLogger } from '../../common/logger.js';
 import type { JobEventFields, ProgressFields } from '../../common/progress.js';
@@ -57,6 +57,32 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     const socket = TestSocket.connect(wsUrl, stack.tokenFor(user));
     sockets.push(socket);
     return socket;
+  }
+
+  /**
+   * Counts the reads of one job's replay log as Redis runs them (MONITOR): Redis-wide command stats would
+   * also count the catch-ups other tests' still-open sockets make of their own jobs meanwhile.
+   */
+  async function streamReads(jobId: string): Promise<{ count(): Promise<number>; stop(): void }> {
+    const monitor = await producer.monitor();
+    const log = jobKeys(jobId).log;
+    let reads = 0;
+    let marks = 0;
+    const heard = new Set<string>();
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() === 'lrange' && args[1] === log) reads++;
+      if (args[0]?.toLowerCase() === 'echo' && args[1]) heard.add(args[1]);
+    });
+    return {
+      async count() {
+        // MONITOR reports commands in the order Redis ran them: once it reports this ECHO, it has reported every read before it.
+        const mark = `reads-of-${jobId}-${++marks}`;
+        await producer.echo(mark);
+        await waitFor(() => heard.has(mark), { timeoutMs: 10_000, what: 'MONITOR to report the mark' });
+        return reads;
+      },
+      stop: () => monitor.disconnect(),
+    };
   }
 
   /** A processAsset job for owner that no worker runs: RUNNING until the test ends it. */
@@ -659,16 +685,19 @@ describe('progress streaming: real Redis, Temporal, workers, two API processes a
     await Promise.all(many.map((s) => s.opened));
     for (const s of many) s.send({ type: 'subscribeAll' });
     await Promise.all(many.map((s) => s.waitFor((m) => m.type === 'subscribed' && m.all === true)));
-    const lranges = async () => Number(/cmdstat_lrange:calls=(\d+)/.exec((await producer.info('commandstats')) as string)?.[1] ?? 0);
-    const before = await lranges();
-    // Seq 6 is the first these sockets hear of the job: each needs the state so far before it.
-    await publishRange(jobId, 'carol', 6, 6);
-    await Promise.all(many.map((s) => s.waitFor((m) => m.type === 'snapshot' && m.jobId === jobId)));
-    for (const s of many) expect(s.messages.filter((m) => m.jobId === jobId).map((m) => [m.type, m.seq])).toEqual([['snapshot', 6]]);
-    expect((await lranges()) - before).toBe(1);
-    await publishRange(jobId, 'carol', 7, 7);
-    await Promise.all(many.map((s) => s.waitFor((m) => m.jobId === jobId && m.seq === 7)));
-    expect((await lranges()) - before).toBe(1);
+    const reads = await streamReads(jobId);
+    try {
+      // Seq 6 is the first these sockets hear of the job: each needs the state so far before it.
+      await publishRange(jobId, 'carol', 6, 6);
+      await Promise.all(many.map((s) => s.waitFor((m) => m.type === 'snapshot' && m.jobId === jobId)));
+      for (const s of many) expect(s.messages.filter((m) => m.jobId === jobId).map((m) => [m.type, m.seq])).toEqual([['snapshot', 6]]);
+      expect(await reads.count()).toBe(1);
+      await publishRange(jobId, 'carol', 7, 7);
+      await Promise.all(many.map((s) => s.waitFor((m) => m.jobId === jobId && m.seq === 7)));
+      expect(await reads.count()).toBe(1);
+    } finally {
+      reads.stop();
+    }
     for (const s of many) s.ws.close();
     await temporal.workflow.getHandle(jobId).terminate('test done');
   });
