@@ -135,7 +135,7 @@ class TerminalSession {
     return this.lines.join('\n');
   }
 
-  waitForLine(text: string, timeoutMs = 180_000): Promise<true> {
+  waitForLine(text: string, timeoutMs = 150_000): Promise<true> {
     return waitFor(() => this.lines.some((l) => l.includes(text)), { timeoutMs, what: `"${text}"; output so far:\n${this.output}` });
   }
 
@@ -244,7 +244,9 @@ describe('npm start in a terminal', () => {
     });
     for (const port of first.ports) expect(await isPortOpen(port)).toBe(false);
     run3.kill();
-  });
+    // Three cold starts while the rest of the suite loads both cores: longer than the default test
+    // timeout, which would end the test before a slow start's own wait can say how far it got.
+  }, 600_000);
 
   it('refuses the dev login on an exposed address before starting anything', async () => {
     const { env } = await stackEnv();
