@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowExecutionInfo } from '@temporalio/client';
-import { JobRetrySchema, newJobId, ProcessAssetInput, ProcessBatchInput, type JobRetry } from '../common/jobs.js';
+import { JobPriority, JobRetrySchema, newJobId, ProcessAssetInput, ProcessBatchInput, type JobRetry } from '../common/jobs.js';
 import type { AssetStorage } from '../storage/asset-storage.js';
 import { BUILTIN_STAGES, planStages, type StageDescriptor } from '../common/stages.js';
-import { JobPriority, temporalPriority } from '../common/job-priority.js';
+import { temporalPriority } from '../common/job-priority.js';
 import type { PipelineReport } from '../common/pipeline.js';
 import {
   ASSET_NAME,

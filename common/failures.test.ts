@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FAILURES, FailureCode, failureOf, isStorageError, JobFailureCode } from './failures.js';
+import { FAILURES, FailureCode, failureOf, isStorageError, JOB_FAILURE_CODES, JobFailureCode, jobFailureCodeOf } from './failures.js';
 
 /** Small seeded generator (mulberry32) so the variety of inputs is the same on every run. */
 function seeded(seed: number): () => number {
@@ -33,6 +33,20 @@ describe('the failure catalogue', () => {
       expect(FailureCode.safeParse(junk).success).toBe(false);
       expect(failureOf(junk).code).toBe('INTERNAL');
       expect(JobFailureCode.parse(junk)).toBe('INTERNAL');
+    }
+  });
+
+  it("reads a job failure's code as itself, and any other value (another catalogue code, a prototype key, no string) as INTERNAL", () => {
+    const jobCodes = new Set<string>(JOB_FAILURE_CODES);
+    for (const code of FailureCode.options) {
+      const expected = jobCodes.has(code) ? code : 'INTERNAL';
+      expect([JobFailureCode.parse(code), jobFailureCodeOf(code)]).toEqual([expected, expected]);
+    }
+    expect(FailureCode.options.filter((code) => !jobCodes.has(code)).length).toBeGreaterThan(3);
+    for (const other of ['constructor', 'toString', '__proto__', 'internal', '', undefined, null, 7, {}, ['TIMEOUT'], true]) {
+      expect([JobFailureCode.parse(other), jobFailureCodeOf(other), failureOf(typeof other === 'string' ? other : undefined).code]).toEqual(
+        ['INTERNAL', 'INTERNAL', 'INTERNAL'],
+      );
     }
   });
 

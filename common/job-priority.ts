@@ -1,10 +1,13 @@
 import type { Priority } from '@temporalio/common';
-import { z } from 'zod';
+
+/*
+ * Plain data, no zod: the workflow bundle imports this (a batch's asset jobs, the HPC queue's places), and
+ * every module the bundle imports is evaluated again for each workflow. The schema is common/jobs.ts JobPriority.
+ */
 
 /** How soon a job should get an HPC slot, relative to the other jobs waiting. */
 export const JOB_PRIORITIES = ['urgent', 'normal', 'background'] as const;
-export const JobPriority = z.enum(JOB_PRIORITIES);
-export type JobPriority = z.infer<typeof JobPriority>;
+export type JobPriority = (typeof JOB_PRIORITIES)[number];
 
 /** Temporal priority keys: lower runs first; 3 is Temporal's own default, so `normal` is what unmarked tasks get. */
 export const PRIORITY_KEYS: Readonly<Record<JobPriority, number>> = { urgent: 1, normal: 3, background: 5 };

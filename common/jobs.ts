@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JobPriority } from './job-priority.js';
+import { JOB_PRIORITIES, type JobPriority as PriorityLevel } from './job-priority.js';
 import { OutputFile, PipelineSettings } from './pipeline.js';
 import { JobId, OwnerId } from './progress.js';
 import { StagePlan } from './stages.js';
@@ -15,6 +15,10 @@ export const AssetFileSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   size: z.number().int().nonnegative(),
 });
+
+/** How soon a job should get an HPC slot (common/job-priority.ts); parses one. */
+export const JobPriority = z.enum(JOB_PRIORITIES);
+export type JobPriority = PriorityLevel;
 
 export const PRESETS = ['game-ready', 'mobile', 'archive'] as const;
 export const Preset = z.enum(PRESETS);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Preset } from './jobs.js';
+import { mergeSettings, type SettingsOptions } from './preset-settings.js';
 import type { BuiltinStageActivities } from './stages.js';
 
 /**
@@ -32,38 +32,7 @@ export const PipelineSettings = z.object({
 });
 export type PipelineSettings = z.infer<typeof PipelineSettings>;
 
-export const PRESET_SETTINGS: Record<Preset, PipelineSettings> = {
-  'game-ready': {
-    lodRatios: [0.5, 0.25],
-    maxTextureSize: 2048,
-    textureFormat: 'webp',
-    textureQuality: 85,
-    geometryCompression: 'meshopt',
-    quantize: true,
-    retentionDays: 7,
-    compareWithGltfpack: false,
-  },
-  mobile: {
-    lodRatios: [0.5, 0.25, 0.1],
-    maxTextureSize: 1024,
-    textureFormat: 'webp',
-    textureQuality: 75,
-    geometryCompression: 'meshopt',
-    quantize: true,
-    retentionDays: 7,
-    compareWithGltfpack: false,
-  },
-  archive: {
-    lodRatios: [],
-    maxTextureSize: 8192,
-    textureFormat: 'keep',
-    textureQuality: 100,
-    geometryCompression: 'none',
-    quantize: false,
-    retentionDays: 30,
-    compareWithGltfpack: false,
-  },
-};
+export { PRESET_SETTINGS } from './preset-settings.js';
 
 /** What every compute activity is given. Intermediate files are the job's checkpoints in storage, worked on in the HPC worker's scratch. */
 export type { StageRequest } from './jobs.js';
@@ -251,9 +220,7 @@ export type PipelineActivities = BuiltinStageActivities & {
   deleteOutputs(request: { jobId: string }): Promise<void>;
 };
 
-/** Expands options into settings: the preset's values with any explicit option on top. */
-export function resolveSettings(options: { preset: keyof typeof PRESET_SETTINGS } & Partial<PipelineSettings>): PipelineSettings {
-  const { preset, ...explicit } = options;
-  const defined = Object.fromEntries(Object.entries(explicit).filter(([, v]) => v !== undefined));
-  return PipelineSettings.parse({ ...PRESET_SETTINGS[preset], ...defined });
+/** Expands options into settings (mergeSettings) and checks them: throws on an unknown preset or a bad value. */
+export function resolveSettings(options: SettingsOptions): PipelineSettings {
+  return PipelineSettings.parse(mergeSettings(options));
 }

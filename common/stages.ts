@@ -10,12 +10,15 @@ import {
   TextureResult,
   ValidationSummary,
 } from './pipeline.js';
+import { CORE_STAGES, HEARTBEAT, LONG, SHORT } from './core-stages.js';
+
+export { CORE_STAGES, PLAN_BEFORE_REGISTRY, stageNamesOf } from './core-stages.js';
 
 /**
  * The stage registry: one descriptor per pipeline stage, the one list everything else derives from (the
  * workflow's stage plan, the HPC worker's activities and thread runners, the API's history mapping, the
- * page's and the CLI's stage lists, the benchmarks). Workflow-safe: zod and plain data only, no Node
- * imports (workflows/ bundles it). Adding a stage: docs/STAGES.md.
+ * page's and the CLI's stage lists, the benchmarks). Zod and plain data only, no Node imports; what the
+ * workflows need at run time is in common/core-stages.ts, without zod. Adding a stage: docs/STAGES.md.
  */
 
 /** A stage name: lowercase words joined by `-`, also the file name of its runner (activities/stages/<name>.ts). */
@@ -155,12 +158,6 @@ export interface StageDescriptor<R extends z.ZodType = z.ZodType> {
   readonly process?: ProcessSpec;
 }
 
-const HEARTBEAT = '30 seconds';
-/** Reading, validating and packaging are bounded by the upload's size. */
-const SHORT = '20 minutes';
-/** Simplifying and re-encoding a dense asset can take long on a busy machine. */
-const LONG = '2 hours';
-
 /** The built-in stages, in pipeline order. */
 export const BUILTIN_STAGES = [
   {
@@ -292,9 +289,6 @@ export const PlannedStage = z.object({
 });
 export type PlannedStage = z.infer<typeof PlannedStage>;
 
-/** Stages every plan must contain, in this order: the report is built from their results. */
-export const CORE_STAGES: readonly BuiltinStageName[] = ['inspect', 'validate', 'optimize', 'lods', 'textures', 'package'];
-
 export const StagePlan = z
   .array(PlannedStage)
   .min(CORE_STAGES.length)
@@ -337,29 +331,4 @@ export function planStages(registry: readonly StageDescriptor[], job: PlanFor): 
         heartbeatTimeout,
       })),
   );
-}
-
-/**
- * The plan of a job started without one: every job started before the registry (and any caller that
- * gives none). Frozen on purpose, never derived from BUILTIN_STAGES: running jobs replay it, so it must
- * schedule exactly the activities, queues and timeouts those histories recorded.
- */
-export const PLAN_BEFORE_REGISTRY: StagePlan = [
-  { name: 'inspect', label: 'Inspecting', activity: 'inspectAsset', startToCloseTimeout: SHORT, heartbeatTimeout: HEARTBEAT },
-  { name: 'validate', label: 'Validating', activity: 'validateAsset', startToCloseTimeout: SHORT, heartbeatTimeout: HEARTBEAT },
-  { name: 'optimize', label: 'Optimising geometry of', activity: 'optimizeAsset', startToCloseTimeout: LONG, heartbeatTimeout: HEARTBEAT },
-  { name: 'lods', label: 'Building LODs of', activity: 'buildLods', startToCloseTimeout: LONG, heartbeatTimeout: HEARTBEAT },
-  {
-    name: 'textures',
-    label: 'Processing textures of',
-    activity: 'processTextures',
-    startToCloseTimeout: LONG,
-    heartbeatTimeout: HEARTBEAT,
-  },
-  { name: 'package', label: 'Packaging', activity: 'packageOutputs', startToCloseTimeout: SHORT, heartbeatTimeout: HEARTBEAT },
-];
-
-/** The stage names of a job's plan (its own, or the one jobs without a plan run). */
-export function stageNamesOf(plan: StagePlan | undefined): string[] {
-  return (plan ?? PLAN_BEFORE_REGISTRY).map((s) => s.name);
 }

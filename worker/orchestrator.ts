@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
-import { createJobEventActivities } from '../activities/index.js';
+import { createJobEventActivities, jobInputActivities } from '../activities/index.js';
 import { loadConfigOrExit, orchestratorWorkerSchema } from '../common/config.js';
 import { HpcQueueBook } from '../common/hpc-queue.js';
 import { JobLog } from '../common/job-log.js';
@@ -15,7 +15,7 @@ import { jobLogAttributes } from './job-log-attributes.js';
 import { WorkerLifecycle } from './process-lifecycle.js';
 import { workflowBundle } from './workflow-bundle.js';
 
-/** Runs the workflows and the light activities they need (event publishing) on the orchestrator queue. */
+/** Runs the workflows and the light activities they need (event publishing, the input check) on the orchestrator queue. */
 const config = loadConfigOrExit(orchestratorWorkerSchema, 'worker:orchestrator');
 const log = createLogger('worker-orchestrator', config.LOG_LEVEL);
 // Workflow tasks are short; the SDK's default shutdownGraceTime (0) applies, the deadline only bounds a hang.
@@ -39,12 +39,15 @@ const worker = await Worker.create({
     config.WORKFLOW_BUNDLE_CACHE_DIR ?? path.join(config.DATA_DIR, 'cache'),
     log,
   ),
-  activities: createJobEventActivities({
-    jobLog,
-    onDrop: () => metrics.progressDrops.inc(),
-    onFinished: (outcome, preset) => metrics.jobsFinished.inc({ outcome, preset }),
-    hpcQueue: new HpcQueueBook(redis),
-  }),
+  activities: {
+    ...createJobEventActivities({
+      jobLog,
+      onDrop: () => metrics.progressDrops.inc(),
+      onFinished: (outcome, preset) => metrics.jobsFinished.inc({ outcome, preset }),
+      hpcQueue: new HpcQueueBook(redis),
+    }),
+    ...jobInputActivities,
+  },
 });
 log.info({ taskQueue: ORCHESTRATOR_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'Orchestrator worker ready');
 await lifecycle.run(worker);

@@ -29,4 +29,18 @@ describe('the cached workflow bundle', () => {
     expect(again.code).toBe(marked);
     expect(readdirSync(cacheDir)).toEqual(files);
   });
+
+  it('holds no package but the SDK and its own dependencies: no zod, which every workflow would evaluate again', async () => {
+    const { code } = await workflowBundle(WORKFLOWS, cacheDir, log);
+    // Webpack names each module by its path: ./node_modules/<package>/... or ./<project folder>/...
+    const packages = new Set([...code.matchAll(/"\.\/node_modules\/((?:@[^/"]+\/)?[^/"]+)\//g)].map((m) => m[1]!));
+    expect(packages.size).toBeGreaterThan(1);
+    expect(
+      [...packages].filter((name) => !['@temporalio/common', '@temporalio/workflow', 'nexus-rpc', 'long', 'ms'].includes(name)),
+    ).toEqual([]);
+    const ours = new Set([...code.matchAll(/"\.\/(common|workflows|activities)\/([^"]+)"/g)].map((m) => `${m[1]}/${m[2]}`));
+    expect(ours).toContain('workflows/process-asset.ts');
+    expect(ours).toContain('common/failure-catalogue.ts');
+    expect([...ours].filter((file) => file.startsWith('activities/'))).toEqual([]);
+  });
 });

@@ -1,5 +1,5 @@
 import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, TimeoutFailure } from '@temporalio/workflow';
-import { FAILURES, JobFailureCode } from '../common/failures.js';
+import { FAILURES, jobFailureCodeOf } from '../common/failure-catalogue.js';
 import type { JobFailureReason } from '../common/progress.js';
 
 export type { JobFailureReason };
@@ -24,19 +24,19 @@ function rootCause(err: unknown): unknown {
 
 /**
  * Maps any failure of a job to what the artist is shown. Failure codes and their sentences come from the
- * catalogue (common/failures.ts); internal error text stays in the workflow history for engineers.
+ * catalogue (common/failure-catalogue.ts); internal error text stays in the workflow history for engineers.
  */
 export function describeFailure(err: unknown): JobFailureReason {
   const cause = rootCause(err);
   if (cause instanceof ApplicationFailure && cause.type && ARTIST_FACING_CODES.has(cause.type)) {
     return {
-      type: JobFailureCode.parse(cause.type),
+      type: jobFailureCodeOf(cause.type),
       message: cause.message,
       details: cause.details?.length ? [...cause.details] : undefined,
     };
   }
   const code =
-    cause instanceof TimeoutFailure ? 'TIMEOUT' : cause instanceof ApplicationFailure ? JobFailureCode.parse(cause.type) : 'INTERNAL';
+    cause instanceof TimeoutFailure ? 'TIMEOUT' : cause instanceof ApplicationFailure ? jobFailureCodeOf(cause.type) : 'INTERNAL';
   const { message, advice } = FAILURES[code];
   return { type: code, message: `${message} ${advice}` };
 }

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { seededRandom } from '../bench/assets/seeded-random.js';
 import { waitFor } from '../scripts/lib/wait.js';
 import type { ProcessAssetInput } from '../common/jobs.js';
-import type { PipelineActivities, PipelineReport } from '../common/pipeline.js';
+import { PRESET_SETTINGS, type PipelineActivities, type PipelineReport } from '../common/pipeline.js';
 import { BUILTIN_STAGES, CORE_STAGES, planStages, type StageDescriptor, stageNamesOf } from '../common/stages.js';
 import type { JobEventFields } from '../common/progress.js';
 import { ASSET_OUTCOME, ASSET_STAGE, ASSET_STALLED } from '../common/search-attributes.js';
@@ -229,23 +229,54 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     await saveHistoryIfRequested('process-asset-with-studio-stage', handle);
   });
 
-  it('refuses a plan without the core stages as invalid options, before running any stage', async () => {
+  const gamePlan = () => planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] });
+  it.each([
+    {
+      what: 'a plan without a core stage',
+      change: { plan: gamePlan().filter((s) => s.name !== 'lods') },
+      says: /stage plan is not valid.*must contain/s,
+    },
+    { what: 'a plan with a stage twice', change: { plan: [...gamePlan(), gamePlan()[0]!] }, says: /stage plan is not valid.*repeat/s },
+    {
+      what: 'a plan with a timeout that is no duration',
+      change: { plan: gamePlan().map((s, i) => (i === 2 ? { ...s, startToCloseTimeout: 'soon' } : s)) },
+      says: /stage plan is not valid.*duration/s,
+    },
+    { what: 'an unknown preset', change: { options: { preset: 'ultra' } }, says: /options are not valid.*unknown preset "ultra"/ },
+    {
+      what: 'a retention below a day',
+      change: { options: { preset: 'mobile', retentionDays: -3 } },
+      says: /options are not valid.*retentionDays/s,
+    },
+    {
+      what: 'a texture format nobody writes',
+      change: { options: { preset: 'archive', textureFormat: 'gif' } },
+      says: /options are not valid.*textureFormat/s,
+    },
+    { what: 'options that are no object', change: { options: 'fast please' }, says: /options are not valid/ },
+  ])('refuses $what as invalid options, saying why, before running any stage', async ({ change, says }) => {
     const mock = mockPipeline();
-    const plan = planStages(BUILTIN_STAGES, { preset: 'game-ready', fileNames: ['TwoCubes.glb'] }).filter((s) => s.name !== 'lods');
-    const { error, jobId } = await runJob(
+    const { error, jobId, events } = await runJob(
       mock.activities,
-      async ({ handle }) => ({
+      async ({ handle, events }) => ({
         error: await handle.result().then(
           () => null,
           (err: unknown) => err,
         ),
         jobId: handle.workflowId,
+        events,
       }),
-      { ...input, plan },
+      { ...input, ...change } as ProcessAssetInput,
     );
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect((error as WorkflowFailedError).cause).toMatchObject({ type: 'INVALID_OPTIONS' });
+    expect((error as WorkflowFailedError).cause?.message).toMatch(says);
     expect(mock.namesFor(jobId)).toEqual(['cleanupJob']);
+    // The artist is told why: started, then failed with the same reason, no stage in between. At least
+    // once: the expiry child, with no retention to wait for, may end while the job's last workflow task
+    // is in flight; Temporal then runs that task again, and its publish with it.
+    expect(`${events.map((e) => e.event).join()},`).toMatch(/^(started,failed,)+$/);
+    expect(events[1]?.error).toMatchObject({ type: 'INVALID_OPTIONS', message: expect.stringMatching(says) });
   });
 
   it.each([
@@ -275,6 +306,13 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       const marker = e.markerRecordedEventAttributes;
       if (marker?.markerName === 'core_local_activity') {
         const about = z.object({ activity_type: z.string() }).parse(payloadValue(marker.details?.data?.payloads?.[0]));
+        // The input check answers the job's settings, resolved from its preset.
+        if (about.activity_type === 'checkJobInput') {
+          const { settings } = z
+            .object({ settings: z.object({ retentionDays: z.number() }) })
+            .parse(payloadValue(marker.details?.result?.payloads?.[0]));
+          return [`checkJobInput: settings, kept ${settings.retentionDays} days`];
+        }
         const positions = z.array(z.number().int().positive()).parse(payloadValue(marker.details?.result?.payloads?.[0]));
         return [`${about.activity_type}: ${positions.map((p) => label(events[p - 1]!)).join(', ')}`];
       }
@@ -285,6 +323,7 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
     const stageActivities = ['inspectAsset', 'validateAsset', 'optimizeAsset', 'buildLods', 'processTextures', 'packageOutputs'];
     // With handovers the events between two stages are the HPC worker's: no local activity in between.
     expect(timeline).toEqual([
+      `checkJobInput: settings, kept ${PRESET_SETTINGS[input.options.preset].retentionDays} days`,
       'publishJobEvents: started, stage-started inspect',
       ...STAGES.flatMap((stage, i) => [
         `activity ${stageActivities[i]}`,
@@ -295,7 +334,7 @@ describe('processAsset workflow (time-skipping, mocked compute)', () => {
       'publishJobEvents: stage-finished package, completed',
       'job closed',
     ]);
-    // One workflow task to start, one per stage's end, one for the child's start: publishing adds none.
+    // One workflow task to start, one per stage's end, one for the child's start: the input check and publishing add none.
     const workflowTasks = (history.events ?? []).filter((e) => e.workflowTaskCompletedEventAttributes).length;
     expect(workflowTasks).toBe(1 + STAGES.length + 1);
     // Whoever published them, the stream is the same, in order, each once.

@@ -8,26 +8,24 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ProcessAssetInput } from '../common/jobs.js';
-import {
-  resolveSettings,
-  type PipelineActivities,
-  type PipelineReport,
-  type PipelineSettings,
-  type StageRequest,
-} from '../common/pipeline.js';
-import { CORE_STAGES, PLAN_BEFORE_REGISTRY, StagePlan, type PlannedStage, type StageResultOf } from '../common/stages.js';
+import type { PipelineActivities, PipelineReport, PipelineSettings, StageRequest } from '../common/pipeline.js';
+import type { JobInputActivities } from '../activities/index.js';
+import { CORE_STAGES, PLAN_BEFORE_REGISTRY } from '../common/core-stages.js';
+import { mergeSettings } from '../common/preset-settings.js';
+import type { PlannedStage, StageResultOf } from '../common/stages.js';
 import { ASSET_OUTCOME, ASSET_STAGE, ASSET_STALLED } from '../common/search-attributes.js';
 import { stallChangedSignal } from '../common/signals.js';
 import { unwrapHandover, type StageHandover } from '../common/stage-handover.js';
 import { HPC_TASK_QUEUE } from '../common/task-queues.js';
 import { expireOutputs } from './expire-outputs.js';
-import { FAILURES } from '../common/failures.js';
+import { FAILURES } from '../common/failure-catalogue.js';
 import { describeFailure } from './failure-reasons.js';
 import { jobEventPublisher, publishesEventsLocally } from './job-events.js';
 import { progressQuery, setRetentionDaysUpdate, type AssetProgress } from './queries.js';
@@ -75,21 +73,32 @@ function cleanupOn(taskQueue: string) {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** The options were parsed by the API, so this fails only for a caller that skipped that; tell it why. */
-function settingsOf(options: ProcessAssetInput['options']): PipelineSettings {
-  try {
-    return resolveSettings(options);
-  } catch (err) {
-    throw ApplicationFailure.nonRetryable(`The job options are not valid: ${String(err)}`, FAILURES.INVALID_OPTIONS.code);
-  }
-}
+/** The input check (activities/job-input-activities.ts): pure CPU in the orchestrator worker, so tight limits. */
+const inputCheck = proxyLocalActivities<JobInputActivities>({
+  startToCloseTimeout: '10 seconds',
+  scheduleToCloseTimeout: '40 seconds',
+  retry: { maximumAttempts: 3 },
+});
 
-/** Like the options, the plan was checked by the API; a caller that skipped that is told why. */
-function assertPlan(plan: ProcessAssetInput['plan']): void {
-  const checked = StagePlan.safeParse(plan ?? PLAN_BEFORE_REGISTRY);
-  if (!checked.success) {
-    throw ApplicationFailure.nonRetryable(`The job's stage plan is not valid: ${checked.error.message}`, FAILURES.INVALID_OPTIONS.code);
+/**
+ * The job's settings. The API parsed its options and plan already, so this fails only for a caller that
+ * skipped that, and tells it why. Since JOB_INPUT_CHECK_PATCH a local activity checks them: the
+ * workflow bundle holds no zod (it would be evaluated again for every workflow the worker creates).
+ * Runs from before it checked them in the workflow as they started, so on replay their input is known
+ * good, and merging the preset with the options gives the settings that check gave.
+ */
+async function settingsOf(input: ProcessAssetInput, checksLocally: boolean): Promise<PipelineSettings> {
+  const invalid = (message: string) => ApplicationFailure.nonRetryable(message, FAILURES.INVALID_OPTIONS.code);
+  if (!checksLocally) {
+    try {
+      return mergeSettings(input.options);
+    } catch (err) {
+      throw invalid(`The job options are not valid: ${String(err)}`);
+    }
   }
+  const checked = await inputCheck.checkJobInput({ options: input.options, plan: input.plan });
+  if ('invalid' in checked) throw invalid(checked.invalid);
+  return checked.settings;
 }
 
 /**
@@ -109,6 +118,8 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   const eventsInTask = publishesEventsLocally();
   // Likewise decided once: whether each stage that has a next one hands over to it (STAGE_HANDOVER_PATCH).
   const handsOver = eventsInTask && patched(STAGE_HANDOVER_PATCH);
+  // Likewise: whether a local activity checks the input (JOB_INPUT_CHECK_PATCH).
+  const checksInputLocally = patched(JOB_INPUT_CHECK_PATCH);
   const taskQueue = input.options.hpcQueue ?? HPC_TASK_QUEUE;
   const events = jobEventPublisher(jobId, input.owner, {
     local: eventsInTask,
@@ -157,8 +168,7 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
   try {
     // Followed by the first stage's start, or by `failed` for options that cannot be resolved.
     await publishWithNext('started', `Processing ${input.assetName}`, { stages: plan.map((s) => s.name) });
-    const settings = settingsOf(input.options);
-    assertPlan(input.plan);
+    const settings = await settingsOf(input, checksInputLocally);
     retentionDays ??= settings.retentionDays;
     const request: StageRequest = { input, settings };
     const results = new Map<string, unknown>();
@@ -281,6 +291,12 @@ export async function processAsset(input: ProcessAssetInput): Promise<PipelineRe
  * activity runs between two stages. Runs from before it publish those in a local activity, as recorded.
  */
 const STAGE_HANDOVER_PATCH = 'stage-handover-by-hpc-worker';
+
+/**
+ * Since this patch, a local activity checks a job's options and plan and resolves its settings
+ * (settingsOf); runs from before it did that in the workflow, with no command.
+ */
+const JOB_INPUT_CHECK_PATCH = 'job-input-checked-by-local-activity';
 
 /**
  * A failed or cancelled job also gets an expireOutputs timer (which deletes all of a job's data and its

@@ -13,7 +13,7 @@ import {
 import type { ProcessAssetInput, ProcessBatchInput } from '../common/jobs.js';
 import { PRIORITY_KEYS, priorityName } from '../common/job-priority.js';
 import { ASSET_NAME, ASSET_OWNER, ASSET_PRESET, ASSET_PRIORITY } from '../common/search-attributes.js';
-import { FAILURES } from '../common/failures.js';
+import { FAILURES } from '../common/failure-catalogue.js';
 import { describeFailure, type JobFailureReason } from './failure-reasons.js';
 import { jobEventPublisher, publishesEventsLocally } from './job-events.js';
 import { processAsset } from './process-asset.js';

@@ -40,6 +40,14 @@ describe('saved workflow histories replay on the current workflow code', () => {
         ...['process-asset-completed', 'process-asset-cancelled', 'process-asset-invalid'].map((s) => `${s}.before-stage-registry`),
         // Started with a plan holding a studio stage the built-in registry does not have: the plan travels in the input.
         'process-asset-with-studio-stage',
+        // Recorded before patch job-input-checked-by-local-activity: the input checked in the workflow, no marker for it.
+        ...[
+          'process-asset-completed',
+          'process-asset-cancelled',
+          'process-asset-invalid',
+          'process-asset-with-studio-stage',
+          'process-batch-one-invalid',
+        ].map((s) => `${s}.before-input-check`),
       ]),
     );
     const failures: string[] = [];

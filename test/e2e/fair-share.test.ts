@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobEventActivities } from '../../activities/index.js';
+import { jobInputActivities, type JobEventActivities } from '../../activities/index.js';
 import { fairShareKey, type JobPriority } from '../../common/job-priority.js';
 import type { ProcessAssetInput } from '../../common/jobs.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../../common/task-queues.js';
@@ -52,7 +52,7 @@ async function withOneSlot<T>(server: RunningDevServer, drive: (farm: Farm) => P
     namespace: server.namespace,
     taskQueue: ORCHESTRATOR_TASK_QUEUE,
     workflowBundle,
-    activities: light,
+    activities: { ...light, ...jobInputActivities },
   });
   const hpc = await Worker.create({
     connection,

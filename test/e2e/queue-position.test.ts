@@ -3,7 +3,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJobEventActivities } from '../../activities/index.js';
+import { createJobEventActivities, jobInputActivities } from '../../activities/index.js';
 import { HpcQueueSweep } from '../../api/hpc-queue-sweep.js';
 import { JobService } from '../../api/job-service.js';
 import { createApiMetrics } from '../../api/api-metrics.js';
@@ -105,7 +105,7 @@ async function withLine<T>(server: RunningDevServer, redisUrl: string, queue: st
     namespace: server.namespace,
     taskQueue: ORCHESTRATOR_TASK_QUEUE,
     workflowBundle: await bundleWorkflows(),
-    activities: createJobEventActivities({ jobLog: new JobLog(redis, { ttlSeconds: 3600 }), hpcQueue: book }),
+    activities: { ...createJobEventActivities({ jobLog: new JobLog(redis, { ttlSeconds: 3600 }), hpcQueue: book }), ...jobInputActivities },
   });
   const hpc = await Worker.create({
     connection,

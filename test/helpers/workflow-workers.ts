@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
 import { pino } from 'pino';
 import { z } from 'zod';
-import type { JobEventActivities } from '../../activities/index.js';
+import { jobInputActivities, type JobEventActivities } from '../../activities/index.js';
 import type { PipelineActivities } from '../../common/pipeline.js';
 import type { JobEventFields } from '../../common/progress.js';
 import { PROJECT_ROOT } from '../../common/config.js';
@@ -73,7 +73,7 @@ export async function withWorkers<T>(
     connection: env.nativeConnection,
     taskQueue: ORCHESTRATOR_TASK_QUEUE,
     workflowBundle,
-    activities: light,
+    activities: { ...light, ...jobInputActivities },
   });
   const hpc = await Worker.create({
     connection: env.nativeConnection,
