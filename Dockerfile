@@ -37,4 +37,4 @@ COPY --from=check /app/package.json /tmp/checked
 USER farm
 EXPOSE 3000
 # node itself as the process Docker signals (see docker-compose.yml: npm would not pass SIGTERM on).
-CMD ["node", "--import", "tsx", "api/main.ts"]
+CMD ["node", "--max-semi-space-size=16", "--import", "tsx", "api/main.ts"]

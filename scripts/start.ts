@@ -10,6 +10,7 @@ import { startRedisServer } from './lib/redis-server.js';
 import { ServiceProcess, stopAllServices, whenOrphaned } from './lib/service-process.js';
 import { startDevServer, waitForPoller } from './lib/temporal-server.js';
 import { HPC_TASK_QUEUE, ORCHESTRATOR_TASK_QUEUE } from '../common/task-queues.js';
+import { API_NODE_FLAGS } from '../api/node-flags.js';
 import { withHpcProcessEnv } from '../worker/hpc-process-env.js';
 import { freePort, isPortOpen, waitFor } from './lib/wait.js';
 import { portFromEnv } from './lib/ports.js';
@@ -90,8 +91,13 @@ function supervise(service: ServiceProcess): void {
   });
 }
 
-function startNodeService(name: string, script: string, serviceEnv: NodeJS.ProcessEnv, graceMs = 15_000): ServiceProcess {
-  const service = new ServiceProcess(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, script)], {
+function startNodeService(
+  name: string,
+  script: string,
+  serviceEnv: NodeJS.ProcessEnv,
+  { graceMs = 15_000, nodeFlags = [] }: { graceMs?: number; nodeFlags?: readonly string[] } = {},
+): ServiceProcess {
+  const service = new ServiceProcess(name, process.execPath, [...nodeFlags, '--import', 'tsx', path.join(PROJECT_ROOT, script)], {
     env: serviceEnv,
     cwd: PROJECT_ROOT,
     onLine: (line) => say(name, line),
@@ -213,9 +219,9 @@ try {
     'worker:hpc',
     'worker/hpc.ts',
     withHpcProcessEnv({ ...serviceEnv, METRICS_PORT: String(ports.hpcMetrics), HPC_SHUTDOWN_GRACE_SECONDS: String(hpcGraceSeconds) }),
-    (hpcGraceSeconds + 10) * 1000,
+    { graceMs: (hpcGraceSeconds + 10) * 1000 },
   );
-  startNodeService('api', 'api/main.ts', serviceEnv);
+  startNodeService('api', 'api/main.ts', serviceEnv, { nodeFlags: API_NODE_FLAGS });
 
   const namespace = env.TEMPORAL_NAMESPACE ?? 'asset-farm';
   const pollerOf = (proc: ServiceProcess, taskQueue: string, kind: 'workflow' | 'activity') =>

@@ -8,6 +8,7 @@ import { startRedisServer, type RunningRedis } from '../../scripts/lib/redis-ser
 import { startDevServer, waitForPoller, type RunningDevServer } from '../../scripts/lib/temporal-server.js';
 import { freePort, waitFor } from '../../scripts/lib/wait.js';
 import { BENCH_HPC_QUEUE, BENCH_ORCHESTRATOR_QUEUE } from '../progress/bench-queues.js';
+import { API_NODE_FLAGS } from '../../api/node-flags.js';
 import { spawnNode, type BenchChild } from './rpc.js';
 
 /**
@@ -84,6 +85,7 @@ export async function startApi(infra: BenchInfra, extraEnv: NodeJS.ProcessEnv = 
   const port = await freePort();
   const proc = spawnNode('api', 'api/main.ts', {
     ipc: false,
+    execArgv: [...API_NODE_FLAGS],
     env: { ...infra.env, API_PORT: String(port), API_HOST: '127.0.0.1', ...BENCH_SOCKET_BOUNDS, ...extraEnv },
   });
   const url = `http://127.0.0.1:${port}`;

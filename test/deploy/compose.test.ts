@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import { API_NODE_FLAGS } from '../../api/node-flags.js';
 import { apiSchema, hpcWorkerSchema, orchestratorWorkerSchema, PROJECT_ROOT, redisSchema, storageSchema } from '../../common/config.js';
 import { resolveTemporalCli } from '../../scripts/provision.js';
 import { readTemporalConfig } from '../../scripts/lib/temporal-server.js';
@@ -81,15 +82,18 @@ describe('docker-compose.yml', () => {
   it('starts each app service with node itself, running what its npm script runs', () => {
     // Not `npm run`: npm forwards a stop's SIGTERM to its shell only, which dies without passing it on.
     const scripts = Object.values(pkg.scripts);
+    // The API's node flags (api/node-flags.ts) before the rest; no flags for the others.
+    const flagsOf = (script: string) => (script === 'api/main.ts' ? API_NODE_FLAGS : []);
     for (const name of APP_SERVICES) {
       const command = services[name]!.command!;
-      expect(command.slice(0, 3), name).toEqual(['node', '--import', 'tsx']);
-      expect(existsSync(path.join(PROJECT_ROOT, command[3]!)), `${name} runs ${command[3]}`).toBe(true);
+      const script = command.at(-1)!;
+      expect(command, name).toEqual(['node', ...flagsOf(script), '--import', 'tsx', script]);
+      expect(existsSync(path.join(PROJECT_ROOT, script)), `${name} runs ${script}`).toBe(true);
       expect(scripts, `an npm script runs ${command.join(' ')}`).toContain(command.join(' '));
     }
     const cmd = /^CMD (\[.*\])$/m.exec(dockerfile);
     const cmdArgs = JSON.parse(cmd![1]!) as string[];
-    expect(cmdArgs.slice(0, 3)).toEqual(['node', '--import', 'tsx']);
+    expect(cmdArgs).toEqual(['node', ...API_NODE_FLAGS, '--import', 'tsx', 'api/main.ts']);
     expect(scripts).toContain(cmdArgs.join(' '));
     expect(dockerfile).toMatch(/RUN npm run typecheck/);
     expect(pkg.scripts).toHaveProperty('typecheck');

@@ -5,6 +5,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { API_NODE_FLAGS } from '../../api/node-flags.js';
 import { PROJECT_ROOT } from '../../common/config.js';
 import { freePort, isPortOpen, waitFor } from '../../scripts/lib/wait.js';
 
@@ -188,6 +189,10 @@ describe('npm start in a terminal', () => {
     const pids = stackProcesses(dataDir, first.ports);
     // start.ts, Redis, Temporal, two workers and the API (and the tools they run).
     expect(pids.length).toBeGreaterThanOrEqual(6);
+    // The API runs with its node flags (api/node-flags.ts), right after node itself.
+    const api = pids.map(commandOf).filter((c) => c.endsWith('api/main.ts'));
+    expect(api).toHaveLength(1);
+    expect(api[0]!.split(' ').slice(1, 1 + API_NODE_FLAGS.length)).toEqual(API_NODE_FLAGS);
     const sockets = listeningSockets(pids);
     // Every port the stack opens, including the ones the Temporal dev server picks itself.
     expect(sockets.filter((s) => !s.loopback).map((s) => `${s.address}:${s.port} (${commandOf(s.pid)})`)).toEqual([]);
