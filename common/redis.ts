@@ -79,7 +79,12 @@ export function createRedis(connection: RedisConnection | string, role: RedisRol
       ? { enableOfflineQueue: false, commandTimeout: 1000, maxRetriesPerRequest: 0 }
       : role === 'reader'
         ? { commandTimeout: 5000, maxRetriesPerRequest: 2 }
-        : {}),
+        : // No ready check (INFO) on a subscriber: ioredis writes a SUBSCRIBE at once while the
+          // connection is still handshaking, the INFO after it then fails ("Connection in subscriber
+          // mode"), ioredis reconnects and, that connection never having been ready, forgets the
+          // channel for good: a socket that subscribed during a (re)connect would never hear its job
+          // (ioredis#2037; common/redis.test.ts). SUBSCRIBE works while Redis loads its data anyway.
+          { enableReadyCheck: false }),
   };
   const redis: RedisClient =
     'url' in target

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import http from 'node:http';
 import { Redis } from 'ioredis';
 import { QueueEvents } from 'bullmq';
@@ -82,6 +83,9 @@ wss.on('connection', (ws) => {
 });
 
 await events?.waitUntilReady();
+// Clients subscribe only once the connection is ready: a SUBSCRIBE sent while ioredis is still
+// handshaking is lost (ioredis#2037; the project's subscribers skip the ready check, common/redis.ts).
+if (subscriber && subscriber.status !== 'ready') await once(subscriber, 'ready');
 const port = await new Promise<number>((resolve) =>
   server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)),
 );
